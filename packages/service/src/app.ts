@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
+import type { Config } from './config.js';
+import { type DependencyCheck, withTimeout } from './dependency-checks.js';
+import { registerErrorHandling } from './error-handling.js';
+import { type Check, mlflowCheck } from './health-model.js';
+import { createMlflowClient, isMlflowOutage, type MlflowClient } from './mlflow-client.js';
+import { createMlflowGateway, type MlflowGateway } from './mlflow-gateway.js';
+import { createMlflowProber, type MlflowProber } from './mlflow-prober.js';
+import { healthRoutes } from './plugins/health-routes.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { mlflowProxyRoutes } from './plugins/mlflow-proxy.js';
+import { registryRoutes } from './plugins/registry-routes.js';
+import { versionRoutes } from './plugins/version-routes.js';
+
+/** What `buildApp` needs; everything with a side effect or a clock can be swapped in tests. */
+export interface AppDeps {
+  readonly config: Config;
+  /** Defaults to a pino logger at `config.logLevel`; pass one to capture logs. */
+  readonly logger?: FastifyBaseLogger;
+  /** The fetch the default MLflow client uses (defaults to the global one). */
+  readonly fetch?: typeof fetch;
+  /** Replaces the MLflow client entirely. */
+  readonly mlflowClient?: MlflowClient;
+  /** PostgreSQL / Redis checks; build them with `createDependencyChecks(config)`. */
+  readonly dependencies?: readonly DependencyCheck[];
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+/** Shared state of one app instance, reachable from every plugin as `app.registry`. */
+export interface RegistryContext {
+  readonly config: Config;
+  readonly breaker: CircuitBreaker;
+  readonly gateway: MlflowGateway;
+  readonly prober: MlflowProber;
+  readonly dependencies: readonly DependencyCheck[];
+  readonly metrics: Registry;
+  readonly now: () => number;
+  readonly startedAt: number;
+  readonly lifecycle: { isShuttingDown: boolean };
+  /** Runs every component check (dependency checks with HEALTH_CHECK_TIMEOUT; MLflow from the breaker). */
+  collectChecks(): Promise<Check[]>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    registry: RegistryContext;
+  }
+}
+
+const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
+
+/**
+ * Builds the Fastify app: the plugins in one visible list, the breaker around MLflow and the background
+ * probe (started on ready, stopped on close). It never listens and never reads the environment.
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const { config } = deps;
+  const now = deps.now ?? Date.now;
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  const breaker = createCircuitBreaker({ ...config.breaker, isFailure: isMlflowOutage, now, random: deps.random });
+  const client =
+    deps.mlflowClient ??
+    createMlflowClient({ baseUrl: config.mlflow.trackingUri, timeoutMs: config.mlflow.requestTimeoutMs, fetch: deps.fetch });
+  const gateway = createMlflowGateway({ client, breaker, cacheMaxEntries: config.cacheMaxEntries, now });
+  const prober = createMlflowProber({ gateway, intervalMs: config.mlflow.healthProbeIntervalMs, now, logger: app.log });
+  const dependencies = deps.dependencies ?? [];
+
+  const context: RegistryContext = {
+    config,
+    breaker,
+    gateway,
+    prober,
+    dependencies,
+    metrics: new Registry(),
+    now,
+    startedAt: now(),
+    lifecycle: { isShuttingDown: false },
+    async collectChecks() {
+      const results = await Promise.all(
+        dependencies.map(async (dependency): Promise<Check> => {
+          try {
+            await withTimeout(dependency.check(), config.healthCheckTimeoutMs, `${dependency.name} check`);
+            return { name: dependency.name, passed: true, critical: dependency.critical, status: 'healthy' };
+          } catch (error) {
+            const message = error instanceof Error ? error.message || error.name : String(error);
+            return { name: dependency.name, passed: false, critical: dependency.critical, status: 'unhealthy', error: message };
+          }
+        }),
+      );
+      return [mlflowCheck(breaker.snapshot()), ...results];
+    },
+  };
+  app.decorate('registry', context);
+
+  breaker.onTransition((transition) => {
+    app.log.warn({ breaker: transition }, `mlflow circuit breaker ${transition.from} -> ${transition.to} (${transition.reason})`);
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onReady', async () => prober.start());
+  app.addHook('onClose', async () => {
+    prober.stop();
+    await Promise.allSettled(dependencies.map((dependency) => dependency.close()));
+  });
+
+  registerErrorHandling(app);
+
+  // The features, in one visible list.
+  app.register(metricsPlugin);
+  app.register(healthRoutes);
+  app.register(versionRoutes);
+  app.register(registryRoutes, { prefix: '/api/v1' });
+  app.register(mlflowProxyRoutes, { prefix: '/mlflow' });
+
+  return app;
+}

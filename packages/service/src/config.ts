@@ -1,0 +1,274 @@
+import { z } from 'zod';
+
+const DECIMAL = /^\d+(\.\d+)?$/;
+const INTEGER = /^\d+$/;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function seconds(options: { positive?: boolean } = {}) {
+  const what = options.positive ? 'a number of seconds above 0' : 'a number of seconds (0 or more)';
+  return z
+    .string()
+    .regex(DECIMAL, { error: `expected ${what}, e.g. 10 or 0.5` })
+    .transform(Number)
+    .refine((value) => !options.positive || value > 0, { error: `expected ${what}` })
+    .transform((value) => Math.round(value * 1000));
+}
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z
+    .string()
+    .regex(INTEGER, { error: `expected a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .refine((value) => value >= min && value <= max, { error: `expected a whole number from ${min} to ${max}` });
+}
+
+function url(protocols: readonly string[]) {
+  const expected = `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
+  return z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: expected },
+  );
+}
+
+interface SettingSpec {
+  /** Value used when the variable is unset or empty; `undefined` means the setting is off. */
+  readonly default: string | undefined;
+  readonly description: string;
+  /** Secrets are never echoed back in error messages. */
+  readonly secret?: boolean;
+  readonly schema: z.ZodType<unknown, string>;
+}
+
+/**
+ * Every setting of the service: the environment variable, its default, what it means and how it is
+ * validated. The README's settings table is tested against this object.
+ */
+export const SETTINGS = {
+  HOST: { default: '0.0.0.0', description: 'Listen address.', schema: z.string().min(1) },
+  PORT: { default: '8000', description: 'Listen port (0 picks a free port).', schema: integer(0, 65535) },
+  MLFLOW_TRACKING_URI: {
+    default: 'http://localhost:5000',
+    description: 'Base URL of the MLflow tracking server / model registry.',
+    schema: url(['http:', 'https:']),
+  },
+  MLFLOW_REQUEST_TIMEOUT: {
+    default: '10',
+    description: 'Per-request timeout to MLflow, in seconds.',
+    schema: seconds({ positive: true }),
+  },
+  MLFLOW_CB_FAILURE_THRESHOLD: {
+    default: '3',
+    description: 'Consecutive MLflow failures that open the breaker (0: the first failure opens it).',
+    schema: integer(0, 1_000_000),
+  },
+  MLFLOW_CB_RECOVERY_TIMEOUT: {
+    default: '30',
+    description: 'Seconds the breaker stays open before a trial call (half-open).',
+    schema: seconds(),
+  },
+  MLFLOW_CB_MAX_RECOVERY_ATTEMPTS: {
+    default: '3',
+    description: 'Failed trials at the base recovery timeout before exponential backoff starts.',
+    schema: integer(0, 1_000_000),
+  },
+  MLFLOW_CB_BACKOFF_MULTIPLIER: {
+    default: '2',
+    description: 'Growth of the open time per further failed trial (1 or more).',
+    schema: z
+      .string()
+      .regex(DECIMAL, { error: 'expected a number of 1 or more, e.g. 2 or 1.5' })
+      .transform(Number)
+      .refine((value) => value >= 1, { error: 'expected a number of 1 or more, e.g. 2 or 1.5' }),
+  },
+  MLFLOW_CB_MAX_RECOVERY_TIMEOUT: {
+    default: '300',
+    description: 'Cap on the open time, in seconds (at least MLFLOW_CB_RECOVERY_TIMEOUT).',
+    schema: seconds(),
+  },
+  MLFLOW_CB_HALF_OPEN_SUCCESSES: {
+    default: '2',
+    description: 'Successful trials in half-open that close the breaker (0 behaves as 1).',
+    schema: integer(0, 1_000_000),
+  },
+  MLFLOW_HEALTH_PROBE_INTERVAL: {
+    default: '10',
+    description: 'Seconds between background probes of MLflow (0 disables the probe).',
+    schema: seconds(),
+  },
+  ADMIN_TOKEN: {
+    default: undefined,
+    description: 'Bearer token for manual breaker control; unset, those routes refuse every request.',
+    secret: true,
+    schema: z.string().min(16, { error: 'expected a token of at least 16 characters' }),
+  },
+  API_KEYS: {
+    default: undefined,
+    description: 'Comma-separated keys; when set, registry and /mlflow routes require one (X-API-Key header).',
+    secret: true,
+    schema: z
+      .string()
+      .transform((value) => value.split(',').map((key) => key.trim()))
+      .refine((keys) => keys.every((key) => key.length >= 8), {
+        error: 'expected comma-separated keys of at least 8 characters each',
+      }),
+  },
+  DATABASE_URL: {
+    default: undefined,
+    description: 'PostgreSQL URL; a critical dependency when set (readiness fails while it is down).',
+    secret: true,
+    schema: url(['postgres:', 'postgresql:']),
+  },
+  REDIS_URL: {
+    default: undefined,
+    description: 'Redis URL; a non-critical dependency when set (degrades, never fails readiness).',
+    secret: true,
+    schema: url(['redis:', 'rediss:']),
+  },
+  HEALTH_CHECK_TIMEOUT: {
+    default: '2',
+    description: 'Seconds a PostgreSQL or Redis health check may take before it counts as failed.',
+    schema: seconds({ positive: true }),
+  },
+  CACHE_MAX_ENTRIES: {
+    default: '1000',
+    description: 'Entries in the last-known-good cache of registry reads (0 disables it).',
+    schema: integer(0, 1_000_000),
+  },
+  BODY_LIMIT: {
+    default: '1048576',
+    description: 'Largest accepted request body, in bytes; larger bodies get 413.',
+    schema: integer(1, 1024 * 1024 * 1024),
+  },
+  SHUTDOWN_TIMEOUT: {
+    default: '10',
+    description: 'Seconds in-flight requests get to finish after SIGTERM before the process exits anyway.',
+    schema: seconds(),
+  },
+  LOG_LEVEL: {
+    default: 'info',
+    description: `Log level: ${LOG_LEVELS.join(', ')}.`,
+    schema: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }),
+  },
+  ENVIRONMENT: {
+    default: 'development',
+    description: 'Deployment environment name reported by /health/status and /version.',
+    schema: z.string().min(1),
+  },
+} as const satisfies Record<string, SettingSpec>;
+
+/** Name of an environment variable the service reads. */
+export type SettingName = keyof typeof SETTINGS;
+
+type Parsed<K extends SettingName> = z.output<(typeof SETTINGS)[K]['schema']>;
+
+/** Validated, frozen configuration of the service; times are in milliseconds. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly environment: string;
+  readonly logLevel: Parsed<'LOG_LEVEL'>;
+  readonly mlflow: {
+    readonly trackingUri: string;
+    readonly requestTimeoutMs: number;
+    readonly healthProbeIntervalMs: number;
+  };
+  readonly breaker: BreakerSettings;
+  readonly auth: { readonly adminToken: string | undefined; readonly apiKeys: readonly string[] };
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly healthCheckTimeoutMs: number;
+  readonly cacheMaxEntries: number;
+  readonly bodyLimitBytes: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Breaker settings, in milliseconds where they are times. */
+export interface BreakerSettings {
+  readonly failureThreshold: number;
+  readonly recoveryTimeoutMs: number;
+  readonly maxRecoveryAttempts: number;
+  readonly backoffMultiplier: number;
+  readonly maxRecoveryTimeoutMs: number;
+  readonly halfOpenSuccesses: number;
+}
+
+/** Thrown by `loadConfig` with every bad variable listed; `problems` holds one line each. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+}
+
+/** Type guard for configuration errors. */
+export function isConfigError(error: unknown): error is ConfigError {
+  return error instanceof ConfigError;
+}
+
+/**
+ * Reads and validates every setting from `env` (pure: no other input). An empty variable counts as
+ * unset; an explicit `0` is a value. Throws one `ConfigError` naming every bad variable.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const problems: string[] = [];
+  const values: Partial<Record<SettingName, unknown>> = {};
+  for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, SettingSpec][]) {
+    const given = env[name];
+    const raw = given === undefined || given.trim() === '' ? spec.default : given.trim();
+    if (raw === undefined) continue;
+    const result = spec.schema.safeParse(raw);
+    if (result.success) {
+      values[name] = result.data;
+    } else {
+      const shown = spec.secret ? '' : ` (got "${raw}")`;
+      problems.push(`${name}: ${result.error.issues[0]?.message ?? 'invalid value'}${shown}`);
+    }
+  }
+  const get = <K extends SettingName>(name: K) => values[name] as Parsed<K>;
+  const recovery = get('MLFLOW_CB_RECOVERY_TIMEOUT');
+  const maxRecovery = get('MLFLOW_CB_MAX_RECOVERY_TIMEOUT');
+  if (recovery !== undefined && maxRecovery !== undefined && maxRecovery < recovery) {
+    problems.push('MLFLOW_CB_MAX_RECOVERY_TIMEOUT: expected a value of at least MLFLOW_CB_RECOVERY_TIMEOUT');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return deepFreeze({
+    host: get('HOST'),
+    port: get('PORT'),
+    environment: get('ENVIRONMENT'),
+    logLevel: get('LOG_LEVEL'),
+    mlflow: {
+      trackingUri: get('MLFLOW_TRACKING_URI').replace(/\/+$/, ''),
+      requestTimeoutMs: get('MLFLOW_REQUEST_TIMEOUT'),
+      healthProbeIntervalMs: get('MLFLOW_HEALTH_PROBE_INTERVAL'),
+    },
+    breaker: {
+      failureThreshold: get('MLFLOW_CB_FAILURE_THRESHOLD'),
+      recoveryTimeoutMs: recovery,
+      maxRecoveryAttempts: get('MLFLOW_CB_MAX_RECOVERY_ATTEMPTS'),
+      backoffMultiplier: get('MLFLOW_CB_BACKOFF_MULTIPLIER'),
+      maxRecoveryTimeoutMs: maxRecovery,
+      halfOpenSuccesses: get('MLFLOW_CB_HALF_OPEN_SUCCESSES'),
+    },
+    auth: { adminToken: get('ADMIN_TOKEN'), apiKeys: get('API_KEYS') ?? [] },
+    databaseUrl: get('DATABASE_URL'),
+    redisUrl: get('REDIS_URL'),
+    healthCheckTimeoutMs: get('HEALTH_CHECK_TIMEOUT'),
+    cacheMaxEntries: get('CACHE_MAX_ENTRIES'),
+    bodyLimitBytes: get('BODY_LIMIT'),
+    shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT'),
+  });
+}
+
+function deepFreeze<T extends object>(value: T): Readonly<T> {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) deepFreeze(child);
+  }
+  return Object.freeze(value);
+}

@@ -1,0 +1,55 @@
+export { type AppDeps, buildApp, type RegistryContext } from './app.js';
+export { bearerToken, matchesAnyKey, secretsEqual } from './auth.js';
+export {
+  BACKOFF_JITTER_RATIO,
+  BreakerOpenError,
+  type BreakerSnapshot,
+  type BreakerState,
+  type BreakerTransition,
+  type CircuitBreaker,
+  type CircuitBreakerOptions,
+  computeOpenTimeoutMs,
+  createCircuitBreaker,
+  HALF_OPEN_RETRY_AFTER_MS,
+  isBreakerOpenError,
+} from './circuit-breaker.js';
+export {
+  type BreakerSettings,
+  type Config,
+  ConfigError,
+  isConfigError,
+  loadConfig,
+  SETTINGS,
+  type SettingName,
+} from './config.js';
+export {
+  createDependencyChecks,
+  createPostgresCheck,
+  createRedisCheck,
+  type DependencyCheck,
+} from './dependency-checks.js';
+export { type ErrorBody, type ErrorCode, ERRORS, isServiceError, ServiceError } from './errors.js';
+export {
+  type Check,
+  type ComponentStatus,
+  evaluateReadiness,
+  healthScore,
+  mlflowCheck,
+  mlflowStatus,
+  type OverallStatus,
+  type Readiness,
+} from './health-model.js';
+export {
+  createMlflowClient,
+  isMlflowError,
+  isMlflowOutage,
+  type MlflowClient,
+  MlflowError,
+  type MlflowErrorKind,
+  type ModelVersion,
+  type RegisteredModel,
+} from './mlflow-client.js';
+export { retryAfterSeconds, toServiceError } from './mlflow-gateway.js';
+export { BREAKER_STATE_VALUE } from './plugins/metrics.js';
+export { CACHE_STATUS_HEADER, MODEL_STAGES } from './plugins/registry-routes.js';
+export { SERVICE_VERSION } from './version.js';

@@ -1,0 +1,147 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken, secretsEqual } from '../auth.js';
+import type { BreakerSnapshot } from '../circuit-breaker.js';
+import type { BreakerSettings } from '../config.js';
+import { ServiceError } from '../errors.js';
+import { evaluateReadiness, healthScore, mlflowStatus, overallStatus, type Check } from '../health-model.js';
+import { retryAfterSeconds } from '../mlflow-gateway.js';
+import { SERVICE_VERSION } from '../version.js';
+
+const iso = (epochMs: number | null) => (epochMs === null ? null : new Date(epochMs).toISOString());
+const MB = 1024 * 1024;
+
+/** The breaker as the health routes report it (snake_case, ISO times, seconds). */
+export function breakerReport(snapshot: BreakerSnapshot, settings: BreakerSettings) {
+  return {
+    state: snapshot.state,
+    failure_count: snapshot.failureCount,
+    consecutive_successes: snapshot.consecutiveSuccesses,
+    recovery_attempts: snapshot.recoveryAttempts,
+    last_failure_time: iso(snapshot.lastFailureAt),
+    last_success_time: iso(snapshot.lastSuccessAt),
+    opened_at: iso(snapshot.openedAt),
+    next_attempt_at: iso(snapshot.nextAttemptAt),
+    time_until_retry_seconds: snapshot.msUntilRetry / 1000,
+    current_open_timeout_seconds: snapshot.currentOpenTimeoutMs / 1000,
+    trips_total: snapshot.tripsTotal,
+    rejections_total: snapshot.rejectionsTotal,
+    settings: {
+      failure_threshold: settings.failureThreshold,
+      recovery_timeout_seconds: settings.recoveryTimeoutMs / 1000,
+      max_recovery_attempts: settings.maxRecoveryAttempts,
+      backoff_multiplier: settings.backoffMultiplier,
+      max_recovery_timeout_seconds: settings.maxRecoveryTimeoutMs / 1000,
+      half_open_successes: settings.halfOpenSuccesses,
+    },
+  };
+}
+
+function servicesMap(checks: readonly Check[]): Record<string, string> {
+  return Object.fromEntries(checks.map((check) => [check.name, check.status]));
+}
+
+/** Liveness, readiness, aggregated health, full status, MLflow connectivity and manual breaker control. */
+export async function healthRoutes(app: FastifyInstance): Promise<void> {
+  const ctx = app.registry;
+  const uptimeSeconds = () => Math.round((ctx.now() - ctx.startedAt) / 100) / 10;
+
+  const live = async () => ({
+    alive: true,
+    uptime_seconds: uptimeSeconds(),
+    memory_usage_mb: Math.round((process.memoryUsage().rss / MB) * 10) / 10,
+  });
+  app.get('/health/live', live);
+  app.get('/live', live);
+
+  const ready = async (_request: FastifyRequest, reply: FastifyReply) => {
+    const readiness = evaluateReadiness(await ctx.collectChecks(), ctx.lifecycle.isShuttingDown);
+    return reply.status(readiness.ready ? 200 : 503).send(readiness);
+  };
+  app.get('/health/ready', ready);
+  app.get('/ready', ready);
+
+  app.get<{ Querystring: { detailed?: string } }>('/health', async (request) => {
+    const checks = await ctx.collectChecks();
+    const body: Record<string, unknown> = {
+      status: overallStatus(checks),
+      timestamp: new Date(ctx.now()).toISOString(),
+      services: servicesMap(checks),
+    };
+    if (request.query.detailed === 'true') {
+      body.details = {
+        checks,
+        circuit_breaker: breakerReport(ctx.breaker.snapshot(), ctx.config.breaker),
+        last_probe: ctx.prober.lastResult(),
+      };
+    }
+    return body;
+  });
+
+  app.get('/health/status', async () => {
+    const checks = await ctx.collectChecks();
+    const readiness = evaluateReadiness(checks, ctx.lifecycle.isShuttingDown);
+    return {
+      status: overallStatus(checks),
+      health_score: healthScore(checks),
+      timestamp: new Date(ctx.now()).toISOString(),
+      version: SERVICE_VERSION.version,
+      environment: ctx.config.environment,
+      uptime_seconds: uptimeSeconds(),
+      liveness: await live(),
+      readiness,
+      services: servicesMap(checks),
+      circuit_breaker: breakerReport(ctx.breaker.snapshot(), ctx.config.breaker),
+      last_probe: ctx.prober.lastResult(),
+    };
+  });
+
+  app.get('/health/mlflow', async (_request, reply) => {
+    const tracking_uri = ctx.config.mlflow.trackingUri;
+    if (!ctx.breaker.isCallPermitted()) {
+      const snapshot = ctx.breaker.snapshot();
+      reply.header('retry-after', String(retryAfterSeconds(snapshot.msUntilRetry)));
+      return reply.status(503).send({
+        connected: false,
+        status: mlflowStatus(snapshot),
+        tracking_uri,
+        error: 'circuit breaker open: MLflow is not called until the next trial',
+        circuit_breaker: breakerReport(snapshot, ctx.config.breaker),
+      });
+    }
+    const probe = await ctx.prober.probe();
+    const snapshot = ctx.breaker.snapshot();
+    return reply.status(probe.ok ? 200 : 503).send({
+      connected: probe.ok,
+      status: mlflowStatus(snapshot),
+      tracking_uri,
+      latency_ms: probe.latencyMs,
+      ...(probe.error ? { error: probe.error } : {}),
+      circuit_breaker: breakerReport(snapshot, ctx.config.breaker),
+    });
+  });
+
+  const requireAdmin = async (request: FastifyRequest) => {
+    const expected = ctx.config.auth.adminToken;
+    if (expected === undefined) throw new ServiceError('ADMIN_DISABLED');
+    const given = bearerToken(request.headers.authorization);
+    if (given === undefined || !secretsEqual(given, expected)) {
+      request.log.warn({ ip: request.ip, route: request.url }, 'rejected manual breaker control: bad or missing token');
+      throw new ServiceError('ADMIN_UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer' } });
+    }
+  };
+
+  const manual = (action: 'reset' | 'open') => async (request: FastifyRequest) => {
+    const previous = action === 'reset' ? ctx.breaker.reset() : ctx.breaker.forceOpen();
+    const audit = {
+      action,
+      previous_state: previous,
+      state: ctx.breaker.snapshot().state,
+      performed_by: { ip: request.ip, user_agent: request.headers['user-agent'] ?? null, request_id: request.id },
+      performed_at: new Date(ctx.now()).toISOString(),
+    };
+    request.log.warn({ audit }, `manual circuit breaker ${action} (was ${previous})`);
+    return { ...audit, circuit_breaker: breakerReport(ctx.breaker.snapshot(), ctx.config.breaker) };
+  };
+  app.post('/health/mlflow/reset', { preHandler: requireAdmin }, manual('reset'));
+  app.post('/health/mlflow/open', { preHandler: requireAdmin }, manual('open'));
+}

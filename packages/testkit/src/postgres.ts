@@ -1,0 +1,61 @@
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, isPortOpen, type ManagedProcess, spawnManaged, waitFor } from './process.js';
+
+/** A real PostgreSQL server on loopback; `url` is ready to use. */
+export interface PostgresHandle extends AsyncDisposable {
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+const PG_BIN_CANDIDATES = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'];
+
+function pgBinDir(): string {
+  const found = PG_BIN_CANDIDATES.find((dir) => existsSync(join(dir, 'postgres')));
+  if (!found) {
+    throw new Error('testkit: PostgreSQL server binaries not found; install the Debian package postgresql (.ci/run does)');
+  }
+  return found;
+}
+
+function asPostgresUser(command: string, args: string[]): [string, string[]] {
+  // The server refuses to run as root; Debian's package creates the postgres user.
+  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+}
+
+/** Starts a throwaway PostgreSQL cluster (initdb in a temp dir, trust auth, loopback only). */
+export async function startPostgres(): Promise<PostgresHandle> {
+  const bin = pgBinDir();
+  const dir = mkdtempSync(join(tmpdir(), 'registry-pg-'));
+  const data = join(dir, 'data');
+  if (process.getuid?.() === 0) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    chownSync(dir, uid, gid);
+  }
+  const [initCmd, initArgs] = asPostgresUser(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync']);
+  execFileSync(initCmd, initArgs, { stdio: 'pipe' });
+  const port = await freePort();
+  const [cmd, args] = asPostgresUser(join(bin, 'postgres'), [
+    '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
+  ]);
+  const server: ManagedProcess = spawnManaged('postgres', cmd, args);
+  try {
+    await waitFor(async () => !server.isRunning() ? Promise.reject(new Error(server.output())) : isPortOpen(port), {
+      timeoutMs: 30_000,
+      what: `PostgreSQL on port ${port}`,
+    });
+  } catch (error) {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const stop = async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, stop, [Symbol.asyncDispose]: stop };
+}

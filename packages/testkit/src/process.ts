@@ -1,0 +1,142 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection, createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const WATCHDOG = fileURLToPath(new URL('../bin/watchdog.sh', import.meta.url));
+
+/** Polls `condition` until it returns a truthy value or the deadline passes (then throws, naming `what`). */
+export async function waitFor<T>(
+  condition: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs: number; intervalMs?: number; what: string },
+): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  const interval = options.intervalMs ?? 100;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
+      throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.what}${why}`, { cause: lastError });
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
+/** Resolves when something accepts TCP connections on 127.0.0.1:port. */
+export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** A free TCP port on 127.0.0.1 (the kernel picks it). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (address === null || typeof address === 'string') throw new Error('could not determine a free port');
+  return address.port;
+}
+
+/** A real process started by testkit; stopping it is idempotent, and `await using` stops it too. */
+export interface ManagedProcess extends AsyncDisposable {
+  readonly name: string;
+  readonly pid: number;
+  /** Output so far (stdout and stderr interleaved, bounded), for error messages. */
+  output(): string;
+  isRunning(): boolean;
+  /** Stops the process group (TERM, then KILL after `graceMs`) and waits for it to exit. */
+  stop(graceMs?: number): Promise<void>;
+  /** Resolves with the exit code when the process exits. */
+  readonly exited: Promise<number | null>;
+}
+
+const OUTPUT_LIMIT = 64 * 1024;
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Last resort on a normal exit; the watchdog covers crashes and kills (its stdin closes).
+  process.once('exit', () => {
+    for (const child of live) child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Starts `command` under the watchdog (own process group, stopped when this process dies) and keeps
+ * a bounded copy of its output.
+ */
+export function spawnManaged(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; echo?: boolean } = {},
+): ManagedProcess {
+  installExitHook();
+  const child = spawn(WATCHDOG, [command, ...args], {
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  let output = '';
+  const append = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
+    if (options.echo) process.stderr.write(`[${name}] ${chunk.toString('utf8')}`);
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      live.delete(child);
+      resolve(code);
+    });
+    child.once('error', (error) => {
+      append(Buffer.from(`spawn error: ${error.message}\n`));
+      live.delete(child);
+      resolve(null);
+    });
+  });
+  let running = true;
+  void exited.then(() => {
+    running = false;
+  });
+
+  async function stop(graceMs = 10_000): Promise<void> {
+    if (!running) return;
+    // Either signal reaches the watchdog, which stops the whole process group.
+    child.stdin?.end();
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      if (running) child.kill('SIGKILL');
+    }, graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  return {
+    name,
+    pid: child.pid ?? -1,
+    output: () => output,
+    isRunning: () => running,
+    stop,
+    exited,
+    [Symbol.asyncDispose]: () => stop(),
+  };
+}
