@@ -50,7 +50,9 @@ function ensureNode() {
   const prefix = join(TOOLS, `node-${NODE_VERSION}`);
   const binDir = join(prefix, 'node_modules', pkgName, 'bin');
   if (!existsSync(join(binDir, 'node'))) {
-    log(`system Node ${process.versions.node} is older than ${MIN_NODE_MAJOR}: installing ${pkgName}@${NODE_VERSION} from the npm registry`);
+    log(
+      `system Node ${process.versions.node} is older than ${MIN_NODE_MAJOR}: installing ${pkgName}@${NODE_VERSION} from the npm registry`,
+    );
     npmInstallInto(prefix, `${pkgName}@${NODE_VERSION}`);
   }
   return binDir;

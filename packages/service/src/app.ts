@@ -59,7 +59,7 @@ const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
-  const now = deps.now ?? Date.now;
+  const now = deps.now ?? (() => Date.now());
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
     bodyLimit: config.bodyLimitBytes,
@@ -75,7 +75,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const breaker = createCircuitBreaker({ ...config.breaker, isFailure: isMlflowOutage, now, random: deps.random });
   const client =
     deps.mlflowClient ??
-    createMlflowClient({ baseUrl: config.mlflow.trackingUri, timeoutMs: config.mlflow.requestTimeoutMs, fetch: deps.fetch });
+    createMlflowClient({
+      baseUrl: config.mlflow.trackingUri,
+      timeoutMs: config.mlflow.requestTimeoutMs,
+      fetch: deps.fetch,
+    });
   const gateway = createMlflowGateway({ client, breaker, cacheMaxEntries: config.cacheMaxEntries, now });
   const prober = createMlflowProber({ gateway, intervalMs: config.mlflow.healthProbeIntervalMs, now, logger: app.log });
   const dependencies = deps.dependencies ?? [];
@@ -98,7 +102,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
             return { name: dependency.name, passed: true, critical: dependency.critical, status: 'healthy' };
           } catch (error) {
             const message = error instanceof Error ? error.message || error.name : String(error);
-            return { name: dependency.name, passed: false, critical: dependency.critical, status: 'unhealthy', error: message };
+            return {
+              name: dependency.name,
+              passed: false,
+              critical: dependency.critical,
+              status: 'unhealthy',
+              error: message,
+            };
           }
         }),
       );
@@ -108,7 +118,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.decorate('registry', context);
 
   breaker.onTransition((transition) => {
-    app.log.warn({ breaker: transition }, `mlflow circuit breaker ${transition.from} -> ${transition.to} (${transition.reason})`);
+    app.log.warn(
+      { breaker: transition },
+      `mlflow circuit breaker ${transition.from} -> ${transition.to} (${transition.reason})`,
+    );
   });
 
   app.addHook('onSend', async (request, reply) => {

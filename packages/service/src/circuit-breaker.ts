@@ -82,14 +82,15 @@ export const BACKOFF_JITTER_RATIO = 0.1;
 export const HALF_OPEN_RETRY_AFTER_MS = 1000;
 
 /**
- * Open time after `failedTrials` failed recovery trials: the base recovery timeout for the first
- * `maxRecoveryAttempts` failed trials, then multiplied by `backoffMultiplier` per further failed trial,
- * with jitter, never above `maxRecoveryTimeoutMs`.
+ * Open time after `failedTrials` failed recovery trials: the base recovery timeout until
+ * `maxRecoveryAttempts` trials have failed (the first opening always uses it, so 0 behaves as 1), then
+ * multiplied by `backoffMultiplier` per further failed trial, with jitter, never above `maxRecoveryTimeoutMs`.
  */
 export function computeOpenTimeoutMs(settings: BreakerSettings, failedTrials: number, random: number): number {
-  const { recoveryTimeoutMs, maxRecoveryAttempts, backoffMultiplier, maxRecoveryTimeoutMs } = settings;
-  if (failedTrials < maxRecoveryAttempts) return recoveryTimeoutMs;
-  const exponent = failedTrials - maxRecoveryAttempts + 1;
+  const { recoveryTimeoutMs, backoffMultiplier, maxRecoveryTimeoutMs } = settings;
+  const attemptsAtBase = Math.max(1, settings.maxRecoveryAttempts);
+  if (failedTrials < attemptsAtBase) return recoveryTimeoutMs;
+  const exponent = failedTrials - attemptsAtBase + 1;
   const grown = recoveryTimeoutMs * backoffMultiplier ** exponent;
   const jittered = grown * (1 + BACKOFF_JITTER_RATIO * (2 * random - 1));
   return Math.round(Math.min(maxRecoveryTimeoutMs, Math.max(recoveryTimeoutMs, jittered)));
@@ -100,8 +101,8 @@ export function computeOpenTimeoutMs(settings: BreakerSettings, failedTrials: nu
  * half-open state. Time comes from `now`, so fake timers drive it in tests.
  */
 export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
-  const now = options.now ?? Date.now;
-  const random = options.random ?? Math.random;
+  const now = options.now ?? (() => Date.now());
+  const random = options.random ?? (() => Math.random());
   const isFailure = options.isFailure ?? (() => true);
   const threshold = Math.max(1, options.failureThreshold);
   const successesToClose = Math.max(1, options.halfOpenSuccesses);

@@ -74,7 +74,7 @@ export const SETTINGS = {
   },
   MLFLOW_CB_MAX_RECOVERY_ATTEMPTS: {
     default: '3',
-    description: 'Failed trials at the base recovery timeout before exponential backoff starts.',
+    description: 'Failed trials at the base recovery timeout before exponential backoff starts (0 behaves as 1).',
     schema: integer(0, 1_000_000),
   },
   MLFLOW_CB_BACKOFF_MULTIPLIER: {
@@ -145,9 +145,15 @@ export const SETTINGS = {
     description: 'Largest accepted request body, in bytes; larger bodies get 413.',
     schema: integer(1, 1024 * 1024 * 1024),
   },
+  SHUTDOWN_DRAIN_DELAY: {
+    default: '0',
+    description:
+      'Seconds between SIGTERM and closing the listener, while readiness answers 503 so load balancers stop routing.',
+    schema: seconds(),
+  },
   SHUTDOWN_TIMEOUT: {
     default: '10',
-    description: 'Seconds in-flight requests get to finish after SIGTERM before the process exits anyway.',
+    description: 'Seconds in-flight requests get to finish after the listener closes before the process exits anyway.',
     schema: seconds(),
   },
   LOG_LEVEL: {
@@ -185,6 +191,7 @@ export interface Config {
   readonly healthCheckTimeoutMs: number;
   readonly cacheMaxEntries: number;
   readonly bodyLimitBytes: number;
+  readonly shutdownDrainDelayMs: number;
   readonly shutdownTimeoutMs: number;
 }
 
@@ -262,6 +269,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     healthCheckTimeoutMs: get('HEALTH_CHECK_TIMEOUT'),
     cacheMaxEntries: get('CACHE_MAX_ENTRIES'),
     bodyLimitBytes: get('BODY_LIMIT'),
+    shutdownDrainDelayMs: get('SHUTDOWN_DRAIN_DELAY'),
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT'),
   });
 }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorBody, type ErrorCode, ERRORS, isServiceError } from './errors.js';
+import { ERRORS, type ErrorBody, type ErrorCode, isServiceError } from './errors.js';
 
 function send(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message: string, details?: unknown) {
   const body: ErrorBody = { code, message, requestId: request.id };
@@ -11,7 +11,6 @@ function codeForFrameworkError(statusCode: number): ErrorCode | undefined {
   if (statusCode === 413) return 'PAYLOAD_TOO_LARGE';
   if (statusCode === 415) return 'UNSUPPORTED_MEDIA_TYPE';
   if (statusCode === 404) return 'NOT_FOUND';
-  if (statusCode === 405) return 'METHOD_NOT_ALLOWED';
   if (statusCode >= 400 && statusCode < 500) return 'BAD_REQUEST';
   return undefined;
 }

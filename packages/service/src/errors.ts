@@ -9,7 +9,6 @@ export const ERRORS = {
   ADMIN_DISABLED: { status: 401, message: 'Manual breaker control is disabled: ADMIN_TOKEN is not set.' },
   NOT_FOUND: { status: 404, message: 'No such route.' },
   MODEL_NOT_FOUND: { status: 404, message: 'MLflow has no such registered model or model version.' },
-  METHOD_NOT_ALLOWED: { status: 405, message: 'This route does not accept that method.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than BODY_LIMIT.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be JSON (Content-Type: application/json).' },
   MLFLOW_REJECTED: { status: 400, message: 'MLflow rejected the request.' },
@@ -21,7 +20,6 @@ export const ERRORS = {
     message: 'MLflow is unavailable and the circuit breaker is open; retry after the Retry-After delay.',
   },
   MLFLOW_TIMEOUT: { status: 504, message: 'MLflow did not answer within MLFLOW_REQUEST_TIMEOUT.' },
-  SHUTTING_DOWN: { status: 503, message: 'The service is shutting down.' },
   INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

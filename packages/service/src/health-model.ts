@@ -30,7 +30,8 @@ export function mlflowStatus(snapshot: BreakerSnapshot): ComponentStatus {
   if (snapshot.state === 'open') return 'degraded';
   if (snapshot.state === 'half_open') return 'recovering';
   const lastFailed =
-    snapshot.lastFailureAt !== null && (snapshot.lastSuccessAt === null || snapshot.lastFailureAt > snapshot.lastSuccessAt);
+    snapshot.lastFailureAt !== null &&
+    (snapshot.lastSuccessAt === null || snapshot.lastFailureAt > snapshot.lastSuccessAt);
   return lastFailed ? 'unhealthy' : 'healthy';
 }
 
@@ -53,7 +54,10 @@ export function evaluateReadiness(checks: readonly Check[], isShuttingDown: bool
   const criticalDown = checks.some((check) => check.critical && !check.passed);
   const ready = !criticalDown && !isShuttingDown;
   const all = isShuttingDown
-    ? [...checks, { name: 'shutdown', passed: false, critical: true, status: 'unhealthy' as const, error: 'shutting down' }]
+    ? [
+        ...checks,
+        { name: 'shutdown', passed: false, critical: true, status: 'unhealthy' as const, error: 'shutting down' },
+      ]
     : checks;
   return {
     ready,

@@ -28,7 +28,7 @@ export {
   createRedisCheck,
   type DependencyCheck,
 } from './dependency-checks.js';
-export { type ErrorBody, type ErrorCode, ERRORS, isServiceError, ServiceError } from './errors.js';
+export { ERRORS, type ErrorBody, type ErrorCode, isServiceError, ServiceError } from './errors.js';
 export {
   type Check,
   type ComponentStatus,
@@ -37,6 +37,7 @@ export {
   mlflowCheck,
   mlflowStatus,
   type OverallStatus,
+  overallStatus,
   type Readiness,
 } from './health-model.js';
 export {

@@ -127,7 +127,8 @@ const FORWARDED_RESPONSE_HEADERS = ['content-type', 'content-disposition', 'cach
 
 /** Creates the MLflow REST client: every call has the timeout and maps failures to `MlflowError`. */
 export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
-  const fetchImpl = options.fetch ?? globalThis.fetch;
+  // Looked up per call, so a fetch patched later (msw in tests) is the one used.
+  const fetchImpl = options.fetch ?? ((input: string, init?: RequestInit) => globalThis.fetch(input, init));
   const base = options.baseUrl.replace(/\/+$/, '');
 
   async function send(method: string, pathAndQuery: string, headers: Record<string, string>, body?: Uint8Array) {
@@ -253,10 +254,14 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
       }
       const forwarded = { status: response.status, headers: relayed, body: bytes };
       if (response.status >= 500) {
-        throw new MlflowError('upstream', `MLflow answered ${response.status} to ${request.method} ${request.pathAndQuery}`, {
-          status: response.status,
-          response: forwarded,
-        });
+        throw new MlflowError(
+          'upstream',
+          `MLflow answered ${response.status} to ${request.method} ${request.pathAndQuery}`,
+          {
+            status: response.status,
+            response: forwarded,
+          },
+        );
       }
       return forwarded;
     },

@@ -31,22 +31,26 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     app.registry.lifecycle.isShuttingDown = true;
-    logger.info({ signal }, 'shutting down: readiness is now 503, waiting for in-flight requests');
-    const force = setTimeout(() => {
-      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'in-flight requests did not finish in time; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    force.unref();
-    app.close().then(
-      () => {
-        logger.info('closed');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while closing');
+    logger.info({ signal, drainDelayMs: config.shutdownDrainDelayMs }, 'shutting down: readiness is now 503');
+    const close = () => {
+      const force = setTimeout(() => {
+        logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'in-flight requests did not finish in time; exiting');
         process.exit(1);
-      },
-    );
+      }, config.shutdownTimeoutMs);
+      force.unref();
+      app.close().then(
+        () => {
+          logger.info('closed: in-flight requests finished');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'error while closing');
+          process.exit(1);
+        },
+      );
+    };
+    // Keep listening for the drain delay so load balancers see readiness 503 before connections are refused.
+    setTimeout(close, config.shutdownDrainDelayMs);
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);

@@ -60,7 +60,11 @@ function matchesFilter(name: string, filter: string | null): boolean {
   if (like) {
     const [, op, pattern = ''] = like;
     const regex = new RegExp(
-      `^${pattern.replace(/''/g, "'").replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.')}$`,
+      `^${pattern
+        .replace(/''/g, "'")
+        .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/%/g, '.*')
+        .replace(/_/g, '.')}$`,
       op?.toUpperCase() === 'ILIKE' ? 'i' : '',
     );
     return regex.test(name);
@@ -95,7 +99,10 @@ export function createMlflowMock(baseUrl: string): MlflowMock {
           headers: { 'content-type': 'text/html' },
         });
       case 'malformed_json':
-        return new HttpResponse('{"registered_models": [', { status: 200, headers: { 'content-type': 'application/json' } });
+        return new HttpResponse('{"registered_models": [', {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+        });
       case 'missing_fields':
         return HttpResponse.json({ registered_model: { description: 'no name' }, model_version: { source: 'x' } });
       default:
@@ -144,13 +151,16 @@ export function createMlflowMock(baseUrl: string): MlflowMock {
       if (failure) return failure;
       const name = new URL(request.url).searchParams.get('name') ?? '';
       const model = models.get(name);
-      return model ? HttpResponse.json({ registered_model: publicModel(model) }) : notFound(`Registered Model with name=${name}`);
+      return model
+        ? HttpResponse.json({ registered_model: publicModel(model) })
+        : notFound(`Registered Model with name=${name}`);
     }),
     http.post(`${api}/registered-models/create`, async ({ request }) => {
       const failure = await faulted();
       if (failure) return failure;
       const body = (await request.json()) as { name?: string };
-      if (!body.name) return mlflowError(400, 'INVALID_PARAMETER_VALUE', "Missing value for required parameter 'name'.");
+      if (!body.name)
+        return mlflowError(400, 'INVALID_PARAMETER_VALUE', "Missing value for required parameter 'name'.");
       if (models.has(body.name)) {
         return mlflowError(400, 'RESOURCE_ALREADY_EXISTS', `Registered Model (name=${body.name}) already exists.`);
       }
@@ -190,7 +200,8 @@ export function createMlflowMock(baseUrl: string): MlflowMock {
       const stage = STAGES.find((s) => s.toLowerCase() === (body.stage ?? '').toLowerCase());
       if (!stage) return mlflowError(400, 'INVALID_PARAMETER_VALUE', `Invalid Model Version stage: ${body.stage}.`);
       if (body.archive_existing_versions && (stage === 'Staging' || stage === 'Production')) {
-        for (const other of model.versions) if (other !== version && other.current_stage === stage) other.current_stage = 'Archived';
+        for (const other of model.versions)
+          if (other !== version && other.current_stage === stage) other.current_stage = 'Archived';
       }
       version.current_stage = stage;
       version.last_updated_timestamp = tick();

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, isPortOpen, type ManagedProcess, spawnManaged, waitFor } from './process.js';
+import { freePort, isPortOpen, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from './process.js';
 
 /** A real PostgreSQL server on loopback; `url` is ready to use. */
 export interface PostgresHandle extends AsyncDisposable {
@@ -16,7 +16,9 @@ const PG_BIN_CANDIDATES = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16
 function pgBinDir(): string {
   const found = PG_BIN_CANDIDATES.find((dir) => existsSync(join(dir, 'postgres')));
   if (!found) {
-    throw new Error('testkit: PostgreSQL server binaries not found; install the Debian package postgresql (.ci/run does)');
+    throw new Error(
+      'testkit: PostgreSQL server binaries not found; install the Debian package postgresql (.ci/run does)',
+    );
   }
   return found;
 }
@@ -36,18 +38,39 @@ export async function startPostgres(): Promise<PostgresHandle> {
     const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
     chownSync(dir, uid, gid);
   }
-  const [initCmd, initArgs] = asPostgresUser(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync']);
+  const [initCmd, initArgs] = asPostgresUser(join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '-A',
+    'trust',
+    '--no-sync',
+  ]);
   execFileSync(initCmd, initArgs, { stdio: 'pipe' });
   const port = await freePort();
   const [cmd, args] = asPostgresUser(join(bin, 'postgres'), [
-    '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
   ]);
-  const server: ManagedProcess = spawnManaged('postgres', cmd, args);
+  // INT is PostgreSQL's fast shutdown; TERM would wait for every client to disconnect.
+  const server: ManagedProcess = spawnManaged('postgres', cmd, args, { stopSignal: 'INT' });
   try {
-    await waitFor(async () => !server.isRunning() ? Promise.reject(new Error(server.output())) : isPortOpen(port), {
-      timeoutMs: 30_000,
-      what: `PostgreSQL on port ${port}`,
-    });
+    await waitFor(
+      async () => (!server.isRunning() ? Promise.reject(new StopWaiting(server.output())) : isPortOpen(port)),
+      {
+        timeoutMs: 30_000,
+        what: `PostgreSQL on port ${port}`,
+      },
+    );
   } catch (error) {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -5,6 +5,11 @@ import { fileURLToPath } from 'node:url';
 
 const WATCHDOG = fileURLToPath(new URL('../bin/watchdog.sh', import.meta.url));
 
+/** Thrown inside a `waitFor` condition to stop waiting at once (the awaited thing can no longer happen). */
+export class StopWaiting extends Error {
+  override readonly name = 'StopWaiting';
+}
+
 /** Polls `condition` until it returns a truthy value or the deadline passes (then throws, naming `what`). */
 export async function waitFor<T>(
   condition: () => Promise<T | undefined | false> | T | undefined | false,
@@ -18,11 +23,14 @@ export async function waitFor<T>(
       const value = await condition();
       if (value) return value;
     } catch (error) {
+      if (error instanceof StopWaiting) throw error;
       lastError = error;
     }
     if (Date.now() >= deadline) {
       const why = lastError instanceof Error ? `: ${lastError.message}` : '';
-      throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.what}${why}`, { cause: lastError });
+      throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.what}${why}`, {
+        cause: lastError,
+      });
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
@@ -86,11 +94,11 @@ export function spawnManaged(
   name: string,
   command: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; echo?: boolean } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; echo?: boolean; stopSignal?: 'TERM' | 'INT' } = {},
 ): ManagedProcess {
   installExitHook();
   const child = spawn(WATCHDOG, [command, ...args], {
-    env: options.env ?? process.env,
+    env: { ...(options.env ?? process.env), WATCHDOG_STOP_SIGNAL: options.stopSignal ?? 'TERM' },
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -138,5 +146,35 @@ export function spawnManaged(
     stop,
     exited,
     [Symbol.asyncDispose]: () => stop(),
+  };
+}
+
+/** A JSON answer: status, headers and the parsed body (undefined when the body is not JSON). */
+export interface JsonResponse<T> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+  readonly elapsedMs: number;
+}
+
+/** Fetches `url` and parses the JSON body, with a timeout so no probe can hang a test. */
+export async function fetchJson<T = Record<string, unknown>>(
+  url: string,
+  init: RequestInit & { timeoutMs?: number } = {},
+): Promise<JsonResponse<T>> {
+  const started = performance.now();
+  const response = await fetch(url, { ...init, signal: init.signal ?? AbortSignal.timeout(init.timeoutMs ?? 30_000) });
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: body as T,
+    elapsedMs: performance.now() - started,
   };
 }

@@ -1,4 +1,4 @@
-import { freePort, isPortOpen, spawnManaged, waitFor } from './process.js';
+import { freePort, isPortOpen, StopWaiting, spawnManaged, waitFor } from './process.js';
 
 /** A real Redis server on loopback. */
 export interface RedisHandle extends AsyncDisposable {
@@ -11,13 +11,23 @@ export interface RedisHandle extends AsyncDisposable {
 export async function startRedis(): Promise<RedisHandle> {
   const port = await freePort();
   const server = spawnManaged('redis', 'redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
   ]);
   try {
-    await waitFor(async () => !server.isRunning() ? Promise.reject(new Error(server.output())) : isPortOpen(port), {
-      timeoutMs: 15_000,
-      what: `Redis on port ${port} (is the Debian package redis-server installed?)`,
-    });
+    await waitFor(
+      async () => (!server.isRunning() ? Promise.reject(new StopWaiting(server.output())) : isPortOpen(port)),
+      {
+        timeoutMs: 15_000,
+        what: `Redis on port ${port} (is the Debian package redis-server installed?)`,
+      },
+    );
   } catch (error) {
     await server.stop();
     throw error;

@@ -3,7 +3,7 @@ import { bearerToken, secretsEqual } from '../auth.js';
 import type { BreakerSnapshot } from '../circuit-breaker.js';
 import type { BreakerSettings } from '../config.js';
 import { ServiceError } from '../errors.js';
-import { evaluateReadiness, healthScore, mlflowStatus, overallStatus, type Check } from '../health-model.js';
+import { type Check, evaluateReadiness, healthScore, mlflowStatus, overallStatus } from '../health-model.js';
 import { retryAfterSeconds } from '../mlflow-gateway.js';
 import { SERVICE_VERSION } from '../version.js';
 

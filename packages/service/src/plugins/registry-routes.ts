@@ -61,7 +61,9 @@ export async function registryRoutes(app: FastifyInstance): Promise<void> {
     const query = parseInput(searchQuery, request.query, 'query');
     const filter = query.filter ?? (query.search ? likePattern(query.search) : undefined);
     const page = { filter, maxResults: query.max_results ?? 100, pageToken: query.page_token };
-    const result = await gateway.read(`search:${JSON.stringify(page)}`, (mlflow) => mlflow.searchRegisteredModels(page));
+    const result = await gateway.read(`search:${JSON.stringify(page)}`, (mlflow) =>
+      mlflow.searchRegisteredModels(page),
+    );
     return sendRead(reply, result, (value) => ({
       models: value.registered_models,
       next_page_token: value.next_page_token ?? null,

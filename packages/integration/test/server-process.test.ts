@@ -1,0 +1,87 @@
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { fetchJson, freePort, serviceEntryPoint, startService, waitFor } from '@registry/testkit';
+import { describe, expect, it } from 'vitest';
+
+/** A stand-in MLflow on loopback that holds every request until the test releases it. */
+async function startHeldMlflow() {
+  const held: ServerResponse[] = [];
+  const server = createServer((_request: IncomingMessage, response: ServerResponse) => {
+    held.push(response);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    heldCount: () => held.length,
+    release() {
+      for (const response of held.splice(0)) {
+        response
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ registered_model: { name: 'held' } }));
+      }
+    },
+    [Symbol.asyncDispose]: async () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+describe('Service process', () => {
+  it('exits non-zero before listening and names every bad variable', () => {
+    const result = spawnSync(process.execPath, [serviceEntryPoint()], {
+      env: { ...process.env, PORT: 'eighty', MLFLOW_CB_FAILURE_THRESHOLD: '-1', MLFLOW_REQUEST_TIMEOUT: '0' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('PORT: expected a whole number');
+    expect(result.stderr).toContain('MLFLOW_CB_FAILURE_THRESHOLD: expected a whole number');
+    expect(result.stderr).toContain('MLFLOW_REQUEST_TIMEOUT: expected a number of seconds above 0');
+  });
+
+  it('stays live and ready with MLflow on a closed port and fails MLflow-bound calls fast', async () => {
+    const closedPort = await freePort();
+    await using service = await startService({
+      env: { MLFLOW_TRACKING_URI: `http://127.0.0.1:${closedPort}`, MLFLOW_HEALTH_PROBE_INTERVAL: '0.2' },
+    });
+    expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
+    await waitFor(
+      async () =>
+        (await fetchJson<{ circuit_breaker: { state: string } }>(`${service.url}/health/status`)).body.circuit_breaker
+          .state === 'open',
+      { timeoutMs: 15_000, what: 'the breaker to open from background probes' },
+    );
+    const ready = await fetch(`${service.url}/health/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ degraded_mode: true });
+    const response = await fetchJson<{ code: string }>(`${service.url}/api/v1/models/anything`);
+    expect(response.status).toBe(503);
+    expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(response.body.code).toBe('MLFLOW_CIRCUIT_OPEN');
+    // Far below MLFLOW_REQUEST_TIMEOUT (10 s): the breaker answers without calling MLflow.
+    expect(response.elapsedMs).toBeLessThan(2_000);
+  });
+
+  it('turns readiness 503 on SIGTERM, finishes in-flight requests and exits 0', async () => {
+    await using mlflow = await startHeldMlflow();
+    const service = await startService({
+      env: { MLFLOW_TRACKING_URI: mlflow.url, MLFLOW_HEALTH_PROBE_INTERVAL: '0', SHUTDOWN_DRAIN_DELAY: '1' },
+    });
+    const inFlight = fetch(`${service.url}/api/v1/models/held`);
+    await waitFor(() => mlflow.heldCount() === 1, { timeoutMs: 10_000, what: 'the request to reach MLflow' });
+    process.kill(service.process.pid, 'SIGTERM');
+    await waitFor(async () => (await fetch(`${service.url}/health/ready`)).status === 503, {
+      timeoutMs: 10_000,
+      what: 'readiness to answer 503 during the drain',
+    });
+    mlflow.release();
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(await service.process.exited).toBe(0);
+  });
+});

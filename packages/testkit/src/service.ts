@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { freePort, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from './process.js';
+
+const require = createRequire(import.meta.url);
+
+/** The service's real entry point: the built file its `./server` export names for Node (not the TS source). */
+export function serviceEntryPoint(): string {
+  const manifestPath = require.resolve('@registry/service/package.json');
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { exports: { './server': { default: string } } };
+  return join(dirname(manifestPath), manifest.exports['./server'].default);
+}
+
+/** The registry service running as a child process on loopback. */
+export interface ServiceHandle extends AsyncDisposable {
+  readonly url: string;
+  readonly port: number;
+  readonly process: ManagedProcess;
+  /** Sends SIGTERM and waits for the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts the service's real entry point with `env` (on a free loopback port unless PORT is given) and
+ * waits until `/health/live` answers.
+ */
+export async function startService(
+  options: { env?: Record<string, string | undefined>; startTimeoutMs?: number; echo?: boolean } = {},
+): Promise<ServiceHandle> {
+  const port = options.env?.PORT ? Number(options.env.PORT) : await freePort();
+  const env = { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...options.env, PORT: String(port) };
+  const child = spawnManaged('service', process.execPath, ['--enable-source-maps', serviceEntryPoint()], {
+    env,
+    echo: options.echo,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      async () => {
+        if (!child.isRunning()) throw new StopWaiting(`the service exited during start-up:\n${child.output()}`);
+        const response = await fetch(`${url}/health/live`);
+        return response.ok;
+      },
+      { timeoutMs: options.startTimeoutMs ?? 30_000, what: `the service on ${url}` },
+    );
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+  const stop = async () => {
+    await child.stop();
+    return child.exited;
+  };
+  return { url, port, process: child, stop, [Symbol.asyncDispose]: async () => void (await stop()) };
+}

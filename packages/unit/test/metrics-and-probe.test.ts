@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { buildTestApp } from './support/fakes.js';
+
+function metricValue(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`metric ${name} not found`);
+  return Number(line.split(' ')[1]);
+}
+
+describe('Metrics', () => {
+  it('exposes breaker state, trips, rejections and the health score', async () => {
+    const { app, mlflow } = buildTestApp();
+    mlflow.failWith('unreachable');
+    for (let i = 0; i < 4; i += 1) await app.inject('/api/v1/models/fraud');
+    const response = await app.inject('/metrics');
+    expect(response.headers['content-type']).toContain('text/plain');
+    expect(metricValue(response.body, 'registry_mlflow_circuit_breaker_state')).toBe(2);
+    expect(metricValue(response.body, 'registry_mlflow_circuit_breaker_trips_total')).toBe(1);
+    expect(metricValue(response.body, 'registry_mlflow_circuit_breaker_rejections_total')).toBe(1);
+    expect(metricValue(response.body, 'registry_health_score')).toBe(0);
+  });
+
+  it('records request durations by route and status code', async () => {
+    const { app } = buildTestApp();
+    await app.inject('/health/live');
+    const body = (await app.inject('/metrics')).body;
+    expect(body).toMatch(
+      /registry_http_request_duration_seconds_count\{method="GET",route="\/health\/live",status_code="200"\} 1/,
+    );
+  });
+});
+
+describe('MlflowProber', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('opens the breaker from probes alone when MLflow is down', async () => {
+    const { app, mlflow } = buildTestApp({ env: { MLFLOW_HEALTH_PROBE_INTERVAL: '5' } });
+    mlflow.failWith('unreachable');
+    await app.ready();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(app.registry.breaker.snapshot().state).toBe('open');
+    await app.close();
+  });
+
+  it('closes the breaker without user traffic once MLflow is back', async () => {
+    const { app, mlflow } = buildTestApp({ env: { MLFLOW_HEALTH_PROBE_INTERVAL: '5' } });
+    mlflow.failWith('unreachable');
+    await app.ready();
+    await vi.advanceTimersByTimeAsync(10_000);
+    mlflow.failWith(null);
+    // Open at t=10 s for 30 s: the trial is due at 40 s, and the second success follows at once.
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(app.registry.breaker.snapshot().state).toBe('closed');
+    expect((await app.inject('/health')).json().services.mlflow).toBe('healthy');
+    await app.close();
+  });
+
+  it('does not probe when the interval is 0', async () => {
+    const { app, mlflow } = buildTestApp({ env: { MLFLOW_HEALTH_PROBE_INTERVAL: '0' } });
+    await app.ready();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(mlflow.calls()).toBe(0);
+    await app.close();
+  });
+});

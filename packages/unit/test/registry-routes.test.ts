@@ -1,0 +1,208 @@
+import { CACHE_STATUS_HEADER } from '@registry/service';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { buildTestApp } from './support/fakes.js';
+
+describe('Registry routes', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('lists models live from MLflow', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject('/api/v1/models?search=fra&max_results=5');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers[CACHE_STATUS_HEADER]).toBe('live');
+    expect(response.json().models[0].name).toBe('fraud');
+  });
+
+  it('returns 400 with the bad field for invalid query parameters', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject('/api/v1/models?max_results=0');
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', details: [{ field: 'max_results' }] });
+  });
+
+  it('returns 404 MODEL_NOT_FOUND for a model MLflow does not know', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject('/api/v1/models/unknown');
+    expect(response.statusCode).toBe(404);
+    expect(response.json().code).toBe('MODEL_NOT_FOUND');
+  });
+
+  it('serves a read seen before as stale while the breaker is open', async () => {
+    const { app, mlflow } = buildTestApp();
+    await app.inject('/api/v1/models/fraud/versions/1');
+    mlflow.failWith('unreachable');
+    for (let i = 0; i < 3; i += 1) await app.inject('/api/v1/models/other');
+    vi.advanceTimersByTime(7_000);
+    const response = await app.inject('/api/v1/models/fraud/versions/1');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers[CACHE_STATUS_HEADER]).toBe('stale');
+    expect(response.headers.age).toBe('7');
+    expect(response.json().model_version.version).toBe('1');
+  });
+
+  it('fails fast with 503, Retry-After and a code for unseen reads while open', async () => {
+    const { app, mlflow } = buildTestApp();
+    mlflow.failWith('timeout');
+    for (let i = 0; i < 3; i += 1) await app.inject('/api/v1/models/fraud');
+    vi.advanceTimersByTime(12_500);
+    const calls = mlflow.calls();
+    const response = await app.inject('/api/v1/models/fraud');
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['retry-after']).toBe('18');
+    expect(response.json()).toMatchObject({ code: 'MLFLOW_CIRCUIT_OPEN', requestId: response.headers['x-request-id'] });
+    expect(mlflow.calls()).toBe(calls);
+  });
+
+  it.each([
+    ['unreachable', 502, 'MLFLOW_UNREACHABLE'],
+    ['timeout', 504, 'MLFLOW_TIMEOUT'],
+    ['upstream', 502, 'MLFLOW_UPSTREAM_ERROR'],
+    ['malformed', 502, 'MLFLOW_BAD_RESPONSE'],
+  ] as const)('maps an MLflow %s failure to %i %s before the breaker opens', async (kind, status, code) => {
+    const { app, mlflow } = buildTestApp();
+    mlflow.failWith(kind);
+    const response = await app.inject('/api/v1/models/fraud');
+    expect(response.statusCode).toBe(status);
+    expect(response.json().code).toBe(code);
+  });
+
+  it('registers a version under a new model name with 201', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/churn/versions',
+      payload: { source: 's3://models/churn/1' },
+    });
+    expect(response.statusCode).toBe(201);
+    expect(response.json().model_version).toMatchObject({ name: 'churn', version: '1' });
+  });
+
+  it('registers a further version of an existing model', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      payload: { source: 's3://m/2' },
+    });
+    expect(response.json().model_version.version).toBe('2');
+  });
+
+  it('refuses writes while the breaker is open without calling MLflow', async () => {
+    const { app, mlflow } = buildTestApp();
+    mlflow.failWith('unreachable');
+    for (let i = 0; i < 3; i += 1) await app.inject('/api/v1/models/fraud');
+    mlflow.failWith(null);
+    const calls = mlflow.calls();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      payload: { source: 's3://m/2' },
+    });
+    expect(response.statusCode).toBe(503);
+    expect(mlflow.calls()).toBe(calls);
+  });
+
+  it('rejects a registration body with unknown or missing fields', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      payload: { sauce: 'x' },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().message).toContain('source');
+  });
+
+  it('rejects a body that is not JSON with 400', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"source":',
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('BAD_REQUEST');
+  });
+
+  it('rejects a body over BODY_LIMIT with 413', async () => {
+    const { app } = buildTestApp({ env: { BODY_LIMIT: '100' } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      payload: { source: 'x'.repeat(200) },
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json().code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('transitions a version to a stage', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions/1/stage',
+      payload: { stage: 'Production', archive_existing_versions: true },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().model_version.current_stage).toBe('Production');
+  });
+
+  it('rejects an unknown stage with the allowed values', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions/1/stage',
+      payload: { stage: 'Prod' },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().message).toContain('None, Staging, Production, Archived');
+  });
+
+  it('passes MLflow 4xx answers on as MLFLOW_REJECTED', async () => {
+    const { app, mlflow } = buildTestApp();
+    mlflow.failWith('api', 'INVALID_PARAMETER_VALUE');
+    const response = await app.inject('/api/v1/models');
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({
+      code: 'MLFLOW_REJECTED',
+      details: { mlflow_error_code: 'INVALID_PARAMETER_VALUE' },
+    });
+  });
+
+  it('requires one of API_KEYS when they are set', async () => {
+    const { app } = buildTestApp({ env: { API_KEYS: 'key-alpha-1,key-beta-22' } });
+    expect((await app.inject('/api/v1/models')).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/v1/models', headers: { 'x-api-key': 'key-beta-22' } })).statusCode).toBe(200);
+    expect((await app.inject('/health/live')).statusCode).toBe(200);
+  });
+
+  it('answers unknown routes with 404 JSON', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject('/api/v1/nothing');
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toMatchObject({ code: 'NOT_FOUND', requestId: expect.any(String) });
+  });
+
+  it('keeps a valid incoming request id', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({ url: '/version', headers: { 'x-request-id': 'trace-123' } });
+    expect(response.headers['x-request-id']).toBe('trace-123');
+  });
+
+  it('relays the MLflow REST API under /mlflow', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/mlflow/api/2.0/mlflow/experiments/search',
+      payload: { max_results: 1 },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ forwarded: '/api/2.0/mlflow/experiments/search' });
+  });
+});

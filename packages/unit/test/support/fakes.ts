@@ -1,0 +1,141 @@
+import {
+  type AppDeps,
+  buildApp,
+  type Config,
+  type DependencyCheck,
+  loadConfig,
+  type MlflowClient,
+  MlflowError,
+  type MlflowErrorKind,
+  type ModelVersion,
+  type RegisteredModel,
+} from '@registry/service';
+
+/** Settings for unit tests: quiet, no background probe, small breaker numbers. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({
+    LOG_LEVEL: 'silent',
+    MLFLOW_TRACKING_URI: 'http://mlflow.test:5000',
+    MLFLOW_HEALTH_PROBE_INTERVAL: '0',
+    MLFLOW_CB_FAILURE_THRESHOLD: '3',
+    MLFLOW_CB_RECOVERY_TIMEOUT: '30',
+    MLFLOW_CB_HALF_OPEN_SUCCESSES: '2',
+    ADMIN_TOKEN: 'admin-token-0123456789',
+    ...env,
+  });
+}
+
+/** An in-memory MLflow client whose calls can be made to fail with any failure kind. */
+export interface FakeMlflow extends MlflowClient {
+  failWith(kind: MlflowErrorKind | null, errorCode?: string): void;
+  calls(): number;
+}
+
+/** Creates the fake MLflow client with one model `fraud` (version 1). */
+export function createFakeMlflow(): FakeMlflow {
+  let failure: { kind: MlflowErrorKind; errorCode?: string } | null = null;
+  let calls = 0;
+  const versions: ModelVersion[] = [{ name: 'fraud', version: '1', current_stage: 'None', source: 's3://m/1' }];
+  const models: RegisteredModel[] = [{ name: 'fraud', latest_versions: versions }];
+
+  async function guard(): Promise<void> {
+    calls += 1;
+    if (failure) {
+      throw new MlflowError(failure.kind, `fake ${failure.kind}`, {
+        status: failure.kind === 'api' ? 400 : 500,
+        errorCode: failure.errorCode,
+      });
+    }
+  }
+  const notFound = () => new MlflowError('api', 'not found', { status: 404, errorCode: 'RESOURCE_DOES_NOT_EXIST' });
+
+  return {
+    failWith(kind, errorCode) {
+      failure = kind ? { kind, errorCode } : null;
+    },
+    calls: () => calls,
+    async searchRegisteredModels() {
+      await guard();
+      return { registered_models: models };
+    },
+    async getRegisteredModel(name) {
+      await guard();
+      const model = models.find((m) => m.name === name);
+      if (!model) throw notFound();
+      return model;
+    },
+    async getModelVersion(name, version) {
+      await guard();
+      const found = versions.find((v) => v.name === name && v.version === version);
+      if (!found) throw notFound();
+      return found;
+    },
+    async createRegisteredModel(name) {
+      await guard();
+      if (models.some((m) => m.name === name)) {
+        throw new MlflowError('api', 'exists', { status: 400, errorCode: 'RESOURCE_ALREADY_EXISTS' });
+      }
+      const model = { name };
+      models.push(model);
+      return model;
+    },
+    async createModelVersion(input) {
+      await guard();
+      const version = {
+        name: input.name,
+        version: String(versions.filter((v) => v.name === input.name).length + 1),
+        source: input.source,
+        current_stage: 'None',
+      };
+      versions.push(version);
+      return version;
+    },
+    async transitionModelVersionStage(input) {
+      await guard();
+      const found = versions.find((v) => v.name === input.name && v.version === input.version);
+      if (!found) throw notFound();
+      found.current_stage = input.stage;
+      return found;
+    },
+    async ping() {
+      await guard();
+    },
+    async forward(request) {
+      await guard();
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+        body: new TextEncoder().encode(JSON.stringify({ forwarded: request.pathAndQuery })),
+      };
+    },
+  };
+}
+
+/** A dependency check whose health the test switches. */
+export function createSwitchableCheck(
+  name: string,
+  critical: boolean,
+): DependencyCheck & { setDown(down: boolean): void } {
+  let down = false;
+  return {
+    name,
+    critical,
+    setDown(value) {
+      down = value;
+    },
+    async check() {
+      if (down) throw new Error(`${name} is down`);
+    },
+    async close() {},
+  };
+}
+
+/** buildApp with the fake MLflow client and test settings. */
+export function buildTestApp(options: { env?: Record<string, string>; mlflow?: FakeMlflow } & Partial<AppDeps> = {}) {
+  const mlflow = options.mlflow ?? createFakeMlflow();
+  const app = buildApp({ config: testConfig(options.env), mlflowClient: mlflow, ...options });
+  return { app, mlflow };
+}
+
+/** The admin Authorization header matching `testConfig`. */
+export const ADMIN_AUTH = { authorization: 'Bearer admin-token-0123456789' };
