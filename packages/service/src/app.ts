@@ -80,7 +80,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       timeoutMs: config.mlflow.requestTimeoutMs,
       fetch: deps.fetch,
     });
-  const gateway = createMlflowGateway({ client, breaker, cacheMaxEntries: config.cacheMaxEntries, now });
+  const gateway = createMlflowGateway({
+    client,
+    breaker,
+    cacheMaxEntries: config.cacheMaxEntries,
+    now,
+    trialsByProbe: config.mlflow.healthProbeIntervalMs > 0,
+  });
   const prober = createMlflowProber({ gateway, intervalMs: config.mlflow.healthProbeIntervalMs, now, logger: app.log });
   const dependencies = deps.dependencies ?? [];
 

@@ -63,8 +63,12 @@ export interface CircuitBreakerOptions extends BreakerSettings {
 
 /** A circuit breaker that guards calls to one dependency. */
 export interface CircuitBreaker {
-  /** Runs `operation` through the breaker, or throws `BreakerOpenError` without running it. */
-  execute<T>(operation: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `operation` through the breaker, or throws `BreakerOpenError` without running it. With
+   * `mayTrial: false` the call never becomes a recovery trial: it is refused while open or half-open
+   * (callers that must not wait on an unwell dependency while a background probe makes the trials).
+   */
+  execute<T>(operation: () => Promise<T>, options?: { mayTrial?: boolean }): Promise<T>;
   /** True when a call made now would run (closed, or a trial is due / free). */
   isCallPermitted(): boolean;
   snapshot(): BreakerSnapshot;
@@ -78,7 +82,7 @@ export interface CircuitBreaker {
 
 /** Share of the backoff delay that is randomised (plus or minus), so replicas do not retry in lockstep. */
 export const BACKOFF_JITTER_RATIO = 0.1;
-/** Retry-After given to callers turned away while a half-open trial is in flight. */
+/** Retry-After given to callers turned away while a trial is in flight or left to the probe. */
 export const HALF_OPEN_RETRY_AFTER_MS = 1000;
 
 /**
@@ -183,10 +187,13 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
     }
   }
 
-  async function execute<T>(operation: () => Promise<T>): Promise<T> {
-    if (!isCallPermitted()) {
+  async function execute<T>(operation: () => Promise<T>, executeOptions: { mayTrial?: boolean } = {}): Promise<T> {
+    const mayTrial = executeOptions.mayTrial ?? true;
+    if (!isCallPermitted() || (state !== 'closed' && !mayTrial)) {
       rejectionsTotal += 1;
-      throw new BreakerOpenError(state, msUntilRetry());
+      const retryAfterMs = msUntilRetry();
+      // A due trial is the prober's to make: tell the caller to come back shortly.
+      throw new BreakerOpenError(state, retryAfterMs > 0 ? retryAfterMs : HALF_OPEN_RETRY_AFTER_MS);
     }
     if (state === 'open') transition('half_open', 'trial_started');
     if (state === 'half_open') trialInFlight = true;

@@ -15,6 +15,8 @@ export interface ReadResult<T> {
 export interface MlflowGateway {
   /** Runs a call through the breaker; throws `ServiceError` (503 + Retry-After while open, 502/504/...). */
   call<T>(operation: (client: MlflowClient) => Promise<T>): Promise<T>;
+  /** A call that may be a recovery trial: the background probe's. */
+  probe(operation: (client: MlflowClient) => Promise<void>): Promise<void>;
   /** Like `call`, but remembers the answer under `key` and serves it as stale while MLflow is unavailable. */
   read<T>(key: string, operation: (client: MlflowClient) => Promise<T>): Promise<ReadResult<T>>;
   readonly client: MlflowClient;
@@ -28,6 +30,11 @@ export interface MlflowGatewayOptions {
   /** Entries in the last-known-good cache; 0 disables it. */
   readonly cacheMaxEntries: number;
   readonly now: () => number;
+  /**
+   * True when a background probe makes the recovery trials: client requests then never become trials,
+   * so no client waits on a still-unwell MLflow once the breaker has opened.
+   */
+  readonly trialsByProbe: boolean;
 }
 
 /** Retry-After, in whole seconds (at least 1), for a breaker rejection. */
@@ -72,6 +79,7 @@ export function toServiceError(error: unknown): ServiceError {
 /** Creates the gateway over one MLflow client and one breaker. */
 export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGateway {
   const { client, breaker, now } = options;
+  const userCall = { mayTrial: !options.trialsByProbe };
   const cache =
     options.cacheMaxEntries > 0
       ? new LRUCache<string, { value: unknown; storedAt: number }>({ max: options.cacheMaxEntries })
@@ -79,7 +87,7 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
 
   async function call<T>(operation: (mlflow: MlflowClient) => Promise<T>): Promise<T> {
     try {
-      return await breaker.execute(() => operation(client));
+      return await breaker.execute(() => operation(client), userCall);
     } catch (error) {
       throw toServiceError(error);
     }
@@ -89,9 +97,16 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     client,
     breaker,
     call,
+    async probe(operation) {
+      try {
+        await breaker.execute(() => operation(client), { mayTrial: true });
+      } catch (error) {
+        throw toServiceError(error);
+      }
+    },
     async read<T>(key: string, operation: (mlflow: MlflowClient) => Promise<T>): Promise<ReadResult<T>> {
       try {
-        const value = await breaker.execute(() => operation(client));
+        const value = await breaker.execute(() => operation(client), userCall);
         cache?.set(key, { value, storedAt: now() });
         return { value, stale: false, ageSeconds: 0 };
       } catch (error) {

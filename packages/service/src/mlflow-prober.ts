@@ -45,7 +45,7 @@ export function createMlflowProber(options: MlflowProberOptions): MlflowProber {
   async function runProbe(): Promise<ProbeResult> {
     const started = now();
     try {
-      await gateway.call((client) => client.ping());
+      await gateway.probe((client) => client.ping());
       last = { ok: true, at: started, latencyMs: now() - started };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

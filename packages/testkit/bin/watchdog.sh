@@ -2,7 +2,8 @@
 # Runs a command in its own process group and stops that group when this script's stdin closes (the
 # test process that started it died, however it died) or when it gets TERM/INT. testkit starts every
 # real dependency through it, so no server outlives the run that started it.
-# WATCHDOG_STOP_SIGNAL picks the signal sent to the group (default TERM; PostgreSQL wants INT).
+# WATCHDOG_STOP_SIGNAL picks the signal sent to the group on stop (default TERM; PostgreSQL wants INT).
+# A line TERM, INT or KILL on stdin sends that signal to the group at once (a crash is a KILL).
 sig="${WATCHDOG_STOP_SIGNAL:-TERM}"
 exec 3<&0
 setsid "$@" </dev/null &
@@ -12,7 +13,11 @@ stop_group() {
   kill -"$sig" -"$child" 2>/dev/null || kill -"$sig" "$child" 2>/dev/null
 }
 (
-  while read -r _ <&3; do :; done
+  while read -r line <&3; do
+    case "$line" in
+      TERM | INT | KILL) kill -"$line" -"$child" 2>/dev/null ;;
+    esac
+  done
   stop_group
 ) &
 watcher=$!

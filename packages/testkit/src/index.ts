@@ -1,3 +1,4 @@
+export { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 export { createMlflowMock, type MlflowFault, type MlflowMock } from './mlflow-mock.js';
 export { toolsDir, workspaceRoot } from './paths.js';
 export { type PostgresHandle, startPostgres } from './postgres.js';
@@ -11,5 +12,24 @@ export {
   spawnManaged,
   waitFor,
 } from './process.js';
+export {
+  MLFLOW_VERSION,
+  mlflowExecutable,
+  provisionAll,
+  provisionMlflow,
+  provisionToxiproxy,
+  TOXIPROXY_VERSION,
+  toxiproxyExecutable,
+} from './provision.js';
 export { type RedisHandle, startRedis } from './redis.js';
 export { type ServiceHandle, serviceEntryPoint, startService } from './service.js';
+export {
+  PROVIDERS,
+  type ProviderName,
+  providerFromEnv,
+  type Stack,
+  type StackOptions,
+  type StackService,
+  startStack,
+} from './stack.js';
+export { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';

@@ -67,8 +67,10 @@ export interface ManagedProcess extends AsyncDisposable {
   /** Output so far (stdout and stderr interleaved, bounded), for error messages. */
   output(): string;
   isRunning(): boolean;
-  /** Stops the process group (TERM, then KILL after `graceMs`) and waits for it to exit. */
+  /** Stops the process group (its stop signal, then KILL after `graceMs`) and waits for it to exit. */
   stop(graceMs?: number): Promise<void>;
+  /** Kills the whole process group with SIGKILL, as a crash would, and waits for it to exit. */
+  kill(): Promise<void>;
   /** Resolves with the exit code when the process exits. */
   readonly exited: Promise<number | null>;
 }
@@ -103,6 +105,8 @@ export function spawnManaged(
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   live.add(child);
+  // Writing to the watchdog after it exited must not crash the test process.
+  child.stdin?.on('error', () => {});
   let output = '';
   const append = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
@@ -128,19 +132,25 @@ export function spawnManaged(
 
   async function stop(graceMs = 10_000): Promise<void> {
     if (!running) return;
-    // Either signal reaches the watchdog, which stops the whole process group.
-    child.stdin?.end();
+    // The watchdog's trap sends the stop signal to the whole process group.
     child.kill('SIGTERM');
     const timer = setTimeout(() => {
-      if (running) child.kill('SIGKILL');
+      if (running) child.stdin?.write('KILL\n');
     }, graceMs);
     await exited;
     clearTimeout(timer);
   }
 
+  async function kill(): Promise<void> {
+    if (!running) return;
+    child.stdin?.write('KILL\n');
+    await exited;
+  }
+
   return {
     name,
     pid: child.pid ?? -1,
+    kill,
     output: () => output,
     isRunning: () => running,
     stop,

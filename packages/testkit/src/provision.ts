@@ -1,2 +1,85 @@
-/** Provisions every real dependency testkit can start (placeholder until MLflow and Toxiproxy land). */
-export async function provisionAll(): Promise<void> {}
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { toolsDir } from './paths.js';
+
+/** The MLflow release testkit installs and starts (pip, project-local virtual environment). */
+export const MLFLOW_VERSION = '3.17.2';
+/** The Toxiproxy release testkit builds and starts (`go install`, no CGO). */
+export const TOXIPROXY_VERSION = '2.12.0';
+
+function log(message: string): void {
+  process.stderr.write(`[testkit] ${message}\n`);
+}
+
+function isProvisioned(dir: string, stamp: string): boolean {
+  const file = join(dir, '.provisioned');
+  return existsSync(file) && readFileSync(file, 'utf8') === stamp;
+}
+
+function markProvisioned(dir: string, stamp: string): void {
+  writeFileSync(join(dir, '.provisioned'), stamp);
+}
+
+/** Path of the `mlflow` executable inside the project-local virtual environment. */
+export function mlflowExecutable(env: NodeJS.ProcessEnv = process.env): string {
+  return join(toolsDir(env), `mlflow-${MLFLOW_VERSION}`, 'venv', 'bin', 'mlflow');
+}
+
+/** Path of the Toxiproxy server binary built by `provisionToxiproxy`. */
+export function toxiproxyExecutable(env: NodeJS.ProcessEnv = process.env): string {
+  return join(toolsDir(env), `toxiproxy-${TOXIPROXY_VERSION}`, 'toxiproxy-server');
+}
+
+/** Installs the pinned MLflow into `.tools/mlflow-<version>/venv` unless it is already there. */
+export function provisionMlflow(env: NodeJS.ProcessEnv = process.env): string {
+  const dir = join(toolsDir(env), `mlflow-${MLFLOW_VERSION}`);
+  const executable = mlflowExecutable(env);
+  if (isProvisioned(dir, MLFLOW_VERSION) && existsSync(executable)) return executable;
+  log(`installing MLflow ${MLFLOW_VERSION} into ${dir} (pip; a few minutes the first time)`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const python = env.PYTHON ?? 'python3';
+  execFileSync(python, ['-m', 'venv', join(dir, 'venv')], { stdio: 'inherit' });
+  const pip = join(dir, 'venv', 'bin', 'pip');
+  execFileSync(pip, ['install', '--quiet', '--disable-pip-version-check', `mlflow==${MLFLOW_VERSION}`], {
+    stdio: 'inherit',
+  });
+  markProvisioned(dir, MLFLOW_VERSION);
+  return executable;
+}
+
+/** Builds the pinned Toxiproxy server with `go install` into `.tools/toxiproxy-<version>` unless it is there. */
+export function provisionToxiproxy(env: NodeJS.ProcessEnv = process.env): string {
+  const dir = join(toolsDir(env), `toxiproxy-${TOXIPROXY_VERSION}`);
+  const executable = toxiproxyExecutable(env);
+  if (isProvisioned(dir, TOXIPROXY_VERSION) && existsSync(executable)) return executable;
+  log(`building Toxiproxy ${TOXIPROXY_VERSION} into ${dir} (go install)`);
+  mkdirSync(dir, { recursive: true });
+  execFileSync(
+    'go',
+    [
+      'install',
+      '-ldflags',
+      `-X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION}`,
+      `github.com/Shopify/toxiproxy/v2/cmd/server@v${TOXIPROXY_VERSION}`,
+    ],
+    { stdio: 'inherit', env: { ...env, CGO_ENABLED: '0', GOBIN: dir, GOFLAGS: '-mod=mod' } },
+  );
+  renameSync(join(dir, 'server'), executable);
+  markProvisioned(dir, TOXIPROXY_VERSION);
+  return executable;
+}
+
+/**
+ * Provisions what the selected provider needs: everything for `process` (the default), nothing for
+ * `external` (it uses servers that already run).
+ */
+export async function provisionAll(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  if ((env.REGISTRY_PROVIDER ?? 'process') !== 'process') {
+    log(`provider ${env.REGISTRY_PROVIDER}: nothing to provision`);
+    return;
+  }
+  provisionToxiproxy(env);
+  provisionMlflow(env);
+}

@@ -108,6 +108,17 @@ describe('CircuitBreaker', () => {
     await expect(trial).resolves.toBe('ok');
   });
 
+  it('refuses calls that may not be trials once the trial is due', async () => {
+    const { breaker } = breakerWith();
+    await failTimes(breaker, 3);
+    vi.advanceTimersByTime(30_000);
+    const operation = vi.fn(succeed);
+    const error = await breaker.execute(operation, { mayTrial: false }).catch((e: unknown) => e);
+    expect((error as BreakerOpenError).retryAfterMs).toBe(HALF_OPEN_RETRY_AFTER_MS);
+    expect(operation).not.toHaveBeenCalled();
+    expect(breaker.snapshot().state).toBe('open');
+  });
+
   it('closes after the configured number of half-open successes', async () => {
     const { breaker, transitions } = breakerWith();
     await failTimes(breaker, 3);

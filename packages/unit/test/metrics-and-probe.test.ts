@@ -60,6 +60,20 @@ describe('MlflowProber', () => {
     await app.close();
   });
 
+  it('leaves recovery trials to the probe, so no client request waits on MLflow', async () => {
+    const { app, mlflow } = buildTestApp({ env: { MLFLOW_HEALTH_PROBE_INTERVAL: '100' } });
+    mlflow.failWith('timeout');
+    for (let i = 0; i < 3; i += 1) await app.inject('/api/v1/models/fraud');
+    vi.advanceTimersByTime(30_000);
+    const calls = mlflow.calls();
+    const response = await app.inject('/api/v1/models/fraud');
+    expect(response.statusCode).toBe(503);
+    expect(mlflow.calls()).toBe(calls);
+    // The probe made the due trial, it failed, and the Retry-After names the new trial time.
+    expect(app.registry.breaker.snapshot().recoveryAttempts).toBe(1);
+    expect(response.headers['retry-after']).toBe('30');
+  });
+
   it('does not probe when the interval is 0', async () => {
     const { app, mlflow } = buildTestApp({ env: { MLFLOW_HEALTH_PROBE_INTERVAL: '0' } });
     await app.ready();

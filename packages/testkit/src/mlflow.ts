@@ -1,0 +1,102 @@
+import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fetchJson, freePort, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from './process.js';
+import { provisionMlflow } from './provision.js';
+
+/** A real MLflow tracking server / model registry. Capabilities a provider cannot offer are absent. */
+export interface MlflowHandle extends AsyncDisposable {
+  readonly url: string;
+  /** Host and port the server listens on, as an upstream for Toxiproxy. */
+  readonly address: { readonly host: string; readonly port: number };
+  stop(): Promise<void>;
+  /** Kills the server at once (SIGKILL), as a crash would. */
+  kill?(): Promise<void>;
+  /** Starts it again on the same port with the same store. */
+  restart?(): Promise<void>;
+  /** Makes the backend store unusable: MLflow then answers 503 (sqlite cannot open its file). */
+  breakStore?(): void;
+  restoreStore?(): void;
+}
+
+/** Resolves when MLflow's REST API answers a registry call (its /health does not touch the store). */
+export async function waitForMlflow(
+  url: string,
+  timeoutMs: number,
+  isAlive: () => boolean = () => true,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      if (!isAlive()) throw new StopWaiting('MLflow exited during start-up');
+      const response = await fetchJson(`${url}/api/2.0/mlflow/registered-models/search?max_results=1`, {
+        timeoutMs: 5_000,
+      });
+      return response.status === 200;
+    },
+    { timeoutMs, intervalMs: 200, what: `MLflow's REST API at ${url}` },
+  );
+}
+
+/**
+ * Starts the pinned `mlflow server` (provisioned on first use) with a SQLite store and a local
+ * artifacts folder in a temp dir, on a free loopback port; resolves when its REST API answers.
+ */
+export async function startMlflow(options: { startTimeoutMs?: number; echo?: boolean } = {}): Promise<MlflowHandle> {
+  const executable = provisionMlflow();
+  const dir = mkdtempSync(join(tmpdir(), 'registry-mlflow-'));
+  const storePath = join(dir, 'mlflow.db');
+  mkdirSync(join(dir, 'artifacts'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const startTimeoutMs = options.startTimeoutMs ?? 120_000;
+  const args = [
+    'server',
+    '--backend-store-uri',
+    `sqlite:///${storePath}`,
+    '--artifacts-destination',
+    join(dir, 'artifacts'),
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--workers',
+    '1',
+  ];
+  // A new connection per request, so a broken store file is noticed by the next request.
+  const env = { ...process.env, MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' };
+  let server: ManagedProcess;
+
+  async function launch(): Promise<void> {
+    server = spawnManaged('mlflow', executable, args, { env, cwd: dir, echo: options.echo });
+    try {
+      await waitForMlflow(url, startTimeoutMs, () => server.isRunning());
+    } catch (error) {
+      await server.stop();
+      throw new Error(`MLflow did not start: ${(error as Error).message}\n${server.output().slice(-4000)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  await launch();
+  const stop = async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return {
+    url,
+    address: { host: '127.0.0.1', port },
+    stop,
+    kill: () => server.kill(),
+    restart: launch,
+    breakStore() {
+      renameSync(storePath, `${storePath}.saved`);
+      mkdirSync(storePath);
+    },
+    restoreStore() {
+      rmSync(storePath, { recursive: true, force: true });
+      renameSync(`${storePath}.saved`, storePath);
+    },
+    [Symbol.asyncDispose]: stop,
+  };
+}

@@ -1,0 +1,139 @@
+import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
+import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
+import { fetchJson, freePort } from './process.js';
+import { startService } from './service.js';
+import { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
+
+/** How testkit gets the real dependencies: started here as processes, or already running elsewhere. */
+export type ProviderName = 'process' | 'external';
+
+/** The names `REGISTRY_PROVIDER` accepts. */
+export const PROVIDERS: readonly ProviderName[] = ['process', 'external'];
+
+/** The provider chosen by `REGISTRY_PROVIDER` (default `process`); throws on an unknown name. */
+export function providerFromEnv(env: NodeJS.ProcessEnv = process.env): ProviderName {
+  const name = env.REGISTRY_PROVIDER || 'process';
+  if (!(PROVIDERS as readonly string[]).includes(name)) {
+    throw new Error(`REGISTRY_PROVIDER: expected one of ${PROVIDERS.join(', ')} (got "${name}")`);
+  }
+  return name as ProviderName;
+}
+
+/** The service as the stack sees it: a URL, and for a local process its liveness and output. */
+export interface StackService {
+  readonly url: string;
+  /** True while the process runs (a remote service: while it answers liveness). */
+  isRunning(): Promise<boolean>;
+  /** Output of a local process, to look for crashes and unhandled rejections ('' when remote). */
+  output(): string;
+}
+
+/** MLflow behind a Toxiproxy proxy, and the service pointed at the proxy. */
+export interface Stack extends AsyncDisposable {
+  readonly provider: ProviderName;
+  readonly mlflow: MlflowHandle;
+  readonly toxiproxy: ToxiproxyHandle;
+  /** The proxy between the service and MLflow; toxics go here. */
+  readonly proxy: ToxiproxyProxy;
+  readonly service: StackService;
+  stop(): Promise<void>;
+}
+
+/** Options of `startStack`. */
+export interface StackOptions {
+  readonly provider?: ProviderName;
+  /** Service settings (the same environment variables a user sets), e.g. shortened breaker timings. */
+  readonly serviceEnv?: Record<string, string>;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly echo?: boolean;
+}
+
+const PROXY_NAME = 'mlflow';
+
+async function startProcessStack(options: StackOptions): Promise<Stack> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  };
+  try {
+    const [mlflow, toxiproxy] = await Promise.all([
+      startMlflow({ echo: options.echo }),
+      startToxiproxy({ echo: options.echo }),
+    ]);
+    cleanups.push(mlflow.stop, toxiproxy.stop);
+    const listenPort = await freePort();
+    const proxy = await toxiproxy.client.createProxy({
+      name: PROXY_NAME,
+      listen: `127.0.0.1:${listenPort}`,
+      upstream: `${mlflow.address.host}:${mlflow.address.port}`,
+    });
+    const service = await startService({
+      env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: `http://127.0.0.1:${listenPort}` },
+      echo: options.echo,
+    });
+    cleanups.push(async () => void (await service.stop()));
+    return {
+      provider: 'process',
+      mlflow,
+      toxiproxy,
+      proxy,
+      service: {
+        url: service.url,
+        isRunning: async () => service.process.isRunning(),
+        output: () => service.process.output(),
+      },
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new Error(`the external provider needs ${name}`);
+  return value.replace(/\/+$/, '');
+}
+
+async function connectExternalStack(options: StackOptions): Promise<Stack> {
+  const env = options.env ?? process.env;
+  const serviceUrl = required(env, 'REGISTRY_SERVICE_URL');
+  const mlflowUrl = required(env, 'REGISTRY_MLFLOW_URL');
+  const toxiproxy = await connectToxiproxy(required(env, 'REGISTRY_TOXIPROXY_URL'));
+  const proxy = await toxiproxy.client.get(env.REGISTRY_TOXIPROXY_PROXY || PROXY_NAME);
+  await waitForMlflow(mlflowUrl, 30_000);
+  const { hostname, port } = new URL(mlflowUrl);
+  const mlflow: MlflowHandle = {
+    url: mlflowUrl,
+    address: { host: hostname, port: Number(port || 80) },
+    stop: async () => {},
+    [Symbol.asyncDispose]: async () => {},
+  };
+  const stop = async () => {};
+  return {
+    provider: 'external',
+    mlflow,
+    toxiproxy,
+    proxy,
+    service: {
+      url: serviceUrl,
+      isRunning: async () =>
+        (await fetchJson(`${serviceUrl}/health/live`, { timeoutMs: 10_000 }).catch(() => null))?.status === 200,
+      output: () => '',
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+/**
+ * Starts (process) or connects to (external) MLflow, a Toxiproxy proxy in front of it and the service
+ * pointed at the proxy. External needs REGISTRY_SERVICE_URL, REGISTRY_MLFLOW_URL, REGISTRY_TOXIPROXY_URL
+ * and optionally REGISTRY_TOXIPROXY_PROXY (the proxy's name, default `mlflow`).
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const provider = options.provider ?? providerFromEnv(options.env);
+  return provider === 'external' ? connectExternalStack(options) : startProcessStack(options);
+}

@@ -1,0 +1,43 @@
+import { Toxiproxy } from 'toxiproxy-node-client';
+import { fetchJson, freePort, StopWaiting, spawnManaged, waitFor } from './process.js';
+import { provisionToxiproxy } from './provision.js';
+
+/** A Toxiproxy server and its API client (`toxiproxy-node-client`). */
+export interface ToxiproxyHandle extends AsyncDisposable {
+  /** The API URL, e.g. http://127.0.0.1:8474. */
+  readonly url: string;
+  readonly client: Toxiproxy;
+  stop(): Promise<void>;
+}
+
+/** Starts the pinned Toxiproxy server (built on first use) with its API on a free loopback port. */
+export async function startToxiproxy(options: { echo?: boolean } = {}): Promise<ToxiproxyHandle> {
+  const executable = provisionToxiproxy();
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const server = spawnManaged('toxiproxy', executable, ['-host', '127.0.0.1', '-port', String(port)], {
+    echo: options.echo,
+  });
+  try {
+    await waitFor(
+      async () => {
+        if (!server.isRunning()) throw new StopWaiting(`Toxiproxy exited during start-up:\n${server.output()}`);
+        return (await fetchJson(`${url}/version`, { timeoutMs: 2_000 })).status === 200;
+      },
+      { timeoutMs: 15_000, what: `Toxiproxy's API at ${url}` },
+    );
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  const stop = () => server.stop();
+  return { url, client: new Toxiproxy(url), stop, [Symbol.asyncDispose]: stop };
+}
+
+/** Connects to a Toxiproxy that already runs (the `external` provider). */
+export async function connectToxiproxy(url: string): Promise<ToxiproxyHandle> {
+  const response = await fetchJson(`${url.replace(/\/+$/, '')}/version`, { timeoutMs: 5_000 });
+  if (response.status !== 200) throw new Error(`no Toxiproxy API at ${url} (GET /version answered ${response.status})`);
+  const stop = async () => {};
+  return { url, client: new Toxiproxy(url), stop, [Symbol.asyncDispose]: stop };
+}
