@@ -11,7 +11,11 @@ const iso = (epochMs: number | null) => (epochMs === null ? null : new Date(epoc
 const MB = 1024 * 1024;
 
 /** The breaker as the health routes report it (snake_case, ISO times, seconds). */
-export function breakerReport(snapshot: BreakerSnapshot, settings: BreakerSettings) {
+export function breakerReport(
+  snapshot: BreakerSnapshot,
+  settings: BreakerSettings,
+  mlflow: { readonly requestTimeoutMs: number; readonly healthProbeIntervalMs: number },
+) {
   return {
     state: snapshot.state,
     failure_count: snapshot.failureCount,
@@ -32,6 +36,8 @@ export function breakerReport(snapshot: BreakerSnapshot, settings: BreakerSettin
       backoff_multiplier: settings.backoffMultiplier,
       max_recovery_timeout_seconds: settings.maxRecoveryTimeoutMs / 1000,
       half_open_successes: settings.halfOpenSuccesses,
+      request_timeout_seconds: mlflow.requestTimeoutMs / 1000,
+      health_probe_interval_seconds: mlflow.healthProbeIntervalMs / 1000,
     },
   };
 }
@@ -43,6 +49,7 @@ function servicesMap(checks: readonly Check[]): Record<string, string> {
 /** Liveness, readiness, aggregated health, full status, MLflow connectivity and manual breaker control. */
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.registry;
+  const report = (snapshot: BreakerSnapshot) => breakerReport(snapshot, ctx.config.breaker, ctx.config.mlflow);
   const uptimeSeconds = () => Math.round((ctx.now() - ctx.startedAt) / 100) / 10;
 
   const live = async () => ({
@@ -70,7 +77,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     if (request.query.detailed === 'true') {
       body.details = {
         checks,
-        circuit_breaker: breakerReport(ctx.breaker.snapshot(), ctx.config.breaker),
+        circuit_breaker: report(ctx.breaker.snapshot()),
         last_probe: ctx.prober.lastResult(),
       };
     }
@@ -90,7 +97,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       liveness: await live(),
       readiness,
       services: servicesMap(checks),
-      circuit_breaker: breakerReport(ctx.breaker.snapshot(), ctx.config.breaker),
+      circuit_breaker: report(ctx.breaker.snapshot()),
       last_probe: ctx.prober.lastResult(),
     };
   });
@@ -105,7 +112,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
         status: mlflowStatus(snapshot),
         tracking_uri,
         error: 'circuit breaker open: MLflow is not called until the next trial',
-        circuit_breaker: breakerReport(snapshot, ctx.config.breaker),
+        circuit_breaker: report(snapshot),
       });
     }
     const probe = await ctx.prober.probe();
@@ -116,7 +123,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       tracking_uri,
       latency_ms: probe.latencyMs,
       ...(probe.error ? { error: probe.error } : {}),
-      circuit_breaker: breakerReport(snapshot, ctx.config.breaker),
+      circuit_breaker: report(snapshot),
     });
   });
 
@@ -140,7 +147,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       performed_at: new Date(ctx.now()).toISOString(),
     };
     request.log.warn({ audit }, `manual circuit breaker ${action} (was ${previous})`);
-    return { ...audit, circuit_breaker: breakerReport(ctx.breaker.snapshot(), ctx.config.breaker) };
+    return { ...audit, circuit_breaker: report(ctx.breaker.snapshot()) };
   };
   app.post('/health/mlflow/reset', { preHandler: requireAdmin }, manual('reset'));
   app.post('/health/mlflow/open', { preHandler: requireAdmin }, manual('open'));

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// `npm run chaos`: starts (or connects to) MLflow, Toxiproxy and the service, runs every experiment with
+// progress, prints the resiliency matrix, writes JSON and HTML reports, exits 1 if any hypothesis failed.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PROVIDERS, type ProviderName, providerFromEnv, startStack, workspaceRoot } from '@registry/testkit';
+import { EXPERIMENTS } from './experiments.js';
+import { DEFAULT_TIME_SCALE } from './load-balancer.js';
+import { formatChecks, formatMatrix, writeReports } from './report.js';
+import { CHAOS_SERVICE_ENV } from './settings.js';
+import { runSuite } from './suite.js';
+
+const USAGE = `usage: npm run chaos -- [--provider process|external] [--only id,id] [--report-dir DIR] [--time-scale N]
+
+  --provider    process (default, or REGISTRY_PROVIDER): start MLflow, Toxiproxy and the service here;
+                external: use running ones (REGISTRY_SERVICE_URL, REGISTRY_MLFLOW_URL, REGISTRY_TOXIPROXY_URL,
+                REGISTRY_TOXIPROXY_PROXY)
+  --only        run only these experiments: ${EXPERIMENTS.map((e) => e.id).join(', ')}
+  --report-dir  where chaos-report.json and chaos-report.html go (default: reports/chaos in the repo)
+  --time-scale  load-balancer time compression (default ${DEFAULT_TIME_SCALE}: 30 s intervals become 1.5 s)`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      provider: { type: 'string' },
+      only: { type: 'string' },
+      'report-dir': { type: 'string' },
+      'time-scale': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const provider = (values.provider ?? providerFromEnv()) as ProviderName;
+  if (!PROVIDERS.includes(provider)) fail(`--provider: expected one of ${PROVIDERS.join(', ')} (got "${provider}")`);
+  const only = values.only?.split(',').map((id) => id.trim());
+  const unknown = only?.filter((id) => !EXPERIMENTS.some((e) => e.id === id)) ?? [];
+  if (unknown.length > 0) fail(`--only: unknown experiment ${unknown.join(', ')}`);
+  const timeScale = Number(values['time-scale'] ?? DEFAULT_TIME_SCALE);
+  if (!Number.isFinite(timeScale) || timeScale < 1) fail('--time-scale: expected a number of 1 or more');
+  const reportDir = resolve(values['report-dir'] ?? `${workspaceRoot()}/reports/chaos`);
+  const experiments = only ? EXPERIMENTS.filter((e) => only.includes(e.id)) : EXPERIMENTS;
+
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  log(`chaos: starting the ${provider} stack`);
+  const started = Date.now();
+  const stack = await startStack({ provider, serviceEnv: { ...CHAOS_SERVICE_ENV } });
+  const stop = async () => {
+    await stack.stop();
+  };
+  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+  try {
+    log(`chaos: stack up in ${Math.round((Date.now() - started) / 1000)} s; service ${stack.service.url}`);
+    const report = await runSuite({
+      stack,
+      experiments,
+      timeScale,
+      log,
+      onResult: (result) => {
+        log(`    ${result.passed ? 'PASS' : 'FAIL'} ${result.title}`);
+        log(formatChecks(result));
+      },
+    });
+    log('\nResiliency matrix (observed outcome while the fault lasted and the breaker was open):\n');
+    log(formatMatrix(report.results));
+    for (const skipped of report.skipped) log(`not run: ${skipped.title} (${skipped.reason})`);
+    const paths = writeReports(report, reportDir);
+    const failed = report.results.filter((r) => !r.passed);
+    log(`\nreports: ${paths.json}\n         ${paths.html}`);
+    log(
+      `chaos: ${report.results.length - failed.length} passed, ${failed.length} failed, ${report.skipped.length} not run in ${Math.round((Date.now() - started) / 1000)} s`,
+    );
+    return failed.length === 0 ? 0 : 1;
+  } finally {
+    await stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,424 @@
+import { fetchJson, type Stack, waitFor } from '@registry/testkit';
+import type { Experiment } from './experiments.js';
+import {
+  FIXED_HEALTH_CHECK,
+  type HealthProbeFn,
+  INCIDENT_HEALTH_CHECK,
+  startTargetHealthChecker,
+  type TargetHealthReport,
+} from './load-balancer.js';
+import type { Bounds, ReportedBreakerSettings } from './settings.js';
+import {
+  type BreakerSample,
+  MLFLOW_BOUND,
+  ROUTE_CLASSES,
+  type RouteClass,
+  type Sample,
+  SEEDED_MODEL,
+  startTraffic,
+} from './traffic.js';
+
+/** One hypothesis check of an experiment. */
+export interface CheckResult {
+  readonly name: string;
+  readonly passed: boolean;
+  readonly detail: string;
+}
+
+/** The observed and expected outcome of one route class during the fault. */
+export interface MatrixCell {
+  readonly expected: string;
+  readonly observed: string;
+  readonly matches: boolean;
+}
+
+/** Everything one experiment produced: verdict, checks, matrix row and the timeline for the report. */
+export interface ExperimentResult {
+  readonly id: string;
+  readonly title: string;
+  readonly fault: string;
+  readonly expectation: Experiment['expectation'];
+  readonly passed: boolean;
+  readonly checks: readonly CheckResult[];
+  readonly matrix: Readonly<Record<RouteClass, MatrixCell>>;
+  readonly timeline: {
+    readonly startedAt: number;
+    readonly injectedAt: number;
+    readonly openedAt: number | null;
+    readonly removedAt: number;
+    readonly recoveredAt: number | null;
+    readonly endedAt: number;
+    readonly samples: readonly Sample[];
+    readonly breaker: readonly BreakerSample[];
+    readonly loadBalancer: readonly TargetHealthReport[];
+  };
+}
+
+/** Options of `runExperiment`. */
+export interface RunOptions {
+  readonly stack: Stack;
+  readonly bounds: Bounds;
+  readonly settings: ReportedBreakerSettings;
+  readonly timeScale: number;
+  readonly log?: (line: string) => void;
+}
+
+/** How long a fault is held after the breaker opened (or, for no-trip faults, in all). */
+const HOLD_MS = 3_000;
+const NO_TRIP_HOLD_MS = 4_000;
+const MEMORY_GROWTH_LIMIT_MB = 150;
+
+/** The pre-fix readiness: it answered 503 whenever the service was degraded. */
+const preFixReadiness: HealthProbeFn = async (url, timeoutMs) => {
+  try {
+    const readyUrl = url.replace(/\/ready$/, '/health/ready');
+    const response = await fetch(readyUrl, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = (await response.json()) as { degraded_mode?: boolean };
+    return response.status === 200 && body.degraded_mode ? 503 : response.status;
+  } catch {
+    return null;
+  }
+};
+
+function label(sample: Sample): string {
+  if (sample.status === null) return 'no answer';
+  if (sample.routeClass === 'ready' && sample.degraded) return `${sample.status} degraded`;
+  if (sample.cache === 'stale') return `${sample.status} stale`;
+  return String(sample.status);
+}
+
+function expectedLabel(routeClass: RouteClass, experiment: Experiment): string {
+  if (experiment.expectation === 'no-trip') return '200';
+  const expected: Record<RouteClass, string> = {
+    live: '200',
+    ready: '200 degraded',
+    core: '200',
+    cached_read: '200 stale',
+    uncached_read: '503',
+    write: '503',
+  };
+  return expected[routeClass];
+}
+
+function summarize(samples: readonly Sample[]): string {
+  if (samples.length === 0) return 'no samples';
+  const counts = new Map<string, number>();
+  for (const sample of samples) counts.set(label(sample), (counts.get(label(sample)) ?? 0) + 1);
+  const [top, count] = [...counts.entries()].sort((a, b) => b[1] - a[1])[0] as [string, number];
+  const share = Math.round((count / samples.length) * 100);
+  return share === 100 ? top : `${top} (${share} %)`;
+}
+
+/** The breaker state in effect at `at`, from the samples (the latest sample at or before it). */
+function stateAt(breaker: readonly BreakerSample[], at: number): string | undefined {
+  let state: string | undefined;
+  for (const sample of breaker) {
+    if (sample.at > at) break;
+    state = sample.state;
+  }
+  return state;
+}
+
+function check(name: string, passed: boolean, detail: string): CheckResult {
+  return { name, passed, detail };
+}
+
+async function waitForSteadyState(stack: Stack, bounds: Bounds): Promise<number> {
+  await waitFor(
+    async () => {
+      const status = await fetchJson<{ circuit_breaker: { state: string } }>(`${stack.service.url}/health/status`);
+      if (status.body?.circuit_breaker?.state !== 'closed') return false;
+      const read = await fetchJson(`${stack.service.url}/api/v1/models/${SEEDED_MODEL}`);
+      return read.status === 200 && read.headers.get('x-registry-cache') === 'live';
+    },
+    { timeoutMs: bounds.recoverWithinMs, intervalMs: 200, what: 'steady state (breaker closed, live reads)' },
+  );
+  const live = await fetchJson<{ memory_usage_mb: number }>(`${stack.service.url}/health/live`);
+  return live.body.memory_usage_mb;
+}
+
+async function metricsBreakerState(serviceUrl: string): Promise<number | undefined> {
+  const response = await fetch(`${serviceUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const line = (await response.text()).split('\n').find((l) => l.startsWith('registry_mlflow_circuit_breaker_state '));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
+/**
+ * Runs one experiment: verifies the steady state, injects the fault while traffic and a simulated load
+ * balancer watch, holds it, removes it, waits for the breaker to close with health traffic only, and
+ * checks every hypothesis.
+ */
+export async function runExperiment(experiment: Experiment, options: RunOptions): Promise<ExperimentResult> {
+  const { stack, bounds, settings } = options;
+  const log = options.log ?? (() => {});
+  const checks: CheckResult[] = [];
+  const startedAt = Date.now();
+
+  log('steady state');
+  const baselineRssMb = await waitForSteadyState(stack, bounds);
+
+  const traffic = startTraffic(stack.service.url);
+  const fixedLb = startTargetHealthChecker(stack.service.url, FIXED_HEALTH_CHECK, { timeScale: options.timeScale });
+  const preFixLb = experiment.incidentReplay
+    ? startTargetHealthChecker(stack.service.url, INCIDENT_HEALTH_CHECK, {
+        timeScale: options.timeScale,
+        probe: preFixReadiness,
+      })
+    : undefined;
+
+  let openedAt: number | null = null;
+  let recoveredAt: number | null = null;
+  let metricsStateWhileOpen: number | undefined;
+  let removedAt = Date.now();
+  const injectedAt = Date.now();
+  try {
+    try {
+      log(`inject ${experiment.fault}`);
+      await experiment.inject({ stack, bounds });
+      if (experiment.expectation === 'trips') {
+        try {
+          await waitFor(() => traffic.breakerState() === 'open', {
+            timeoutMs: bounds.openWithinMs,
+            intervalMs: 50,
+            what: 'the breaker to open',
+          });
+          openedAt = traffic.breakerSamples().find((s) => s.at >= injectedAt && s.state === 'open')?.at ?? Date.now();
+          log(`breaker open after ${openedAt - injectedAt} ms; holding the fault`);
+          metricsStateWhileOpen = await metricsBreakerState(stack.service.url);
+        } catch {
+          log(`breaker did not open within ${bounds.openWithinMs} ms`);
+        }
+        const holdMs = experiment.incidentReplay
+          ? ((INCIDENT_HEALTH_CHECK.unhealthyThreshold + 1) * INCIDENT_HEALTH_CHECK.intervalSeconds * 1000) /
+            options.timeScale
+          : HOLD_MS;
+        await waitFor(() => Date.now() - (openedAt ?? injectedAt) >= holdMs, {
+          timeoutMs: holdMs + 1_000,
+          intervalMs: 50,
+          what: 'the end of the fault window',
+        });
+      } else {
+        await waitFor(() => Date.now() - injectedAt >= NO_TRIP_HOLD_MS, {
+          timeoutMs: NO_TRIP_HOLD_MS + 1_000,
+          intervalMs: 50,
+          what: 'the end of the fault window',
+        });
+      }
+    } finally {
+      log(`remove ${experiment.fault}`);
+      await experiment.remove({ stack, bounds });
+      removedAt = Date.now();
+      // Recovery must need no user traffic: only health routes from here on.
+      traffic.setMode('health-only');
+    }
+
+    try {
+      await waitFor(
+        () => {
+          const last = traffic.breakerSamples().at(-1);
+          return last !== undefined && last.at > removedAt && last.state === 'closed';
+        },
+        { timeoutMs: bounds.recoverWithinMs, intervalMs: 50, what: 'the breaker to close by itself' },
+      );
+      recoveredAt = traffic.breakerSamples().find((s) => s.at > removedAt && s.state === 'closed')?.at ?? Date.now();
+      log(`recovered ${recoveredAt - removedAt} ms after the fault was removed`);
+    } catch {
+      log(`no recovery within ${bounds.recoverWithinMs} ms`);
+    }
+  } catch (error) {
+    // Every loop stops before the error leaves the experiment.
+    await Promise.allSettled([traffic.stop(), fixedLb.stop(), preFixLb?.stop()]);
+    throw error;
+  }
+
+  await traffic.stop();
+  const lbReports = [await fixedLb.stop()];
+  if (preFixLb) lbReports.push(await preFixLb.stop());
+  const endedAt = Date.now();
+  const samples = traffic.samples();
+  const breaker = traffic.breakerSamples();
+  const during = (s: Sample) => s.at >= injectedAt && s.at < removedAt;
+
+  // Hypothesis: liveness answers 200 quickly on every probe.
+  const live = samples.filter((s) => s.routeClass === 'live');
+  const badLive = live.filter((s) => s.status !== 200 || s.latencyMs > bounds.liveMaxMs);
+  checks.push(
+    check(
+      'liveness 200 and fast on every probe',
+      live.length > 0 && badLive.length === 0,
+      `${live.length} probes, ${badLive.length} not 200 within ${bounds.liveMaxMs} ms; slowest ${Math.max(0, ...live.map((s) => s.latencyMs))} ms`,
+    ),
+  );
+
+  // Hypothesis: readiness stays 200, in degraded mode while the breaker is open.
+  const ready = samples.filter((s) => s.routeClass === 'ready');
+  const badReady = ready.filter((s) => s.status !== 200);
+  const degradedSeen = ready.some((s) => during(s) && s.degraded === true);
+  checks.push(
+    check(
+      experiment.expectation === 'trips' ? 'readiness 200 with degraded_mode while open' : 'readiness 200',
+      ready.length > 0 && badReady.length === 0 && (experiment.expectation === 'no-trip' || degradedSeen),
+      `${ready.length} probes, ${badReady.length} not 200, degraded_mode seen: ${degradedSeen}`,
+    ),
+  );
+
+  // Hypothesis: routes that do not need MLflow keep answering 200.
+  const core = samples.filter((s) => s.routeClass === 'core');
+  const badCore = core.filter((s) => s.status !== 200);
+  checks.push(
+    check(
+      'core routes 200',
+      core.length > 0 && badCore.length === 0,
+      `${core.length} requests, ${badCore.length} not 200`,
+    ),
+  );
+
+  const bound = samples.filter((s) => MLFLOW_BOUND.has(s.routeClass) && during(s));
+  if (experiment.expectation === 'trips') {
+    checks.push(
+      check(
+        'breaker opens within the bound',
+        openedAt !== null,
+        openedAt === null
+          ? `not open within ${bounds.openWithinMs} ms`
+          : `open after ${openedAt - injectedAt} ms (bound ${bounds.openWithinMs} ms)`,
+      ),
+    );
+    checks.push(
+      check(
+        'breaker state visible in /health/status and /metrics',
+        openedAt !== null && metricsStateWhileOpen === 2,
+        `status: ${openedAt !== null ? 'open' : 'never open'}; registry_mlflow_circuit_breaker_state: ${metricsStateWhileOpen}`,
+      ),
+    );
+    const whileOpen = bound.filter((s) => stateAt(breaker, s.at) === 'open' && s.routeClass !== 'cached_read');
+    const slow = whileOpen.filter((s) => s.status === null || s.latencyMs >= bounds.fastFailMs);
+    const circuitOpen = whileOpen.filter((s) => s.code === 'MLFLOW_CIRCUIT_OPEN');
+    const maxRetryAfter = Math.ceil(settings.max_recovery_timeout_seconds * 1.1) + 1;
+    const untruthful = circuitOpen.filter(
+      (s) => s.status !== 503 || s.retryAfter === undefined || s.retryAfter < 1 || s.retryAfter > maxRetryAfter,
+    );
+    checks.push(
+      check(
+        'MLflow-bound requests fail fast with 503 while open',
+        whileOpen.length > 0 && slow.length === 0 && circuitOpen.length > 0,
+        `${whileOpen.length} requests while open, ${circuitOpen.length} MLFLOW_CIRCUIT_OPEN, ${slow.length} slower than ${bounds.fastFailMs} ms`,
+      ),
+    );
+    checks.push(
+      check(
+        'Retry-After is present and within the breaker timing',
+        circuitOpen.length > 0 && untruthful.length === 0,
+        `${circuitOpen.length} answers, ${untruthful.length} without a Retry-After between 1 and ${maxRetryAfter} s`,
+      ),
+    );
+    const cachedWhileOpen = bound.filter((s) => s.routeClass === 'cached_read' && stateAt(breaker, s.at) === 'open');
+    const notStale = cachedWhileOpen.filter((s) => s.status !== 200 || s.cache !== 'stale');
+    checks.push(
+      check(
+        'cached reads served stale while open',
+        cachedWhileOpen.length > 0 && notStale.length === 0,
+        `${cachedWhileOpen.length} reads while open, ${notStale.length} not 200 stale`,
+      ),
+    );
+  } else {
+    const notClosed = breaker.filter((s) => s.at >= injectedAt && s.at < removedAt && s.state !== 'closed');
+    const failed = bound.filter((s) => s.status !== 200);
+    checks.push(
+      check(
+        'breaker stays closed',
+        notClosed.length === 0,
+        `${notClosed.length} breaker samples not closed during the fault`,
+      ),
+    );
+    checks.push(
+      check(
+        'MLflow-bound requests keep succeeding',
+        bound.length > 0 && failed.length === 0,
+        `${bound.length} requests during the fault, ${failed.length} not 200`,
+      ),
+    );
+  }
+
+  checks.push(
+    check(
+      'breaker closes by itself with no user traffic',
+      recoveredAt !== null,
+      recoveredAt === null
+        ? `still not closed ${bounds.recoverWithinMs} ms after removal`
+        : `closed ${recoveredAt - removedAt} ms after removal (bound ${bounds.recoverWithinMs} ms)`,
+    ),
+  );
+
+  const running = await stack.service.isRunning();
+  const output = stack.service.output();
+  const crashLines = output.split('\n').filter((line) => /unhandled|"level":60|uncaught/i.test(line));
+  checks.push(
+    check(
+      'no crash and no unhandled rejection',
+      running && crashLines.length === 0,
+      running ? `${crashLines.length} fatal/unhandled log lines` : 'the service process is gone',
+    ),
+  );
+
+  const rss = live.map((s) => s.rssMb).filter((v): v is number => v !== undefined);
+  const growth = Math.max(0, ...rss) - baselineRssMb;
+  checks.push(
+    check(
+      'memory stays bounded',
+      growth < MEMORY_GROWTH_LIMIT_MB,
+      `RSS ${baselineRssMb} MB at start, peak ${Math.max(baselineRssMb, ...rss)} MB (limit +${MEMORY_GROWTH_LIMIT_MB} MB)`,
+    ),
+  );
+
+  const fixed = lbReports[0] as TargetHealthReport;
+  checks.push(
+    check(
+      'load balancer never marks the target unhealthy (path /health/live, 2/3, 10 s/30 s)',
+      !fixed.everUnhealthy,
+      `${fixed.probes.length} health checks, ${fixed.probes.filter((p) => !p.passed).length} failed`,
+    ),
+  );
+  if (preFixLb) {
+    const preFix = lbReports[1] as TargetHealthReport;
+    checks.push(
+      check(
+        'the pre-fix health check (/ready 503 when degraded, 2 failures, 5 s) marks the target unhealthy',
+        preFix.everUnhealthy,
+        `${preFix.probes.length} health checks, ${preFix.probes.filter((p) => !p.passed).length} failed, transitions: ${preFix.transitions.map((t) => t.to).join(', ') || 'none'}`,
+      ),
+    );
+  }
+
+  const windowSamples = samples.filter((s) =>
+    experiment.expectation === 'trips' && openedAt !== null ? s.at >= openedAt && s.at < removedAt : during(s),
+  );
+  const matrix = Object.fromEntries(
+    ROUTE_CLASSES.map((routeClass) => {
+      const expected = expectedLabel(routeClass, experiment);
+      const observed = summarize(windowSamples.filter((s) => s.routeClass === routeClass));
+      return [routeClass, { expected, observed, matches: observed === expected }];
+    }),
+  ) as Record<RouteClass, MatrixCell>;
+
+  return {
+    id: experiment.id,
+    title: experiment.title,
+    fault: experiment.fault,
+    expectation: experiment.expectation,
+    passed: checks.every((c) => c.passed),
+    checks,
+    matrix,
+    timeline: {
+      startedAt,
+      injectedAt,
+      openedAt,
+      removedAt,
+      recoveredAt,
+      endedAt,
+      samples,
+      breaker,
+      loadBalancer: lbReports,
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import { fetchJson } from '@registry/testkit';
+
+/**
+ * The service settings the chaos suite runs with: the same environment variables an operator sets,
+ * shortened so that a full fault cycle takes seconds. Recovery bounds are derived from them.
+ */
+export const CHAOS_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze({
+  MLFLOW_REQUEST_TIMEOUT: '1',
+  MLFLOW_CB_FAILURE_THRESHOLD: '3',
+  MLFLOW_CB_RECOVERY_TIMEOUT: '2',
+  MLFLOW_CB_MAX_RECOVERY_ATTEMPTS: '2',
+  MLFLOW_CB_BACKOFF_MULTIPLIER: '2',
+  MLFLOW_CB_MAX_RECOVERY_TIMEOUT: '4',
+  MLFLOW_CB_HALF_OPEN_SUCCESSES: '2',
+  MLFLOW_HEALTH_PROBE_INTERVAL: '0.5',
+  ADMIN_TOKEN: 'chaos-suite-admin-token',
+  LOG_LEVEL: 'warn',
+});
+
+/** Breaker settings as `/health/status` reports them (`circuit_breaker.settings`). */
+export interface ReportedBreakerSettings {
+  readonly failure_threshold: number;
+  readonly recovery_timeout_seconds: number;
+  readonly max_recovery_attempts: number;
+  readonly backoff_multiplier: number;
+  readonly max_recovery_timeout_seconds: number;
+  readonly half_open_successes: number;
+  readonly request_timeout_seconds: number;
+  readonly health_probe_interval_seconds: number;
+}
+
+/** Time bounds every experiment is held to, derived from the running service's breaker settings. */
+export interface Bounds {
+  /** From fault injection until the breaker must be open. */
+  readonly openWithinMs: number;
+  /** From fault removal until the breaker must be closed again, with no manual action. */
+  readonly recoverWithinMs: number;
+  /** Longest an MLflow-bound request may take once the breaker is open (fail fast). */
+  readonly fastFailMs: number;
+  /** Longest a liveness answer may take. */
+  readonly liveMaxMs: number;
+  /** Request timeout to MLflow. */
+  readonly requestTimeoutMs: number;
+}
+
+/** Slack for scheduling on a loaded 2-core machine; the bounds stay far below any real-world setting. */
+const SLACK_MS = 3_000;
+const JITTER = 1.1;
+
+/**
+ * Derives the bounds: the breaker opens after `threshold` failures, each taking at most the request timeout
+ * plus a probe interval; it closes after the longest open time (with jitter), the half-open trials and one
+ * probe interval. Fail fast means well under the request timeout.
+ */
+export function deriveBounds(settings: ReportedBreakerSettings): Bounds {
+  const timeoutMs = settings.request_timeout_seconds * 1000;
+  const probeMs = settings.health_probe_interval_seconds * 1000;
+  const threshold = Math.max(1, settings.failure_threshold);
+  const successes = Math.max(1, settings.half_open_successes);
+  return {
+    openWithinMs: Math.round(threshold * (timeoutMs + probeMs) + SLACK_MS),
+    recoverWithinMs: Math.round(
+      settings.max_recovery_timeout_seconds * 1000 * JITTER + successes * timeoutMs + probeMs + SLACK_MS,
+    ),
+    fastFailMs: Math.round(timeoutMs / 2),
+    liveMaxMs: 1_000,
+    requestTimeoutMs: timeoutMs,
+  };
+}
+
+/** Reads the running service's breaker settings from `/health/status`. */
+export async function readServiceSettings(serviceUrl: string): Promise<ReportedBreakerSettings> {
+  const response = await fetchJson<{ circuit_breaker?: { settings?: ReportedBreakerSettings } }>(
+    `${serviceUrl}/health/status`,
+  );
+  const settings = response.body?.circuit_breaker?.settings;
+  if (response.status !== 200 || !settings) {
+    throw new Error(`${serviceUrl}/health/status did not report breaker settings (status ${response.status})`);
+  }
+  return settings;
+}

@@ -1,0 +1,149 @@
+import { fetchJson, type Stack } from '@registry/testkit';
+import { EXPERIMENTS, type Experiment, missingCapabilities } from './experiments.js';
+import { DEFAULT_TIME_SCALE } from './load-balancer.js';
+import { type ExperimentResult, runExperiment } from './runner.js';
+import { type Bounds, deriveBounds, type ReportedBreakerSettings, readServiceSettings } from './settings.js';
+import { SEEDED_MODEL } from './traffic.js';
+
+/** An experiment that could not run on this stack, with the reason shown to the user. */
+export interface SkippedExperiment {
+  readonly id: string;
+  readonly title: string;
+  readonly reason: string;
+}
+
+/** The whole run: settings, bounds, every result, and the experiments that could not run. */
+export interface SuiteReport {
+  readonly provider: string;
+  readonly serviceUrl: string;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly timeScale: number;
+  readonly settings: ReportedBreakerSettings;
+  readonly bounds: Bounds;
+  readonly results: readonly ExperimentResult[];
+  readonly skipped: readonly SkippedExperiment[];
+  readonly passed: boolean;
+}
+
+/** A description long enough that a starved link cannot carry a registry answer within the timeout. */
+const LONG_TEXT = 'Registry chaos-suite model. '.repeat(170);
+
+/**
+ * Seeds MLflow with the model the traffic reads (long descriptions, so bandwidth and slicer faults hit
+ * every registry call, probes included) and warms the service's last-known-good cache with it.
+ */
+export async function seedRegistry(stack: Stack): Promise<void> {
+  const api = `${stack.mlflow.url}/api/2.0/mlflow`;
+  const post = (path: string, body: unknown) =>
+    fetchJson<{ error_code?: string }>(`${api}/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const created = await post('registered-models/create', { name: SEEDED_MODEL, description: LONG_TEXT });
+  if (created.status !== 200 && created.body?.error_code !== 'RESOURCE_ALREADY_EXISTS') {
+    throw new Error(`could not seed MLflow: registered-models/create answered ${created.status}`);
+  }
+  const version = await fetchJson(`${api}/model-versions/get?name=${SEEDED_MODEL}&version=1`);
+  if (version.status === 404) {
+    const made = await post('model-versions/create', {
+      name: SEEDED_MODEL,
+      source: 's3://registry-chaos/models/aaa-chaos-model/1',
+      description: LONG_TEXT,
+    });
+    if (made.status !== 200) throw new Error(`could not seed MLflow: model-versions/create answered ${made.status}`);
+  }
+  const read = await fetchJson(`${stack.service.url}/api/v1/models/${SEEDED_MODEL}`);
+  if (read.status !== 200) throw new Error(`the service could not read the seeded model (status ${read.status})`);
+}
+
+/** Puts the proxy back to a clean state: enabled, no toxics (after a failed experiment, say). */
+export async function resetProxy(stack: Stack): Promise<void> {
+  const proxy = await stack.toxiproxy.client.get(stack.proxy.name);
+  const toxics = await fetchJson<{ name: string }[]>(`${stack.toxiproxy.url}/proxies/${proxy.name}/toxics`);
+  for (const toxic of toxics.body ?? []) await (await proxy.getToxic(toxic.name)).remove();
+  if (!proxy.enabled) await proxy.update({ enabled: true, listen: proxy.listen, upstream: proxy.upstream });
+}
+
+function abortedResult(experiment: Experiment, error: unknown): ExperimentResult {
+  const now = Date.now();
+  const message = error instanceof Error ? error.message : String(error);
+  const cell = { expected: '-', observed: 'not run', matches: false };
+  return {
+    id: experiment.id,
+    title: experiment.title,
+    fault: experiment.fault,
+    expectation: experiment.expectation,
+    passed: false,
+    checks: [{ name: 'experiment ran to completion', passed: false, detail: message }],
+    matrix: { live: cell, ready: cell, core: cell, cached_read: cell, uncached_read: cell, write: cell },
+    timeline: {
+      startedAt: now,
+      injectedAt: now,
+      openedAt: null,
+      removedAt: now,
+      recoveredAt: null,
+      endedAt: now,
+      samples: [],
+      breaker: [],
+      loadBalancer: [],
+    },
+  };
+}
+
+/** Options of `runSuite`. */
+export interface SuiteOptions {
+  readonly stack: Stack;
+  readonly experiments?: readonly Experiment[];
+  readonly timeScale?: number;
+  readonly log?: (line: string) => void;
+  /** Called after each experiment, e.g. to print its checks as the run goes. */
+  readonly onResult?: (result: ExperimentResult) => void;
+}
+
+/** Reads the live service's settings, derives the bounds, seeds MLflow and runs every experiment in order. */
+export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
+  const { stack } = options;
+  const log = options.log ?? (() => {});
+  const started = Date.now();
+  const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
+  const settings = await readServiceSettings(stack.service.url);
+  const bounds = deriveBounds(settings);
+  await seedRegistry(stack);
+  const results: ExperimentResult[] = [];
+  const skipped: SkippedExperiment[] = [];
+  const experiments = options.experiments ?? EXPERIMENTS;
+  for (const [index, experiment] of experiments.entries()) {
+    const missing = missingCapabilities(experiment, stack);
+    if (missing.length > 0) {
+      const reason = `the ${stack.provider} provider cannot ${missing.join(', ')} MLflow`;
+      log(`[${index + 1}/${experiments.length}] SKIP ${experiment.title}: ${reason}`);
+      skipped.push({ id: experiment.id, title: experiment.title, reason });
+      continue;
+    }
+    log(`[${index + 1}/${experiments.length}] ${experiment.title}`);
+    await resetProxy(stack);
+    const result = await runExperiment(experiment, {
+      stack,
+      bounds,
+      settings,
+      timeScale,
+      log: (line) => log(`    ${line}`),
+    }).catch((error: unknown) => abortedResult(experiment, error));
+    results.push(result);
+    options.onResult?.(result);
+  }
+  return {
+    provider: stack.provider,
+    serviceUrl: stack.service.url,
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    timeScale,
+    settings,
+    bounds,
+    results,
+    skipped,
+    passed: results.every((r) => r.passed),
+  };
+}

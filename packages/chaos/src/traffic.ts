@@ -1,0 +1,169 @@
+/** The kinds of route the hypothesis speaks about. */
+export type RouteClass = 'live' | 'ready' | 'core' | 'cached_read' | 'uncached_read' | 'write';
+
+/** Every route class, in report order. */
+export const ROUTE_CLASSES: readonly RouteClass[] = ['live', 'ready', 'core', 'cached_read', 'uncached_read', 'write'];
+
+/** MLflow-bound route classes (the others must never need MLflow). */
+export const MLFLOW_BOUND: ReadonlySet<RouteClass> = new Set(['cached_read', 'uncached_read', 'write']);
+
+/** One request the traffic generator made. */
+export interface Sample {
+  readonly routeClass: RouteClass;
+  readonly at: number;
+  readonly status: number | null;
+  readonly latencyMs: number;
+  readonly code?: string;
+  readonly retryAfter?: number;
+  readonly cache?: string;
+  readonly degraded?: boolean;
+  readonly rssMb?: number;
+}
+
+/** One look at the breaker through `/health/status`. */
+export interface BreakerSample {
+  readonly at: number;
+  readonly state: string;
+  readonly secondsUntilRetry: number;
+}
+
+/** The model the traffic reads (seeded before the experiments, so reads of it can be cached). */
+export const SEEDED_MODEL = 'aaa-chaos-model';
+
+/** Traffic mode: everything, or health routes only (recovery must not need user traffic). */
+export type TrafficMode = 'full' | 'health-only';
+
+/** A running traffic generator. */
+export interface Traffic {
+  setMode(mode: TrafficMode): void;
+  samples(): readonly Sample[];
+  breakerSamples(): readonly BreakerSample[];
+  /** The latest breaker state seen. */
+  breakerState(): string | undefined;
+  stop(): Promise<void>;
+}
+
+/** Limits that make every loop stop by itself. */
+export interface TrafficLimits {
+  readonly tickMs: number;
+  readonly maxDurationMs: number;
+  readonly maxTicks: number;
+  readonly requestTimeoutMs: number;
+}
+
+/** Default traffic limits: a tick every 100 ms, at most 5 minutes or 3,000 ticks per experiment. */
+export const DEFAULT_TRAFFIC_LIMITS: TrafficLimits = Object.freeze({
+  tickMs: 100,
+  maxDurationMs: 5 * 60_000,
+  maxTicks: 3_000,
+  requestTimeoutMs: 15_000,
+});
+
+/** Makes the uncached reads unique across runs, so none of them can ever be served from the cache. */
+const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
+let uncachedSequence = 0;
+
+async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number): Promise<Sample> {
+  const requests: Record<RouteClass, { path: string; init?: RequestInit }> = {
+    live: { path: '/health/live' },
+    ready: { path: '/health/ready' },
+    core: { path: '/version' },
+    cached_read: { path: `/api/v1/models/${SEEDED_MODEL}` },
+    uncached_read: { path: `/api/v1/models?search=never-cached-${RUN_ID}-${(uncachedSequence += 1)}` },
+    write: {
+      path: `/api/v1/models/${SEEDED_MODEL}/versions/1/stage`,
+      init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"stage":"Staging"}' },
+    },
+  };
+  const { path, init } = requests[routeClass];
+  const at = Date.now();
+  try {
+    const response = await fetch(`${baseUrl}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    const text = await response.text();
+    const latencyMs = Date.now() - at;
+    let body: Record<string, unknown> = {};
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      // A non-JSON answer is still a sample: its status tells the story.
+    }
+    const retryAfter = response.headers.get('retry-after');
+    return {
+      routeClass,
+      at,
+      status: response.status,
+      latencyMs,
+      code: typeof body.code === 'string' ? body.code : undefined,
+      retryAfter: retryAfter === null ? undefined : Number(retryAfter),
+      cache: response.headers.get('x-registry-cache') ?? undefined,
+      degraded: typeof body.degraded_mode === 'boolean' ? body.degraded_mode : undefined,
+      rssMb: typeof body.memory_usage_mb === 'number' ? body.memory_usage_mb : undefined,
+    };
+  } catch {
+    return { routeClass, at, status: null, latencyMs: Date.now() - at };
+  }
+}
+
+/**
+ * Sends a request of every route class each tick (health routes only in `health-only` mode) and reads the
+ * breaker state from `/health/status`. Bounded in time and count; stops by itself at the limits.
+ */
+export function startTraffic(baseUrl: string, limits: TrafficLimits = DEFAULT_TRAFFIC_LIMITS): Traffic {
+  const samples: Sample[] = [];
+  const breakerSamples: BreakerSample[] = [];
+  const inFlight = new Set<Promise<unknown>>();
+  const deadline = Date.now() + limits.maxDurationMs;
+  let mode: TrafficMode = 'full';
+  let running = true;
+  let ticks = 0;
+
+  const track = (promise: Promise<unknown>) => {
+    inFlight.add(promise);
+    void promise.finally(() => inFlight.delete(promise));
+  };
+
+  const pollBreaker = async () => {
+    try {
+      const response = await fetch(`${baseUrl}/health/status`, {
+        signal: AbortSignal.timeout(limits.requestTimeoutMs),
+      });
+      const body = (await response.json()) as { circuit_breaker?: { state: string; time_until_retry_seconds: number } };
+      if (body.circuit_breaker) {
+        breakerSamples.push({
+          at: Date.now(),
+          state: body.circuit_breaker.state,
+          secondsUntilRetry: body.circuit_breaker.time_until_retry_seconds,
+        });
+      }
+    } catch {
+      // Counted through the other samples; a missing breaker sample only leaves a gap in the timeline.
+    }
+  };
+
+  const loop = (async () => {
+    while (running && Date.now() < deadline && ticks < limits.maxTicks) {
+      const started = Date.now();
+      ticks += 1;
+      const classes = mode === 'full' ? ROUTE_CLASSES : ROUTE_CLASSES.filter((c) => !MLFLOW_BOUND.has(c));
+      for (const routeClass of classes) {
+        track(send(baseUrl, routeClass, limits.requestTimeoutMs).then((sample) => samples.push(sample)));
+      }
+      track(pollBreaker());
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, limits.tickMs - (Date.now() - started))));
+    }
+  })();
+
+  return {
+    setMode(next) {
+      mode = next;
+    },
+    samples: () => samples,
+    breakerSamples: () => breakerSamples,
+    breakerState: () => breakerSamples.at(-1)?.state,
+    async stop() {
+      running = false;
+      await loop;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
