@@ -5,7 +5,7 @@ import { fetchJson } from '@registry/testkit';
  * shortened so that a full fault cycle takes seconds. Recovery bounds are derived from them.
  */
 export const CHAOS_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze({
-  MLFLOW_REQUEST_TIMEOUT: '1',
+  MLFLOW_REQUEST_TIMEOUT: '2',
   MLFLOW_CB_FAILURE_THRESHOLD: '3',
   MLFLOW_CB_RECOVERY_TIMEOUT: '2',
   MLFLOW_CB_MAX_RECOVERY_ATTEMPTS: '2',

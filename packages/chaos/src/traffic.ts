@@ -64,12 +64,13 @@ const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
 let uncachedSequence = 0;
 
 async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number): Promise<Sample> {
+  uncachedSequence += 1;
   const requests: Record<RouteClass, { path: string; init?: RequestInit }> = {
     live: { path: '/health/live' },
     ready: { path: '/health/ready' },
     core: { path: '/version' },
     cached_read: { path: `/api/v1/models/${SEEDED_MODEL}` },
-    uncached_read: { path: `/api/v1/models?search=never-cached-${RUN_ID}-${(uncachedSequence += 1)}` },
+    uncached_read: { path: `/api/v1/models?search=never-cached-${RUN_ID}-${uncachedSequence}` },
     write: {
       path: `/api/v1/models/${SEEDED_MODEL}/versions/1/stage`,
       init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"stage":"Staging"}' },
