@@ -33,3 +33,4 @@ export {
   startStack,
 } from './stack.js';
 export { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
+export type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';

@@ -1,0 +1,184 @@
+import autocannon from 'autocannon';
+import type { Load, Stream, Thresholds, WeightedRequest } from './scenarios.js';
+
+/** One threshold compared with what was observed. */
+export interface ThresholdVerdict {
+  readonly name: string;
+  readonly limit: number;
+  readonly observed: number;
+  readonly passed: boolean;
+}
+
+/** What one stream measured, with its threshold verdicts. */
+export interface StreamResult {
+  readonly name: string;
+  readonly requests: number;
+  readonly failures: number;
+  readonly errorRate: number;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly statuses: Readonly<Record<string, number>>;
+  readonly missingRetryAfter: number;
+  readonly verdicts: readonly ThresholdVerdict[];
+  readonly passed: boolean;
+}
+
+/** Latency (ms) at percentile `p` (0-100) by nearest rank; 0 for no samples. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? 0;
+}
+
+/** Compares the measurements with the thresholds. */
+export function judge(
+  measured: { errorRate: number; p95Ms: number; p99Ms: number; rps: number; maxMs: number },
+  thresholds: Thresholds,
+): ThresholdVerdict[] {
+  const verdicts: ThresholdVerdict[] = [
+    {
+      name: 'error rate',
+      limit: thresholds.maxErrorRate,
+      observed: measured.errorRate,
+      passed: measured.errorRate <= thresholds.maxErrorRate,
+    },
+    { name: 'p95 ms', limit: thresholds.p95Ms, observed: measured.p95Ms, passed: measured.p95Ms <= thresholds.p95Ms },
+    { name: 'p99 ms', limit: thresholds.p99Ms, observed: measured.p99Ms, passed: measured.p99Ms <= thresholds.p99Ms },
+    { name: 'min rps', limit: thresholds.minRps, observed: measured.rps, passed: measured.rps >= thresholds.minRps },
+  ];
+  if (thresholds.maxMs !== undefined) {
+    verdicts.push({
+      name: 'max ms',
+      limit: thresholds.maxMs,
+      observed: measured.maxMs,
+      passed: measured.maxMs <= thresholds.maxMs,
+    });
+  }
+  return verdicts;
+}
+
+/** The stream's mix as autocannon's request cycle: each request repeated `weight` times. */
+function requestCycle(requests: readonly WeightedRequest[], onResponse: autocannon.Request['onResponse']) {
+  return requests.flatMap((request) =>
+    Array.from({ length: Math.max(1, Math.round(request.weight)) }, () => ({
+      method: request.method,
+      path: request.path,
+      ...(request.body ? { body: request.body, headers: { 'content-type': 'application/json' } } : {}),
+      onResponse,
+    })),
+  );
+}
+
+/** autocannon runs for one load shape: one run, or one per stage for a ramp. */
+function phases(
+  load: Load,
+  durationSec: number,
+): { connections: number; durationSec: number; overallRate?: number; connectionRate?: number }[] {
+  switch (load.executor) {
+    case 'sequential':
+      return [{ connections: 1, durationSec }];
+    case 'constant-vus':
+      return [
+        {
+          connections: load.vus,
+          durationSec,
+          ...(load.thinkTimeMs ? { connectionRate: 1000 / load.thinkTimeMs } : {}),
+        },
+      ];
+    case 'constant-arrival-rate':
+      return [{ connections: load.vus, durationSec, overallRate: load.rate }];
+    case 'ramping-arrival-rate': {
+      const total = load.stages.reduce((sum, stage) => sum + stage.durationSec, 0);
+      return load.stages.map((stage) => ({
+        connections: Math.min(load.vus, Math.max(1, stage.rate)),
+        durationSec: (stage.durationSec / total) * durationSec,
+        overallRate: stage.rate,
+      }));
+    }
+  }
+}
+
+/** Hard cap on recorded latencies per stream, so a long run cannot grow memory without bound. */
+const MAX_SAMPLES = 2_000_000;
+/** Per-request timeout: the ALB's 10 s health-check timeout. */
+const REQUEST_TIMEOUT_SEC = 10;
+
+/**
+ * Runs one stream with autocannon for `durationSec` (each stage of a ramp in turn), recording every
+ * response's status and latency, and judges it against the stream's thresholds.
+ */
+export async function runStream(baseUrl: string, stream: Stream, durationSec: number): Promise<StreamResult> {
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const expected = new Set(stream.expectedStatuses ?? []);
+  const isExpected = (status: number) => (expected.size > 0 ? expected.has(status) : status >= 200 && status < 300);
+  let unexpected = 0;
+  let socketErrors = 0;
+  let missingRetryAfter = 0;
+  const onResponse: autocannon.Request['onResponse'] = (status, _body, _context, headers) => {
+    if (
+      stream.requireRetryAfter &&
+      status === 503 &&
+      !(headers as Record<string, string> | undefined)?.['retry-after']
+    ) {
+      missingRetryAfter += 1;
+    }
+  };
+  const started = Date.now();
+  for (const phase of phases(stream.load, durationSec)) {
+    const result = await new Promise<autocannon.Result>((resolvePhase, rejectPhase) => {
+      const instance = autocannon(
+        {
+          url: baseUrl,
+          connections: phase.connections,
+          duration: Math.max(1, Math.round(phase.durationSec)),
+          timeout: REQUEST_TIMEOUT_SEC,
+          requests: requestCycle(stream.requests, onResponse),
+          ...(phase.overallRate ? { overallRate: phase.overallRate } : {}),
+          ...(phase.connectionRate ? { connectionRate: phase.connectionRate } : {}),
+        },
+        (error, finished) => (error ? rejectPhase(error) : resolvePhase(finished)),
+      );
+      instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+        if (latencies.length < MAX_SAMPLES) latencies.push(responseTime);
+        statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
+        if (!isExpected(statusCode)) unexpected += 1;
+      });
+    });
+    socketErrors += result.errors + result.timeouts;
+  }
+  const elapsedSec = (Date.now() - started) / 1000;
+  const sorted = latencies.sort((a, b) => a - b);
+  const requests = sorted.length + socketErrors;
+  const failures = unexpected + socketErrors + missingRetryAfter;
+  const measured = {
+    errorRate: requests === 0 ? 1 : failures / requests,
+    p95Ms: round(percentile(sorted, 95)),
+    p99Ms: round(percentile(sorted, 99)),
+    rps: round(sorted.length / elapsedSec),
+    maxMs: round(sorted.at(-1) ?? 0),
+  };
+  const verdicts = judge(measured, stream.thresholds);
+  return {
+    name: stream.name,
+    requests,
+    failures,
+    errorRate: measured.errorRate,
+    rps: measured.rps,
+    p50Ms: round(percentile(sorted, 50)),
+    p95Ms: measured.p95Ms,
+    p99Ms: measured.p99Ms,
+    maxMs: measured.maxMs,
+    statuses,
+    missingRetryAfter,
+    verdicts,
+    passed: requests > 0 && verdicts.every((v) => v.passed),
+  };
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}

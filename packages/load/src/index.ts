@@ -1,0 +1,26 @@
+export { judge, percentile, runStream, type StreamResult, type ThresholdVerdict } from './engine-node.js';
+export { isK6Available, K6_SCRIPT, runK6 } from './k6-engine.js';
+export { formatScenario, type LoadReport, renderHtml, writeLoadReports } from './report.js';
+export { runScenario, type ScenarioResult } from './run-scenario.js';
+export {
+  LOAD_MODEL,
+  type Load,
+  needsToxiproxy,
+  SCENARIOS,
+  type Scenario,
+  SLOW_MLFLOW_LATENCY_MS,
+  SOAK_RESOURCES,
+  type Stream,
+  THRESHOLDS,
+  type Thresholds,
+} from './scenarios.js';
+export {
+  applyPrecondition,
+  connectRemoteTarget,
+  LOAD_SERVICE_ENV,
+  type LoadTarget,
+  readResources,
+  restoreTarget,
+  seedLoadModel,
+  startLocalTarget,
+} from './target.js';

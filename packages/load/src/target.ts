@@ -1,0 +1,133 @@
+import { connectToxiproxy, fetchJson, type Stack, startStack, type ToxiproxyProxy, waitFor } from '@registry/testkit';
+
+import { LOAD_MODEL, type Precondition, SLOW_MLFLOW_LATENCY_MS } from './scenarios.js';
+
+/** Service settings for a local load run: quiet logs, a probe fast enough to open and close the breaker in seconds. */
+export const LOAD_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze({
+  LOG_LEVEL: 'warn',
+  MLFLOW_HEALTH_PROBE_INTERVAL: '1',
+  MLFLOW_CB_RECOVERY_TIMEOUT: '2',
+  MLFLOW_CB_MAX_RECOVERY_TIMEOUT: '4',
+});
+
+/** What the scenarios run against: a service URL and, when available, the proxy in front of its MLflow. */
+export interface LoadTarget {
+  readonly serviceUrl: string;
+  readonly description: string;
+  /** The Toxiproxy proxy between the service and MLflow; without it MLflow-fault scenarios cannot run. */
+  readonly proxy: ToxiproxyProxy | undefined;
+  stop(): Promise<void>;
+}
+
+const TOXIC = 'load-slow-mlflow';
+
+/** Starts a local stack (real MLflow, Toxiproxy, the service) through testkit. */
+export async function startLocalTarget(): Promise<LoadTarget> {
+  const stack: Stack = await startStack({ provider: 'process', serviceEnv: { ...LOAD_SERVICE_ENV } });
+  return {
+    serviceUrl: stack.service.url,
+    description: `local stack (service ${stack.service.url}, real MLflow ${stack.mlflow.url}, Toxiproxy ${stack.toxiproxy.url})`,
+    proxy: stack.proxy,
+    stop: () => stack.stop(),
+  };
+}
+
+/** A deployed service; with a Toxiproxy URL, the proxy (default name `mlflow`) that fronts its MLflow. */
+export async function connectRemoteTarget(
+  serviceUrl: string,
+  toxiproxyUrl?: string,
+  proxyName = 'mlflow',
+): Promise<LoadTarget> {
+  const url = serviceUrl.replace(/\/+$/, '');
+  const live = await fetchJson(`${url}/health/live`, { timeoutMs: 10_000 }).catch((error: unknown) => {
+    throw new Error(`--target ${url} does not answer /health/live: ${(error as Error).message}`, { cause: error });
+  });
+  if (live.status !== 200) throw new Error(`--target ${url}: /health/live answered ${live.status}`);
+  const proxy = toxiproxyUrl ? await (await connectToxiproxy(toxiproxyUrl)).client.get(proxyName) : undefined;
+  return { serviceUrl: url, description: `deployed service ${url}`, proxy, stop: async () => {} };
+}
+
+async function breakerState(serviceUrl: string): Promise<string | undefined> {
+  const status = await fetchJson<{ circuit_breaker?: { state: string } }>(`${serviceUrl}/health/status`);
+  return status.body?.circuit_breaker?.state;
+}
+
+async function removeToxic(proxy: ToxiproxyProxy): Promise<void> {
+  const toxic = await proxy.getToxic(TOXIC).catch(() => undefined);
+  await toxic?.remove();
+}
+
+async function setEnabled(proxy: ToxiproxyProxy, enabled: boolean): Promise<void> {
+  await proxy.update({ enabled, listen: proxy.listen, upstream: proxy.upstream });
+}
+
+/**
+ * Brings the target into the scenario's precondition: MLflow healthy (breaker closed), down (proxy
+ * disabled, breaker open) or slow (latency toxic below the timeout). Waits with a deadline.
+ */
+export async function applyPrecondition(target: LoadTarget, precondition: Precondition): Promise<void> {
+  if (target.proxy) {
+    await removeToxic(target.proxy);
+    await setEnabled(target.proxy, precondition !== 'mlflow-down');
+    if (precondition === 'mlflow-slow') {
+      await target.proxy.addToxic({
+        name: TOXIC,
+        type: 'latency',
+        stream: 'downstream',
+        toxicity: 1,
+        attributes: { latency: SLOW_MLFLOW_LATENCY_MS, jitter: 0 },
+      });
+    }
+  } else if (precondition !== 'mlflow-healthy') {
+    throw new Error(`precondition ${precondition} needs a Toxiproxy in front of MLflow`);
+  }
+  const wanted = precondition === 'mlflow-down' ? 'open' : 'closed';
+  await waitFor(async () => (await breakerState(target.serviceUrl)) === wanted, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    what: `the breaker to be ${wanted}`,
+  });
+}
+
+/** Puts MLflow back to healthy after the last scenario. */
+export async function restoreTarget(target: LoadTarget): Promise<void> {
+  if (!target.proxy) return;
+  await removeToxic(target.proxy);
+  await setEnabled(target.proxy, true);
+}
+
+/** Registers the model the registry requests read (version 1), through the service itself. */
+export async function seedLoadModel(serviceUrl: string): Promise<void> {
+  const existing = await fetchJson(`${serviceUrl}/api/v1/models/${LOAD_MODEL}/versions/1`);
+  if (existing.status === 200) return;
+  const created = await fetchJson(`${serviceUrl}/api/v1/models/${LOAD_MODEL}/versions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ source: 's3://registry-load/models/load-model/1' }),
+  });
+  if (created.status !== 201)
+    throw new Error(`could not register ${LOAD_MODEL} through the service (status ${created.status})`);
+}
+
+/** The service's own resident memory and event-loop lag p99, read from /metrics. */
+export async function readResources(serviceUrl: string): Promise<{ rssMb: number; eventLoopLagP99Ms: number }> {
+  const response = await fetch(`${serviceUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  const value = (name: string) =>
+    Number(
+      text
+        .split('\n')
+        .find((line) => line.startsWith(`${name} `))
+        ?.split(' ')[1] ?? Number.NaN,
+    );
+  return {
+    rssMb: Math.round((value('registry_process_resident_memory_bytes') / 1024 / 1024) * 10) / 10,
+    eventLoopLagP99Ms: Math.round(value('registry_nodejs_eventloop_lag_p99_seconds') * 1000 * 10) / 10,
+  };
+}
+
+/** The breaker's trip count, to prove a scenario did not trip it. */
+export async function readTrips(serviceUrl: string): Promise<number> {
+  const status = await fetchJson<{ circuit_breaker?: { trips_total: number } }>(`${serviceUrl}/health/status`);
+  return status.body?.circuit_breaker?.trips_total ?? Number.NaN;
+}
