@@ -10,14 +10,16 @@ import { fetchJson, freePort, spawnManaged, waitFor, workspaceRoot } from '@regi
 import autocannon from 'autocannon';
 import { applyPrecondition, startLocalTarget } from './target.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+/** Seconds of discarded load per side before measuring, so both are JIT-warm. */
+const WARMUP_SECONDS = 5;
 const CONNECTIONS = 50;
 /** The service's default MLFLOW_REQUEST_TIMEOUT, which the bench service runs with. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-async function measure(url: string, path: string, connections = CONNECTIONS) {
-  const result = await autocannon({ url: `${url}${path}`, connections, duration: SECONDS });
+async function measure(url: string, path: string, connections = CONNECTIONS, seconds = SECONDS) {
+  const result = await autocannon({ url: `${url}${path}`, connections, duration: seconds });
   return { rps: result.requests.average, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
 }
 
@@ -44,11 +46,20 @@ async function main(): Promise<void> {
       `bench: ${ROUNDS} rounds of ${SECONDS} s, ${CONNECTIONS} connections; service ${target.serviceUrl}, bare ${bareUrl}`,
     );
 
+    await measure(bareUrl, '/health/live', CONNECTIONS, WARMUP_SECONDS);
+    await measure(target.serviceUrl, '/health/live', CONNECTIONS, WARMUP_SECONDS);
+    await measure(target.serviceUrl, '/version', CONNECTIONS, WARMUP_SECONDS);
     const serviceLive: number[] = [];
     const bareLive: number[] = [];
     for (let round = 1; round <= ROUNDS; round += 1) {
-      bareLive.push((await measure(bareUrl, '/health/live')).rps);
-      serviceLive.push((await measure(target.serviceUrl, '/health/live')).rps);
+      // Alternate which side goes first, so drift during a round does not favour one side.
+      if (round % 2 === 1) {
+        bareLive.push((await measure(bareUrl, '/health/live')).rps);
+        serviceLive.push((await measure(target.serviceUrl, '/health/live')).rps);
+      } else {
+        serviceLive.push((await measure(target.serviceUrl, '/health/live')).rps);
+        bareLive.push((await measure(bareUrl, '/health/live')).rps);
+      }
       log(`  live round ${round}: bare ${bareLive.at(-1)} rps, service ${serviceLive.at(-1)} rps`);
     }
 

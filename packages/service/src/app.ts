@@ -130,8 +130,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     );
   });
 
-  app.addHook('onSend', async (request, reply) => {
+  // A synchronous onRequest hook: it runs for every route, 404s included, and costs no promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   app.addHook('onReady', async () => prober.start());
   app.addHook('onClose', async () => {

@@ -40,6 +40,7 @@ export {
   overallStatus,
   type Readiness,
 } from './health-model.js';
+export { createMemorySampler, RSS_SAMPLE_MAX_AGE_MS } from './memory-sampler.js';
 export {
   createMlflowClient,
   isMlflowError,

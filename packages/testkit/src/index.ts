@@ -1,3 +1,4 @@
+export type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 export { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 export { createMlflowMock, type MlflowFault, type MlflowMock } from './mlflow-mock.js';
 export { toolsDir, workspaceRoot } from './paths.js';
@@ -33,4 +34,3 @@ export {
   startStack,
 } from './stack.js';
 export { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
-export type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';

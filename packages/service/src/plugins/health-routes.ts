@@ -4,11 +4,11 @@ import type { BreakerSnapshot } from '../circuit-breaker.js';
 import type { BreakerSettings } from '../config.js';
 import { ServiceError } from '../errors.js';
 import { type Check, evaluateReadiness, healthScore, mlflowStatus, overallStatus } from '../health-model.js';
+import { createMemorySampler } from '../memory-sampler.js';
 import { retryAfterSeconds } from '../mlflow-gateway.js';
 import { SERVICE_VERSION } from '../version.js';
 
 const iso = (epochMs: number | null) => (epochMs === null ? null : new Date(epochMs).toISOString());
-const MB = 1024 * 1024;
 
 /** The breaker as the health routes report it (snake_case, ISO times, seconds). */
 export function breakerReport(
@@ -52,11 +52,8 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
   const report = (snapshot: BreakerSnapshot) => breakerReport(snapshot, ctx.config.breaker, ctx.config.mlflow);
   const uptimeSeconds = () => Math.round((ctx.now() - ctx.startedAt) / 100) / 10;
 
-  const live = async () => ({
-    alive: true,
-    uptime_seconds: uptimeSeconds(),
-    memory_usage_mb: Math.round((process.memoryUsage().rss / MB) * 10) / 10,
-  });
+  const memoryMb = createMemorySampler(ctx.now);
+  const live = async () => ({ alive: true, uptime_seconds: uptimeSeconds(), memory_usage_mb: memoryMb() });
   app.get('/health/live', live);
   app.get('/live', live);
 
