@@ -156,6 +156,22 @@ export const SETTINGS = {
     description: 'Seconds in-flight requests get to finish after the listener closes before the process exits anyway.',
     schema: seconds(),
   },
+  CLOUDWATCH_EMF_ENABLED: {
+    default: 'false',
+    description:
+      'Publish CircuitBreakerTrips, CircuitBreakerOpen and ServiceHealthScore as CloudWatch embedded metric format lines on stdout.',
+    schema: z.enum(['true', 'false'], { error: 'expected true or false' }).transform((value) => value === 'true'),
+  },
+  CLOUDWATCH_NAMESPACE: {
+    default: 'RegistryService',
+    description: 'CloudWatch namespace of the embedded-metric-format metrics.',
+    schema: z.string().min(1).max(255),
+  },
+  CLOUDWATCH_EMF_INTERVAL: {
+    default: '60',
+    description: 'Seconds between embedded-metric-format publications.',
+    schema: seconds({ positive: true }),
+  },
   LOG_LEVEL: {
     default: 'info',
     description: `Log level: ${LOG_LEVELS.join(', ')}.`,
@@ -193,6 +209,7 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly shutdownDrainDelayMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly cloudwatch: { readonly emfEnabled: boolean; readonly namespace: string; readonly emfIntervalMs: number };
 }
 
 /** Breaker settings, in milliseconds where they are times. */
@@ -271,6 +288,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     bodyLimitBytes: get('BODY_LIMIT'),
     shutdownDrainDelayMs: get('SHUTDOWN_DRAIN_DELAY'),
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT'),
+    cloudwatch: {
+      emfEnabled: get('CLOUDWATCH_EMF_ENABLED'),
+      namespace: get('CLOUDWATCH_NAMESPACE'),
+      emfIntervalMs: get('CLOUDWATCH_EMF_INTERVAL'),
+    },
   });
 }
 

@@ -28,6 +28,7 @@ export {
   createRedisCheck,
   type DependencyCheck,
 } from './dependency-checks.js';
+export { EMF_METRICS, emfLine, startEmfPublisher } from './emf-publisher.js';
 export { ERRORS, type ErrorBody, type ErrorCode, isServiceError, ServiceError } from './errors.js';
 export {
   type Check,

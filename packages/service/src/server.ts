@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { isConfigError, loadConfig } from './config.js';
 import { createDependencyChecks } from './dependency-checks.js';
+import { startEmfPublisher } from './emf-publisher.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -25,6 +26,14 @@ async function main(): Promise<void> {
 
   const app = buildApp({ config, logger, dependencies: createDependencyChecks(config) });
   await app.listen({ host: config.host, port: config.port });
+  if (config.cloudwatch.emfEnabled) {
+    startEmfPublisher({
+      registry: app.registry,
+      namespace: config.cloudwatch.namespace,
+      intervalMs: config.cloudwatch.emfIntervalMs,
+      write: (line) => process.stdout.write(line),
+    });
+  }
 
   let closing = false;
   const shutdown = (signal: NodeJS.Signals) => {

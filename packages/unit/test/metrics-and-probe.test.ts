@@ -1,3 +1,4 @@
+import { startEmfPublisher } from '@registry/service';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildTestApp } from './support/fakes.js';
 
@@ -80,5 +81,38 @@ describe('MlflowProber', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(mlflow.calls()).toBe(0);
     await app.close();
+  });
+});
+
+describe('EMF publisher', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('publishes trips since the last line, the open flag and the health score as EMF', async () => {
+    const { app, mlflow } = buildTestApp();
+    const lines: string[] = [];
+    const stop = startEmfPublisher({
+      registry: app.registry,
+      namespace: 'Test',
+      intervalMs: 60_000,
+      write: (l) => lines.push(l),
+    });
+    mlflow.failWith('unreachable');
+    for (let i = 0; i < 3; i += 1) await app.inject('/api/v1/models/fraud');
+    await vi.advanceTimersByTimeAsync(60_000);
+    await vi.advanceTimersByTimeAsync(60_000);
+    stop();
+    const [first, second] = lines.map((l) => JSON.parse(l));
+    expect(first).toMatchObject({
+      _aws: { CloudWatchMetrics: [{ Namespace: 'Test', Dimensions: [['Service']] }] },
+      CircuitBreakerTrips: 1,
+      CircuitBreakerOpen: 1,
+      ServiceHealthScore: 0,
+    });
+    expect(second.CircuitBreakerTrips).toBe(0);
   });
 });
