@@ -81,7 +81,7 @@ export interface ForwardedRequest {
   /** Path and query below the tracking URI, starting with `/`. */
   readonly pathAndQuery: string;
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: Uint8Array | undefined;
+  readonly body: Uint8Array<ArrayBuffer> | undefined;
 }
 
 /** MLflow's answer to a forwarded request. */
@@ -131,7 +131,12 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
   const fetchImpl = options.fetch ?? ((input: string, init?: RequestInit) => globalThis.fetch(input, init));
   const base = options.baseUrl.replace(/\/+$/, '');
 
-  async function send(method: string, pathAndQuery: string, headers: Record<string, string>, body?: Uint8Array) {
+  async function send(
+    method: string,
+    pathAndQuery: string,
+    headers: Record<string, string>,
+    body?: Uint8Array<ArrayBuffer>,
+  ) {
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {

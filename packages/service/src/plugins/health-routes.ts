@@ -136,6 +136,8 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
 
   const manual = (action: 'reset' | 'open') => async (request: FastifyRequest) => {
     const previous = action === 'reset' ? ctx.breaker.reset() : ctx.breaker.forceOpen();
+    // After a reset, check MLflow at once so that the answer and /health reflect it, not the last failure.
+    const probe = action === 'reset' ? await ctx.prober.probe() : undefined;
     const audit = {
       action,
       previous_state: previous,
@@ -144,7 +146,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       performed_at: new Date(ctx.now()).toISOString(),
     };
     request.log.warn({ audit }, `manual circuit breaker ${action} (was ${previous})`);
-    return { ...audit, circuit_breaker: report(ctx.breaker.snapshot()) };
+    return { ...audit, ...(probe ? { probe } : {}), circuit_breaker: report(ctx.breaker.snapshot()) };
   };
   app.post('/health/mlflow/reset', { preHandler: requireAdmin }, manual('reset'));
   app.post('/health/mlflow/open', { preHandler: requireAdmin }, manual('open'));

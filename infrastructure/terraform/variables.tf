@@ -1,0 +1,53 @@
+variable "aws_region" {
+  type    = string
+  default = "us-east-1"
+}
+
+variable "name" {
+  type    = string
+  default = "registry"
+}
+
+variable "vpc_id" {
+  type = string
+}
+
+variable "private_subnet_ids" {
+  type = list(string)
+}
+
+variable "ecs_cluster_arn" {
+  type = string
+}
+
+variable "alb_arn_suffix" {
+  type        = string
+  description = "ARN suffix of the existing application load balancer (for alarm dimensions)."
+}
+
+variable "service_security_group_id" {
+  type = string
+}
+
+variable "image" {
+  type        = string
+  description = "Container image of the registry service."
+}
+
+variable "mlflow_tracking_uri" {
+  type = string
+}
+
+variable "admin_token_secret_arn" {
+  type        = string
+  description = "Secrets Manager ARN holding ADMIN_TOKEN."
+}
+
+variable "database_url_secret_arn" {
+  type        = string
+  description = "Secrets Manager ARN holding DATABASE_URL."
+}
+
+variable "alarm_topic_arn" {
+  type = string
+}

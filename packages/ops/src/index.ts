@@ -1,0 +1,21 @@
+export {
+  type AwsClients,
+  createAwsClients,
+  describeServices,
+  describeTargets,
+  forceNewDeployment,
+  hasAwsCredentials,
+  nextTaskDefinitionInput,
+  type ServiceState,
+  type TargetState,
+} from './aws.js';
+export { type DeployDeps, type DeployReport, deploy, rollback, waitForStable } from './deploy.js';
+export {
+  type CheckStatus,
+  type DiagnoseOptions,
+  type Diagnosis,
+  type DiagnosticCheck,
+  diagnose,
+  formatDiagnosis,
+} from './diagnose.js';
+export { type RecoveryAction, type RecoveryReport, recover } from './recover.js';

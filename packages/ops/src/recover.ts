@@ -1,0 +1,159 @@
+import { type AwsClients, describeServices, describeTargets, forceNewDeployment } from './aws.js';
+import { type DiagnoseOptions, type Diagnosis, diagnose } from './diagnose.js';
+
+/** One thing `recover` did, would have done (dry run) or reported. */
+export interface RecoveryAction {
+  readonly at: string;
+  readonly step: string;
+  readonly description: string;
+  readonly result: 'done' | 'planned' | 'skipped' | 'reported' | 'failed';
+  readonly details?: unknown;
+}
+
+/** The outcome of `recover`. */
+export interface RecoveryReport {
+  readonly dryRun: boolean;
+  readonly verdict: 'success' | 'partial' | 'failed';
+  readonly actions: readonly RecoveryAction[];
+  readonly initial: Diagnosis;
+  readonly final: Diagnosis;
+  readonly stabilized: boolean;
+}
+
+/** Options of `recover`: where to look, the admin token, and how stabilisation is judged. */
+export interface RecoverOptions extends DiagnoseOptions {
+  readonly adminToken?: string;
+  readonly dryRun: boolean;
+  /** Consecutive healthy checks that count as stable. */
+  readonly stableChecks?: number;
+  readonly stabilizeTimeoutMs?: number;
+  readonly checkIntervalMs?: number;
+}
+
+const action = (
+  step: string,
+  description: string,
+  result: RecoveryAction['result'],
+  details?: unknown,
+): RecoveryAction => ({
+  at: new Date().toISOString(),
+  step,
+  description,
+  result,
+  details,
+});
+
+async function isStable(options: RecoverOptions): Promise<boolean> {
+  const api = options.apiUrl.replace(/\/+$/, '');
+  try {
+    const [ready, health] = await Promise.all([
+      fetch(`${api}/health/ready`, { signal: AbortSignal.timeout(10_000) }),
+      fetch(`${api}/health`, { signal: AbortSignal.timeout(10_000) }).then(
+        (r) => r.json() as Promise<{ status?: string }>,
+      ),
+    ]);
+    return ready.status === 200 && health.status === 'healthy';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Recovers what can be recovered safely: resets the breaker when it is open but MLflow answers again,
+ * forces a new deployment of ECS services running fewer tasks than desired, reports unhealthy targets,
+ * then waits for N consecutive healthy checks. With `dryRun` it only plans: nothing changes anywhere.
+ */
+export async function recover(options: RecoverOptions, deps: { aws?: AwsClients } = {}): Promise<RecoveryReport> {
+  const actions: RecoveryAction[] = [];
+  const initial = await diagnose(options, deps);
+  actions.push(
+    action('initial health', `overall ${initial.overall}, health score ${initial.healthScore} %`, 'reported'),
+  );
+  const api = options.apiUrl.replace(/\/+$/, '');
+
+  const breaker = initial.checks.find((c) => c.name === 'circuit breaker');
+  const mlflow = initial.checks.find((c) => c.name === 'MLflow (direct REST call)');
+  if (breaker && breaker.status !== 'healthy' && breaker.status !== 'error') {
+    if (mlflow?.status !== 'healthy') {
+      actions.push(
+        action(
+          'reset breaker',
+          'breaker not closed, but MLflow does not answer (or no --mlflow-url): not resetting',
+          'skipped',
+        ),
+      );
+    } else if (!options.adminToken) {
+      actions.push(
+        action('reset breaker', 'breaker not closed and MLflow answers, but no --admin-token was given', 'failed'),
+      );
+    } else if (options.dryRun) {
+      actions.push(action('reset breaker', `would POST ${api}/health/mlflow/reset`, 'planned'));
+    } else {
+      const response = await fetch(`${api}/health/mlflow/reset`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${options.adminToken}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      const body = await response.json().catch(() => undefined);
+      actions.push(
+        action(
+          'reset breaker',
+          `POST /health/mlflow/reset answered ${response.status}`,
+          response.ok ? 'done' : 'failed',
+          body,
+        ),
+      );
+    }
+  }
+
+  if (deps.aws && options.ecsCluster && options.ecsServices?.length) {
+    for (const service of await describeServices(deps.aws.ecs, options.ecsCluster, options.ecsServices)) {
+      if (service.running >= service.desired) continue;
+      const what = `${service.name}: running ${service.running} of ${service.desired}; force a new deployment`;
+      if (options.dryRun) {
+        actions.push(action('restart ECS service', what, 'planned'));
+      } else {
+        await forceNewDeployment(deps.aws.ecs, options.ecsCluster, service.name);
+        actions.push(action('restart ECS service', what, 'done'));
+      }
+    }
+  }
+  if (deps.aws && options.targetGroupArns?.length) {
+    const unhealthy = (await describeTargets(deps.aws.elb, options.targetGroupArns)).filter(
+      (t) => t.state !== 'healthy',
+    );
+    if (unhealthy.length)
+      actions.push(action('unhealthy targets', `${unhealthy.length} targets not healthy`, 'reported', unhealthy));
+  }
+
+  let stabilized = false;
+  if (!options.dryRun) {
+    const needed = options.stableChecks ?? 3;
+    const deadline = Date.now() + (options.stabilizeTimeoutMs ?? 120_000);
+    let consecutive = 0;
+    while (Date.now() < deadline && consecutive < needed) {
+      consecutive = (await isStable(options)) ? consecutive + 1 : 0;
+      if (consecutive < needed) await new Promise((resolve) => setTimeout(resolve, options.checkIntervalMs ?? 2_000));
+    }
+    stabilized = consecutive >= needed;
+    actions.push(
+      action(
+        'stabilisation',
+        stabilized
+          ? `${needed} consecutive healthy checks`
+          : `not stable within ${options.stabilizeTimeoutMs ?? 120_000} ms`,
+        stabilized ? 'done' : 'failed',
+      ),
+    );
+  }
+
+  const final = await diagnose(options, deps);
+  actions.push(action('final health', `overall ${final.overall}, health score ${final.healthScore} %`, 'reported'));
+  const verdict =
+    final.exitCode === 0
+      ? 'success'
+      : final.exitCode < initial.exitCode || final.healthScore > initial.healthScore
+        ? 'partial'
+        : 'failed';
+  return { dryRun: options.dryRun, verdict, actions, initial, final, stabilized };
+}

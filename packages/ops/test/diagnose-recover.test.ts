@@ -1,0 +1,77 @@
+import { type Stack, startStack, waitFor } from '@registry/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { diagnose, recover } from '../src/index.js';
+
+const ADMIN_TOKEN = 'ops-suite-admin-token-123';
+let stack: Stack;
+
+async function breakerState(): Promise<string> {
+  const response = await fetch(`${stack.service.url}/health/status`);
+  return ((await response.json()) as { circuit_breaker: { state: string } }).circuit_breaker.state;
+}
+
+async function setMlflowReachable(enabled: boolean): Promise<void> {
+  await stack.proxy.update({ enabled, listen: stack.proxy.listen, upstream: stack.proxy.upstream });
+}
+
+beforeAll(async () => {
+  // A long open time, so the breaker stays open after MLflow is back until someone resets it.
+  stack = await startStack({
+    serviceEnv: {
+      ADMIN_TOKEN,
+      MLFLOW_REQUEST_TIMEOUT: '2',
+      MLFLOW_HEALTH_PROBE_INTERVAL: '0.5',
+      MLFLOW_CB_RECOVERY_TIMEOUT: '300',
+      MLFLOW_CB_MAX_RECOVERY_TIMEOUT: '300',
+    },
+  });
+});
+afterAll(async () => stack?.stop());
+
+describe('registry-ops against a real service, MLflow and Toxiproxy', () => {
+  it('diagnoses a healthy stack as healthy', async () => {
+    const diagnosis = await diagnose({ apiUrl: stack.service.url, mlflowUrl: stack.mlflow.url });
+    expect(diagnosis.overall).toBe('healthy');
+    expect(diagnosis.exitCode).toBe(0);
+    expect(diagnosis.healthScore).toBe(100);
+  });
+
+  it('reports critical while the breaker is open', async () => {
+    await setMlflowReachable(false);
+    await waitFor(async () => (await breakerState()) === 'open', { timeoutMs: 30_000, what: 'the breaker to open' });
+    const diagnosis = await diagnose({
+      apiUrl: stack.service.url,
+      mlflowUrl: `http://127.0.0.1:${stack.proxy.listen.split(':')[1]}`,
+    });
+    expect(diagnosis.exitCode).toBe(2);
+    expect(diagnosis.checks.find((c) => c.name === 'circuit breaker')?.status).toBe('unhealthy');
+    expect(diagnosis.checks.find((c) => c.name === 'GET /health/ready')?.status).toBe('degraded');
+  });
+
+  it('leaves the breaker open in a dry run even when MLflow is back', async () => {
+    await setMlflowReachable(true);
+    const report = await recover({
+      apiUrl: stack.service.url,
+      mlflowUrl: stack.mlflow.url,
+      adminToken: ADMIN_TOKEN,
+      dryRun: true,
+    });
+    expect(report.actions.find((a) => a.step === 'reset breaker')?.result).toBe('planned');
+    expect(await breakerState()).toBe('open');
+  });
+
+  it('resets the breaker once MLflow is back and reports success', async () => {
+    const report = await recover({
+      apiUrl: stack.service.url,
+      mlflowUrl: stack.mlflow.url,
+      adminToken: ADMIN_TOKEN,
+      dryRun: false,
+      stableChecks: 2,
+      checkIntervalMs: 200,
+      stabilizeTimeoutMs: 30_000,
+    });
+    expect(report.actions.find((a) => a.step === 'reset breaker')?.result).toBe('done');
+    expect(report.verdict).toBe('success');
+    expect(await breakerState()).toBe('closed');
+  });
+});
