@@ -81,6 +81,29 @@ async function currentTaskDefinition(ecs: ECSClient, cluster: string, service: s
   return state.taskDefinition;
 }
 
+/** Points the service at `taskDefinition`, waits until stable and verifies health; logs each step. Returns whether all held. */
+async function rollOut(
+  options: RolloutOptions,
+  deps: DeployDeps,
+  taskDefinition: string,
+  steps: DeployStep[],
+): Promise<boolean> {
+  await updateServiceTaskDefinition(deps.ecs, options.cluster, options.service, taskDefinition);
+  steps.push(step('update service', 'done', `${options.service} -> ${taskDefinition}`));
+  const stable = await waitForStable(
+    deps.ecs,
+    options.cluster,
+    options.service,
+    options.waitTimeoutMs ?? 600_000,
+    deps.pause,
+  );
+  steps.push(step('wait stable', stable ? 'done' : 'failed', stable ? 'service stable' : 'service not stable in time'));
+  if (!stable) return false;
+  const health = await deps.verify();
+  steps.push(step('verify health', health.exitCode < 2 ? 'done' : 'failed', `diagnose: ${health.overall}`));
+  return health.exitCode < 2;
+}
+
 /**
  * Deploys a new image: backs up the current task definition, registers the new one, updates the
  * service, waits until it is stable, verifies health, and rolls back automatically when either fails.
@@ -119,19 +142,7 @@ export async function deploy(
   }
   const next = await registerTaskDefinition(ecs, input);
   steps.push(step('register', 'done', next));
-  await updateServiceTaskDefinition(ecs, options.cluster, options.service, next);
-  steps.push(step('update service', 'done', `${options.service} -> ${next}`));
-  const stable = await waitForStable(
-    ecs,
-    options.cluster,
-    options.service,
-    options.waitTimeoutMs ?? 600_000,
-    deps.pause,
-  );
-  steps.push(step('wait stable', stable ? 'done' : 'failed', stable ? 'service stable' : 'service not stable in time'));
-  const health = stable ? await deps.verify() : undefined;
-  if (health) steps.push(step('verify health', health.exitCode < 2 ? 'done' : 'failed', `diagnose: ${health.overall}`));
-  if (stable && health && health.exitCode < 2) return report('deployed', next);
+  if (await rollOut(options, deps, next, steps)) return report('deployed', next);
   await updateServiceTaskDefinition(ecs, options.cluster, options.service, previous);
   steps.push(step('automatic rollback', 'done', `${options.service} -> ${previous}`));
   const back = await waitForStable(ecs, options.cluster, options.service, options.waitTimeoutMs ?? 600_000, deps.pause);
@@ -174,17 +185,5 @@ export async function rollback(
     steps.push(step('confirm', 'skipped', 'not confirmed; nothing changed'));
     return report('cancelled');
   }
-  await updateServiceTaskDefinition(deps.ecs, options.cluster, options.service, target);
-  steps.push(step('update service', 'done', `${options.service} -> ${target}`));
-  const stable = await waitForStable(
-    deps.ecs,
-    options.cluster,
-    options.service,
-    options.waitTimeoutMs ?? 600_000,
-    deps.pause,
-  );
-  steps.push(step('wait stable', stable ? 'done' : 'failed', stable ? 'service stable' : 'service not stable in time'));
-  const health = stable ? await deps.verify() : undefined;
-  if (health) steps.push(step('verify health', health.exitCode < 2 ? 'done' : 'failed', `diagnose: ${health.overall}`));
-  return report(stable && health && health.exitCode < 2 ? 'rolled-back' : 'failed');
+  return report((await rollOut(options, deps, target, steps)) ? 'rolled-back' : 'failed');
 }
