@@ -17,6 +17,7 @@ async function setMlflowReachable(enabled: boolean): Promise<void> {
 beforeAll(async () => {
   // A long open time, so the breaker stays open after MLflow is back until someone resets it.
   stack = await startStack({
+    provider: 'process',
     serviceEnv: {
       ADMIN_TOKEN,
       MLFLOW_REQUEST_TIMEOUT: '2',

@@ -1,4 +1,12 @@
 export type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
+export {
+  CONTAINER_LABEL,
+  ensureImages,
+  isDockerAvailable,
+  MLFLOW_IMAGE,
+  removeStaleContainers,
+  TOXIPROXY_IMAGE,
+} from './containers.js';
 export { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 export { createMlflowMock, type MlflowFault, type MlflowMock } from './mlflow-mock.js';
 export { toolsDir, workspaceRoot } from './paths.js';
@@ -25,12 +33,14 @@ export {
 export { type RedisHandle, startRedis } from './redis.js';
 export { type ServiceHandle, serviceEntryPoint, startService } from './service.js';
 export {
+  localProviders,
   PROVIDERS,
   type ProviderName,
   providerFromEnv,
   type Stack,
   type StackOptions,
   type StackService,
+  startMlflowWith,
   startStack,
 } from './stack.js';
 export { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';

@@ -72,14 +72,21 @@ export function provisionToxiproxy(env: NodeJS.ProcessEnv = process.env): string
 }
 
 /**
- * Provisions what the selected provider needs: everything for `process` (the default), nothing for
- * `external` (it uses servers that already run).
+ * Provisions what the providers need: the MLflow venv and Toxiproxy binary for `process`, and, when a
+ * Docker engine answers, the two images for `containers` (pulled, or built from those where no
+ * registry is reachable). Nothing for `external`, which uses servers that already run.
  */
 export async function provisionAll(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  if ((env.REGISTRY_PROVIDER ?? 'process') !== 'process') {
-    log(`provider ${env.REGISTRY_PROVIDER}: nothing to provision`);
+  const provider = env.REGISTRY_PROVIDER;
+  if (provider === 'external') {
+    log('provider external: nothing to provision');
     return;
   }
-  provisionToxiproxy(env);
-  provisionMlflow(env);
+  if (provider !== 'containers') {
+    provisionToxiproxy(env);
+    provisionMlflow(env);
+  }
+  const { ensureImages, isDockerAvailable } = await import('./containers.js');
+  if (isDockerAvailable()) ensureImages();
+  else if (provider === 'containers') throw new Error('REGISTRY_PROVIDER=containers, but no Docker engine answers');
 }

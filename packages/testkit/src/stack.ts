@@ -1,18 +1,25 @@
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
+import { isDockerAvailable, startContainerDependencies } from './containers.js';
 import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 import { fetchJson, freePort } from './process.js';
 import { startService } from './service.js';
 import { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
 
-/** How testkit gets the real dependencies: started here as processes, or already running elsewhere. */
-export type ProviderName = 'process' | 'external';
+/**
+ * How testkit gets MLflow and Toxiproxy: started here as processes, as containers (testcontainers), or
+ * already running elsewhere.
+ */
+export type ProviderName = 'process' | 'containers' | 'external';
 
 /** The names `REGISTRY_PROVIDER` accepts. */
-export const PROVIDERS: readonly ProviderName[] = ['process', 'external'];
+export const PROVIDERS: readonly ProviderName[] = ['process', 'containers', 'external'];
 
-/** The provider chosen by `REGISTRY_PROVIDER` (default `process`); throws on an unknown name. */
+/**
+ * The provider chosen by `REGISTRY_PROVIDER`; unset, `containers` when a Docker engine answers and
+ * `process` otherwise. Throws on an unknown name.
+ */
 export function providerFromEnv(env: NodeJS.ProcessEnv = process.env): ProviderName {
-  const name = env.REGISTRY_PROVIDER || 'process';
+  const name = env.REGISTRY_PROVIDER || (isDockerAvailable() ? 'containers' : 'process');
   if (!(PROVIDERS as readonly string[]).includes(name)) {
     throw new Error(`REGISTRY_PROVIDER: expected one of ${PROVIDERS.join(', ')} (got "${name}")`);
   }
@@ -91,6 +98,45 @@ async function startProcessStack(options: StackOptions): Promise<Stack> {
   }
 }
 
+async function startContainerStack(options: StackOptions): Promise<Stack> {
+  const dependencies = await startContainerDependencies();
+  const cleanups: (() => Promise<void>)[] = [dependencies.stop];
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  };
+  try {
+    const proxy = await dependencies.toxiproxy.client.createProxy({
+      name: PROXY_NAME,
+      listen: `0.0.0.0:${dependencies.proxyPort}`,
+      upstream: dependencies.upstream,
+    });
+    const service = await startService({
+      env: {
+        ...options.serviceEnv,
+        MLFLOW_TRACKING_URI: `http://${dependencies.proxyAddress(dependencies.proxyPort)}`,
+      },
+      echo: options.echo,
+    });
+    cleanups.push(async () => void (await service.stop()));
+    return {
+      provider: 'containers',
+      mlflow: dependencies.mlflow,
+      toxiproxy: dependencies.toxiproxy,
+      proxy,
+      service: {
+        url: service.url,
+        isRunning: async () => service.process.isRunning(),
+        output: () => service.process.output(),
+      },
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
   if (!value) throw new Error(`the external provider needs ${name}`);
@@ -135,5 +181,22 @@ async function connectExternalStack(options: StackOptions): Promise<Stack> {
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const provider = options.provider ?? providerFromEnv(options.env);
-  return provider === 'external' ? connectExternalStack(options) : startProcessStack(options);
+  if (provider === 'external') return connectExternalStack(options);
+  return provider === 'containers' ? startContainerStack(options) : startProcessStack(options);
+}
+
+/** The providers that start dependencies on this machine, with why one is unavailable. */
+export function localProviders(): { provider: 'process' | 'containers'; available: boolean; reason: string }[] {
+  const docker = isDockerAvailable();
+  return [
+    { provider: 'process', available: true, reason: '' },
+    { provider: 'containers', available: docker, reason: docker ? '' : 'no Docker engine answers on this machine' },
+  ];
+}
+
+/** A real MLflow from the given provider (a process, or a container with its Toxiproxy beside it). */
+export async function startMlflowWith(provider: 'process' | 'containers'): Promise<MlflowHandle> {
+  if (provider === 'process') return startMlflow();
+  const dependencies = await startContainerDependencies();
+  return { ...dependencies.mlflow, stop: dependencies.stop, [Symbol.asyncDispose]: dependencies.stop };
 }
