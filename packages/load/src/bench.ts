@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       const failing = await measure(target.serviceUrl, '/api/v1/models?search=bench-uncached', 20);
       openP99.push(failing.p99Ms);
       log(
-        `  core round ${round}: healthy ${coreHealthy.at(-1)} rps, down ${coreDown.at(-1)} rps; breaker-open p99 ${failing.p99Ms} ms (${failing.non2xx} non-2xx of course)`,
+        `  core round ${round}: healthy ${coreHealthy.at(-1)} rps, down ${coreDown.at(-1)} rps; breaker-open p99 ${failing.p99Ms} ms over ${failing.non2xx} answers (503s)`,
       );
     }
     await applyPrecondition(target, 'mlflow-healthy');
