@@ -57,69 +57,43 @@ export interface StackOptions {
 
 const PROXY_NAME = 'mlflow';
 
-async function startProcessStack(options: StackOptions): Promise<Stack> {
+/** What a local provider started: MLflow, Toxiproxy, and how to stop them. */
+interface LocalDependencies {
+  readonly mlflow: MlflowHandle;
+  readonly toxiproxy: ToxiproxyHandle;
+  /** Where Toxiproxy listens for the proxy, and where the service reaches that listener. */
+  readonly listen: string;
+  readonly serviceReaches: string;
+  /** MLflow as Toxiproxy reaches it. */
+  readonly upstream: string;
+  stop(): Promise<void>;
+}
+
+/** Puts the proxy in front of MLflow and starts the service pointed at it; stops everything on failure. */
+async function assembleStack(
+  provider: 'process' | 'containers',
+  startDependencies: () => Promise<LocalDependencies>,
+  options: StackOptions,
+): Promise<Stack> {
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   };
   try {
-    const [mlflow, toxiproxy] = await Promise.all([
-      startMlflow({ echo: options.echo }),
-      startToxiproxy({ echo: options.echo }),
-    ]);
-    cleanups.push(mlflow.stop, toxiproxy.stop);
-    const listenPort = await freePort();
-    const proxy = await toxiproxy.client.createProxy({
-      name: PROXY_NAME,
-      listen: `127.0.0.1:${listenPort}`,
-      upstream: `${mlflow.address.host}:${mlflow.address.port}`,
-    });
-    const service = await startService({
-      env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: `http://127.0.0.1:${listenPort}` },
-      echo: options.echo,
-    });
-    cleanups.push(async () => void (await service.stop()));
-    return {
-      provider: 'process',
-      mlflow,
-      toxiproxy,
-      proxy,
-      service: {
-        url: service.url,
-        isRunning: async () => service.process.isRunning(),
-        output: () => service.process.output(),
-      },
-      stop,
-      [Symbol.asyncDispose]: stop,
-    };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-}
-
-async function startContainerStack(options: StackOptions): Promise<Stack> {
-  const dependencies = await startContainerDependencies();
-  const cleanups: (() => Promise<void>)[] = [dependencies.stop];
-  const stop = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-  };
-  try {
+    const dependencies = await startDependencies();
+    cleanups.push(dependencies.stop);
     const proxy = await dependencies.toxiproxy.client.createProxy({
       name: PROXY_NAME,
-      listen: `0.0.0.0:${dependencies.proxyPort}`,
+      listen: dependencies.listen,
       upstream: dependencies.upstream,
     });
     const service = await startService({
-      env: {
-        ...options.serviceEnv,
-        MLFLOW_TRACKING_URI: `http://${dependencies.proxyAddress(dependencies.proxyPort)}`,
-      },
+      env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: `http://${dependencies.serviceReaches}` },
       echo: options.echo,
     });
     cleanups.push(async () => void (await service.stop()));
     return {
-      provider: 'containers',
+      provider,
       mlflow: dependencies.mlflow,
       toxiproxy: dependencies.toxiproxy,
       proxy,
@@ -135,6 +109,36 @@ async function startContainerStack(options: StackOptions): Promise<Stack> {
     await stop();
     throw error;
   }
+}
+
+async function startProcessDependencies(options: StackOptions): Promise<LocalDependencies> {
+  const [mlflow, toxiproxy] = await Promise.all([
+    startMlflow({ echo: options.echo }),
+    startToxiproxy({ echo: options.echo }),
+  ]);
+  const listenPort = await freePort();
+  return {
+    mlflow,
+    toxiproxy,
+    listen: `127.0.0.1:${listenPort}`,
+    serviceReaches: `127.0.0.1:${listenPort}`,
+    upstream: `${mlflow.address.host}:${mlflow.address.port}`,
+    stop: async () => {
+      await Promise.allSettled([mlflow.stop(), toxiproxy.stop()]);
+    },
+  };
+}
+
+async function startContainerStackDependencies(): Promise<LocalDependencies> {
+  const dependencies = await startContainerDependencies();
+  return {
+    mlflow: dependencies.mlflow,
+    toxiproxy: dependencies.toxiproxy,
+    listen: `0.0.0.0:${dependencies.proxyPort}`,
+    serviceReaches: dependencies.proxyAddress(dependencies.proxyPort),
+    upstream: dependencies.upstream,
+    stop: dependencies.stop,
+  };
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -182,7 +186,9 @@ async function connectExternalStack(options: StackOptions): Promise<Stack> {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const provider = options.provider ?? providerFromEnv(options.env);
   if (provider === 'external') return connectExternalStack(options);
-  return provider === 'containers' ? startContainerStack(options) : startProcessStack(options);
+  return provider === 'containers'
+    ? assembleStack('containers', startContainerStackDependencies, options)
+    : assembleStack('process', () => startProcessDependencies(options), options);
 }
 
 /** The providers that start dependencies on this machine, with why one is unavailable. */
