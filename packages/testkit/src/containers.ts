@@ -217,7 +217,6 @@ export async function startContainerDependencies(): Promise<ContainerDependencie
           String(mlflowPort),
           '--workers',
           '1',
-          ...(hostOnly ? [] : ['--allowed-hosts', '*']),
         ])
         .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
         .withStartupTimeout(180_000),

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toolsDir } from './paths.js';
@@ -82,11 +82,21 @@ export async function provisionAll(env: NodeJS.ProcessEnv = process.env): Promis
     log('provider external: nothing to provision');
     return;
   }
-  if (provider !== 'containers') {
+  const { ensureImages, isDockerAvailable } = await import('./containers.js');
+  const docker = isDockerAvailable();
+  if (provider === 'containers' && !docker)
+    throw new Error('REGISTRY_PROVIDER=containers, but no Docker engine answers');
+  // The process provider needs Python and Go; a machine with only Docker uses the containers provider.
+  const hasToolchains = ['python3', 'go'].every(
+    (tool) =>
+      spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0 ||
+      spawnSync(tool, ['version'], { stdio: 'ignore' }).status === 0,
+  );
+  if (provider === 'process' || (provider !== 'containers' && hasToolchains)) {
     provisionToxiproxy(env);
     provisionMlflow(env);
+  } else if (provider !== 'containers') {
+    log('python3 or go is missing: the process provider is not provisioned (the containers provider is used)');
   }
-  const { ensureImages, isDockerAvailable } = await import('./containers.js');
-  if (isDockerAvailable()) ensureImages();
-  else if (provider === 'containers') throw new Error('REGISTRY_PROVIDER=containers, but no Docker engine answers');
+  if (docker) ensureImages();
 }

@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import { isDockerAvailable, startContainerDependencies } from './containers.js';
 import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 import { fetchJson, freePort } from './process.js';
+import { mlflowExecutable, toxiproxyExecutable } from './provision.js';
 import { startService } from './service.js';
 import { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
 
@@ -194,8 +196,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 /** The providers that start dependencies on this machine, with why one is unavailable. */
 export function localProviders(): { provider: 'process' | 'containers'; available: boolean; reason: string }[] {
   const docker = isDockerAvailable();
+  const tools = existsSync(mlflowExecutable()) && existsSync(toxiproxyExecutable());
   return [
-    { provider: 'process', available: true, reason: '' },
+    {
+      provider: 'process',
+      available: tools,
+      reason: tools ? '' : 'MLflow and Toxiproxy are not provisioned (python3 and go are needed)',
+    },
     { provider: 'containers', available: docker, reason: docker ? '' : 'no Docker engine answers on this machine' },
   ];
 }
