@@ -312,3 +312,43 @@ describe('Service input and auth', () => {
     expect(response.body).toMatchObject({ code: 'NOT_FOUND' });
   });
 });
+
+describe('MLflow pass-through under /mlflow', () => {
+  it('relays MLflow answers unchanged', async () => {
+    await using service = await startService();
+    const response = await service.request
+      .get('/mlflow/api/2.0/mlflow/registered-models/get')
+      .query({ name: 'fraud' })
+      .expect(200);
+    expect(response.body.registered_model.name).toBe('fraud');
+  });
+
+  it("relays MLflow's own error answers", async () => {
+    await using service = await startService();
+    const missing = await service.request
+      .get('/mlflow/api/2.0/mlflow/registered-models/get')
+      .query({ name: 'nope' })
+      .expect(404);
+    expect(missing.body.error_code).toBe('RESOURCE_DOES_NOT_EXIST');
+    mlflow.setFault('server_error');
+    const failed = await service.request
+      .get('/mlflow/api/2.0/mlflow/registered-models/get')
+      .query({ name: 'fraud' })
+      .expect(500);
+    expect(failed.text).toContain('502 Bad Gateway');
+  });
+
+  it('answers 503 with Retry-After while the breaker is open', async () => {
+    await using service = await startService({
+      MLFLOW_CB_RECOVERY_TIMEOUT: '20',
+      MLFLOW_CB_MAX_RECOVERY_TIMEOUT: '20',
+    });
+    await tripBreaker(service);
+    const response = await service.request
+      .post('/mlflow/api/2.0/mlflow/registered-models/create')
+      .send({ name: 'x' })
+      .expect(503);
+    expect(response.body.code).toBe('MLFLOW_CIRCUIT_OPEN');
+    expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+  });
+});
