@@ -62,9 +62,18 @@ export const DEFAULT_TRAFFIC_LIMITS: TrafficLimits = Object.freeze({
   requestTimeoutMs: 15_000,
 });
 
-/** Makes the uncached reads unique across runs, so none of them can ever be served from the cache. */
-const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
 let uncachedSequence = 0;
+
+/**
+ * An uncached read that still returns the seeded model (a real, several-kilobyte answer, so starvation
+ * faults slow it like any other read): the search term and page size vary so that no two of the first
+ * 10,000 requests share a cache key.
+ */
+function uncachedSearchPath(sequence: number): string {
+  const term = SEEDED_MODEL.slice(0, SEEDED_MODEL.length - (sequence % 10));
+  const maxResults = 1 + (Math.floor(sequence / 10) % 1000);
+  return `/api/v1/models?search=${term}&max_results=${maxResults}`;
+}
 
 async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number): Promise<Sample> {
   uncachedSequence += 1;
@@ -73,7 +82,7 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number):
     ready: { path: '/health/ready' },
     core: { path: '/version' },
     cached_read: { path: `/api/v1/models/${SEEDED_MODEL}` },
-    uncached_read: { path: `/api/v1/models?search=never-cached-${RUN_ID}-${uncachedSequence}` },
+    uncached_read: { path: uncachedSearchPath(uncachedSequence) },
     write: {
       path: `/api/v1/models/${SEEDED_MODEL}/versions/1/stage`,
       init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"stage":"Staging"}' },
