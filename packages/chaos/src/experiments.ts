@@ -93,7 +93,7 @@ export const EXPERIMENTS: readonly Experiment[] = [
     title: 'Latency below the request timeout does not trip the breaker',
     fault: 'latency < timeout',
     expectation: 'no-trip',
-    ...toxicFault('latency', (bounds) => ({ latency: Math.round(bounds.requestTimeoutMs * 0.25), jitter: 0 })),
+    ...toxicFault('latency', (bounds) => ({ latency: Math.round(bounds.requestTimeoutMs * 0.2), jitter: 0 })),
   },
   {
     id: 'latency-above-timeout',

@@ -30,8 +30,13 @@ export interface BreakerSample {
 /** The model the traffic reads (seeded before the experiments, so reads of it can be cached). */
 export const SEEDED_MODEL = 'aaa-chaos-model';
 
-/** Writes go out every this many ticks. */
-const WRITE_EVERY_TICKS = 5;
+/**
+ * MLflow-bound reads go out every second tick (5/s per class) and writes every tenth (1/s): a
+ * single-worker MLflow on SQLite must keep a wide margin below the request timeout, since the
+ * experiments are about network faults, not about MLflow's own capacity (health routes go every tick).
+ */
+const READ_EVERY_TICKS = 2;
+const WRITE_EVERY_TICKS = 10;
 
 /** Traffic mode: everything, or health routes only (recovery must not need user traffic). */
 export type TrafficMode = 'full' | 'health-only';
@@ -158,9 +163,7 @@ export function startTraffic(baseUrl: string, limits: TrafficLimits = DEFAULT_TR
       const started = Date.now();
       ticks += 1;
       const classes = (mode === 'full' ? ROUTE_CLASSES : ROUTE_CLASSES.filter((c) => !MLFLOW_BOUND.has(c))).filter(
-        // Writes every fifth tick (2/s): a single-worker MLflow on SQLite queues more than that, and the
-        // experiments are about network faults, not MLflow's write capacity.
-        (c) => c !== 'write' || ticks % WRITE_EVERY_TICKS === 0,
+        (c) => !MLFLOW_BOUND.has(c) || ticks % (c === 'write' ? WRITE_EVERY_TICKS : READ_EVERY_TICKS) === 0,
       );
       for (const routeClass of classes) {
         track(send(baseUrl, routeClass, limits.requestTimeoutMs).then((sample) => samples.push(sample)));
