@@ -1,3 +1,11 @@
+locals {
+  # The three load-balancer alarms watch the registry's target group on the existing ALB.
+  target_group_dimensions = {
+    TargetGroup  = aws_lb_target_group.registry.arn_suffix
+    LoadBalancer = var.alb_arn_suffix
+  }
+}
+
 # Alarms on the load balancer's view and on the service's own embedded-metric-format metrics
 # (CircuitBreakerTrips, CircuitBreakerOpen, ServiceHealthScore in namespace RegistryService).
 resource "aws_cloudwatch_metric_alarm" "unhealthy_targets" {
@@ -9,11 +17,8 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_targets" {
   evaluation_periods  = 2
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
-  dimensions = {
-    TargetGroup  = aws_lb_target_group.registry.arn_suffix
-    LoadBalancer = var.alb_arn_suffix
-  }
-  alarm_actions = [var.alarm_topic_arn]
+  dimensions          = local.target_group_dimensions
+  alarm_actions       = [var.alarm_topic_arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "target_5xx" {
@@ -26,11 +31,8 @@ resource "aws_cloudwatch_metric_alarm" "target_5xx" {
   threshold           = 10
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  dimensions = {
-    TargetGroup  = aws_lb_target_group.registry.arn_suffix
-    LoadBalancer = var.alb_arn_suffix
-  }
-  alarm_actions = [var.alarm_topic_arn]
+  dimensions          = local.target_group_dimensions
+  alarm_actions       = [var.alarm_topic_arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "response_time" {
@@ -42,11 +44,8 @@ resource "aws_cloudwatch_metric_alarm" "response_time" {
   evaluation_periods  = 1
   threshold           = 5
   comparison_operator = "GreaterThanThreshold"
-  dimensions = {
-    TargetGroup  = aws_lb_target_group.registry.arn_suffix
-    LoadBalancer = var.alb_arn_suffix
-  }
-  alarm_actions = [var.alarm_topic_arn]
+  dimensions          = local.target_group_dimensions
+  alarm_actions       = [var.alarm_topic_arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "breaker_open" {

@@ -3,16 +3,16 @@ locals {
 
   # Plain settings of the service (every name must exist in its config schema; a contract test checks).
   registry_environment = {
-    PORT                        = "8000"
-    MLFLOW_TRACKING_URI         = var.mlflow_tracking_uri
-    MLFLOW_REQUEST_TIMEOUT      = "10"
-    MLFLOW_CB_FAILURE_THRESHOLD = "3"
-    MLFLOW_CB_RECOVERY_TIMEOUT  = "30"
+    PORT                         = "8000"
+    MLFLOW_TRACKING_URI          = var.mlflow_tracking_uri
+    MLFLOW_REQUEST_TIMEOUT       = "10"
+    MLFLOW_CB_FAILURE_THRESHOLD  = "3"
+    MLFLOW_CB_RECOVERY_TIMEOUT   = "30"
     MLFLOW_HEALTH_PROBE_INTERVAL = "10"
-    SHUTDOWN_DRAIN_DELAY        = "5"
-    CLOUDWATCH_EMF_ENABLED      = "true"
-    CLOUDWATCH_NAMESPACE        = "RegistryService"
-    ENVIRONMENT                 = "production"
+    SHUTDOWN_DRAIN_DELAY         = "5"
+    CLOUDWATCH_EMF_ENABLED       = "true"
+    CLOUDWATCH_NAMESPACE         = "RegistryService"
+    ENVIRONMENT                  = "production"
   }
 
   # Settings read from Secrets Manager.
