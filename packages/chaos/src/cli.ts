@@ -3,18 +3,33 @@
 // progress, prints the resiliency matrix, writes JSON and HTML reports, exits 1 if any hypothesis failed.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PROVIDERS, type ProviderName, providerFromEnv, startStack, workspaceRoot } from '@registry/testkit';
+import {
+  CONTAINER_NETWORKINGS,
+  type ContainerNetworking,
+  containerNetworkingFromEnv,
+  PROVIDERS,
+  type ProviderName,
+  providerFromEnv,
+  startStack,
+  workspaceRoot,
+} from '@registry/testkit';
 import { EXPERIMENTS } from './experiments.js';
 import { DEFAULT_TIME_SCALE } from './load-balancer.js';
 import { formatChecks, formatMatrix, writeReports } from './report.js';
 import { CHAOS_SERVICE_ENV } from './settings.js';
 import { runSuite } from './suite.js';
 
-const USAGE = `usage: npm run chaos -- [--provider process|external] [--only id,id] [--report-dir DIR] [--time-scale N]
+const USAGE = `usage: npm run chaos -- [--provider process|containers|external] [--network host|network] [--only id,id]
+                        [--report-dir DIR] [--time-scale N]
 
-  --provider    process (default, or REGISTRY_PROVIDER): start MLflow, Toxiproxy and the service here;
+  --provider    default REGISTRY_PROVIDER, else containers when a Docker engine answers, else process.
+                process: start MLflow and Toxiproxy here as processes (needs Python and Go; npm run setup);
+                containers: start them as containers (testcontainers; nothing else needed);
                 external: use running ones (REGISTRY_SERVICE_URL, REGISTRY_MLFLOW_URL, REGISTRY_TOXIPROXY_URL,
                 REGISTRY_TOXIPROXY_PROXY)
+  --network     containers only; default REGISTRY_CONTAINERS_NETWORK, else host when the engine has no
+                bridge network, else network. host: every container on the host's network, on loopback
+                ports; network: a network created for the run, Toxiproxy reaching MLflow by its alias
   --only        run only these experiments: ${EXPERIMENTS.map((e) => e.id).join(', ')}
   --report-dir  where chaos-report.json and chaos-report.html go (default: reports/chaos in the repo)
   --time-scale  load-balancer time compression (default ${DEFAULT_TIME_SCALE}: 30 s intervals become 1.5 s)`;
@@ -28,6 +43,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       provider: { type: 'string' },
+      network: { type: 'string' },
       only: { type: 'string' },
       'report-dir': { type: 'string' },
       'time-scale': { type: 'string' },
@@ -40,6 +56,12 @@ async function main(): Promise<number> {
   }
   const provider = (values.provider ?? providerFromEnv()) as ProviderName;
   if (!PROVIDERS.includes(provider)) fail(`--provider: expected one of ${PROVIDERS.join(', ')} (got "${provider}")`);
+  if (values.network && !(CONTAINER_NETWORKINGS as readonly string[]).includes(values.network)) {
+    fail(`--network: expected one of ${CONTAINER_NETWORKINGS.join(', ')} (got "${values.network}")`);
+  }
+  if (values.network && provider !== 'containers') fail('--network applies to the containers provider only');
+  const networking =
+    provider === 'containers' ? ((values.network as ContainerNetworking) ?? containerNetworkingFromEnv()) : undefined;
   const only = values.only?.split(',').map((id) => id.trim());
   const unknown = only?.filter((id) => !EXPERIMENTS.some((e) => e.id === id)) ?? [];
   if (unknown.length > 0) fail(`--only: unknown experiment ${unknown.join(', ')}`);
@@ -49,9 +71,9 @@ async function main(): Promise<number> {
   const experiments = only ? EXPERIMENTS.filter((e) => only.includes(e.id)) : EXPERIMENTS;
 
   const log = (line: string) => process.stdout.write(`${line}\n`);
-  log(`chaos: starting the ${provider} stack`);
+  log(`chaos: starting the ${provider} stack${networking ? ` (${networking} networking)` : ''}`);
   const started = Date.now();
-  const stack = await startStack({ provider, serviceEnv: { ...CHAOS_SERVICE_ENV } });
+  const stack = await startStack({ provider, networking, serviceEnv: { ...CHAOS_SERVICE_ENV } });
   const stop = async () => {
     await stack.stop();
   };

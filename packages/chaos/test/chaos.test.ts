@@ -17,9 +17,9 @@ import {
   writeReports,
 } from '../src/index.js';
 
-for (const { provider, available, reason } of localProviders()) {
+for (const { provider, networking, name, available, reason } of localProviders()) {
   describe.skipIf(!available)(
-    `Chaos experiments on the ${provider} provider${available ? '' : ` (not run: ${reason})`}`,
+    `Chaos experiments on the ${name} provider${available ? '' : ` (not run: ${reason})`}`,
     () => {
       let stack: Stack;
       let settings: Awaited<ReturnType<typeof readServiceSettings>>;
@@ -28,7 +28,7 @@ for (const { provider, available, reason } of localProviders()) {
       const started = Date.now();
 
       beforeAll(async () => {
-        stack = await startStack({ provider, serviceEnv: { ...CHAOS_SERVICE_ENV } });
+        stack = await startStack({ provider, networking, serviceEnv: { ...CHAOS_SERVICE_ENV } });
         settings = await readServiceSettings(stack.service.url);
         bounds = deriveBounds(settings);
         await seedRegistry(stack);
@@ -36,7 +36,7 @@ for (const { provider, available, reason } of localProviders()) {
 
       afterAll(async () => {
         if (results.length > 0) {
-          process.stdout.write(`\n[${provider}]\n${formatMatrix(results)}\n`);
+          process.stdout.write(`\n[${name}]\n${formatMatrix(results)}\n`);
           writeReports(
             {
               provider,
@@ -50,7 +50,7 @@ for (const { provider, available, reason } of localProviders()) {
               skipped: [],
               passed: results.every((r) => r.passed),
             },
-            `${workspaceRoot()}/reports/chaos-test-${provider}`,
+            `${workspaceRoot()}/reports/chaos-test-${name}`,
           );
         }
         await stack?.stop();

@@ -1,7 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import type { MlflowHandle } from './mlflow.js';
 import { waitForMlflow } from './mlflow.js';
 import { freePort } from './process.js';
@@ -36,11 +38,6 @@ function docker(args: string[], options: { input?: string } = {}): string {
 export function isDockerAvailable(): boolean {
   const result = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 10_000 });
   return result.status === 0;
-}
-
-/** True when the engine has no bridge network, as on machines where dockerd runs with --bridge=none. */
-export function isHostNetworkOnly(): boolean {
-  return !docker(['network', 'ls', '--format', '{{.Name}}']).split('\n').includes('bridge');
 }
 
 function hasImage(image: string): boolean {
@@ -138,149 +135,279 @@ export function ensureImages(): void {
   }
 }
 
-/** Removes containers a killed earlier run left behind (Ryuk is not available to do it). */
-export function removeStaleContainers(): void {
-  const ids = docker(['ps', '-aq', '--filter', `label=${CONTAINER_LABEL}`])
-    .split('\n')
-    .filter(Boolean);
-  if (ids.length > 0) docker(['rm', '-f', ...ids]);
+/**
+ * How the containers reach each other: `host`, every server on a free loopback port of the host's
+ * network (engines without a bridge, as dockerd --bridge=none here); `network`, a network created for
+ * the run, Toxiproxy reaching MLflow by its alias and the host reaching both through mapped ports
+ * (laptops, hosted CI).
+ */
+export type ContainerNetworking = 'host' | 'network';
+
+/** The values `REGISTRY_CONTAINERS_NETWORK` accepts. */
+export const CONTAINER_NETWORKINGS: readonly ContainerNetworking[] = ['host', 'network'];
+
+/** True when the engine has no default bridge network, as on machines where dockerd runs with --bridge=none. */
+export function isHostNetworkOnly(): boolean {
+  return !docker(['network', 'ls', '--format', '{{.Name}}']).split('\n').includes('bridge');
 }
 
-const started = new Set<string>();
-let exitHook = false;
+/**
+ * The networking chosen by `REGISTRY_CONTAINERS_NETWORK`; unset, `host` when the engine has no default
+ * bridge network and `network` otherwise. Throws on an unknown value.
+ */
+export function containerNetworkingFromEnv(env: NodeJS.ProcessEnv = process.env): ContainerNetworking {
+  const value = env.REGISTRY_CONTAINERS_NETWORK;
+  if (!value) return isHostNetworkOnly() ? 'host' : 'network';
+  if (!(CONTAINER_NETWORKINGS as readonly string[]).includes(value)) {
+    throw new Error(
+      `REGISTRY_CONTAINERS_NETWORK: expected one of ${CONTAINER_NETWORKINGS.join(', ')} (got "${value}")`,
+    );
+  }
+  return value as ContainerNetworking;
+}
 
-function track(id: string): void {
-  started.add(id);
-  if (exitHook) return;
-  exitHook = true;
-  process.once('exit', () => {
-    if (started.size > 0) spawnSync('docker', ['rm', '-f', ...started], { stdio: 'ignore' });
-  });
+/**
+ * Why `network` networking cannot run on this engine ('' when it can). testcontainers creates a container
+ * that has network aliases on the engine's default bridge and then connects it to the created network,
+ * and publishes its ports through that bridge: without one (dockerd --bridge=none), the mapped ports
+ * never answer.
+ */
+export function networkUnavailableReason(): string {
+  return isHostNetworkOnly()
+    ? 'the engine has no default bridge network (dockerd --bridge=none), which testcontainers needs to publish the ports of aliased containers'
+    : '';
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes what runs that ended without cleaning up left behind: containers labelled with an owner
+ * process that no longer exists, and the networks they were on. Containers of runs still going are kept.
+ */
+export function removeStaleContainers(): void {
+  const rows = docker([
+    'ps',
+    '--all',
+    '--filter',
+    `label=${CONTAINER_LABEL}`,
+    '--format',
+    `{{.ID}}\t{{.Label "${CONTAINER_LABEL}.pid"}}\t{{.Networks}}`,
+  ])
+    .split('\n')
+    .filter(Boolean)
+    .map((row) => row.split('\t'));
+  const stale = rows.filter(([, pid]) => !isProcessAlive(Number(pid) || -1));
+  if (stale.length === 0) return;
+  docker(['rm', '--force', '--volumes', ...stale.map(([id]) => id as string)]);
+  const networks = new Set(stale.flatMap(([, , names]) => (names ?? '').split(',')));
+  for (const network of networks) {
+    if (network && !['host', 'bridge', 'none'].includes(network)) {
+      spawnSync('docker', ['network', 'rm', network], { stdio: 'ignore' });
+    }
+  }
+  log(`removed ${stale.length} container(s) left behind by runs that ended without cleaning up`);
+}
+
+const REAPER = fileURLToPath(new URL('../bin/container-reaper.sh', import.meta.url));
+let reaper: ChildProcess | undefined;
+
+/** Hands a container or network to the reaper, which removes it when this process ends, however it ends. */
+function removeAtExit(kind: 'container' | 'network', name: string): void {
+  if (!reaper) {
+    reaper = spawn(REAPER, [], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    reaper.stdin?.on('error', () => {});
+    reaper.unref();
+    (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+  reaper.stdin?.write(`${kind} ${name}\n`);
 }
 
 interface RunningContainer {
   getId(): string;
-  stop(options?: { timeout?: number }): Promise<unknown>;
+  getHost(): string;
   getMappedPort(port: number): number;
+  stop(options?: { timeout?: number }): Promise<unknown>;
 }
 
-/** MLflow and Toxiproxy as containers, on the host network (no bridge) or a created network with aliases. */
+/** MLflow and Toxiproxy as containers; every container and network is removed on stop or at exit. */
 export interface ContainerDependencies {
+  readonly networking: ContainerNetworking;
   readonly mlflow: MlflowHandle;
   readonly toxiproxy: ToxiproxyHandle;
-  /** Address the Toxiproxy proxy should forward to (as Toxiproxy sees MLflow). */
-  readonly upstream: string;
-  /** Host address where the service reaches a proxy listening on `proxyPort` inside Toxiproxy. */
-  proxyAddress(proxyPort: number): string;
-  readonly proxyPort: number;
+  /** Creates a Toxiproxy proxy in front of MLflow; `address` is where the host reaches it. */
+  proxyMlflow(name: string): Promise<{ proxy: ToxiproxyProxy; address: string }>;
   stop(): Promise<void>;
 }
 
-/** Starts MLflow and Toxiproxy containers (testcontainers); every container is removed on stop or exit. */
-export async function startContainerDependencies(): Promise<ContainerDependencies> {
-  const { GenericContainer, Network, Wait } = await import('testcontainers');
+const MLFLOW_PORT = 5000;
+const labels = (role: string) => ({ [CONTAINER_LABEL]: role, [`${CONTAINER_LABEL}.pid`]: String(process.pid) });
+
+function mlflowCommand(host: string, port: number): string[] {
+  return [
+    'mlflow',
+    'server',
+    '--backend-store-uri',
+    'sqlite:////data/mlflow.db',
+    '--artifacts-destination',
+    '/data/artifacts',
+    '--host',
+    host,
+    '--port',
+    String(port),
+    '--workers',
+    '1',
+  ];
+}
+
+/** MLflow in a running container, reached at `url`; crash and store faults act on the container. */
+function containerMlflowHandle(container: RunningContainer, url: string): MlflowHandle {
+  const exec = (script: string) => spawnSync('docker', ['exec', container.getId(), 'sh', '-c', script]);
+  const stop = async () => void (await container.stop({ timeout: 5_000 }));
+  const { hostname, port } = new URL(url);
+  return {
+    url,
+    address: { host: hostname, port: Number(port) },
+    stop,
+    // SIGKILL to the container's main process, as a crash; the container and its store stay.
+    kill: async () => void docker(['kill', '--signal', 'KILL', container.getId()]),
+    // Same container, same store, same host port (host networking, or a fixed port binding).
+    restart: async () => {
+      docker(['start', container.getId()]);
+      await waitForMlflow(url, 120_000);
+    },
+    breakStore: () => void exec('mv /data/mlflow.db /data/mlflow.db.saved && mkdir /data/mlflow.db'),
+    restoreStore: () => void exec('rmdir /data/mlflow.db && mv /data/mlflow.db.saved /data/mlflow.db'),
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+type Testcontainers = typeof import('testcontainers');
+
+/** Every server on the host's network, each on a free loopback port: for engines without a bridge. */
+async function startOnHostNetwork(
+  { GenericContainer, Wait }: Testcontainers,
+  cleanups: (() => Promise<unknown>)[],
+): Promise<Omit<ContainerDependencies, 'stop'>> {
+  const [mlflowPort, apiPort] = [await freePort(), await freePort()];
+  const mlflowContainer: RunningContainer = await new GenericContainer(MLFLOW_IMAGE)
+    .withNetworkMode('host')
+    .withLabels(labels('mlflow'))
+    .withEnvironment({ MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' })
+    .withCommand(mlflowCommand('127.0.0.1', mlflowPort))
+    .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
+    .withStartupTimeout(180_000)
+    .start();
+  removeAtExit('container', mlflowContainer.getId());
+  cleanups.push(() => mlflowContainer.stop({ timeout: 5_000 }));
+
+  const toxiproxyContainer: RunningContainer = await new GenericContainer(TOXIPROXY_IMAGE)
+    .withNetworkMode('host')
+    .withLabels(labels('toxiproxy'))
+    .withCommand(['-host', '127.0.0.1', '-port', String(apiPort)])
+    .withWaitStrategy(Wait.forLogMessage(/Starting Toxiproxy HTTP server/))
+    .withStartupTimeout(60_000)
+    .start();
+  removeAtExit('container', toxiproxyContainer.getId());
+  cleanups.push(() => toxiproxyContainer.stop({ timeout: 5_000 }));
+
+  const mlflow = containerMlflowHandle(mlflowContainer, `http://127.0.0.1:${mlflowPort}`);
+  await waitForMlflow(mlflow.url, 120_000);
+  const toxiproxy = await connectToxiproxy(`http://127.0.0.1:${apiPort}`);
+  return {
+    networking: 'host',
+    mlflow,
+    toxiproxy,
+    proxyMlflow: async (name) => {
+      const listen = `127.0.0.1:${await freePort()}`;
+      const proxy = await toxiproxy.client.createProxy({ name, listen, upstream: `127.0.0.1:${mlflowPort}` });
+      return { proxy, address: listen };
+    },
+  };
+}
+
+/**
+ * A network created for the run: MLflow and Toxiproxy (`@testcontainers/toxiproxy`) join it under the
+ * aliases `mlflow` and `toxiproxy`; the host reaches them through mapped ports.
+ */
+async function startOnCreatedNetwork(
+  { GenericContainer, Network, Wait }: Testcontainers,
+  cleanups: (() => Promise<unknown>)[],
+): Promise<Omit<ContainerDependencies, 'stop'>> {
+  const { ToxiProxyContainer } = await import('@testcontainers/toxiproxy');
+  const network = await new Network().start();
+  removeAtExit('network', network.getName());
+  cleanups.push(() => network.stop());
+
+  // A fixed host port rather than a random one: `docker start` after a crash would publish a random
+  // port anew, and the restarted MLflow must be where the run expects it.
+  const mlflowHostPort = await freePort();
+  const mlflowContainer: RunningContainer = await new GenericContainer(MLFLOW_IMAGE)
+    .withNetwork(network)
+    .withNetworkAliases('mlflow')
+    .withExposedPorts({ container: MLFLOW_PORT, host: mlflowHostPort })
+    .withLabels(labels('mlflow'))
+    .withEnvironment({ MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' })
+    .withCommand(mlflowCommand('0.0.0.0', MLFLOW_PORT))
+    .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
+    .withStartupTimeout(180_000)
+    .start();
+  removeAtExit('container', mlflowContainer.getId());
+  cleanups.push(() => mlflowContainer.stop({ timeout: 5_000 }));
+
+  const toxiproxyContainer = await new ToxiProxyContainer(TOXIPROXY_IMAGE)
+    .withNetwork(network)
+    .withNetworkAliases('toxiproxy')
+    .withLabels(labels('toxiproxy'))
+    .withStartupTimeout(60_000)
+    .start();
+  removeAtExit('container', toxiproxyContainer.getId());
+  cleanups.push(() => toxiproxyContainer.stop({ timeout: 5_000 }));
+
+  const mlflow = containerMlflowHandle(mlflowContainer, `http://${mlflowContainer.getHost()}:${mlflowHostPort}`);
+  await waitForMlflow(mlflow.url, 120_000);
+  const toxiproxy = await connectToxiproxy(
+    `http://${toxiproxyContainer.getHost()}:${toxiproxyContainer.getMappedPort(8474)}`,
+  );
+  return {
+    networking: 'network',
+    mlflow,
+    toxiproxy,
+    proxyMlflow: async (name) => {
+      const created = await toxiproxyContainer.createProxy({ name, upstream: `mlflow:${MLFLOW_PORT}` });
+      return { proxy: created.instance, address: `${created.host}:${created.port}` };
+    },
+  };
+}
+
+/**
+ * Starts MLflow and Toxiproxy containers (testcontainers) with the given networking (default: from
+ * `REGISTRY_CONTAINERS_NETWORK`); the images are found locally, pulled or built first.
+ */
+export async function startContainerDependencies(
+  options: { networking?: ContainerNetworking } = {},
+): Promise<ContainerDependencies> {
+  const networking = options.networking ?? containerNetworkingFromEnv();
+  const unavailable = networking === 'network' ? networkUnavailableReason() : '';
+  if (unavailable) throw new Error(`containers with network networking cannot run here: ${unavailable}`);
+  const testcontainers = await import('testcontainers');
   ensureImages();
   removeStaleContainers();
-  const hostOnly = isHostNetworkOnly();
   const cleanups: (() => Promise<unknown>)[] = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    cleanups.length = 0;
   };
   try {
-    const mlflowPort = hostOnly ? await freePort() : 5000;
-    const apiPort = hostOnly ? await freePort() : 8474;
-    const proxyPort = hostOnly ? await freePort() : 8666;
-    const network = hostOnly ? undefined : await new Network().start();
-    if (network) cleanups.push(() => network.stop());
-    const place = <T extends InstanceType<typeof GenericContainer>>(container: T, alias: string, ports: number[]): T =>
-      (network
-        ? container
-            .withNetwork(network)
-            .withNetworkAliases(alias)
-            .withExposedPorts(...ports)
-        : container.withNetworkMode('host')) as T;
-
-    const mlflowContainer = (await place(
-      new GenericContainer(MLFLOW_IMAGE)
-        .withLabels({ [CONTAINER_LABEL]: 'mlflow', [`${CONTAINER_LABEL}.pid`]: String(process.pid) })
-        .withEnvironment({ MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' })
-        .withCommand([
-          'mlflow',
-          'server',
-          '--backend-store-uri',
-          'sqlite:////data/mlflow.db',
-          '--artifacts-destination',
-          '/data/artifacts',
-          '--host',
-          hostOnly ? '127.0.0.1' : '0.0.0.0',
-          '--port',
-          String(mlflowPort),
-          '--workers',
-          '1',
-        ])
-        .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
-        .withStartupTimeout(180_000),
-      'mlflow',
-      [mlflowPort],
-    ).start()) as unknown as RunningContainer;
-    track(mlflowContainer.getId());
-    cleanups.push(() => mlflowContainer.stop({ timeout: 5_000 }));
-
-    const toxiproxyContainer = (await place(
-      new GenericContainer(TOXIPROXY_IMAGE)
-        .withLabels({ [CONTAINER_LABEL]: 'toxiproxy', [`${CONTAINER_LABEL}.pid`]: String(process.pid) })
-        .withCommand(['-host', hostOnly ? '127.0.0.1' : '0.0.0.0', '-port', String(apiPort)])
-        .withWaitStrategy(Wait.forLogMessage(/Starting Toxiproxy HTTP server/))
-        .withStartupTimeout(60_000),
-      'toxiproxy',
-      [apiPort, proxyPort],
-    ).start()) as unknown as RunningContainer;
-    track(toxiproxyContainer.getId());
-    cleanups.push(() => toxiproxyContainer.stop({ timeout: 5_000 }));
-
-    const hostPort = (container: RunningContainer, port: number) => (hostOnly ? port : container.getMappedPort(port));
-    const mlflowUrl = `http://127.0.0.1:${hostPort(mlflowContainer, mlflowPort)}`;
-    await waitForMlflow(mlflowUrl, 120_000);
-    const toxiproxy = await connectToxiproxy(`http://127.0.0.1:${hostPort(toxiproxyContainer, apiPort)}`);
-
-    const mlflow: MlflowHandle = {
-      url: mlflowUrl,
-      address: { host: '127.0.0.1', port: hostPort(mlflowContainer, mlflowPort) },
-      stop: async () => void (await mlflowContainer.stop({ timeout: 5_000 })),
-      // SIGKILL to the container's main process, as a crash; the container and its store stay.
-      kill: async () => void docker(['kill', '--signal', 'KILL', mlflowContainer.getId()]),
-      restart: async () => {
-        docker(['start', mlflowContainer.getId()]);
-        await waitForMlflow(mlflowUrl, 120_000);
-      },
-      breakStore() {
-        spawnSync('docker', [
-          'exec',
-          mlflowContainer.getId(),
-          'sh',
-          '-c',
-          'mv /data/mlflow.db /data/mlflow.db.saved && mkdir /data/mlflow.db',
-        ]);
-      },
-      restoreStore() {
-        spawnSync('docker', [
-          'exec',
-          mlflowContainer.getId(),
-          'sh',
-          '-c',
-          'rmdir /data/mlflow.db && mv /data/mlflow.db.saved /data/mlflow.db',
-        ]);
-      },
-      [Symbol.asyncDispose]: async () => void (await mlflowContainer.stop({ timeout: 5_000 })),
-    };
-    return {
-      mlflow,
-      toxiproxy,
-      upstream: hostOnly ? `127.0.0.1:${mlflowPort}` : `mlflow:${mlflowPort}`,
-      proxyPort,
-      proxyAddress: (port) => `127.0.0.1:${hostPort(toxiproxyContainer, port)}`,
-      stop,
-    };
+    const start = networking === 'host' ? startOnHostNetwork : startOnCreatedNetwork;
+    const dependencies = await start(testcontainers, cleanups);
+    return { ...dependencies, stop };
   } catch (error) {
     await stop();
     throw error;

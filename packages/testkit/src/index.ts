@@ -1,6 +1,9 @@
 export type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 export {
   CONTAINER_LABEL,
+  CONTAINER_NETWORKINGS,
+  type ContainerNetworking,
+  containerNetworkingFromEnv,
   ensureImages,
   isDockerAvailable,
   MLFLOW_IMAGE,
@@ -33,6 +36,7 @@ export {
 export { type RedisHandle, startRedis } from './redis.js';
 export { type ServiceHandle, serviceEntryPoint, startService } from './service.js';
 export {
+  type LocalProvider,
   localProviders,
   PROVIDERS,
   type ProviderName,

@@ -1,6 +1,11 @@
 import { existsSync } from 'node:fs';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
-import { isDockerAvailable, startContainerDependencies } from './containers.js';
+import {
+  type ContainerNetworking,
+  isDockerAvailable,
+  networkUnavailableReason,
+  startContainerDependencies,
+} from './containers.js';
 import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 import { fetchJson, freePort } from './process.js';
 import { mlflowExecutable, toxiproxyExecutable } from './provision.js';
@@ -51,6 +56,8 @@ export interface Stack extends AsyncDisposable {
 /** Options of `startStack`. */
 export interface StackOptions {
   readonly provider?: ProviderName;
+  /** How containers reach each other (containers provider); default from `REGISTRY_CONTAINERS_NETWORK`. */
+  readonly networking?: ContainerNetworking;
   /** Service settings (the same environment variables a user sets), e.g. shortened breaker timings. */
   readonly serviceEnv?: Record<string, string>;
   readonly env?: NodeJS.ProcessEnv;
@@ -63,11 +70,8 @@ const PROXY_NAME = 'mlflow';
 interface LocalDependencies {
   readonly mlflow: MlflowHandle;
   readonly toxiproxy: ToxiproxyHandle;
-  /** Where Toxiproxy listens for the proxy, and where the service reaches that listener. */
-  readonly listen: string;
-  readonly serviceReaches: string;
-  /** MLflow as Toxiproxy reaches it. */
-  readonly upstream: string;
+  /** Creates a Toxiproxy proxy in front of MLflow; `address` is where the service reaches it. */
+  proxyMlflow(name: string): Promise<{ proxy: ToxiproxyProxy; address: string }>;
   stop(): Promise<void>;
 }
 
@@ -84,13 +88,9 @@ async function assembleStack(
   try {
     const dependencies = await startDependencies();
     cleanups.push(dependencies.stop);
-    const proxy = await dependencies.toxiproxy.client.createProxy({
-      name: PROXY_NAME,
-      listen: dependencies.listen,
-      upstream: dependencies.upstream,
-    });
+    const { proxy, address } = await dependencies.proxyMlflow(PROXY_NAME);
     const service = await startService({
-      env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: `http://${dependencies.serviceReaches}` },
+      env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: `http://${address}` },
       echo: options.echo,
     });
     cleanups.push(async () => void (await service.stop()));
@@ -118,28 +118,17 @@ async function startProcessDependencies(options: StackOptions): Promise<LocalDep
     startMlflow({ echo: options.echo }),
     startToxiproxy({ echo: options.echo }),
   ]);
-  const listenPort = await freePort();
   return {
     mlflow,
     toxiproxy,
-    listen: `127.0.0.1:${listenPort}`,
-    serviceReaches: `127.0.0.1:${listenPort}`,
-    upstream: `${mlflow.address.host}:${mlflow.address.port}`,
+    proxyMlflow: async (name) => {
+      const listen = `127.0.0.1:${await freePort()}`;
+      const upstream = `${mlflow.address.host}:${mlflow.address.port}`;
+      return { proxy: await toxiproxy.client.createProxy({ name, listen, upstream }), address: listen };
+    },
     stop: async () => {
       await Promise.allSettled([mlflow.stop(), toxiproxy.stop()]);
     },
-  };
-}
-
-async function startContainerStackDependencies(): Promise<LocalDependencies> {
-  const dependencies = await startContainerDependencies();
-  return {
-    mlflow: dependencies.mlflow,
-    toxiproxy: dependencies.toxiproxy,
-    listen: `0.0.0.0:${dependencies.proxyPort}`,
-    serviceReaches: dependencies.proxyAddress(dependencies.proxyPort),
-    upstream: dependencies.upstream,
-    stop: dependencies.stop,
   };
 }
 
@@ -189,27 +178,54 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const provider = options.provider ?? providerFromEnv(options.env);
   if (provider === 'external') return connectExternalStack(options);
   return provider === 'containers'
-    ? assembleStack('containers', startContainerStackDependencies, options)
+    ? assembleStack('containers', () => startContainerDependencies({ networking: options.networking }), options)
     : assembleStack('process', () => startProcessDependencies(options), options);
 }
 
-/** The providers that start dependencies on this machine, with why one is unavailable. */
-export function localProviders(): { provider: 'process' | 'containers'; available: boolean; reason: string }[] {
+/** A way this machine can start MLflow and Toxiproxy: a provider and, for containers, its networking. */
+export interface LocalProvider {
+  readonly provider: 'process' | 'containers';
+  readonly networking?: ContainerNetworking;
+  /** `process`, `containers-host` or `containers-network`: for test titles and report folders. */
+  readonly name: string;
+  readonly available: boolean;
+  /** Why it is not available ('' when it is). */
+  readonly reason: string;
+}
+
+/**
+ * Every local way to start the dependencies, with why one is unavailable here: the process provider,
+ * and the containers provider with each networking (host network, and a network created for the run).
+ */
+export function localProviders(): LocalProvider[] {
   const docker = isDockerAvailable();
   const tools = existsSync(mlflowExecutable()) && existsSync(toxiproxyExecutable());
+  const noDocker = 'no Docker engine answers on this machine';
+  const network = docker ? networkUnavailableReason() : noDocker;
   return [
     {
       provider: 'process',
+      name: 'process',
       available: tools,
       reason: tools ? '' : 'MLflow and Toxiproxy are not provisioned (python3 and go are needed)',
     },
-    { provider: 'containers', available: docker, reason: docker ? '' : 'no Docker engine answers on this machine' },
+    {
+      provider: 'containers',
+      networking: 'host',
+      name: 'containers-host',
+      available: docker,
+      reason: docker ? '' : noDocker,
+    },
+    { provider: 'containers', networking: 'network', name: 'containers-network', available: !network, reason: network },
   ];
 }
 
 /** A real MLflow from the given provider (a process, or a container with its Toxiproxy beside it). */
-export async function startMlflowWith(provider: 'process' | 'containers'): Promise<MlflowHandle> {
+export async function startMlflowWith(
+  provider: 'process' | 'containers',
+  options: { networking?: ContainerNetworking } = {},
+): Promise<MlflowHandle> {
   if (provider === 'process') return startMlflow();
-  const dependencies = await startContainerDependencies();
+  const dependencies = await startContainerDependencies(options);
   return { ...dependencies.mlflow, stop: dependencies.stop, [Symbol.asyncDispose]: dependencies.stop };
 }

@@ -1,0 +1,121 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  CONTAINER_LABEL,
+  containerNetworkingFromEnv,
+  fetchJson,
+  localProviders,
+  type MlflowHandle,
+  providerFromEnv,
+  startMlflowWith,
+  waitFor,
+} from '@registry/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const HOLD_CONTAINERS = fileURLToPath(new URL('./support/hold-containers.ts', import.meta.url));
+
+function docker(args: string[]): string {
+  return execFileSync('docker', args, { encoding: 'utf8' }).trim();
+}
+
+/** Containers (id and networks) that carry the given owner process id. */
+function containersOwnedBy(pid: number): { id: string; networks: string[] }[] {
+  return docker(['ps', '--all', '--filter', `label=${CONTAINER_LABEL}.pid=${pid}`, '--format', '{{.ID}} {{.Networks}}'])
+    .split('\n')
+    .filter(Boolean)
+    .map((row) => {
+      const [id = '', networks = ''] = row.split(' ');
+      return { id, networks: networks.split(',').filter((name) => !['host', 'bridge', 'none'].includes(name)) };
+    });
+}
+
+function networkExists(name: string): boolean {
+  return docker(['network', 'ls', '--format', '{{.Name}}']).split('\n').includes(name);
+}
+
+describe('Provider settings', () => {
+  it('rejects an unknown REGISTRY_PROVIDER and names the accepted ones', () => {
+    expect(() => providerFromEnv({ REGISTRY_PROVIDER: 'docker' })).toThrow(
+      'REGISTRY_PROVIDER: expected one of process, containers, external (got "docker")',
+    );
+  });
+
+  it('rejects an unknown REGISTRY_CONTAINERS_NETWORK and names the accepted ones', () => {
+    expect(() => containerNetworkingFromEnv({ REGISTRY_CONTAINERS_NETWORK: 'bridge' })).toThrow(
+      'REGISTRY_CONTAINERS_NETWORK: expected one of host, network (got "bridge")',
+    );
+  });
+
+  it('takes the networking REGISTRY_CONTAINERS_NETWORK names', () => {
+    expect(containerNetworkingFromEnv({ REGISTRY_CONTAINERS_NETWORK: 'host' })).toBe('host');
+    expect(containerNetworkingFromEnv({ REGISTRY_CONTAINERS_NETWORK: 'network' })).toBe('network');
+  });
+});
+
+for (const { provider, networking, name, available, reason } of localProviders()) {
+  if (provider !== 'containers') continue;
+  describe.skipIf(!available)(`Containers provider (${name}${available ? '' : `, not run: ${reason}`})`, () => {
+    let mlflow: MlflowHandle;
+    beforeAll(async () => {
+      mlflow = await startMlflowWith('containers', { networking });
+    });
+    afterAll(async () => mlflow?.stop());
+
+    it('brings a crashed MLflow container back at the same address with its store', async () => {
+      const created = await fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/create`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `survives-restart-${name}` }),
+        timeoutMs: 10_000,
+      });
+      expect(created.status).toBe(200);
+
+      await mlflow.kill?.();
+      await waitFor(
+        async () =>
+          (await fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/search`, { timeoutMs: 1_000 }).catch(
+            () => null,
+          )) === null,
+        { timeoutMs: 15_000, what: 'the killed MLflow to stop answering' },
+      );
+      await mlflow.restart?.();
+
+      const read = await fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/get?name=survives-restart-${name}`, {
+        timeoutMs: 10_000,
+      });
+      expect(read.status).toBe(200);
+    });
+
+    it('removes the containers and network of a run killed with SIGKILL', async () => {
+      const child = spawn(process.execPath, [HOLD_CONTAINERS, networking ?? ''], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+      });
+      try {
+        await waitFor(async () => output.includes('"ready":true'), {
+          timeoutMs: 120_000,
+          what: `the child run to start its containers (output so far: ${output.slice(-500)})`,
+        });
+        const owned = containersOwnedBy(child.pid ?? -1);
+        expect(owned).toHaveLength(2);
+        const networks = [...new Set(owned.flatMap((container) => container.networks))];
+        expect(networks).toHaveLength(networking === 'network' ? 1 : 0);
+
+        child.kill('SIGKILL');
+        await waitFor(
+          async () =>
+            containersOwnedBy(child.pid ?? -1).length === 0 && networks.every((network) => !networkExists(network)),
+          { timeoutMs: 30_000, what: 'the killed run’s containers and network to be removed' },
+        );
+      } finally {
+        child.kill('SIGKILL');
+      }
+    });
+  });
+}
