@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,12 +105,11 @@ function buildMlflowImage(): void {
       },
     );
     rmSync(join(rootfs, 'var', 'cache', 'apt', 'archives'), { recursive: true, force: true });
-    mkdirSync(join(rootfs, 'data'), { recursive: true });
     execFileSync(
       'sh',
       [
         '-c',
-        `tar -C "${rootfs}" -c . | docker import --change 'ENV PATH=/opt/mlflow/bin:/usr/bin:/bin' --change 'WORKDIR /data' - "${MLFLOW_IMAGE}"`,
+        `tar -C "${rootfs}" -c . | docker import --change 'ENV PATH=/opt/mlflow/bin:/usr/local/bin:/usr/bin:/bin' - "${MLFLOW_IMAGE}"`,
       ],
       { stdio: 'ignore', maxBuffer: 1024 * 1024 },
     );
@@ -247,6 +246,10 @@ export interface ContainerDependencies {
 }
 
 const MLFLOW_PORT = 5000;
+// In /tmp, which every image has: the official image (python:3.11-slim plus pip install mlflow) has no
+// data folder and runs in /, and SQLite does not create missing folders.
+const STORE = '/tmp/mlflow.db';
+const ARTIFACTS = '/tmp/mlflow-artifacts';
 const labels = (role: string) => ({ [CONTAINER_LABEL]: role, [`${CONTAINER_LABEL}.pid`]: String(process.pid) });
 
 function mlflowCommand(host: string, port: number): string[] {
@@ -254,9 +257,9 @@ function mlflowCommand(host: string, port: number): string[] {
     'mlflow',
     'server',
     '--backend-store-uri',
-    'sqlite:////data/mlflow.db',
+    `sqlite:///${STORE}`,
     '--artifacts-destination',
-    '/data/artifacts',
+    ARTIFACTS,
     '--host',
     host,
     '--port',
@@ -282,8 +285,8 @@ function containerMlflowHandle(container: RunningContainer, url: string): Mlflow
       docker(['start', container.getId()]);
       await waitForMlflow(url, 120_000);
     },
-    breakStore: () => void exec('mv /data/mlflow.db /data/mlflow.db.saved && mkdir /data/mlflow.db'),
-    restoreStore: () => void exec('rmdir /data/mlflow.db && mv /data/mlflow.db.saved /data/mlflow.db'),
+    breakStore: () => void exec(`mv ${STORE} ${STORE}.saved && mkdir ${STORE}`),
+    restoreStore: () => void exec(`rmdir ${STORE} && mv ${STORE}.saved ${STORE}`),
     [Symbol.asyncDispose]: stop,
   };
 }
