@@ -108,7 +108,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    // The message says what went wrong (a setting, a server that did not start, with its output).
+    process.stderr.write(`chaos: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   },
 );

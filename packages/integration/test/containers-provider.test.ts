@@ -7,6 +7,7 @@ import {
   localProviders,
   type MlflowHandle,
   providerFromEnv,
+  providerSuiteTitle,
   startMlflowWith,
   waitFor,
 } from '@registry/testkit';
@@ -52,9 +53,10 @@ describe('Provider settings', () => {
   });
 });
 
-for (const { provider, networking, name, available, reason } of localProviders()) {
+for (const local of localProviders()) {
+  const { provider, networking, name } = local;
   if (provider !== 'containers') continue;
-  describe.skipIf(!available)(`Containers provider (${name}${available ? '' : `, not run: ${reason}`})`, () => {
+  describe.skipIf(!local.available)(providerSuiteTitle('Containers provider', local), () => {
     let mlflow: MlflowHandle;
     beforeAll(async () => {
       mlflow = await startMlflowWith('containers', { networking });

@@ -41,6 +41,7 @@ export {
   PROVIDERS,
   type ProviderName,
   providerFromEnv,
+  providerSuiteTitle,
   type Stack,
   type StackOptions,
   type StackService,

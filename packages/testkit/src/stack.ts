@@ -220,6 +220,16 @@ export function localProviders(): LocalProvider[] {
   ];
 }
 
+/**
+ * The title of a suite run on one local provider; when the provider cannot run here, also prints why to
+ * stdout (vitest's reporters name skipped suites only when verbose).
+ */
+export function providerSuiteTitle(subject: string, local: LocalProvider): string {
+  const title = `${subject} (${local.name}${local.available ? '' : `, not run: ${local.reason}`})`;
+  if (!local.available) process.stdout.write(`${title}\n`);
+  return title;
+}
+
 /** A real MLflow from the given provider (a process, or a container with its Toxiproxy beside it). */
 export async function startMlflowWith(
   provider: 'process' | 'containers',
