@@ -126,10 +126,16 @@ function check(name: string, passed: boolean, detail: string): CheckResult {
 async function waitForSteadyState(stack: Stack, bounds: Bounds): Promise<number> {
   await waitFor(
     async () => {
+      // Not steady yet: say what was seen, so that a timeout reports the last state.
       const status = await fetchJson<{ circuit_breaker: { state: string } }>(`${stack.service.url}/health/status`);
-      if (status.body?.circuit_breaker?.state !== 'closed') return false;
-      const read = await fetchJson(`${stack.service.url}/api/v1/models/${SEEDED_MODEL}`);
-      return read.status === 200 && read.headers.get('x-registry-cache') === 'live';
+      const state = status.body?.circuit_breaker?.state;
+      if (state !== 'closed') throw new Error(`last seen: breaker ${state ?? `unknown (status ${status.status})`}`);
+      const read = await fetchJson<{ code?: string }>(`${stack.service.url}/api/v1/models/${SEEDED_MODEL}`);
+      const cache = read.headers.get('x-registry-cache');
+      if (read.status === 200 && cache === 'live') return true;
+      throw new Error(
+        `last seen: breaker closed, read of ${SEEDED_MODEL} ${read.status} ${read.body?.code ?? ''} cache ${cache}`,
+      );
     },
     { timeoutMs: bounds.recoverWithinMs, intervalMs: 200, what: 'steady state (breaker closed, live reads)' },
   );

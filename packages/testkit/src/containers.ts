@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +41,37 @@ export function isDockerAvailable(): boolean {
   return result.status === 0;
 }
 
-function hasImage(image: string): boolean {
-  return spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore' }).status === 0;
+/** Label on the images built here: a digest of their recipe, so that a changed recipe rebuilds them. */
+const RECIPE_LABEL = `${CONTAINER_LABEL}.recipe`;
+
+/** Everything the Toxiproxy image is built from (the binary is `go install`ed at TOXIPROXY_VERSION). */
+const TOXIPROXY_RECIPE = {
+  version: TOXIPROXY_VERSION,
+  dockerfile: ['FROM scratch', 'COPY toxiproxy /toxiproxy', 'ENTRYPOINT ["/toxiproxy"]', 'CMD ["-host=0.0.0.0"]'],
+};
+
+/** Everything the MLflow image is built from: a Debian root filesystem, a venv, the pinned MLflow. */
+const MLFLOW_RECIPE = {
+  version: MLFLOW_VERSION,
+  debootstrap: ['--variant=minbase', '--include=python3,python3-venv,ca-certificates', 'bookworm'],
+  pip: ['install', '--quiet', '--no-cache-dir', '--disable-pip-version-check', `mlflow==${MLFLOW_VERSION}`],
+  changes: ['ENV PATH=/opt/mlflow/bin:/usr/local/bin:/usr/bin:/bin'],
+};
+
+function digest(recipe: object): string {
+  return createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
+}
+
+/**
+ * What the engine has under an image name: nothing, an image to use (pulled, with no recipe label, or
+ * built here from the current recipe), or one built here from an older recipe.
+ */
+function imageState(image: string, recipe: string): 'missing' | 'usable' | 'outdated' {
+  const format = `{{index .Config.Labels "${RECIPE_LABEL}"}}`;
+  const inspected = spawnSync('docker', ['image', 'inspect', '--format', format, image], { encoding: 'utf8' });
+  if (inspected.status !== 0) return 'missing';
+  const label = inspected.stdout.trim();
+  return label === '' || label === '<no value>' || label === recipe ? 'usable' : 'outdated';
 }
 
 function tryPull(image: string): boolean {
@@ -49,14 +79,12 @@ function tryPull(image: string): boolean {
 }
 
 /** Builds the Toxiproxy image from the statically linked binary `go install` produced. */
-function buildToxiproxyImage(): void {
+function buildToxiproxyImage(recipe: string): void {
   const context = mkdtempSync(join(tmpdir(), 'registry-toxiproxy-image-'));
   try {
     copyFileSync(provisionToxiproxy(), join(context, 'toxiproxy'));
-    writeFileSync(
-      join(context, 'Dockerfile'),
-      'FROM scratch\nCOPY toxiproxy /toxiproxy\nENTRYPOINT ["/toxiproxy"]\nCMD ["-host=0.0.0.0"]\n',
-    );
+    const dockerfile = [...TOXIPROXY_RECIPE.dockerfile, `LABEL ${RECIPE_LABEL}=${recipe}`];
+    writeFileSync(join(context, 'Dockerfile'), `${dockerfile.join('\n')}\n`);
     docker(['build', '--quiet', '--tag', TOXIPROXY_IMAGE, context]);
   } finally {
     rmSync(context, { recursive: true, force: true });
@@ -67,70 +95,55 @@ function buildToxiproxyImage(): void {
  * Builds the MLflow image from a Debian root filesystem (debootstrap, as root) with the pinned MLflow
  * installed by pip into /opt/mlflow, imported as MLFLOW_IMAGE.
  */
-function buildMlflowImage(): void {
+function buildMlflowImage(recipe: string): void {
   if (process.getuid?.() !== 0) throw new Error('building the MLflow image needs root (debootstrap and chroot)');
   const rootfs = mkdtempSync(join(tmpdir(), 'registry-mlflow-rootfs-'));
   try {
     log(`building ${MLFLOW_IMAGE} from a Debian root filesystem (a few minutes, once per machine)`);
-    execFileSync(
-      'debootstrap',
-      [
-        '--variant=minbase',
-        '--include=python3,python3-venv,ca-certificates',
-        'bookworm',
-        rootfs,
-        'http://deb.debian.org/debian',
-      ],
-      { stdio: 'ignore' },
-    );
+    execFileSync('debootstrap', [...MLFLOW_RECIPE.debootstrap, rootfs, 'http://deb.debian.org/debian'], {
+      stdio: 'ignore',
+    });
     // The build runs pip inside the root filesystem: give it this machine's DNS, CA bundle (a TLS proxy's
     // CA, where there is one) and pip settings.
     copyFileSync('/etc/resolv.conf', join(rootfs, 'etc', 'resolv.conf'));
     copyFileSync('/etc/ssl/certs/ca-certificates.crt', join(rootfs, 'etc', 'ssl', 'certs', 'ca-certificates.crt'));
     if (existsSync('/etc/pip.conf')) copyFileSync('/etc/pip.conf', join(rootfs, 'etc', 'pip.conf'));
     execFileSync('chroot', [rootfs, 'python3', '-m', 'venv', '/opt/mlflow'], { stdio: 'inherit' });
-    execFileSync(
-      'chroot',
-      [
-        rootfs,
-        '/opt/mlflow/bin/pip',
-        'install',
-        '--quiet',
-        '--no-cache-dir',
-        '--disable-pip-version-check',
-        `mlflow==${MLFLOW_VERSION}`,
-      ],
-      {
-        stdio: 'inherit',
-      },
-    );
+    execFileSync('chroot', [rootfs, '/opt/mlflow/bin/pip', ...MLFLOW_RECIPE.pip], { stdio: 'inherit' });
     rmSync(join(rootfs, 'var', 'cache', 'apt', 'archives'), { recursive: true, force: true });
-    execFileSync(
-      'sh',
-      [
-        '-c',
-        `tar -C "${rootfs}" -c . | docker import --change 'ENV PATH=/opt/mlflow/bin:/usr/local/bin:/usr/bin:/bin' - "${MLFLOW_IMAGE}"`,
-      ],
-      { stdio: 'ignore', maxBuffer: 1024 * 1024 },
-    );
+    const changes = [...MLFLOW_RECIPE.changes, `LABEL ${RECIPE_LABEL}=${recipe}`].flatMap((change) => [
+      '--change',
+      change,
+    ]);
+    // Streamed: the root filesystem is about a gigabyte.
+    const importRootfs = 'rootfs=$1; shift; tar -C "$rootfs" -c . | docker import "$@"';
+    execFileSync('bash', ['-o', 'pipefail', '-c', importRootfs, 'bash', rootfs, ...changes, '-', MLFLOW_IMAGE], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   } finally {
     rmSync(rootfs, { recursive: true, force: true });
   }
 }
 
 /**
- * Makes sure both images exist locally: already there (cached by the engine), pulled from their
- * registries, or, where no registry is reachable, built from what the project already builds.
+ * Makes sure both images exist locally: already there (cached by the engine; one built here is rebuilt
+ * when its recipe changed), pulled from their registries, or, where no registry is reachable, built from
+ * what the project already builds.
  */
 export function ensureImages(): void {
-  for (const [image, build] of [
-    [TOXIPROXY_IMAGE, buildToxiproxyImage],
-    [MLFLOW_IMAGE, buildMlflowImage],
+  for (const [image, build, recipe] of [
+    [TOXIPROXY_IMAGE, buildToxiproxyImage, digest(TOXIPROXY_RECIPE)],
+    [MLFLOW_IMAGE, buildMlflowImage, digest(MLFLOW_RECIPE)],
   ] as const) {
-    if (hasImage(image)) continue;
+    const state = imageState(image, recipe);
+    if (state === 'usable') continue;
     if (tryPull(image)) continue;
-    log(`${image} cannot be pulled here: building it locally`);
-    build();
+    log(
+      state === 'outdated'
+        ? `${image} was built here from an older recipe and cannot be pulled: rebuilding it`
+        : `${image} cannot be pulled here: building it locally`,
+    );
+    build(recipe);
   }
 }
 
@@ -246,32 +259,46 @@ export interface ContainerDependencies {
 }
 
 const MLFLOW_PORT = 5000;
-// In /tmp, which every image has: the official image (python:3.11-slim plus pip install mlflow) has no
-// data folder and runs in /, and SQLite does not create missing folders.
-const STORE = '/tmp/mlflow.db';
+// Under /tmp, which every image has (the official image, python:3.11-slim plus pip install mlflow, has no
+// data folder). The store's own folder is copied in before the start (SQLite creates no folders), so
+// that breaking the store is one atomic rename, as with the process provider.
+const STORE_DIR = '/tmp/mlflow-store';
+const STORE = `${STORE_DIR}/mlflow.db`;
 const ARTIFACTS = '/tmp/mlflow-artifacts';
 const labels = (role: string) => ({ [CONTAINER_LABEL]: role, [`${CONTAINER_LABEL}.pid`]: String(process.pid) });
 
-function mlflowCommand(host: string, port: number): string[] {
-  return [
-    'mlflow',
-    'server',
-    '--backend-store-uri',
-    `sqlite:///${STORE}`,
-    '--artifacts-destination',
-    ARTIFACTS,
-    '--host',
-    host,
-    '--port',
-    String(port),
-    '--workers',
-    '1',
-  ];
+type Testcontainers = typeof import('testcontainers');
+
+/** The MLflow container, listening on host:port, before its networking is chosen. */
+function mlflowContainer({ GenericContainer, Wait }: Testcontainers, host: string, port: number) {
+  return new GenericContainer(MLFLOW_IMAGE)
+    .withLabels(labels('mlflow'))
+    .withEnvironment({ MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' })
+    .withCopyContentToContainer([{ content: 'The MLflow store of one testkit run.\n', target: `${STORE_DIR}/README` }])
+    .withCommand([
+      'mlflow',
+      'server',
+      '--backend-store-uri',
+      `sqlite:///${STORE}`,
+      '--artifacts-destination',
+      ARTIFACTS,
+      '--host',
+      host,
+      '--port',
+      String(port),
+      '--workers',
+      '1',
+    ])
+    .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
+    .withStartupTimeout(180_000);
 }
 
 /** MLflow in a running container, reached at `url`; crash and store faults act on the container. */
 function containerMlflowHandle(container: RunningContainer, url: string): MlflowHandle {
-  const exec = (script: string) => spawnSync('docker', ['exec', container.getId(), 'sh', '-c', script]);
+  const exec = (script: string) => {
+    const result = spawnSync('docker', ['exec', container.getId(), 'sh', '-c', script], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`docker exec ${script}: ${result.stderr || result.error?.message}`);
+  };
   const stop = async () => void (await container.stop({ timeout: 5_000 }));
   const { hostname, port } = new URL(url);
   return {
@@ -285,31 +312,25 @@ function containerMlflowHandle(container: RunningContainer, url: string): Mlflow
       docker(['start', container.getId()]);
       await waitForMlflow(url, 120_000);
     },
-    breakStore: () => void exec(`mv ${STORE} ${STORE}.saved && mkdir ${STORE}`),
-    restoreStore: () => void exec(`rmdir ${STORE} && mv ${STORE}.saved ${STORE}`),
+    breakStore: () => exec(`mv -T ${STORE_DIR} ${STORE_DIR}.saved`),
+    restoreStore: () => exec(`mv -T ${STORE_DIR}.saved ${STORE_DIR}`),
     [Symbol.asyncDispose]: stop,
   };
 }
 
-type Testcontainers = typeof import('testcontainers');
-
 /** Every server on the host's network, each on a free loopback port: for engines without a bridge. */
 async function startOnHostNetwork(
-  { GenericContainer, Wait }: Testcontainers,
+  testcontainers: Testcontainers,
   cleanups: (() => Promise<unknown>)[],
 ): Promise<Omit<ContainerDependencies, 'stop'>> {
   const [mlflowPort, apiPort] = [await freePort(), await freePort()];
-  const mlflowContainer: RunningContainer = await new GenericContainer(MLFLOW_IMAGE)
+  const mlflowServer: RunningContainer = await mlflowContainer(testcontainers, '127.0.0.1', mlflowPort)
     .withNetworkMode('host')
-    .withLabels(labels('mlflow'))
-    .withEnvironment({ MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' })
-    .withCommand(mlflowCommand('127.0.0.1', mlflowPort))
-    .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
-    .withStartupTimeout(180_000)
     .start();
-  removeAtExit('container', mlflowContainer.getId());
-  cleanups.push(() => mlflowContainer.stop({ timeout: 5_000 }));
+  removeAtExit('container', mlflowServer.getId());
+  cleanups.push(() => mlflowServer.stop({ timeout: 5_000 }));
 
+  const { GenericContainer, Wait } = testcontainers;
   const toxiproxyContainer: RunningContainer = await new GenericContainer(TOXIPROXY_IMAGE)
     .withNetworkMode('host')
     .withLabels(labels('toxiproxy'))
@@ -320,7 +341,7 @@ async function startOnHostNetwork(
   removeAtExit('container', toxiproxyContainer.getId());
   cleanups.push(() => toxiproxyContainer.stop({ timeout: 5_000 }));
 
-  const mlflow = containerMlflowHandle(mlflowContainer, `http://127.0.0.1:${mlflowPort}`);
+  const mlflow = containerMlflowHandle(mlflowServer, `http://127.0.0.1:${mlflowPort}`);
   await waitForMlflow(mlflow.url, 120_000);
   const toxiproxy = await connectToxiproxy(`http://127.0.0.1:${apiPort}`);
   return {
@@ -340,29 +361,24 @@ async function startOnHostNetwork(
  * aliases `mlflow` and `toxiproxy`; the host reaches them through mapped ports.
  */
 async function startOnCreatedNetwork(
-  { GenericContainer, Network, Wait }: Testcontainers,
+  testcontainers: Testcontainers,
   cleanups: (() => Promise<unknown>)[],
 ): Promise<Omit<ContainerDependencies, 'stop'>> {
   const { ToxiProxyContainer } = await import('@testcontainers/toxiproxy');
-  const network = await new Network().start();
+  const network = await new testcontainers.Network().start();
   removeAtExit('network', network.getName());
   cleanups.push(() => network.stop());
 
   // A fixed host port rather than a random one: `docker start` after a crash would publish a random
   // port anew, and the restarted MLflow must be where the run expects it.
   const mlflowHostPort = await freePort();
-  const mlflowContainer: RunningContainer = await new GenericContainer(MLFLOW_IMAGE)
+  const mlflowServer: RunningContainer = await mlflowContainer(testcontainers, '0.0.0.0', MLFLOW_PORT)
     .withNetwork(network)
     .withNetworkAliases('mlflow')
     .withExposedPorts({ container: MLFLOW_PORT, host: mlflowHostPort })
-    .withLabels(labels('mlflow'))
-    .withEnvironment({ MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' })
-    .withCommand(mlflowCommand('0.0.0.0', MLFLOW_PORT))
-    .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
-    .withStartupTimeout(180_000)
     .start();
-  removeAtExit('container', mlflowContainer.getId());
-  cleanups.push(() => mlflowContainer.stop({ timeout: 5_000 }));
+  removeAtExit('container', mlflowServer.getId());
+  cleanups.push(() => mlflowServer.stop({ timeout: 5_000 }));
 
   const toxiproxyContainer = await new ToxiProxyContainer(TOXIPROXY_IMAGE)
     .withNetwork(network)
@@ -373,7 +389,7 @@ async function startOnCreatedNetwork(
   removeAtExit('container', toxiproxyContainer.getId());
   cleanups.push(() => toxiproxyContainer.stop({ timeout: 5_000 }));
 
-  const mlflow = containerMlflowHandle(mlflowContainer, `http://${mlflowContainer.getHost()}:${mlflowHostPort}`);
+  const mlflow = containerMlflowHandle(mlflowServer, `http://${mlflowServer.getHost()}:${mlflowHostPort}`);
   await waitForMlflow(mlflow.url, 120_000);
   const toxiproxy = await connectToxiproxy(
     `http://${toxiproxyContainer.getHost()}:${toxiproxyContainer.getMappedPort(8474)}`,

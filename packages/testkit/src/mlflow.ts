@@ -14,7 +14,11 @@ export interface MlflowHandle extends AsyncDisposable {
   kill?(): Promise<void>;
   /** Starts it again on the same port with the same store. */
   restart?(): Promise<void>;
-  /** Makes the backend store unusable: MLflow then answers 503 (sqlite cannot open its file). */
+  /**
+   * Makes the backend store unusable: its folder is renamed away in one step, so SQLite cannot open the
+   * store (MLflow answers 5xx) and no request can create an empty store in its place (SQLite does not
+   * create folders). `restoreStore` renames it back.
+   */
   breakStore?(): void;
   restoreStore?(): void;
 }
@@ -44,7 +48,10 @@ export async function waitForMlflow(
 export async function startMlflow(options: { startTimeoutMs?: number; echo?: boolean } = {}): Promise<MlflowHandle> {
   const executable = provisionMlflow();
   const dir = mkdtempSync(join(tmpdir(), 'registry-mlflow-'));
-  const storePath = join(dir, 'mlflow.db');
+  // The store sits in a folder of its own, so that breaking it is one atomic rename (see breakStore).
+  const storeDir = join(dir, 'store');
+  mkdirSync(storeDir);
+  const storePath = join(storeDir, 'mlflow.db');
   mkdirSync(join(dir, 'artifacts'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -90,12 +97,10 @@ export async function startMlflow(options: { startTimeoutMs?: number; echo?: boo
     kill: () => server.kill(),
     restart: launch,
     breakStore() {
-      renameSync(storePath, `${storePath}.saved`);
-      mkdirSync(storePath);
+      renameSync(storeDir, `${storeDir}.saved`);
     },
     restoreStore() {
-      rmSync(storePath, { recursive: true, force: true });
-      renameSync(`${storePath}.saved`, storePath);
+      renameSync(`${storeDir}.saved`, storeDir);
     },
     [Symbol.asyncDispose]: stop,
   };

@@ -55,39 +55,56 @@ describe('Provider settings', () => {
 
 for (const local of localProviders()) {
   const { provider, networking, name } = local;
-  if (provider !== 'containers') continue;
-  describe.skipIf(!local.available)(providerSuiteTitle('Containers provider', local), () => {
+  describe.skipIf(!local.available)(providerSuiteTitle('MLflow faults the chaos suite injects', local), () => {
     let mlflow: MlflowHandle;
+    const search = () =>
+      fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/search?max_results=1`, { timeoutMs: 10_000 });
+    const read = (model: string) =>
+      fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/get?name=${model}`, { timeoutMs: 10_000 });
+    const create = (model: string) =>
+      fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/create`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: model }),
+        timeoutMs: 10_000,
+      });
+
     beforeAll(async () => {
-      mlflow = await startMlflowWith('containers', { networking });
+      mlflow = await startMlflowWith(provider, { networking });
     });
     afterAll(async () => mlflow?.stop());
 
-    it('brings a crashed MLflow container back at the same address with its store', async () => {
-      const created = await fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/create`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name: `survives-restart-${name}` }),
-        timeoutMs: 10_000,
-      });
-      expect(created.status).toBe(200);
+    it('brings a crashed MLflow back at the same address with its store', async () => {
+      expect((await create(`survives-restart-${name}`)).status).toBe(200);
 
       await mlflow.kill?.();
-      await waitFor(
-        async () =>
-          (await fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/search`, { timeoutMs: 1_000 }).catch(
-            () => null,
-          )) === null,
-        { timeoutMs: 15_000, what: 'the killed MLflow to stop answering' },
-      );
+      await waitFor(async () => (await search().catch(() => null)) === null, {
+        timeoutMs: 15_000,
+        what: 'the killed MLflow to stop answering',
+      });
       await mlflow.restart?.();
 
-      const read = await fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/get?name=survives-restart-${name}`, {
-        timeoutMs: 10_000,
-      });
-      expect(read.status).toBe(200);
+      expect((await read(`survives-restart-${name}`)).status).toBe(200);
     });
 
+    it('breaks the store so that MLflow answers 5xx, and restores it with its data', async () => {
+      expect((await create(`survives-broken-store-${name}`)).status).toBe(200);
+
+      mlflow.breakStore?.();
+      try {
+        expect((await search()).status).toBeGreaterThanOrEqual(500);
+        expect((await create(`written-while-broken-${name}`)).status).toBeGreaterThanOrEqual(500);
+      } finally {
+        mlflow.restoreStore?.();
+      }
+
+      expect((await read(`survives-broken-store-${name}`)).status).toBe(200);
+      expect((await read(`written-while-broken-${name}`)).status).toBe(404);
+    });
+  });
+
+  if (provider !== 'containers') continue;
+  describe.skipIf(!local.available)(providerSuiteTitle('Container cleanup', local), () => {
     it('removes the containers and network of a run killed with SIGKILL', async () => {
       const child = spawn(process.execPath, [HOLD_CONTAINERS, networking ?? ''], {
         stdio: ['ignore', 'pipe', 'pipe'],
