@@ -8,6 +8,7 @@ import {
   type MlflowHandle,
   providerFromEnv,
   providerSuiteTitle,
+  StopWaiting,
   startMlflowWith,
   waitFor,
 } from '@registry/testkit';
@@ -92,8 +93,19 @@ for (const local of localProviders()) {
 
       mlflow.breakStore?.();
       try {
-        expect((await search()).status).toBeGreaterThanOrEqual(500);
         expect((await create(`written-while-broken-${name}`)).status).toBeGreaterThanOrEqual(500);
+        // It must stay broken as long as the fault lasts (MLflow recreates missing stores by itself,
+        // which a single look right after the break would not notice).
+        const brokenAt = Date.now();
+        await waitFor(
+          async () => {
+            const { status } = await search();
+            if (status < 500)
+              throw new StopWaiting(`MLflow answered ${status} ${Date.now() - brokenAt} ms after the break`);
+            return Date.now() - brokenAt >= 5_000;
+          },
+          { timeoutMs: 20_000, intervalMs: 250, what: '5 s of 5xx answers from the broken store' },
+        );
       } finally {
         mlflow.restoreStore?.();
       }

@@ -260,10 +260,12 @@ export interface ContainerDependencies {
 
 const MLFLOW_PORT = 5000;
 // Under /tmp, which every image has (the official image, python:3.11-slim plus pip install mlflow, has no
-// data folder). The store's own folder is copied in before the start (SQLite creates no folders), so
-// that breaking the store is one atomic rename, as with the process provider.
-const STORE_DIR = '/tmp/mlflow-store';
-const STORE = `${STORE_DIR}/mlflow.db`;
+// data folder). The store path is a link to the database, swapped atomically to break the store, as the
+// process provider does (see MlflowHandle.breakStore).
+const STORE = '/tmp/mlflow.db';
+const DATABASE = '/tmp/mlflow-data.db';
+const BROKEN = '/tmp/mlflow-broken';
+const pointStoreAt = (target: string) => `ln -sfn ${target} ${STORE}.next && mv -T ${STORE}.next ${STORE}`;
 const ARTIFACTS = '/tmp/mlflow-artifacts';
 const labels = (role: string) => ({ [CONTAINER_LABEL]: role, [`${CONTAINER_LABEL}.pid`]: String(process.pid) });
 
@@ -271,26 +273,30 @@ type Testcontainers = typeof import('testcontainers');
 
 /** The MLflow container, listening on host:port, before its networking is chosen. */
 function mlflowContainer({ GenericContainer, Wait }: Testcontainers, host: string, port: number) {
-  return new GenericContainer(MLFLOW_IMAGE)
-    .withLabels(labels('mlflow'))
-    .withEnvironment({ MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' })
-    .withCopyContentToContainer([{ content: 'The MLflow store of one testkit run.\n', target: `${STORE_DIR}/README` }])
-    .withCommand([
-      'mlflow',
-      'server',
-      '--backend-store-uri',
-      `sqlite:///${STORE}`,
-      '--artifacts-destination',
-      ARTIFACTS,
-      '--host',
-      host,
-      '--port',
-      String(port),
-      '--workers',
-      '1',
-    ])
-    .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
-    .withStartupTimeout(180_000);
+  return (
+    new GenericContainer(MLFLOW_IMAGE)
+      .withLabels(labels('mlflow'))
+      .withEnvironment({ MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' })
+      // The link is made (again after `docker start`) before MLflow starts; SQLite creates the file through it.
+      .withCommand([
+        'sh',
+        '-c',
+        `mkdir -p ${BROKEN} && ${pointStoreAt(DATABASE)} && exec mlflow server "$@"`,
+        'mlflow',
+        '--backend-store-uri',
+        `sqlite:///${STORE}`,
+        '--artifacts-destination',
+        ARTIFACTS,
+        '--host',
+        host,
+        '--port',
+        String(port),
+        '--workers',
+        '1',
+      ])
+      .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
+      .withStartupTimeout(180_000)
+  );
 }
 
 /** MLflow in a running container, reached at `url`; crash and store faults act on the container. */
@@ -312,8 +318,8 @@ function containerMlflowHandle(container: RunningContainer, url: string): Mlflow
       docker(['start', container.getId()]);
       await waitForMlflow(url, 120_000);
     },
-    breakStore: () => exec(`mv -T ${STORE_DIR} ${STORE_DIR}.saved`),
-    restoreStore: () => exec(`mv -T ${STORE_DIR}.saved ${STORE_DIR}`),
+    breakStore: () => exec(pointStoreAt(BROKEN)),
+    restoreStore: () => exec(pointStoreAt(DATABASE)),
     [Symbol.asyncDispose]: stop,
   };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchJson, freePort, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from './process.js';
@@ -15,9 +15,11 @@ export interface MlflowHandle extends AsyncDisposable {
   /** Starts it again on the same port with the same store. */
   restart?(): Promise<void>;
   /**
-   * Makes the backend store unusable: its folder is renamed away in one step, so SQLite cannot open the
-   * store (MLflow answers 5xx) and no request can create an empty store in its place (SQLite does not
-   * create folders). `restoreStore` renames it back.
+   * Makes the backend store unusable, MLflow then answering 5xx: the store path is a symbolic link to the
+   * database file, and breaking it swaps in, with one atomic rename, a link to a folder, which SQLite
+   * cannot open and MLflow cannot replace (it recreates missing parent folders and empty databases, so
+   * renaming the store away is not enough). The database and its journal never move. `restoreStore`
+   * swaps the link to the database back.
    */
   breakStore?(): void;
   restoreStore?(): void;
@@ -48,10 +50,18 @@ export async function waitForMlflow(
 export async function startMlflow(options: { startTimeoutMs?: number; echo?: boolean } = {}): Promise<MlflowHandle> {
   const executable = provisionMlflow();
   const dir = mkdtempSync(join(tmpdir(), 'registry-mlflow-'));
-  // The store sits in a folder of its own, so that breaking it is one atomic rename (see breakStore).
-  const storeDir = join(dir, 'store');
-  mkdirSync(storeDir);
-  const storePath = join(storeDir, 'mlflow.db');
+  // The store path is a link to the database (see breakStore); SQLite creates the file through it.
+  const storePath = join(dir, 'mlflow.db');
+  const databasePath = join(dir, 'mlflow-data.db');
+  const brokenPath = join(dir, 'broken');
+  mkdirSync(brokenPath);
+  symlinkSync(databasePath, storePath);
+  const pointStoreAt = (target: string) => {
+    const next = `${storePath}.next`;
+    rmSync(next, { force: true });
+    symlinkSync(target, next);
+    renameSync(next, storePath);
+  };
   mkdirSync(join(dir, 'artifacts'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -96,12 +106,8 @@ export async function startMlflow(options: { startTimeoutMs?: number; echo?: boo
     stop,
     kill: () => server.kill(),
     restart: launch,
-    breakStore() {
-      renameSync(storeDir, `${storeDir}.saved`);
-    },
-    restoreStore() {
-      renameSync(`${storeDir}.saved`, storeDir);
-    },
+    breakStore: () => pointStoreAt(brokenPath),
+    restoreStore: () => pointStoreAt(databasePath),
     [Symbol.asyncDispose]: stop,
   };
 }
