@@ -91,7 +91,7 @@ for (const local of localProviders()) {
     it('breaks the store so that MLflow answers 5xx, and restores it with its data', async () => {
       expect((await create(`survives-broken-store-${name}`)).status).toBe(200);
 
-      mlflow.breakStore?.();
+      await mlflow.breakStore?.();
       try {
         expect((await create(`written-while-broken-${name}`)).status).toBeGreaterThanOrEqual(500);
         // It must stay broken as long as the fault lasts (MLflow recreates missing stores by itself,
@@ -107,7 +107,7 @@ for (const local of localProviders()) {
           { timeoutMs: 20_000, intervalMs: 250, what: '5 s of 5xx answers from the broken store' },
         );
       } finally {
-        mlflow.restoreStore?.();
+        await mlflow.restoreStore?.();
       }
 
       expect((await read(`survives-broken-store-${name}`)).status).toBe(200);

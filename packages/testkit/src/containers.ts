@@ -1,9 +1,10 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import type { MlflowHandle } from './mlflow.js';
 import { waitForMlflow } from './mlflow.js';
@@ -22,6 +23,8 @@ export const CONTAINER_LABEL = 'registry-testkit';
 // a bridge network.
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
+
+const execFileAsync = promisify(execFile);
 
 function log(message: string): void {
   process.stderr.write(`[testkit] ${message}\n`);
@@ -299,11 +302,19 @@ function mlflowContainer({ GenericContainer, Wait }: Testcontainers, host: strin
   );
 }
 
-/** MLflow in a running container, reached at `url`; crash and store faults act on the container. */
+/**
+ * MLflow in a running container, reached at `url`; crash and store faults act on the container. The
+ * docker commands run asynchronously: `docker start` can take seconds, and a blocked event loop would
+ * stall the traffic and probes a chaos run measures with.
+ */
 function containerMlflowHandle(container: RunningContainer, url: string): MlflowHandle {
-  const exec = (script: string) => {
-    const result = spawnSync('docker', ['exec', container.getId(), 'sh', '-c', script], { encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`docker exec ${script}: ${result.stderr || result.error?.message}`);
+  const run = async (args: string[]) => {
+    try {
+      await execFileAsync('docker', args, { encoding: 'utf8' });
+    } catch (error) {
+      const stderr = (error as { stderr?: string }).stderr?.trim();
+      throw new Error(`docker ${args.join(' ')}: ${stderr || (error as Error).message}`);
+    }
   };
   const stop = async () => void (await container.stop({ timeout: 5_000 }));
   const { hostname, port } = new URL(url);
@@ -312,14 +323,14 @@ function containerMlflowHandle(container: RunningContainer, url: string): Mlflow
     address: { host: hostname, port: Number(port) },
     stop,
     // SIGKILL to the container's main process, as a crash; the container and its store stay.
-    kill: async () => void docker(['kill', '--signal', 'KILL', container.getId()]),
+    kill: () => run(['kill', '--signal', 'KILL', container.getId()]),
     // Same container, same store, same host port (host networking, or a fixed port binding).
     restart: async () => {
-      docker(['start', container.getId()]);
+      await run(['start', container.getId()]);
       await waitForMlflow(url, 120_000);
     },
-    breakStore: () => exec(pointStoreAt(BROKEN)),
-    restoreStore: () => exec(pointStoreAt(DATABASE)),
+    breakStore: () => run(['exec', container.getId(), 'sh', '-c', pointStoreAt(BROKEN)]),
+    restoreStore: () => run(['exec', container.getId(), 'sh', '-c', pointStoreAt(DATABASE)]),
     [Symbol.asyncDispose]: stop,
   };
 }

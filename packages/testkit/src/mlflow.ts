@@ -21,8 +21,8 @@ export interface MlflowHandle extends AsyncDisposable {
    * renaming the store away is not enough). The database and its journal never move. `restoreStore`
    * swaps the link to the database back.
    */
-  breakStore?(): void;
-  restoreStore?(): void;
+  breakStore?(): void | Promise<void>;
+  restoreStore?(): void | Promise<void>;
 }
 
 /** Resolves when MLflow's REST API answers a registry call (its /health does not touch the store). */
