@@ -247,7 +247,6 @@ function removeAtExit(kind: 'container' | 'network', name: string): void {
 interface RunningContainer {
   getId(): string;
   getHost(): string;
-  getMappedPort(port: number): number;
   stop(options?: { timeout?: number }): Promise<unknown>;
 }
 
