@@ -4,11 +4,11 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  CONTAINER_NETWORKINGS,
   type ContainerNetworking,
   containerNetworkingFromEnv,
   PROVIDERS,
   type ProviderName,
+  parseContainerNetworking,
   providerFromEnv,
   startStack,
   workspaceRoot,
@@ -56,12 +56,14 @@ async function main(): Promise<number> {
   }
   const provider = (values.provider ?? providerFromEnv()) as ProviderName;
   if (!PROVIDERS.includes(provider)) fail(`--provider: expected one of ${PROVIDERS.join(', ')} (got "${provider}")`);
-  if (values.network && !(CONTAINER_NETWORKINGS as readonly string[]).includes(values.network)) {
-    fail(`--network: expected one of ${CONTAINER_NETWORKINGS.join(', ')} (got "${values.network}")`);
-  }
   if (values.network && provider !== 'containers') fail('--network applies to the containers provider only');
-  const networking =
-    provider === 'containers' ? ((values.network as ContainerNetworking) ?? containerNetworkingFromEnv()) : undefined;
+  let networking: ContainerNetworking | undefined;
+  try {
+    if (values.network) networking = parseContainerNetworking(values.network, '--network');
+    else if (provider === 'containers') networking = containerNetworkingFromEnv();
+  } catch (error) {
+    fail((error as Error).message);
+  }
   const only = values.only?.split(',').map((id) => id.trim());
   const unknown = only?.filter((id) => !EXPERIMENTS.some((e) => e.id === id)) ?? [];
   if (unknown.length > 0) fail(`--only: unknown experiment ${unknown.join(', ')}`);

@@ -25,6 +25,7 @@ process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
 
 const execFileAsync = promisify(execFile);
+const REAPER = fileURLToPath(new URL('../bin/container-reaper.sh', import.meta.url));
 
 function log(message: string): void {
   process.stderr.write(`[testkit] ${message}\n`);
@@ -173,10 +174,13 @@ export function isHostNetworkOnly(): boolean {
 export function containerNetworkingFromEnv(env: NodeJS.ProcessEnv = process.env): ContainerNetworking {
   const value = env.REGISTRY_CONTAINERS_NETWORK;
   if (!value) return isHostNetworkOnly() ? 'host' : 'network';
+  return parseContainerNetworking(value, 'REGISTRY_CONTAINERS_NETWORK');
+}
+
+/** `value` as a networking; throws naming `source` (the variable or option it came from) and the accepted values. */
+export function parseContainerNetworking(value: string, source: string): ContainerNetworking {
   if (!(CONTAINER_NETWORKINGS as readonly string[]).includes(value)) {
-    throw new Error(
-      `REGISTRY_CONTAINERS_NETWORK: expected one of ${CONTAINER_NETWORKINGS.join(', ')} (got "${value}")`,
-    );
+    throw new Error(`${source}: expected one of ${CONTAINER_NETWORKINGS.join(', ')} (got "${value}")`);
   }
   return value as ContainerNetworking;
 }
@@ -220,17 +224,18 @@ export function removeStaleContainers(): void {
     .map((row) => row.split('\t'));
   const stale = rows.filter(([, pid]) => !isProcessAlive(Number(pid) || -1));
   if (stale.length === 0) return;
-  docker(['rm', '--force', '--volumes', ...stale.map(([id]) => id as string)]);
+  // The reaper's own removal, run at once: containers first, then their networks (endpoints forced off).
   const networks = new Set(stale.flatMap(([, , names]) => (names ?? '').split(',')));
-  for (const network of networks) {
-    if (network && !['host', 'bridge', 'none'].includes(network)) {
-      spawnSync('docker', ['network', 'rm', network], { stdio: 'ignore' });
-    }
-  }
+  const objects = [
+    ...stale.map(([id]) => `container ${id}`),
+    ...[...networks]
+      .filter((name) => name && !['host', 'bridge', 'none'].includes(name))
+      .map((name) => `network ${name}`),
+  ];
+  spawnSync(REAPER, [], { input: `${objects.join('\n')}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
   log(`removed ${stale.length} container(s) left behind by runs that ended without cleaning up`);
 }
 
-const REAPER = fileURLToPath(new URL('../bin/container-reaper.sh', import.meta.url));
 let reaper: ChildProcess | undefined;
 
 /** Hands a container or network to the reaper, which removes it when this process ends, however it ends. */
@@ -244,6 +249,13 @@ function removeAtExit(kind: 'container' | 'network', name: string): void {
   reaper.stdin?.write(`${kind} ${name}\n`);
 }
 
+/** Registers a started container for removal: by the run's cleanups, and by the reaper if the run dies. */
+function own<T extends RunningContainer>(cleanups: (() => Promise<unknown>)[], container: T): T {
+  removeAtExit('container', container.getId());
+  cleanups.push(() => container.stop({ timeout: 5_000 }));
+  return container;
+}
+
 interface RunningContainer {
   getId(): string;
   getHost(): string;
@@ -252,7 +264,6 @@ interface RunningContainer {
 
 /** MLflow and Toxiproxy as containers; every container and network is removed on stop or at exit. */
 export interface ContainerDependencies {
-  readonly networking: ContainerNetworking;
   readonly mlflow: MlflowHandle;
   readonly toxiproxy: ToxiproxyHandle;
   /** Creates a Toxiproxy proxy in front of MLflow; `address` is where the host reaches it. */
@@ -340,28 +351,27 @@ async function startOnHostNetwork(
   cleanups: (() => Promise<unknown>)[],
 ): Promise<Omit<ContainerDependencies, 'stop'>> {
   const [mlflowPort, apiPort] = [await freePort(), await freePort()];
-  const mlflowServer: RunningContainer = await mlflowContainer(testcontainers, '127.0.0.1', mlflowPort)
-    .withNetworkMode('host')
-    .start();
-  removeAtExit('container', mlflowServer.getId());
-  cleanups.push(() => mlflowServer.stop({ timeout: 5_000 }));
+  const mlflowServer = own(
+    cleanups,
+    await mlflowContainer(testcontainers, '127.0.0.1', mlflowPort).withNetworkMode('host').start(),
+  );
 
   const { GenericContainer, Wait } = testcontainers;
-  const toxiproxyContainer: RunningContainer = await new GenericContainer(TOXIPROXY_IMAGE)
-    .withNetworkMode('host')
-    .withLabels(labels('toxiproxy'))
-    .withCommand(['-host', '127.0.0.1', '-port', String(apiPort)])
-    .withWaitStrategy(Wait.forLogMessage(/Starting Toxiproxy HTTP server/))
-    .withStartupTimeout(60_000)
-    .start();
-  removeAtExit('container', toxiproxyContainer.getId());
-  cleanups.push(() => toxiproxyContainer.stop({ timeout: 5_000 }));
+  own(
+    cleanups,
+    await new GenericContainer(TOXIPROXY_IMAGE)
+      .withNetworkMode('host')
+      .withLabels(labels('toxiproxy'))
+      .withCommand(['-host', '127.0.0.1', '-port', String(apiPort)])
+      .withWaitStrategy(Wait.forLogMessage(/Starting Toxiproxy HTTP server/))
+      .withStartupTimeout(60_000)
+      .start(),
+  );
 
   const mlflow = containerMlflowHandle(mlflowServer, `http://127.0.0.1:${mlflowPort}`);
   await waitForMlflow(mlflow.url, 120_000);
   const toxiproxy = await connectToxiproxy(`http://127.0.0.1:${apiPort}`);
   return {
-    networking: 'host',
     mlflow,
     toxiproxy,
     proxyMlflow: async (name) => {
@@ -388,22 +398,24 @@ async function startOnCreatedNetwork(
   // A fixed host port rather than a random one: `docker start` after a crash would publish a random
   // port anew, and the restarted MLflow must be where the run expects it.
   const mlflowHostPort = await freePort();
-  const mlflowServer: RunningContainer = await mlflowContainer(testcontainers, '0.0.0.0', MLFLOW_PORT)
-    .withNetwork(network)
-    .withNetworkAliases('mlflow')
-    .withExposedPorts({ container: MLFLOW_PORT, host: mlflowHostPort })
-    .start();
-  removeAtExit('container', mlflowServer.getId());
-  cleanups.push(() => mlflowServer.stop({ timeout: 5_000 }));
+  const mlflowServer = own(
+    cleanups,
+    await mlflowContainer(testcontainers, '0.0.0.0', MLFLOW_PORT)
+      .withNetwork(network)
+      .withNetworkAliases('mlflow')
+      .withExposedPorts({ container: MLFLOW_PORT, host: mlflowHostPort })
+      .start(),
+  );
 
-  const toxiproxyContainer = await new ToxiProxyContainer(TOXIPROXY_IMAGE)
-    .withNetwork(network)
-    .withNetworkAliases('toxiproxy')
-    .withLabels(labels('toxiproxy'))
-    .withStartupTimeout(60_000)
-    .start();
-  removeAtExit('container', toxiproxyContainer.getId());
-  cleanups.push(() => toxiproxyContainer.stop({ timeout: 5_000 }));
+  const toxiproxyContainer = own(
+    cleanups,
+    await new ToxiProxyContainer(TOXIPROXY_IMAGE)
+      .withNetwork(network)
+      .withNetworkAliases('toxiproxy')
+      .withLabels(labels('toxiproxy'))
+      .withStartupTimeout(60_000)
+      .start(),
+  );
 
   const mlflow = containerMlflowHandle(mlflowServer, `http://${mlflowServer.getHost()}:${mlflowHostPort}`);
   await waitForMlflow(mlflow.url, 120_000);
@@ -411,7 +423,6 @@ async function startOnCreatedNetwork(
     `http://${toxiproxyContainer.getHost()}:${toxiproxyContainer.getMappedPort(8474)}`,
   );
   return {
-    networking: 'network',
     mlflow,
     toxiproxy,
     proxyMlflow: async (name) => {

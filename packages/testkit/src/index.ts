@@ -7,6 +7,7 @@ export {
   ensureImages,
   isDockerAvailable,
   MLFLOW_IMAGE,
+  parseContainerNetworking,
   removeStaleContainers,
   TOXIPROXY_IMAGE,
 } from './containers.js';
