@@ -3,15 +3,37 @@ import { z } from 'zod';
 const DECIMAL = /^\d+(\.\d+)?$/;
 const INTEGER = /^\d+$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** What the pass-through lets through: see `mlflow-proxy-policy.ts`. */
+export const PROXY_MODES = ['off', 'read-only', 'registry', 'full'] as const;
+/** Longest time a setting may hold: Node's timers overflow (and fire at once) above 2^31-1 ms. */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 function seconds(options: { positive?: boolean } = {}) {
-  const what = options.positive ? 'a number of seconds above 0' : 'a number of seconds (0 or more)';
+  const least = options.positive ? 'above 0' : '0 or more';
+  const what = `a number of seconds ${least}, at most ${MAX_TIMER_SECONDS}`;
   return z
     .string()
     .regex(DECIMAL, { error: `expected ${what}, e.g. 10 or 0.5` })
     .transform(Number)
-    .refine((value) => !options.positive || value > 0, { error: `expected ${what}` })
+    .refine((value) => (!options.positive || value > 0) && value <= MAX_TIMER_SECONDS, { error: `expected ${what}` })
     .transform((value) => Math.round(value * 1000));
+}
+
+function bool() {
+  return z.enum(['true', 'false'], { error: 'expected true or false' }).transform((value) => value === 'true');
+}
+
+/** The URL without its user info, so a rejected value never echoes a password. */
+function withoutUserInfo(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.username === '' && url.password === '') return raw;
+    url.username = '';
+    url.password = '';
+    return `${url.href} (credentials removed)`;
+  } catch {
+    return raw.replace(/\/\/[^/@]*@/, '//***@');
+  }
 }
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -42,6 +64,8 @@ interface SettingSpec {
   readonly description: string;
   /** Secrets are never echoed back in error messages. */
   readonly secret?: boolean;
+  /** How a rejected value is shown in the error (default: as given). */
+  readonly display?: (raw: string) => string;
   readonly schema: z.ZodType<unknown, string>;
 }
 
@@ -54,8 +78,58 @@ export const SETTINGS = {
   PORT: { default: '8000', description: 'Listen port (0 picks a free port).', schema: integer(0, 65535) },
   MLFLOW_TRACKING_URI: {
     default: 'http://localhost:5000',
-    description: 'Base URL of the MLflow tracking server / model registry.',
-    schema: url(['http:', 'https:']),
+    description:
+      'Base URL of the MLflow tracking server / model registry (no credentials, query or fragment: see MLFLOW_TRACKING_TOKEN).',
+    display: withoutUserInfo,
+    schema: url(['http:', 'https:'])
+      .refine((value) => URL.canParse(value) && new URL(value).username === '' && new URL(value).password === '', {
+        error:
+          'expected no credentials in the URL: give them in MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD',
+      })
+      .refine((value) => !value.includes('?') && !value.includes('#'), {
+        error: 'expected no query or fragment in the URL',
+      }),
+  },
+  MLFLOW_TRACKING_TOKEN: {
+    default: undefined,
+    description: "Bearer token the service sends to MLflow (as the MLflow client does); never the client's own.",
+    secret: true,
+    schema: z.string().regex(/^[\x21-\x7e]+$/, { error: 'expected a token of printable characters without spaces' }),
+  },
+  MLFLOW_TRACKING_USERNAME: {
+    default: undefined,
+    description: 'User for HTTP basic authentication to MLflow (with MLFLOW_TRACKING_PASSWORD).',
+    schema: z
+      .string()
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+      .regex(/^[^:\x00-\x1f\x7f]+$/, { error: 'expected a user name without colons or control characters' }),
+  },
+  MLFLOW_TRACKING_PASSWORD: {
+    default: undefined,
+    description: 'Password for HTTP basic authentication to MLflow (with MLFLOW_TRACKING_USERNAME).',
+    secret: true,
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+    schema: z.string().regex(/^[^\x00-\x1f\x7f]+$/, { error: 'expected a password without control characters' }),
+  },
+  MLFLOW_PROXY: {
+    default: 'registry',
+    description: `What the /mlflow pass-through allows: ${PROXY_MODES.join(', ')} (see Security).`,
+    schema: z.enum(PROXY_MODES, { error: `expected one of ${PROXY_MODES.join(', ')}` }),
+  },
+  MLFLOW_PROXY_MAX_BYTES: {
+    default: '268435456',
+    description: 'Largest MLflow answer the service relays or reads, in bytes (streamed, never buffered whole).',
+    schema: integer(1024, 2 ** 40),
+  },
+  MLFLOW_MAX_CONCURRENCY: {
+    default: '16',
+    description: 'MLflow calls in flight at once (bulkhead); beyond it and the queue, 503 MLFLOW_SATURATED at once.',
+    schema: integer(1, 10_000),
+  },
+  MLFLOW_QUEUE_SIZE: {
+    default: '16',
+    description: 'MLflow calls that may wait for a free slot when MLFLOW_MAX_CONCURRENCY are in flight.',
+    schema: integer(0, 10_000),
   },
   MLFLOW_REQUEST_TIMEOUT: {
     default: '10',
@@ -109,7 +183,8 @@ export const SETTINGS = {
   },
   API_KEYS: {
     default: undefined,
-    description: 'Comma-separated keys; when set, registry and /mlflow routes require one (X-API-Key header).',
+    description:
+      'Comma-separated keys; when set, registry and /mlflow routes require one (X-API-Key or Authorization: Bearer).',
     secret: true,
     schema: z
       .string()
@@ -140,6 +215,43 @@ export const SETTINGS = {
     description: 'Entries in the last-known-good cache of registry reads (0 disables it).',
     schema: integer(0, 1_000_000),
   },
+  CACHE_MAX_BYTES: {
+    default: '67108864',
+    description: 'Bytes the last-known-good cache may hold, counted as the JSON size of each entry (0 disables it).',
+    schema: integer(0, 2 ** 40),
+  },
+  CACHE_MAX_ENTRY_BYTES: {
+    default: '1048576',
+    description: 'Largest single answer the cache keeps, in bytes; larger answers are served but not cached.',
+    schema: integer(1, 2 ** 40),
+  },
+  REQUEST_TIMEOUT: {
+    default: '30',
+    description:
+      'Seconds a client may take to send a whole request (headers and body); then 408 and the connection closes.',
+    schema: seconds({ positive: true }),
+  },
+  HEADERS_TIMEOUT: {
+    default: '10',
+    description: 'Seconds a client may take to send the request headers (at most REQUEST_TIMEOUT).',
+    schema: seconds({ positive: true }),
+  },
+  ADMIN_AUTH_MAX_FAILURES: {
+    default: '10',
+    description:
+      'Failed authentications one client address may make on the manual breaker routes per ADMIN_AUTH_WINDOW; further attempts get 429.',
+    schema: integer(1, 1_000_000),
+  },
+  ADMIN_AUTH_WINDOW: {
+    default: '60',
+    description: 'Window of ADMIN_AUTH_MAX_FAILURES, in seconds.',
+    schema: seconds({ positive: true }),
+  },
+  ALLOW_ANONYMOUS: {
+    default: 'false',
+    description: 'With ENVIRONMENT=production the service refuses to start without API_KEYS unless this is true.',
+    schema: bool(),
+  },
   BODY_LIMIT: {
     default: '1048576',
     description: 'Largest accepted request body, in bytes; larger bodies get 413.',
@@ -160,7 +272,7 @@ export const SETTINGS = {
     default: 'false',
     description:
       'Publish CircuitBreakerTrips, CircuitBreakerOpen and ServiceHealthScore as CloudWatch embedded metric format lines on stdout.',
-    schema: z.enum(['true', 'false'], { error: 'expected true or false' }).transform((value) => value === 'true'),
+    schema: bool(),
   },
   CLOUDWATCH_NAMESPACE: {
     default: 'RegistryService',
@@ -179,7 +291,7 @@ export const SETTINGS = {
   },
   ENVIRONMENT: {
     default: 'development',
-    description: 'Deployment environment name reported by /health/status and /version.',
+    description: 'Deployment environment name reported by /health/status and /version (production requires API_KEYS).',
     schema: z.string().min(1),
   },
 } as const satisfies Record<string, SettingSpec>;
@@ -199,18 +311,36 @@ export interface Config {
     readonly trackingUri: string;
     readonly requestTimeoutMs: number;
     readonly healthProbeIntervalMs: number;
+    /** The Authorization header value the service sends to MLflow, from MLFLOW_TRACKING_TOKEN or USERNAME/PASSWORD. */
+    readonly authorization: string | undefined;
+    readonly proxyMode: ProxyMode;
+    readonly maxResponseBytes: number;
+    readonly maxConcurrency: number;
+    readonly queueSize: number;
   };
   readonly breaker: BreakerSettings;
-  readonly auth: { readonly adminToken: string | undefined; readonly apiKeys: readonly string[] };
+  readonly auth: {
+    readonly adminToken: string | undefined;
+    readonly apiKeys: readonly string[];
+    readonly allowAnonymous: boolean;
+    /** Failed admin authentications per client address and window before 429. */
+    readonly adminMaxFailures: number;
+    readonly adminFailureWindowMs: number;
+  };
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string | undefined;
   readonly healthCheckTimeoutMs: number;
-  readonly cacheMaxEntries: number;
+  readonly cache: { readonly maxEntries: number; readonly maxBytes: number; readonly maxEntryBytes: number };
   readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
   readonly shutdownDrainDelayMs: number;
   readonly shutdownTimeoutMs: number;
   readonly cloudwatch: { readonly emfEnabled: boolean; readonly namespace: string; readonly emfIntervalMs: number };
 }
+
+/** A value of MLFLOW_PROXY. */
+export type ProxyMode = (typeof PROXY_MODES)[number];
 
 /** Breaker settings, in milliseconds where they are times. */
 export interface BreakerSettings {
@@ -250,7 +380,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     if (result.success) {
       values[name] = result.data;
     } else {
-      const shown = spec.secret ? '' : ` (got "${raw}")`;
+      const shown = spec.secret ? '' : ` (got "${spec.display ? spec.display(raw) : raw}")`;
       problems.push(`${name}: ${result.error.issues[0]?.message ?? 'invalid value'}${shown}`);
     }
   }
@@ -260,7 +390,34 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (recovery !== undefined && maxRecovery !== undefined && maxRecovery < recovery) {
     problems.push('MLFLOW_CB_MAX_RECOVERY_TIMEOUT: expected a value of at least MLFLOW_CB_RECOVERY_TIMEOUT');
   }
+  const requestTimeout = get('REQUEST_TIMEOUT');
+  const headersTimeout = get('HEADERS_TIMEOUT');
+  if (requestTimeout !== undefined && headersTimeout !== undefined && headersTimeout > requestTimeout) {
+    problems.push('HEADERS_TIMEOUT: expected a value of at most REQUEST_TIMEOUT');
+  }
+  const username = get('MLFLOW_TRACKING_USERNAME');
+  const password = get('MLFLOW_TRACKING_PASSWORD');
+  const token = get('MLFLOW_TRACKING_TOKEN');
+  if ((username === undefined) !== (password === undefined)) {
+    problems.push('MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD: expected both or neither');
+  }
+  if (token !== undefined && (username !== undefined || password !== undefined)) {
+    problems.push('MLFLOW_TRACKING_TOKEN: expected either a token or a user name and password, not both');
+  }
+  const apiKeys = get('API_KEYS') ?? [];
+  if (get('ENVIRONMENT') === 'production' && apiKeys.length === 0 && get('ALLOW_ANONYMOUS') !== true) {
+    problems.push(
+      'API_KEYS: required when ENVIRONMENT=production (set ALLOW_ANONYMOUS=true to run without keys on purpose)',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
+
+  const authorization =
+    token !== undefined
+      ? `Bearer ${token}`
+      : username !== undefined && password !== undefined
+        ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+        : undefined;
 
   return deepFreeze({
     host: get('HOST'),
@@ -271,6 +428,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       trackingUri: get('MLFLOW_TRACKING_URI').replace(/\/+$/, ''),
       requestTimeoutMs: get('MLFLOW_REQUEST_TIMEOUT'),
       healthProbeIntervalMs: get('MLFLOW_HEALTH_PROBE_INTERVAL'),
+      authorization,
+      proxyMode: get('MLFLOW_PROXY'),
+      maxResponseBytes: get('MLFLOW_PROXY_MAX_BYTES'),
+      maxConcurrency: get('MLFLOW_MAX_CONCURRENCY'),
+      queueSize: get('MLFLOW_QUEUE_SIZE'),
     },
     breaker: {
       failureThreshold: get('MLFLOW_CB_FAILURE_THRESHOLD'),
@@ -280,12 +442,24 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       maxRecoveryTimeoutMs: maxRecovery,
       halfOpenSuccesses: get('MLFLOW_CB_HALF_OPEN_SUCCESSES'),
     },
-    auth: { adminToken: get('ADMIN_TOKEN'), apiKeys: get('API_KEYS') ?? [] },
+    auth: {
+      adminToken: get('ADMIN_TOKEN'),
+      apiKeys,
+      allowAnonymous: get('ALLOW_ANONYMOUS'),
+      adminMaxFailures: get('ADMIN_AUTH_MAX_FAILURES'),
+      adminFailureWindowMs: get('ADMIN_AUTH_WINDOW'),
+    },
     databaseUrl: get('DATABASE_URL'),
     redisUrl: get('REDIS_URL'),
     healthCheckTimeoutMs: get('HEALTH_CHECK_TIMEOUT'),
-    cacheMaxEntries: get('CACHE_MAX_ENTRIES'),
+    cache: {
+      maxEntries: get('CACHE_MAX_ENTRIES'),
+      maxBytes: get('CACHE_MAX_BYTES'),
+      maxEntryBytes: get('CACHE_MAX_ENTRY_BYTES'),
+    },
     bodyLimitBytes: get('BODY_LIMIT'),
+    requestTimeoutMs: requestTimeout,
+    headersTimeoutMs: headersTimeout,
     shutdownDrainDelayMs: get('SHUTDOWN_DRAIN_DELAY'),
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT'),
     cloudwatch: {
