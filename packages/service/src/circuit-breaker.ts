@@ -52,13 +52,26 @@ export function isBreakerOpenError(error: unknown): error is BreakerOpenError {
   return error instanceof BreakerOpenError;
 }
 
+/**
+ * What a failed call says about the dependency: `failure` counts against the breaker; `success` proves
+ * it is up (it answered properly, a 404 say); `ignored` says nothing (the request never reached it, or the
+ * caller caused the error).
+ */
+export type CallOutcome = 'failure' | 'success' | 'ignored';
+
 /** Options of `createCircuitBreaker`: the settings plus the injectable clock and randomness. */
 export interface CircuitBreakerOptions extends BreakerSettings {
-  /** Decides whether an error counts against the breaker (default: every error does). */
-  readonly isFailure?: (error: unknown) => boolean;
+  /** Judges an error of a call (default: every error is a failure). */
+  readonly classify?: (error: unknown) => CallOutcome;
   readonly now?: () => number;
   /** Returns a number in [0, 1); drives the backoff jitter. */
   readonly random?: () => number;
+}
+
+/** Per-call options of `CircuitBreaker.execute`. */
+export interface ExecuteOptions {
+  readonly mayTrial?: boolean;
+  readonly record?: boolean;
 }
 
 /** A circuit breaker that guards calls to one dependency. */
@@ -67,8 +80,9 @@ export interface CircuitBreaker {
    * Runs `operation` through the breaker, or throws `BreakerOpenError` without running it. With
    * `mayTrial: false` the call never becomes a recovery trial: it is refused while open or half-open
    * (callers that must not wait on an unwell dependency while a background probe makes the trials).
+   * With `record: false` the call's outcome is not counted either way (calls whose shape a client chose).
    */
-  execute<T>(operation: () => Promise<T>, options?: { mayTrial?: boolean }): Promise<T>;
+  execute<T>(operation: () => Promise<T>, options?: ExecuteOptions): Promise<T>;
   /** True when a call made now would run (closed, or a trial is due / free). */
   isCallPermitted(): boolean;
   snapshot(): BreakerSnapshot;
@@ -107,7 +121,7 @@ export function computeOpenTimeoutMs(settings: BreakerSettings, failedTrials: nu
 export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
   const now = options.now ?? (() => Date.now());
   const random = options.random ?? (() => Math.random());
-  const isFailure = options.isFailure ?? (() => true);
+  const classify = options.classify ?? ((): CallOutcome => 'failure');
   const threshold = Math.max(1, options.failureThreshold);
   const successesToClose = Math.max(1, options.halfOpenSuccesses);
   const listeners = new Set<(transition: BreakerTransition) => void>();
@@ -187,14 +201,22 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
     }
   }
 
-  async function execute<T>(operation: () => Promise<T>, executeOptions: { mayTrial?: boolean } = {}): Promise<T> {
-    const mayTrial = executeOptions.mayTrial ?? true;
+  /** A call that turned out to say nothing: a trial it was holding is free again. */
+  function onIgnored(): void {
+    if (state === 'half_open') trialInFlight = false;
+  }
+
+  async function execute<T>(operation: () => Promise<T>, executeOptions: ExecuteOptions = {}): Promise<T> {
+    const record = executeOptions.record ?? true;
+    // An unrecorded call can never be a trial: it could neither hold nor decide one.
+    const mayTrial = record && (executeOptions.mayTrial ?? true);
     if (!isCallPermitted() || (state !== 'closed' && !mayTrial)) {
       rejectionsTotal += 1;
       const retryAfterMs = msUntilRetry();
       // A due trial is the prober's to make: tell the caller to come back shortly.
       throw new BreakerOpenError(state, retryAfterMs > 0 ? retryAfterMs : HALF_OPEN_RETRY_AFTER_MS);
     }
+    if (!record) return operation();
     if (state === 'open') transition('half_open', 'trial_started');
     if (state === 'half_open') trialInFlight = true;
     const stateAtStart = state;
@@ -205,9 +227,10 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
       return result;
     } catch (error) {
       if (state === stateAtStart) {
-        // An error the dependency answered properly (a 404, say) proves it is up.
-        if (isFailure(error)) onFailure();
-        else onSuccess();
+        const outcome = classify(error);
+        if (outcome === 'failure') onFailure();
+        else if (outcome === 'success') onSuccess();
+        else onIgnored();
       }
       throw error;
     }

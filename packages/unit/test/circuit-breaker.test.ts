@@ -68,7 +68,7 @@ describe('CircuitBreaker', () => {
   });
 
   it('does not count errors that are not failures', async () => {
-    const { breaker } = breakerWith({ isFailure: () => false });
+    const { breaker } = breakerWith({ classify: () => 'success' });
     await failTimes(breaker, 5);
     expect(breaker.snapshot()).toMatchObject({ state: 'closed', failureCount: 0 });
   });
