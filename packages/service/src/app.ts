@@ -4,9 +4,9 @@ import { Registry } from 'prom-client';
 import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
 import type { Config } from './config.js';
 import { type DependencyCheck, withTimeout } from './dependency-checks.js';
-import { registerErrorHandling } from './error-handling.js';
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './error-handling.js';
 import { type Check, mlflowCheck } from './health-model.js';
-import { createMlflowClient, isMlflowOutage, type MlflowClient } from './mlflow-client.js';
+import { classifyMlflowOutcome, createMlflowClient, type MlflowClient } from './mlflow-client.js';
 import { createMlflowGateway, type MlflowGateway } from './mlflow-gateway.js';
 import { createMlflowProber, type MlflowProber } from './mlflow-prober.js';
 import { healthRoutes } from './plugins/health-routes.js';
@@ -51,7 +51,18 @@ declare module 'fastify' {
   }
 }
 
+/** Log paths that may hold a secret a client or the service sent; pino writes them as [redacted]. */
+export const LOG_REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers["x-api-key"]',
+];
+
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
+/** Longest path parameter the router accepts: 256 characters, each up to 4 UTF-8 bytes percent-encoded. */
+const MAX_PARAM_LENGTH = 256 * 12;
 
 /**
  * Builds the Fastify app: the plugins in one visible list, the breaker around MLflow and the background
@@ -61,7 +72,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
   const now = deps.now ?? (() => Date.now());
   const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
+    ...(deps.logger
+      ? { loggerInstance: deps.logger }
+      : { logger: { level: config.logLevel, redact: LOG_REDACT_PATHS } }),
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: (request) => {
@@ -70,20 +83,39 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A client gets REQUEST_TIMEOUT to send a whole request and HEADERS_TIMEOUT for its headers; the
+    // server checks for expired ones every second (Node's default is 30 s, too slow against slowloris).
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
+    },
+    // Model names of up to 256 characters, percent-encoded (up to 12 characters each), fit in a parameter.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors,
+    clientErrorHandler,
   });
 
-  const breaker = createCircuitBreaker({ ...config.breaker, isFailure: isMlflowOutage, now, random: deps.random });
+  const breaker = createCircuitBreaker({
+    ...config.breaker,
+    classify: classifyMlflowOutcome,
+    now,
+    random: deps.random,
+  });
   const client =
     deps.mlflowClient ??
     createMlflowClient({
       baseUrl: config.mlflow.trackingUri,
       timeoutMs: config.mlflow.requestTimeoutMs,
       fetch: deps.fetch,
+      authorization: config.mlflow.authorization,
+      maxResponseBytes: config.mlflow.maxResponseBytes,
     });
   const gateway = createMlflowGateway({
     client,
     breaker,
-    cacheMaxEntries: config.cacheMaxEntries,
+    cache: config.cache,
+    bulkhead: { maxConcurrency: config.mlflow.maxConcurrency, queueSize: config.mlflow.queueSize },
     now,
     trialsByProbe: config.mlflow.healthProbeIntervalMs > 0,
   });

@@ -25,11 +25,16 @@ export function matchesAnyKey(given: string | undefined, keys: readonly string[]
   return matched;
 }
 
-/** onRequest hook for routes behind API_KEYS: with keys configured, a request needs one in `X-API-Key`. */
+/**
+ * onRequest hook for routes behind API_KEYS: with keys configured, a request needs one, in `X-API-Key` or
+ * as `Authorization: Bearer <key>` (what the official MLflow client sends when MLFLOW_TRACKING_TOKEN is set).
+ */
 export function createApiKeyHook(keys: readonly string[]) {
   return async (request: FastifyRequest) => {
     if (keys.length === 0) return;
-    const given = request.headers['x-api-key'];
-    if (!matchesAnyKey(typeof given === 'string' ? given : undefined, keys)) throw new ServiceError('UNAUTHORIZED');
+    const header = request.headers['x-api-key'];
+    const given = typeof header === 'string' ? header : bearerToken(request.headers.authorization);
+    if (!matchesAnyKey(given, keys))
+      throw new ServiceError('UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer' } });
   };
 }

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, type ErrorBody, type ErrorCode, isServiceError } from './errors.js';
 
@@ -10,9 +13,49 @@ function send(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, mes
 function codeForFrameworkError(statusCode: number): ErrorCode | undefined {
   if (statusCode === 413) return 'PAYLOAD_TOO_LARGE';
   if (statusCode === 415) return 'UNSUPPORTED_MEDIA_TYPE';
+  if (statusCode === 414) return 'URI_TOO_LONG';
+  if (statusCode === 408) return 'REQUEST_TIMEOUT';
   if (statusCode === 404) return 'NOT_FOUND';
   if (statusCode >= 400 && statusCode < 500) return 'BAD_REQUEST';
   return undefined;
+}
+
+/**
+ * Fastify's own routing errors (a path that is not valid percent-encoding, a path parameter over the
+ * router's length limit), rendered from the catalogue like every other error.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    send(reply, request, 'URI_TOO_LONG', ERRORS.URI_TOO_LONG.message);
+    return;
+  }
+  if (error.code === 'FST_ERR_BAD_URL') {
+    send(reply, request, 'BAD_REQUEST', 'The request path is not valid percent-encoding.');
+    return;
+  }
+  send(reply, request, 'BAD_REQUEST', error.message);
+}
+
+/**
+ * Errors Node raises before a request exists (a request or its headers too slow, headers too large, bytes
+ * that are not HTTP), answered with a catalogue body on the raw socket, which then closes.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? 'REQUEST_TIMEOUT'
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'HEADERS_TOO_LARGE'
+        : 'BAD_REQUEST';
+  const { status, message } = ERRORS[code];
+  const body = JSON.stringify({ code, message, requestId: randomUUID() } satisfies ErrorBody);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** Renders every error as `{ code, message, requestId }` from the catalogue, and unknown routes as 404 JSON. */

@@ -4,20 +4,45 @@
  */
 export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'The request is invalid.' },
-  UNAUTHORIZED: { status: 401, message: 'A valid API key is required (X-API-Key header).' },
+  UNAUTHORIZED: {
+    status: 401,
+    message: 'A valid API key is required (X-API-Key header or Authorization: Bearer <key>).',
+  },
   ADMIN_UNAUTHORIZED: { status: 401, message: 'A valid admin bearer token is required.' },
   ADMIN_DISABLED: { status: 401, message: 'Manual breaker control is disabled: ADMIN_TOKEN is not set.' },
+  MLFLOW_PROXY_FORBIDDEN: {
+    status: 403,
+    message: 'The MLflow pass-through does not allow this request (MLFLOW_PROXY setting).',
+  },
   NOT_FOUND: { status: 404, message: 'No such route.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'The MLflow pass-through accepts GET, POST, PATCH and DELETE only.' },
   MODEL_NOT_FOUND: { status: 404, message: 'MLflow has no such registered model or model version.' },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    message: 'The request was not received in time (HEADERS_TIMEOUT for the headers, REQUEST_TIMEOUT in all).',
+  },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than BODY_LIMIT.' },
+  URI_TOO_LONG: { status: 414, message: 'A path parameter of the request is too long.' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are larger than the server accepts.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be JSON (Content-Type: application/json).' },
+  TOO_MANY_REQUESTS: {
+    status: 429,
+    message:
+      'Too many failed authentications on the manual breaker routes from this client; retry after the Retry-After delay.',
+  },
   MLFLOW_REJECTED: { status: 400, message: 'MLflow rejected the request.' },
   MLFLOW_UNREACHABLE: { status: 502, message: 'MLflow could not be reached.' },
   MLFLOW_UPSTREAM_ERROR: { status: 502, message: 'MLflow answered with a server error.' },
   MLFLOW_BAD_RESPONSE: { status: 502, message: 'MLflow answered with a malformed response.' },
+  MLFLOW_RESPONSE_TOO_LARGE: { status: 502, message: 'MLflow answered with more bytes than MLFLOW_PROXY_MAX_BYTES.' },
   MLFLOW_CIRCUIT_OPEN: {
     status: 503,
     message: 'MLflow is unavailable and the circuit breaker is open; retry after the Retry-After delay.',
+  },
+  MLFLOW_SATURATED: {
+    status: 503,
+    message:
+      'Too many MLflow calls are in flight (MLFLOW_MAX_CONCURRENCY and MLFLOW_QUEUE_SIZE); retry after the Retry-After delay.',
   },
   MLFLOW_TIMEOUT: { status: 504, message: 'MLflow did not answer within MLFLOW_REQUEST_TIMEOUT.' },
   INTERNAL_ERROR: { status: 500, message: 'An unexpected error occurred.' },

@@ -1,4 +1,4 @@
-export { type AppDeps, buildApp, type RegistryContext } from './app.js';
+export { type AppDeps, buildApp, LOG_REDACT_PATHS, type RegistryContext } from './app.js';
 export { bearerToken, matchesAnyKey, secretsEqual } from './auth.js';
 export {
   BACKOFF_JITTER_RATIO,
@@ -19,6 +19,8 @@ export {
   ConfigError,
   isConfigError,
   loadConfig,
+  PROXY_MODES,
+  type ProxyMode,
   SETTINGS,
   type SettingName,
 } from './config.js';
@@ -43,7 +45,9 @@ export {
 } from './health-model.js';
 export { createMemorySampler, RSS_SAMPLE_MAX_AGE_MS } from './memory-sampler.js';
 export {
+  classifyMlflowOutcome,
   createMlflowClient,
+  FORWARDED_RESPONSE_HEADERS,
   isMlflowError,
   isMlflowOutage,
   type MlflowClient,
@@ -52,7 +56,21 @@ export {
   type ModelVersion,
   type RegisteredModel,
 } from './mlflow-client.js';
-export { retryAfterSeconds, toServiceError } from './mlflow-gateway.js';
+export {
+  type BulkheadLimits,
+  type CacheLimits,
+  retryAfterSeconds,
+  SATURATED_RETRY_AFTER_SECONDS,
+  toServiceError,
+} from './mlflow-gateway.js';
+export {
+  decideProxyRequest,
+  PROXY_ENDPOINTS,
+  PROXY_METHODS,
+  type ProxyDecision,
+  type ProxyEndpoint,
+} from './mlflow-proxy-policy.js';
 export { BREAKER_STATE_VALUE } from './plugins/metrics.js';
-export { CACHE_STATUS_HEADER, MODEL_STAGES } from './plugins/registry-routes.js';
+export { MLFLOW_PROXY_PREFIX } from './plugins/mlflow-proxy.js';
+export { CACHE_STATUS_HEADER, MODEL_STAGES, searchFilter } from './plugins/registry-routes.js';
 export { SERVICE_VERSION } from './version.js';

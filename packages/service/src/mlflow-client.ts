@@ -1,7 +1,21 @@
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
+import type { CallOutcome } from './circuit-breaker.js';
 
-/** How an MLflow call failed: the first four mean MLflow is unwell, `api` is a proper MLflow error answer. */
-export type MlflowErrorKind = 'unreachable' | 'timeout' | 'upstream' | 'malformed' | 'api';
+/**
+ * How an MLflow call failed. `unreachable`, `timeout`, `upstream` and `malformed` mean MLflow is unwell;
+ * `api` is a proper MLflow error answer (a 4xx); `invalid_request` is a request fetch refused to build
+ * (the caller's fault, never sent); `too_large` is an answer over MLFLOW_PROXY_MAX_BYTES.
+ */
+export type MlflowErrorKind =
+  | 'unreachable'
+  | 'timeout'
+  | 'upstream'
+  | 'malformed'
+  | 'api'
+  | 'invalid_request'
+  | 'too_large';
 
 /** A failed MLflow call, with the low-level error as `cause`. */
 export class MlflowError extends Error {
@@ -11,19 +25,16 @@ export class MlflowError extends Error {
   readonly status: number | undefined;
   /** MLflow's `error_code` (e.g. RESOURCE_DOES_NOT_EXIST), when it sent one. */
   readonly errorCode: string | undefined;
-  /** The raw answer, kept for the pass-through proxy so that it can relay MLflow's own error. */
-  readonly response: ForwardedResponse | undefined;
 
   constructor(
     kind: MlflowErrorKind,
     message: string,
-    extra: { status?: number; errorCode?: string; response?: ForwardedResponse; cause?: unknown } = {},
+    extra: { status?: number; errorCode?: string; cause?: unknown } = {},
   ) {
     super(message, { cause: extra.cause });
     this.kind = kind;
     this.status = extra.status;
     this.errorCode = extra.errorCode;
-    this.response = extra.response;
   }
 }
 
@@ -32,9 +43,22 @@ export function isMlflowError(error: unknown): error is MlflowError {
   return error instanceof MlflowError;
 }
 
-/** True for failures that say MLflow is unwell (they count against the breaker); false for MLflow's own 4xx answers. */
+const OUTAGE_KINDS: ReadonlySet<MlflowErrorKind> = new Set(['unreachable', 'timeout', 'upstream', 'malformed']);
+
+/** True for failures that say MLflow is unwell; false for MLflow's own 4xx answers and the caller's mistakes. */
 export function isMlflowOutage(error: unknown): boolean {
-  return isMlflowError(error) && error.kind !== 'api';
+  return isMlflowError(error) && OUTAGE_KINDS.has(error.kind);
+}
+
+/**
+ * What an MLflow call's error says about MLflow, for the breaker: outages are failures, a proper error
+ * answer or an answer too large to relay proves MLflow is up, and anything else (a request that was never
+ * sent, an error of the service itself) says nothing.
+ */
+export function classifyMlflowOutcome(error: unknown): CallOutcome {
+  if (!isMlflowError(error)) return 'ignored';
+  if (OUTAGE_KINDS.has(error.kind)) return 'failure';
+  return error.kind === 'invalid_request' ? 'ignored' : 'success';
 }
 
 const tagSchema = z.looseObject({ key: z.string(), value: z.string().optional() });
@@ -75,20 +99,22 @@ export type RegisteredModel = z.infer<typeof registeredModelSchema>;
 /** One page of a registered-model search. */
 export type ModelSearchPage = z.infer<typeof searchSchema>;
 
-/** A request relayed unchanged to MLflow by the pass-through proxy. */
+/** A request relayed to MLflow by the pass-through proxy. */
 export interface ForwardedRequest {
   readonly method: string;
-  /** Path and query below the tracking URI, starting with `/`. */
+  /** Path and query below the tracking URI, starting with `/` (already checked by the proxy policy). */
   readonly pathAndQuery: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array<ArrayBuffer> | undefined;
+  /** Artifact downloads may stream for longer than the request timeout (the size cap still holds). */
+  readonly untimedBody?: boolean;
 }
 
-/** MLflow's answer to a forwarded request. */
+/** MLflow's answer to a forwarded request: the body streams as it arrives, cut at the size cap. */
 export interface ForwardedResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: Uint8Array;
+  readonly body: Readable | null;
 }
 
 /** The MLflow REST calls the service makes. */
@@ -120,10 +146,50 @@ export interface MlflowClientOptions {
   readonly timeoutMs: number;
   /** Defaults to the global fetch (which msw intercepts in tests). */
   readonly fetch?: typeof fetch;
+  /** The service's own credentials for MLflow (`Authorization` header value), sent on every call. */
+  readonly authorization?: string;
+  /** Largest answer read or relayed, in bytes (default: no cap). */
+  readonly maxResponseBytes?: number;
 }
 
-const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'authorization', 'user-agent'];
-const FORWARDED_RESPONSE_HEADERS = ['content-type', 'content-disposition', 'cache-control', 'etag', 'last-modified'];
+/** Request headers a client may pass through. Never `authorization` or cookies: MLflow gets the service's own. */
+const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent'];
+/** Response headers relayed to the client, MLflow's security headers included. */
+export const FORWARDED_RESPONSE_HEADERS = [
+  'content-type',
+  'content-disposition',
+  'cache-control',
+  'etag',
+  'last-modified',
+  'x-content-type-options',
+  'x-frame-options',
+  'content-security-policy',
+  'referrer-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-resource-policy',
+  'permissions-policy',
+  'strict-transport-security',
+] as const;
+
+/** Counts bytes through a stream and fails it once they pass `max`. */
+function byteCap(max: number, what: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      seen += chunk.byteLength;
+      if (seen > max) {
+        callback(new MlflowError('too_large', `MLflow's answer to ${what} passed ${max} bytes`));
+        return;
+      }
+      callback(null, chunk);
+    },
+  });
+}
+
+function declaredLength(response: Response): number | undefined {
+  const header = response.headers.get('content-length');
+  return header !== null && /^\d+$/.test(header) ? Number(header) : undefined;
+}
 
 /** Creates the MLflow REST client: every call has the timeout and maps failures to `MlflowError`. */
 export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
@@ -131,40 +197,86 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
   const fetchImpl = options.fetch ?? ((input: string, init?: RequestInit) => globalThis.fetch(input, init));
   const base = options.baseUrl.replace(/\/+$/, '');
 
-  async function send(
+  const maxBytes = options.maxResponseBytes ?? Number.POSITIVE_INFINITY;
+
+  /** Starts a call; the timer keeps running until `done` is called (after the body is read or relayed). */
+  async function start(
     method: string,
     pathAndQuery: string,
-    headers: Record<string, string>,
+    clientHeaders: Record<string, string>,
     body?: Uint8Array<ArrayBuffer>,
   ) {
+    const url = `${base}${pathAndQuery}`;
+    const what = `${method} ${pathAndQuery.split('?')[0]}`;
+    const headers = { ...clientHeaders };
+    if (options.authorization !== undefined) headers.authorization = options.authorization;
+    const init: RequestInit = { method, headers, body: body && body.byteLength > 0 ? body : undefined };
+    try {
+      // Build it first: a request fetch refuses to make (a method or header it rejects) was never sent.
+      new Request(url, { method, headers: clientHeaders, body: init.body });
+    } catch (error) {
+      throw new MlflowError('invalid_request', `the request ${what} cannot be sent: ${describeCause(error)}`, {
+        cause: error,
+      });
+    }
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       controller.abort();
     }, options.timeoutMs);
-    const what = `${method} ${pathAndQuery.split('?')[0]}`;
-    try {
-      const response = await fetchImpl(`${base}${pathAndQuery}`, {
-        method,
-        headers,
-        body: body && body.byteLength > 0 ? body : undefined,
-        signal: controller.signal,
-        redirect: 'manual',
-      });
-      const bytes = new Uint8Array(await response.arrayBuffer());
-      return { response, bytes };
-    } catch (error) {
+    const done = () => clearTimeout(timer);
+    const failure = (error: unknown) => {
+      if (isMlflowError(error)) return error;
       if (timedOut) {
-        throw new MlflowError('timeout', `MLflow did not answer ${what} within ${options.timeoutMs} ms`, {
+        return new MlflowError('timeout', `MLflow did not answer ${what} within ${options.timeoutMs} ms`, {
           cause: error,
         });
       }
-      throw new MlflowError('unreachable', `MLflow could not be reached for ${what}: ${describeCause(error)}`, {
+      return new MlflowError('unreachable', `MLflow could not be reached for ${what}: ${describeCause(error)}`, {
         cause: error,
       });
+    };
+    try {
+      const response = await fetchImpl(url, { ...init, signal: controller.signal, redirect: 'manual' });
+      const length = declaredLength(response);
+      if (length !== undefined && length > maxBytes) {
+        await response.body?.cancel().catch(() => {});
+        done();
+        throw new MlflowError('too_large', `MLflow's answer to ${what} has ${length} bytes, over ${maxBytes}`, {
+          status: response.status,
+        });
+      }
+      return { response, what, done, failure };
+    } catch (error) {
+      done();
+      throw failure(error);
+    }
+  }
+
+  async function send(
+    method: string,
+    pathAndQuery: string,
+    headers: Record<string, string>,
+    body?: Uint8Array<ArrayBuffer>,
+  ) {
+    const { response, what, done, failure } = await start(method, pathAndQuery, headers, body);
+    try {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      if (response.body) {
+        for await (const chunk of Readable.fromWeb(response.body as WebReadableStream)) {
+          size += (chunk as Buffer).byteLength;
+          if (size > maxBytes)
+            throw new MlflowError('too_large', `MLflow's answer to ${what} passed ${maxBytes} bytes`);
+          chunks.push(chunk as Buffer);
+        }
+      }
+      return { response, bytes: new Uint8Array(Buffer.concat(chunks)) };
+    } catch (error) {
+      throw failure(error);
     } finally {
-      clearTimeout(timer);
+      done();
     }
   }
 
@@ -251,24 +363,23 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
         const value = request.headers[name];
         if (value !== undefined) headers[name] = value;
       }
-      const { response, bytes } = await send(request.method, request.pathAndQuery, headers, request.body);
+      const { response, what, done } = await start(request.method, request.pathAndQuery, headers, request.body);
+      if (request.untimedBody) done();
       const relayed: Record<string, string> = {};
       for (const name of FORWARDED_RESPONSE_HEADERS) {
         const value = response.headers.get(name);
         if (value !== null) relayed[name] = value;
       }
-      const forwarded = { status: response.status, headers: relayed, body: bytes };
-      if (response.status >= 500) {
-        throw new MlflowError(
-          'upstream',
-          `MLflow answered ${response.status} to ${request.method} ${request.pathAndQuery}`,
-          {
-            status: response.status,
-            response: forwarded,
-          },
-        );
+      // fetch has already decoded any content-encoding, so MLflow's length only holds for an unencoded body.
+      const length = declaredLength(response);
+      if (length !== undefined && !response.headers.has('content-encoding')) relayed['content-length'] = String(length);
+      if (!response.body) {
+        done();
+        return { status: response.status, headers: relayed, body: null };
       }
-      return forwarded;
+      // The cap (or the timeout, or the client going away) ends the relay and the upstream body with it.
+      const body = pipeline(Readable.fromWeb(response.body as WebReadableStream), byteCap(maxBytes, what), done);
+      return { status: response.status, headers: relayed, body };
     },
   };
 }

@@ -1,3 +1,4 @@
+import { type BulkheadPolicy, bulkhead, isBulkheadRejectedError } from 'cockatiel';
 import { LRUCache } from 'lru-cache';
 import { type CircuitBreaker, isBreakerOpenError } from './circuit-breaker.js';
 import { ServiceError } from './errors.js';
@@ -11,24 +12,56 @@ export interface ReadResult<T> {
   readonly ageSeconds: number;
 }
 
-/** The only way routes reach MLflow: every call goes through the breaker and maps failures to catalogue errors. */
+/**
+ * The only way routes reach MLflow: every call goes through the breaker and the bulkhead and maps failures
+ * to catalogue errors.
+ */
 export interface MlflowGateway {
-  /** Runs a call through the breaker; throws `ServiceError` (503 + Retry-After while open, 502/504/...). */
+  /** Runs a call through the breaker and the bulkhead; throws `ServiceError` (503 + Retry-After while open or saturated, 502/504/...). */
   call<T>(operation: (client: MlflowClient) => Promise<T>): Promise<T>;
+  /**
+   * Like `call` for a request whose shape a client chose (the pass-through): refused while the breaker is
+   * not closed, but its outcome is never counted, so no client can open (or hold closed) the breaker for others.
+   */
+  relay<T>(operation: (client: MlflowClient) => Promise<T>): Promise<T>;
   /** A call that may be a recovery trial: the background probe's. */
   probe(operation: (client: MlflowClient) => Promise<void>): Promise<void>;
-  /** Like `call`, but remembers the answer under `key` and serves it as stale while MLflow is unavailable. */
-  read<T>(key: string, operation: (client: MlflowClient) => Promise<T>): Promise<ReadResult<T>>;
+  /**
+   * Like `call`, but remembers the answer under `key` and serves it as stale while MLflow is unavailable.
+   * With `clientShaped` (a search filter a client wrote) the outcome is not counted, as for `relay`.
+   */
+  read<T>(
+    key: string,
+    operation: (client: MlflowClient) => Promise<T>,
+    options?: { readonly clientShaped?: boolean },
+  ): Promise<ReadResult<T>>;
   readonly client: MlflowClient;
   readonly breaker: CircuitBreaker;
+  /** Calls in flight, calls waiting for a slot, and calls turned away since start, for metrics. */
+  load(): { readonly active: number; readonly queued: number; readonly rejectedTotal: number };
+}
+
+/** Limits of the last-known-good cache; any of them 0 disables it. */
+export interface CacheLimits {
+  readonly maxEntries: number;
+  /** Total size, counted as the JSON size of each value. */
+  readonly maxBytes: number;
+  /** Largest single value kept; larger ones are served but not cached. */
+  readonly maxEntryBytes: number;
+}
+
+/** Limits of the bulkhead around MLflow calls. */
+export interface BulkheadLimits {
+  readonly maxConcurrency: number;
+  readonly queueSize: number;
 }
 
 /** Options of `createMlflowGateway`. */
 export interface MlflowGatewayOptions {
   readonly client: MlflowClient;
   readonly breaker: CircuitBreaker;
-  /** Entries in the last-known-good cache; 0 disables it. */
-  readonly cacheMaxEntries: number;
+  readonly cache: CacheLimits;
+  readonly bulkhead: BulkheadLimits;
   readonly now: () => number;
   /**
    * True when a background probe makes the recovery trials: client requests then never become trials,
@@ -36,6 +69,9 @@ export interface MlflowGatewayOptions {
    */
   readonly trialsByProbe: boolean;
 }
+
+/** Retry-After given to a call turned away because the bulkhead and its queue are full. */
+export const SATURATED_RETRY_AFTER_SECONDS = 1;
 
 /** Retry-After, in whole seconds (at least 1), for a breaker rejection. */
 export function retryAfterSeconds(retryAfterMs: number): number {
@@ -52,8 +88,19 @@ export function toServiceError(error: unknown): ServiceError {
       cause: error,
     });
   }
+  if (isBulkheadRejectedError(error)) {
+    return new ServiceError('MLFLOW_SATURATED', {
+      headers: { 'retry-after': String(SATURATED_RETRY_AFTER_SECONDS) },
+      details: { retry_after_seconds: SATURATED_RETRY_AFTER_SECONDS },
+      cause: error,
+    });
+  }
   if (isMlflowError(error)) {
     switch (error.kind) {
+      case 'invalid_request':
+        return new ServiceError('BAD_REQUEST', { message: error.message, cause: error });
+      case 'too_large':
+        return new ServiceError('MLFLOW_RESPONSE_TOO_LARGE', { cause: error });
       case 'unreachable':
         return new ServiceError('MLFLOW_UNREACHABLE', { cause: error });
       case 'timeout':
@@ -76,18 +123,43 @@ export function toServiceError(error: unknown): ServiceError {
   return new ServiceError('INTERNAL_ERROR', { cause: error });
 }
 
+interface CacheEntry {
+  readonly value: unknown;
+  readonly storedAt: number;
+}
+
+function createCache(limits: CacheLimits): LRUCache<string, CacheEntry> | undefined {
+  if (limits.maxEntries === 0 || limits.maxBytes === 0) return undefined;
+  return new LRUCache<string, CacheEntry>({
+    max: limits.maxEntries,
+    maxSize: limits.maxBytes,
+    maxEntrySize: Math.min(limits.maxEntryBytes, limits.maxBytes),
+    // The key counts too: a client chooses it (a search text), so it must not grow memory for free.
+    sizeCalculation: (entry, key) => Math.max(1, Buffer.byteLength(JSON.stringify(entry.value)) + key.length),
+  });
+}
+
 /** Creates the gateway over one MLflow client and one breaker. */
 export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGateway {
   const { client, breaker, now } = options;
   const userCall = { mayTrial: !options.trialsByProbe };
-  const cache =
-    options.cacheMaxEntries > 0
-      ? new LRUCache<string, { value: unknown; storedAt: number }>({ max: options.cacheMaxEntries })
-      : undefined;
+  const relayCall = { record: false };
+  const cache = createCache(options.cache);
+  // The breaker is asked first, so an open breaker answers MLFLOW_CIRCUIT_OPEN (and stale reads) rather
+  // than a full bulkhead; a bulkhead rejection never reached MLflow and so says nothing to the breaker.
+  const slots: BulkheadPolicy = bulkhead(options.bulkhead.maxConcurrency, options.bulkhead.queueSize);
+  let rejectedTotal = 0;
+  slots.onReject(() => {
+    rejectedTotal += 1;
+  });
+  const limited =
+    <T>(operation: (mlflow: MlflowClient) => Promise<T>) =>
+    (): Promise<T> =>
+      slots.execute(() => operation(client));
 
   async function call<T>(operation: (mlflow: MlflowClient) => Promise<T>): Promise<T> {
     try {
-      return await breaker.execute(() => operation(client), userCall);
+      return await breaker.execute(limited(operation), userCall);
     } catch (error) {
       throw toServiceError(error);
     }
@@ -97,6 +169,18 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     client,
     breaker,
     call,
+    async relay(operation) {
+      try {
+        return await breaker.execute(limited(operation), relayCall);
+      } catch (error) {
+        throw toServiceError(error);
+      }
+    },
+    load: () => ({
+      active: options.bulkhead.maxConcurrency - slots.executionSlots,
+      queued: options.bulkhead.queueSize - slots.queueSlots,
+      rejectedTotal,
+    }),
     async probe(operation) {
       try {
         await breaker.execute(() => operation(client), { mayTrial: true });
@@ -104,13 +188,17 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
         throw toServiceError(error);
       }
     },
-    async read<T>(key: string, operation: (mlflow: MlflowClient) => Promise<T>): Promise<ReadResult<T>> {
+    async read<T>(
+      key: string,
+      operation: (mlflow: MlflowClient) => Promise<T>,
+      readOptions: { readonly clientShaped?: boolean } = {},
+    ): Promise<ReadResult<T>> {
       try {
-        const value = await breaker.execute(() => operation(client), userCall);
+        const value = await breaker.execute(limited(operation), readOptions.clientShaped ? relayCall : userCall);
         cache?.set(key, { value, storedAt: now() });
         return { value, stale: false, ageSeconds: 0 };
       } catch (error) {
-        const unavailable = isBreakerOpenError(error) || isMlflowOutage(error);
+        const unavailable = isBreakerOpenError(error) || isBulkheadRejectedError(error) || isMlflowOutage(error);
         const cached = unavailable ? cache?.get(key) : undefined;
         if (cached) {
           const ageSeconds = Math.max(0, Math.floor((now() - cached.storedAt) / 1000));

@@ -1,7 +1,7 @@
 // The service's entry point: the one place that reads the environment, builds the real dependencies,
 // listens, and turns SIGTERM into a graceful close (readiness 503, in-flight requests finish, exit 0).
 import { pino } from 'pino';
-import { buildApp } from './app.js';
+import { buildApp, LOG_REDACT_PATHS } from './app.js';
 import { isConfigError, loadConfig } from './config.js';
 import { createDependencyChecks } from './dependency-checks.js';
 import { startEmfPublisher } from './emf-publisher.js';
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const logger = pino({ level: config.logLevel });
+  const logger = pino({ level: config.logLevel, redact: LOG_REDACT_PATHS });
   process.on('unhandledRejection', (reason) => {
     logger.fatal({ err: reason }, 'unhandled promise rejection');
     process.exit(1);

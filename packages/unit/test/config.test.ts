@@ -71,7 +71,7 @@ describe('loadConfig', () => {
 
   it('rejects a zero request timeout', () => {
     expect(configError({ MLFLOW_REQUEST_TIMEOUT: '0' }).problems).toEqual([
-      'MLFLOW_REQUEST_TIMEOUT: expected a number of seconds above 0 (got "0")',
+      'MLFLOW_REQUEST_TIMEOUT: expected a number of seconds above 0, at most 2147483 (got "0")',
     ]);
   });
 

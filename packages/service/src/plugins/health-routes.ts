@@ -1,4 +1,6 @@
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import { bearerToken, secretsEqual } from '../auth.js';
 import type { BreakerSnapshot } from '../circuit-breaker.js';
 import type { BreakerSettings } from '../config.js';
@@ -124,15 +126,40 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     });
   });
 
-  const requireAdmin = async (request: FastifyRequest) => {
+  const isAdmin = (request: FastifyRequest) => {
     const expected = ctx.config.auth.adminToken;
-    if (expected === undefined) throw new ServiceError('ADMIN_DISABLED');
     const given = bearerToken(request.headers.authorization);
-    if (given === undefined || !secretsEqual(given, expected)) {
-      request.log.warn({ ip: request.ip, route: request.url }, 'rejected manual breaker control: bad or missing token');
-      throw new ServiceError('ADMIN_UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer' } });
-    }
+    return expected !== undefined && given !== undefined && secretsEqual(given, expected);
   };
+  const requireAdmin = async (request: FastifyRequest) => {
+    if (ctx.config.auth.adminToken === undefined) throw new ServiceError('ADMIN_DISABLED');
+    if (!isAdmin(request)) throw new ServiceError('ADMIN_UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer' } });
+  };
+
+  // Failed admin authentications are limited per client address: a request with the right token is never
+  // counted (allowList), every other one is, and past ADMIN_AUTH_MAX_FAILURES in ADMIN_AUTH_WINDOW the
+  // client gets 429 before its token is even compared. One warning per client and window, not per attempt.
+  const { adminMaxFailures, adminFailureWindowMs } = ctx.config.auth;
+  const warned = new LRUCache<string, true>({ max: 10_000, ttl: adminFailureWindowMs });
+  await app.register(rateLimit, { global: false });
+  const limitFailedAdminAuth = app.rateLimit({
+    max: adminMaxFailures,
+    timeWindow: adminFailureWindowMs,
+    allowList: (request) => isAdmin(request),
+    onExceeded: (request, key) => {
+      if (warned.has(key)) return;
+      warned.set(key, true);
+      request.log.warn(
+        { ip: request.ip, max_failures: adminMaxFailures, window_seconds: adminFailureWindowMs / 1000 },
+        'manual breaker control: too many failed authentications from one client; refusing it until the window ends',
+      );
+    },
+    errorResponseBuilder: (_request, context) =>
+      new ServiceError('TOO_MANY_REQUESTS', {
+        headers: { 'retry-after': String(retryAfterSeconds(context.ttl)) },
+        details: { retry_after_seconds: retryAfterSeconds(context.ttl) },
+      }),
+  });
 
   const manual = (action: 'reset' | 'open') => async (request: FastifyRequest) => {
     const previous = action === 'reset' ? ctx.breaker.reset() : ctx.breaker.forceOpen();
@@ -148,6 +175,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     request.log.warn({ audit }, `manual circuit breaker ${action} (was ${previous})`);
     return { ...audit, ...(probe ? { probe } : {}), circuit_breaker: report(ctx.breaker.snapshot()) };
   };
-  app.post('/health/mlflow/reset', { preHandler: requireAdmin }, manual('reset'));
-  app.post('/health/mlflow/open', { preHandler: requireAdmin }, manual('open'));
+  const admin = { onRequest: limitFailedAdminAuth, preHandler: requireAdmin };
+  app.post('/health/mlflow/reset', admin, manual('reset'));
+  app.post('/health/mlflow/open', admin, manual('open'));
 }

@@ -57,6 +57,32 @@ async function metrics(app: FastifyInstance): Promise<void> {
       },
     });
   }
+  const { gateway } = app.registry;
+  new Gauge({
+    name: 'registry_mlflow_calls_in_flight',
+    help: 'MLflow calls holding a bulkhead slot (at most MLFLOW_MAX_CONCURRENCY).',
+    registers: [register],
+    collect() {
+      this.set(gateway.load().active);
+    },
+  });
+  new Gauge({
+    name: 'registry_mlflow_calls_queued',
+    help: 'MLflow calls waiting for a bulkhead slot (at most MLFLOW_QUEUE_SIZE).',
+    registers: [register],
+    collect() {
+      this.set(gateway.load().queued);
+    },
+  });
+  new Counter({
+    name: 'registry_mlflow_saturated_total',
+    help: 'MLflow calls turned away with 503 MLFLOW_SATURATED because the bulkhead and its queue were full.',
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc(gateway.load().rejectedTotal);
+    },
+  });
   new Gauge({
     name: 'registry_health_score',
     help: 'Percentage of component checks passing (mlflow, postgres, redis).',

@@ -1,16 +1,17 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { createApiKeyHook } from '../auth.js';
-import { isServiceError } from '../errors.js';
-import { type ForwardedResponse, isMlflowError } from '../mlflow-client.js';
+import { ServiceError } from '../errors.js';
+import { decideProxyRequest, PROXY_METHODS } from '../mlflow-proxy-policy.js';
 
-function relay(reply: FastifyReply, response: ForwardedResponse) {
-  return reply.status(response.status).headers(response.headers).send(Buffer.from(response.body));
-}
+/** Where the pass-through is mounted. */
+export const MLFLOW_PROXY_PREFIX = '/mlflow';
 
 /**
  * Pass-through of the MLflow REST API under `/mlflow/`, so the official MLflow client can use the service
- * as its tracking URI (`MLFLOW_TRACKING_URI=http://<service>/mlflow`). Calls go through the breaker like
- * every other MLflow call; MLflow's own answers, errors included, are relayed unchanged.
+ * as its tracking URI (`MLFLOW_TRACKING_URI=http://<service>/mlflow`). What it relays is decided by
+ * `decideProxyRequest` (path confinement, methods, MLFLOW_PROXY); MLflow gets the service's credentials,
+ * never the client's; answers stream back with MLflow's status and headers, capped at MLFLOW_PROXY_MAX_BYTES.
+ * Calls are refused while the breaker is open but never counted by it.
  */
 export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, config } = app.registry;
@@ -20,22 +21,33 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.all('/*', async (request, reply) => {
-    const pathAndQuery = request.url.slice(request.url.indexOf('/mlflow') + '/mlflow'.length) || '/';
+    const decision = decideProxyRequest({
+      mode: config.mlflow.proxyMode,
+      method: request.method,
+      rawUrl: request.raw.url ?? '',
+      routePrefix: MLFLOW_PROXY_PREFIX,
+      trackingUri: config.mlflow.trackingUri,
+    });
+    if (!decision.ok) {
+      const headers: Record<string, string> =
+        decision.code === 'METHOD_NOT_ALLOWED' ? { allow: PROXY_METHODS.join(', ') } : {};
+      throw new ServiceError(decision.code, { message: decision.message, headers });
+    }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) {
       if (typeof value === 'string') headers[name] = value;
     }
     const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : undefined;
-    try {
-      const response = await gateway.call((mlflow) =>
-        mlflow.forward({ method: request.method, pathAndQuery, headers, body }),
-      );
-      return relay(reply, response);
-    } catch (error) {
-      // An MLflow 5xx counts against the breaker, but the client still sees MLflow's own answer.
-      const cause = isServiceError(error) ? error.cause : undefined;
-      if (isMlflowError(cause) && cause.response) return relay(reply, cause.response);
-      throw error;
-    }
+    const response = await gateway.relay((mlflow) =>
+      mlflow.forward({
+        method: request.method,
+        pathAndQuery: decision.pathAndQuery,
+        headers,
+        body,
+        untimedBody: decision.artifact,
+      }),
+    );
+    reply.status(response.status).headers(response.headers);
+    return reply.send(response.body ?? '');
   });
 }

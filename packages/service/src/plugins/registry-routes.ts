@@ -48,8 +48,18 @@ function sendRead<T>(reply: FastifyReply, result: ReadResult<T>, wrap: (value: T
   return wrap(result.value);
 }
 
-function likePattern(text: string): string {
-  return `name ILIKE '%${text.replace(/'/g, "''")}%'`;
+/** Characters MLflow's filter language cannot take literally inside a LIKE pattern. */
+const UNLITERAL = /[%_"\\]/;
+
+/**
+ * The MLflow filter for a `search` text, matched literally and case-insensitively. MLflow's filter
+ * language has no escapes, so a `'` is kept by quoting with `"`, and wildcards, `"` and `\` become `_`
+ * (any one character); `exact` then says whether the answers must be checked for the literal text.
+ */
+export function searchFilter(text: string): { filter: string; exact: boolean } {
+  const pattern = `%${text.replaceAll(new RegExp(UNLITERAL, 'g'), '_')}%`;
+  const quote = text.includes("'") ? '"' : "'";
+  return { filter: `name ILIKE ${quote}${pattern}${quote}`, exact: !UNLITERAL.test(text) };
 }
 
 /** Registry API over the MLflow Model Registry: search, read, register, transition (behind API_KEYS). */
@@ -59,13 +69,21 @@ export async function registryRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/models', async (request, reply) => {
     const query = parseInput(searchQuery, request.query, 'query');
-    const filter = query.filter ?? (query.search ? likePattern(query.search) : undefined);
+    const search = query.filter === undefined && query.search ? searchFilter(query.search) : undefined;
+    const filter = query.filter ?? search?.filter;
     const page = { filter, maxResults: query.max_results ?? 100, pageToken: query.page_token };
-    const result = await gateway.read(`search:${JSON.stringify(page)}`, (mlflow) =>
-      mlflow.searchRegisteredModels(page),
+    // A filter the client wrote may make MLflow answer 500 (it does for some it cannot parse): that
+    // outcome is the client's, so it is not counted by the breaker (see decision 0009).
+    const result = await gateway.read(
+      `search:${JSON.stringify(page)}`,
+      (mlflow) => mlflow.searchRegisteredModels(page),
+      { clientShaped: query.filter !== undefined },
     );
+    const literal = search && !search.exact ? query.search?.toLowerCase() : undefined;
     return sendRead(reply, result, (value) => ({
-      models: value.registered_models,
+      models: literal
+        ? value.registered_models.filter((model) => model.name.toLowerCase().includes(literal))
+        : value.registered_models,
       next_page_token: value.next_page_token ?? null,
     }));
   });

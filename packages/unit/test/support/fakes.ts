@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import {
   type AppDeps,
   buildApp,
@@ -105,7 +106,7 @@ export function createFakeMlflow(): FakeMlflow {
       return {
         status: 200,
         headers: { 'content-type': 'application/json' },
-        body: new TextEncoder().encode(JSON.stringify({ forwarded: request.pathAndQuery })),
+        body: Readable.from([Buffer.from(JSON.stringify({ forwarded: request.pathAndQuery }))]),
       };
     },
   };

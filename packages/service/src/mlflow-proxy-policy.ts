@@ -1,0 +1,183 @@
+import type { ProxyMode } from './config.js';
+import type { ErrorCode } from './errors.js';
+
+/** The only methods the pass-through relays. */
+export const PROXY_METHODS = ['GET', 'POST', 'PATCH', 'DELETE'] as const;
+
+/** What an endpoint does: `read` changes nothing; `write` creates or updates registry entries (never deletes). */
+export type EndpointAccess = 'read' | 'write';
+
+/** One MLflow endpoint the restricted modes allow. */
+export interface ProxyEndpoint {
+  readonly method: (typeof PROXY_METHODS)[number];
+  /** The path below the tracking URI; with `prefix`, any path below it (one or more segments). */
+  readonly path: string;
+  readonly access: EndpointAccess;
+  readonly prefix?: boolean;
+  /** An artifact download: its body may stream for longer than MLFLOW_REQUEST_TIMEOUT (the size cap holds). */
+  readonly artifact?: boolean;
+}
+
+const API = '/api/2.0/mlflow';
+const ARTIFACTS = '/api/2.0/mlflow-artifacts/artifacts';
+
+const read = (method: ProxyEndpoint['method'], path: string, extra: Partial<ProxyEndpoint> = {}): ProxyEndpoint => ({
+  method,
+  path,
+  access: 'read',
+  ...extra,
+});
+const write = (method: ProxyEndpoint['method'], path: string, extra: Partial<ProxyEndpoint> = {}): ProxyEndpoint => ({
+  method,
+  path,
+  access: 'write',
+  ...extra,
+});
+
+/**
+ * The endpoints `read-only` and `registry` allow: what the official MLflow client needs to register and
+ * read models (registry create/get/search/update, tags, stage transitions, aliases) and the tracking and
+ * artifact reads around them. Nothing here deletes or renames; `full` allows every path.
+ */
+export const PROXY_ENDPOINTS: readonly ProxyEndpoint[] = [
+  write('POST', `${API}/registered-models/create`),
+  read('GET', `${API}/registered-models/get`),
+  read('GET', `${API}/registered-models/search`),
+  read('GET', `${API}/registered-models/get-latest-versions`),
+  read('POST', `${API}/registered-models/get-latest-versions`),
+  write('PATCH', `${API}/registered-models/update`),
+  write('POST', `${API}/registered-models/set-tag`),
+  write('POST', `${API}/registered-models/alias`),
+  read('GET', `${API}/registered-models/alias`),
+  write('POST', `${API}/model-versions/create`),
+  read('GET', `${API}/model-versions/get`),
+  read('GET', `${API}/model-versions/search`),
+  write('PATCH', `${API}/model-versions/update`),
+  write('POST', `${API}/model-versions/transition-stage`),
+  write('POST', `${API}/model-versions/set-tag`),
+  read('GET', `${API}/model-versions/get-download-uri`),
+  read('GET', `${API}/experiments/get`),
+  read('GET', `${API}/experiments/get-by-name`),
+  read('GET', `${API}/experiments/search`),
+  read('POST', `${API}/experiments/search`),
+  read('GET', `${API}/runs/get`),
+  read('POST', `${API}/runs/search`),
+  read('GET', `${API}/metrics/get-history`),
+  read('GET', `${API}/artifacts/list`),
+  read('GET', `${API}/logged-models`, { prefix: true }),
+  read('POST', `${API}/logged-models/search`),
+  // register_model records the new version on the logged model: PATCH logged-models/<id>/tags.
+  write('PATCH', `${API}/logged-models`, { prefix: true }),
+  read('GET', '/api/3.0/mlflow/server-info'),
+  read('GET', ARTIFACTS),
+  read('GET', ARTIFACTS, { prefix: true, artifact: true }),
+  read('GET', '/get-artifact', { artifact: true }),
+  read('GET', '/model-versions/get-artifact', { artifact: true }),
+];
+
+/** Where the pass-through sends a request it allows. */
+export interface ProxyTarget {
+  readonly ok: true;
+  /** Path and query below the tracking URI, exactly as the client encoded them. */
+  readonly pathAndQuery: string;
+  readonly artifact: boolean;
+}
+
+/** Why the pass-through refuses a request: a catalogue code and a message naming the rule. */
+export interface ProxyRefusal {
+  readonly ok: false;
+  readonly code: Extract<ErrorCode, 'BAD_REQUEST' | 'METHOD_NOT_ALLOWED' | 'MLFLOW_PROXY_FORBIDDEN'>;
+  readonly message: string;
+}
+
+/** What the pass-through does with a request. */
+export type ProxyDecision = ProxyTarget | ProxyRefusal;
+
+const refuse = (code: ProxyRefusal['code'], message: string): ProxyRefusal => ({ ok: false, code, message });
+
+function matches(endpoint: ProxyEndpoint, method: string, path: string): boolean {
+  if (endpoint.method !== method) return false;
+  return endpoint.prefix ? path.startsWith(`${endpoint.path}/`) : path === endpoint.path;
+}
+
+/** The decoded path below the route prefix, or a refusal for anything that could leave it. */
+function checkPath(rawPath: string): { path: string } | ProxyRefusal {
+  const segments = rawPath.split('/').slice(1);
+  const decoded: string[] = [];
+  for (const [index, segment] of segments.entries()) {
+    if (segment === '' && index < segments.length - 1) {
+      return refuse('BAD_REQUEST', 'The MLflow path must not contain empty segments (//).');
+    }
+    let text: string;
+    try {
+      text = decodeURIComponent(segment);
+    } catch {
+      return refuse('BAD_REQUEST', `The MLflow path segment "${segment}" is not valid percent-encoding.`);
+    }
+    if (text === '.' || text === '..') {
+      return refuse('BAD_REQUEST', 'The MLflow path must not contain dot segments (. or .., raw or encoded).');
+    }
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+    if (/[/\\\u0000-\u001f\u007f]/.test(text)) {
+      return refuse(
+        'BAD_REQUEST',
+        'The MLflow path must not contain encoded slashes, backslashes or control characters.',
+      );
+    }
+    decoded.push(text);
+  }
+  return { path: `/${decoded.join('/')}` };
+}
+
+/**
+ * Decides what the pass-through does with a request: the upstream path comes from the part of the raw
+ * request target below `routePrefix` and the query only, must stay below the tracking URI (no absolute-form
+ * targets, no dot segments raw or encoded, no encoded separators), and must be allowed by `mode`.
+ */
+export function decideProxyRequest(input: {
+  readonly mode: ProxyMode;
+  readonly method: string;
+  /** The request target exactly as the client sent it. */
+  readonly rawUrl: string;
+  /** Where the pass-through is mounted, e.g. `/mlflow`. */
+  readonly routePrefix: string;
+  readonly trackingUri: string;
+}): ProxyDecision {
+  const { mode, method, rawUrl, routePrefix, trackingUri } = input;
+  if (!rawUrl.startsWith(`${routePrefix}/`)) {
+    return refuse('BAD_REQUEST', 'The request target must be a path starting with /mlflow/ (no absolute-form URLs).');
+  }
+  if (rawUrl.includes('#')) return refuse('BAD_REQUEST', 'The request target must not contain a fragment.');
+  if (!(PROXY_METHODS as readonly string[]).includes(method)) {
+    return refuse(
+      'METHOD_NOT_ALLOWED',
+      `The MLflow pass-through accepts ${PROXY_METHODS.join(', ')} only, not ${method}.`,
+    );
+  }
+  const below = rawUrl.slice(routePrefix.length);
+  const queryAt = below.indexOf('?');
+  const rawPath = queryAt === -1 ? below : below.slice(0, queryAt);
+  const checked = checkPath(rawPath);
+  if ('ok' in checked) return checked;
+
+  if (mode === 'off') return refuse('MLFLOW_PROXY_FORBIDDEN', 'The MLflow pass-through is off (MLFLOW_PROXY=off).');
+  const endpoint = PROXY_ENDPOINTS.find((candidate) => matches(candidate, method, checked.path));
+  if (mode !== 'full') {
+    const allowed = endpoint !== undefined && (endpoint.access === 'read' || mode === 'registry');
+    if (!allowed) {
+      return refuse(
+        'MLFLOW_PROXY_FORBIDDEN',
+        `MLFLOW_PROXY=${mode} does not allow ${method} ${checked.path} through the MLflow pass-through.`,
+      );
+    }
+  }
+
+  // Belt and braces: the URL the client would reach must keep the tracking URI's origin and path prefix.
+  const base = new URL(trackingUri);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const target = new URL(`${trackingUri.replace(/\/+$/, '')}${below}`);
+  if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/`)) {
+    return refuse('BAD_REQUEST', 'The MLflow path must stay below the tracking URI.');
+  }
+  return { ok: true, pathAndQuery: below, artifact: endpoint?.artifact === true };
+}
