@@ -15,9 +15,11 @@ locals {
     ENVIRONMENT                  = "production"
   }
 
-  # Settings read from Secrets Manager.
+  # Settings read from Secrets Manager by the task execution role (iam.tf), never plain environment.
+  # ENVIRONMENT=production refuses to start without API_KEYS: clients must present one of the keys.
   registry_secrets = {
     ADMIN_TOKEN  = var.admin_token_secret_arn
+    API_KEYS     = var.api_keys_secret_arn
     DATABASE_URL = var.database_url_secret_arn
   }
 
@@ -36,6 +38,7 @@ resource "aws_ecs_task_definition" "registry" {
   network_mode             = "awsvpc"
   cpu                      = 1024
   memory                   = 2048
+  execution_role_arn       = aws_iam_role.registry_execution.arn
 
   container_definitions = jsonencode([
     {

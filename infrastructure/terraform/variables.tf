@@ -43,6 +43,11 @@ variable "admin_token_secret_arn" {
   description = "Secrets Manager ARN holding ADMIN_TOKEN."
 }
 
+variable "api_keys_secret_arn" {
+  type        = string
+  description = "Secrets Manager ARN holding API_KEYS (comma-separated client keys): with ENVIRONMENT=production the service refuses to start without them."
+}
+
 variable "database_url_secret_arn" {
   type        = string
   description = "Secrets Manager ARN holding DATABASE_URL."

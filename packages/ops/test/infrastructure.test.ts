@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from '@cdktf/hcl2json';
 import { FIXED_HEALTH_CHECK } from '@registry/chaos';
-import { buildApp, EMF_METRICS, loadConfig, SETTINGS } from '@registry/service';
+import { buildApp, EMF_METRICS, isConfigError, loadConfig, SETTINGS } from '@registry/service';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const dir = new URL('../../../infrastructure/terraform/', import.meta.url);
@@ -22,9 +22,38 @@ interface Hcl {
     container_health_check: { path: string; start_period: number };
   };
   resource: Record<string, Record<string, Record<string, unknown>[]>>;
+  data: Record<string, Record<string, Record<string, unknown>[]>>;
+  variable: Record<string, unknown>;
 }
 
 let hcl: Hcl;
+
+/** Values of the right shape for each setting Terraform reads from Secrets Manager. */
+const SECRET_SAMPLES: Readonly<Record<string, string>> = {
+  ADMIN_TOKEN: 'admin-token-of-32-characters-xxx',
+  API_KEYS: 'client-key-0001,client-key-0002',
+  DATABASE_URL: 'postgres://registry@db.internal:5432/registry',
+};
+
+/** The settings the task starts with: plain environment plus a sample for each secret. */
+function taskEnvironment(options: { without?: string } = {}): Record<string, string> {
+  const secrets = Object.keys(hcl.locals.registry_secrets).filter((name) => name !== options.without);
+  return {
+    ...hcl.locals.registry_environment,
+    MLFLOW_TRACKING_URI: 'http://mlflow.internal:5000',
+    ...Object.fromEntries(secrets.map((name) => [name, SECRET_SAMPLES[name] ?? `no sample for ${name}`])),
+  };
+}
+
+function configProblems(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (error) {
+    if (isConfigError(error)) return error.problems;
+    throw error;
+  }
+}
 
 beforeAll(async () => {
   const merged: Record<string, Record<string, unknown>> = {};
@@ -37,13 +66,29 @@ beforeAll(async () => {
   }
   const locals = (merged.locals ?? {}) as Record<string, unknown>;
   const flat = Object.fromEntries(Object.entries(locals).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
-  hcl = { locals: flat as unknown as Hcl['locals'], resource: merged.resource as Hcl['resource'] };
+  hcl = {
+    locals: flat as unknown as Hcl['locals'],
+    resource: merged.resource as Hcl['resource'],
+    data: (merged.data ?? {}) as Hcl['data'],
+    variable: merged.variable ?? {},
+  };
 });
 
 function resource(type: string, name: string): Record<string, unknown> {
   const found = hcl.resource[type]?.[name]?.[0];
   if (!found) throw new Error(`no resource ${type}.${name}`);
   return found;
+}
+
+/** The string hcl2json gives for an interpolated HCL expression: `ref('var.name')` is `"${var.name}"`. */
+function ref(expression: string): string {
+  return `\${${expression}}`;
+}
+
+function policyStatements(name: string): Record<string, unknown>[] {
+  const found = hcl.data.aws_iam_policy_document?.[name]?.[0];
+  if (!found) throw new Error(`no data.aws_iam_policy_document.${name}`);
+  return found.statement as Record<string, unknown>[];
 }
 
 describe('Terraform contract', () => {
@@ -80,9 +125,57 @@ describe('Terraform contract', () => {
   });
 
   it('gives the service settings it accepts', () => {
-    expect(() =>
-      loadConfig({ ...hcl.locals.registry_environment, MLFLOW_TRACKING_URI: 'http://mlflow.internal:5000' }),
-    ).not.toThrow();
+    expect(configProblems(taskEnvironment())).toEqual([]);
+  });
+
+  it('reads API_KEYS from Secrets Manager, never from the plain environment', () => {
+    expect(hcl.locals.registry_secrets.API_KEYS).toBe(ref('var.api_keys_secret_arn'));
+    expect(hcl.variable).toHaveProperty('api_keys_secret_arn');
+    expect(Object.keys(hcl.locals.registry_environment)).not.toContain('API_KEYS');
+  });
+
+  it('passes every secret setting of the service through Secrets Manager', () => {
+    const secretNames = Object.entries(SETTINGS)
+      .filter(([, spec]) => 'secret' in spec && spec.secret)
+      .map(([name]) => name);
+    expect(Object.keys(hcl.locals.registry_environment).filter((name) => secretNames.includes(name))).toEqual([]);
+  });
+
+  it('declares a variable for every secret ARN it passes', () => {
+    for (const arn of Object.values(hcl.locals.registry_secrets)) {
+      const variable = /^\$\{var\.(\w+)\}$/.exec(arn)?.[1];
+      expect(variable, arn).toBeDefined();
+      expect(hcl.variable).toHaveProperty(variable as string);
+    }
+  });
+
+  it('pairs ENVIRONMENT=production with API_KEYS in secrets and never allows anonymous clients', () => {
+    expect(hcl.locals.registry_environment.ENVIRONMENT).toBe('production');
+    expect(Object.keys(hcl.locals.registry_secrets)).toContain('API_KEYS');
+    expect(hcl.locals.registry_environment.ALLOW_ANONYMOUS).toBeUndefined();
+  });
+
+  it('would not start in production if the API_KEYS secret were dropped', () => {
+    expect(configProblems(taskEnvironment({ without: 'API_KEYS' })).some((p) => p.startsWith('API_KEYS'))).toBe(true);
+  });
+
+  it('lets the task execution role read exactly the secrets the task names', () => {
+    expect(resource('aws_ecs_task_definition', 'registry').execution_role_arn).toBe(
+      ref('aws_iam_role.registry_execution.arn'),
+    );
+    expect(resource('aws_iam_role', 'registry_execution').assume_role_policy).toBe(
+      ref('data.aws_iam_policy_document.registry_execution_assume.json'),
+    );
+    expect(policyStatements('registry_execution_assume')).toEqual([
+      { actions: ['sts:AssumeRole'], principals: [{ type: 'Service', identifiers: ['ecs-tasks.amazonaws.com'] }] },
+    ]);
+    expect(resource('aws_iam_role_policy', 'registry_secrets')).toMatchObject({
+      role: ref('aws_iam_role.registry_execution.id'),
+      policy: ref('data.aws_iam_policy_document.registry_secrets.json'),
+    });
+    expect(policyStatements('registry_secrets')).toEqual([
+      { actions: ['secretsmanager:GetSecretValue'], resources: ref('values(local.registry_secrets)') },
+    ]);
   });
 
   it('exposes the container port the service listens on', () => {
