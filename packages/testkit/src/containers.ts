@@ -266,8 +266,11 @@ interface RunningContainer {
 export interface ContainerDependencies {
   readonly mlflow: MlflowHandle;
   readonly toxiproxy: ToxiproxyHandle;
-  /** Creates a Toxiproxy proxy in front of MLflow; `address` is where the host reaches it. */
-  proxyMlflow(name: string): Promise<{ proxy: ToxiproxyProxy; address: string }>;
+  /**
+   * Creates a Toxiproxy proxy in front of MLflow; `address` is where the host reaches it. `port` is a wish
+   * for its loopback port that host networking honours (a created network publishes the ports it has).
+   */
+  proxyMlflow(name: string, port?: number): Promise<{ proxy: ToxiproxyProxy; address: string }>;
   stop(): Promise<void>;
 }
 
@@ -374,8 +377,8 @@ async function startOnHostNetwork(
   return {
     mlflow,
     toxiproxy,
-    proxyMlflow: async (name) => {
-      const listen = `127.0.0.1:${await freePort()}`;
+    proxyMlflow: async (name, port) => {
+      const listen = `127.0.0.1:${port ?? (await freePort())}`;
       const proxy = await toxiproxy.client.createProxy({ name, listen, upstream: `127.0.0.1:${mlflowPort}` });
       return { proxy, address: listen };
     },

@@ -34,6 +34,7 @@ export {
   TOXIPROXY_VERSION,
   toxiproxyExecutable,
 } from './provision.js';
+export { type RecordedConnection, type RecordingListener, startRecordingListener } from './recording-listener.js';
 export { type RedisHandle, startRedis } from './redis.js';
 export { type ServiceHandle, serviceEntryPoint, startService } from './service.js';
 export {

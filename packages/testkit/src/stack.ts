@@ -40,6 +40,8 @@ export interface StackService {
   isRunning(): Promise<boolean>;
   /** Output of a local process, to look for crashes and unhandled rejections ('' when remote). */
   output(): string;
+  /** The MLflow URL the service was started with (its MLFLOW_TRACKING_URI); undefined for a remote service. */
+  readonly mlflowUrl?: string;
 }
 
 /** MLflow behind a Toxiproxy proxy, and the service pointed at the proxy. */
@@ -60,6 +62,11 @@ export interface StackOptions {
   readonly networking?: ContainerNetworking;
   /** Service settings (the same environment variables a user sets), e.g. shortened breaker timings. */
   readonly serviceEnv?: Record<string, string>;
+  /**
+   * Loopback port of the proxy in front of MLflow, i.e. of the MLflow address the service gets (process
+   * and containers-host providers; a created network publishes the ports it has). Default: a free port.
+   */
+  readonly mlflowProxyPort?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly echo?: boolean;
 }
@@ -70,8 +77,8 @@ const PROXY_NAME = 'mlflow';
 interface LocalDependencies {
   readonly mlflow: MlflowHandle;
   readonly toxiproxy: ToxiproxyHandle;
-  /** Creates a Toxiproxy proxy in front of MLflow; `address` is where the service reaches it. */
-  proxyMlflow(name: string): Promise<{ proxy: ToxiproxyProxy; address: string }>;
+  /** Creates a Toxiproxy proxy in front of MLflow (on `port` if given); `address` is where the service reaches it. */
+  proxyMlflow(name: string, port?: number): Promise<{ proxy: ToxiproxyProxy; address: string }>;
   stop(): Promise<void>;
 }
 
@@ -88,9 +95,10 @@ async function assembleStack(
   try {
     const dependencies = await startDependencies();
     cleanups.push(dependencies.stop);
-    const { proxy, address } = await dependencies.proxyMlflow(PROXY_NAME);
+    const { proxy, address } = await dependencies.proxyMlflow(PROXY_NAME, options.mlflowProxyPort);
+    const mlflowUrl = `http://${address}`;
     const service = await startService({
-      env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: `http://${address}` },
+      env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: mlflowUrl },
       echo: options.echo,
     });
     cleanups.push(async () => void (await service.stop()));
@@ -103,6 +111,7 @@ async function assembleStack(
         url: service.url,
         isRunning: async () => service.process.isRunning(),
         output: () => service.process.output(),
+        mlflowUrl,
       },
       stop,
       [Symbol.asyncDispose]: stop,
@@ -121,8 +130,8 @@ async function startProcessDependencies(options: StackOptions): Promise<LocalDep
   return {
     mlflow,
     toxiproxy,
-    proxyMlflow: async (name) => {
-      const listen = `127.0.0.1:${await freePort()}`;
+    proxyMlflow: async (name, port) => {
+      const listen = `127.0.0.1:${port ?? (await freePort())}`;
       const upstream = `${mlflow.address.host}:${mlflow.address.port}`;
       return { proxy: await toxiproxy.client.createProxy({ name, listen, upstream }), address: listen };
     },
