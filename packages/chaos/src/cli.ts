@@ -13,14 +13,19 @@ import {
   startStack,
   workspaceRoot,
 } from '@registry/testkit';
+import { ABUSE_EXPERIMENTS } from './abuse/experiments.js';
+import { watchableMlflowPort } from './abuse/neighbours.js';
+import { formatAbuseChecks, formatAbuseMatrix } from './abuse/report.js';
 import { EXPERIMENTS } from './experiments.js';
 import { DEFAULT_TIME_SCALE } from './load-balancer.js';
 import { formatChecks, formatMatrix, writeReports } from './report.js';
 import { CHAOS_SERVICE_ENV } from './settings.js';
 import { runSuite } from './suite.js';
 
-const USAGE = `usage: npm run chaos -- [--provider process|containers|external] [--network host|network] [--only id,id]
-                        [--report-dir DIR] [--time-scale N]
+const CLASSES = ['fault', 'abuse'] as const;
+
+const USAGE = `usage: npm run chaos -- [--provider process|containers|external] [--network host|network]
+                        [--class fault|abuse] [--only id,id] [--report-dir DIR] [--time-scale N]
 
   --provider    default REGISTRY_PROVIDER, else containers when a Docker engine answers, else process.
                 process: start MLflow and Toxiproxy here as processes (needs Python and Go; npm run setup);
@@ -30,7 +35,9 @@ const USAGE = `usage: npm run chaos -- [--provider process|containers|external] 
   --network     containers only; default REGISTRY_CONTAINERS_NETWORK, else host when the engine has no
                 bridge network, else network. host: every container on the host's network, on loopback
                 ports; network: a network created for the run, Toxiproxy reaching MLflow by its alias
-  --only        run only these experiments: ${EXPERIMENTS.map((e) => e.id).join(', ')}
+  --class       run one class only: fault (MLflow fails) or abuse (hostile clients); default both
+  --only        run only these experiments; fault: ${EXPERIMENTS.map((e) => e.id).join(', ')}
+                abuse: ${ABUSE_EXPERIMENTS.map((e) => e.id).join(', ')}
   --report-dir  where chaos-report.json and chaos-report.html go (default: reports/chaos in the repo)
   --time-scale  load-balancer time compression (default ${DEFAULT_TIME_SCALE}: 30 s intervals become 1.5 s)`;
 
@@ -45,6 +52,7 @@ async function main(): Promise<number> {
       provider: { type: 'string' },
       network: { type: 'string' },
       only: { type: 'string' },
+      class: { type: 'string' },
       'report-dir': { type: 'string' },
       'time-scale': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -65,17 +73,28 @@ async function main(): Promise<number> {
     fail((error as Error).message);
   }
   const only = values.only?.split(',').map((id) => id.trim());
-  const unknown = only?.filter((id) => !EXPERIMENTS.some((e) => e.id === id)) ?? [];
+  const known = [...EXPERIMENTS, ...ABUSE_EXPERIMENTS].map((e) => e.id);
+  const unknown = only?.filter((id) => !known.includes(id)) ?? [];
   if (unknown.length > 0) fail(`--only: unknown experiment ${unknown.join(', ')}`);
+  const experimentClass = values.class;
+  if (experimentClass !== undefined && !(CLASSES as readonly string[]).includes(experimentClass)) {
+    fail(`--class: expected one of ${CLASSES.join(', ')} (got "${experimentClass}")`);
+  }
+  const selected = <T extends { id: string }>(list: readonly T[], name: (typeof CLASSES)[number]) =>
+    (experimentClass ?? name) === name ? list.filter((e) => !only || only.includes(e.id)) : [];
   const timeScale = Number(values['time-scale'] ?? DEFAULT_TIME_SCALE);
   if (!Number.isFinite(timeScale) || timeScale < 1) fail('--time-scale: expected a number of 1 or more');
   const reportDir = resolve(values['report-dir'] ?? `${workspaceRoot()}/reports/chaos`);
-  const experiments = only ? EXPERIMENTS.filter((e) => only.includes(e.id)) : EXPERIMENTS;
+  const experiments = selected(EXPERIMENTS, 'fault');
+  const abuseExperiments = selected(ABUSE_EXPERIMENTS, 'abuse');
+  if (experiments.length + abuseExperiments.length === 0) fail('no experiment selected');
 
   const log = (line: string) => process.stdout.write(`${line}\n`);
   log(`chaos: starting the ${provider} stack${networking ? ` (${networking} networking)` : ''}`);
   const started = Date.now();
-  const stack = await startStack({ provider, networking, serviceEnv: { ...CHAOS_SERVICE_ENV } });
+  // A low port for MLflow's proxy, so that every port next to it can be watched (abuse class).
+  const mlflowProxyPort = await watchableMlflowPort();
+  const stack = await startStack({ provider, networking, serviceEnv: { ...CHAOS_SERVICE_ENV }, mlflowProxyPort });
   const stop = async () => {
     await stack.stop();
   };
@@ -85,21 +104,32 @@ async function main(): Promise<number> {
     const report = await runSuite({
       stack,
       experiments,
+      abuseExperiments,
       timeScale,
       log,
       onResult: (result) => {
         log(`    ${result.passed ? 'PASS' : 'FAIL'} ${result.title}`);
         log(formatChecks(result));
       },
+      onAbuseResult: (result) => {
+        log(`    ${result.passed ? 'PASS' : 'FAIL'} ${result.title}`);
+        log(formatAbuseChecks(result));
+      },
     });
-    log('\nResiliency matrix (observed outcome while the fault lasted and the breaker was open):\n');
-    log(formatMatrix(report.results));
+    if (report.results.length > 0) {
+      log('\nResiliency matrix (observed outcome while the fault lasted and the breaker was open):\n');
+      log(formatMatrix(report.results));
+    }
+    if (report.abuse.length > 0) {
+      log('\nResiliency matrix, abuse class (observed figure per hypothesis while hostile clients attacked):\n');
+      log(formatAbuseMatrix(report.abuse));
+    }
     for (const skipped of report.skipped) log(`not run: ${skipped.title} (${skipped.reason})`);
     const paths = writeReports(report, reportDir);
-    const failed = report.results.filter((r) => !r.passed);
+    const failed = [...report.results, ...report.abuse].filter((r) => !r.passed);
     log(`\nreports: ${paths.json}\n         ${paths.html}`);
     log(
-      `chaos: ${report.results.length - failed.length} passed, ${failed.length} failed, ${report.skipped.length} not run in ${Math.round((Date.now() - started) / 1000)} s`,
+      `chaos: ${report.results.length + report.abuse.length - failed.length} passed, ${failed.length} failed, ${report.skipped.length} not run in ${Math.round((Date.now() - started) / 1000)} s`,
     );
     return failed.length === 0 ? 0 : 1;
   } finally {

@@ -4,8 +4,11 @@ import type { Bounds } from './settings.js';
 /** What the experiment expects of the breaker while the fault lasts. */
 export type Expectation = 'trips' | 'no-trip';
 
-/** Stack capabilities an experiment may need beyond Toxiproxy. */
-export type Capability = 'kill' | 'restart' | 'breakStore';
+/**
+ * Stack capabilities an experiment may need beyond Toxiproxy: kill, restart or break MLflow; or, for the
+ * abuse class, know which MLflow address a local service uses (to watch the ports next to it).
+ */
+export type Capability = 'kill' | 'restart' | 'breakStore' | 'localMlflowAddress';
 
 /** What an experiment's fault can use. */
 export interface FaultContext {
@@ -30,7 +33,7 @@ export interface Experiment {
 type ToxicType = 'latency' | 'bandwidth' | 'slow_close' | 'timeout' | 'slicer' | 'limit_data' | 'reset_peer';
 
 /** A fault made of one toxic on the MLflow proxy, added at injection and removed after. */
-function toxicFault(
+export function toxicFault(
   type: ToxicType,
   attributes: (bounds: Bounds) => Record<string, number>,
   stream: 'downstream' | 'upstream' = 'downstream',
@@ -185,11 +188,32 @@ export const EXPERIMENTS: readonly Experiment[] = [
 ];
 
 /** The capabilities `stack` lacks for `experiment` (empty when it can run). */
-export function missingCapabilities(experiment: Experiment, stack: Stack): Capability[] {
+export function missingCapabilities(
+  experiment: { readonly requires?: readonly Capability[] },
+  stack: Stack,
+): Capability[] {
   const has: Record<Capability, boolean> = {
     kill: typeof stack.mlflow.kill === 'function',
     restart: typeof stack.mlflow.restart === 'function',
     breakStore: typeof stack.mlflow.breakStore === 'function',
+    localMlflowAddress: stack.service.mlflowUrl !== undefined,
   };
   return (experiment.requires ?? []).filter((capability) => !has[capability]);
+}
+
+const CAPABILITY_PHRASES: Record<Capability, string> = {
+  kill: 'kill MLflow',
+  restart: 'restart MLflow',
+  breakStore: "break MLflow's store",
+  localMlflowAddress: 'tell which MLflow address the service uses (its neighbouring ports cannot be watched)',
+};
+
+/** Why `experiment` cannot run on `stack`, for the user; undefined when it can. */
+export function missingReason(
+  experiment: { readonly requires?: readonly Capability[] },
+  stack: Stack,
+): string | undefined {
+  const missing = missingCapabilities(experiment, stack);
+  if (missing.length === 0) return undefined;
+  return `the ${stack.provider} provider cannot ${missing.map((c) => CAPABILITY_PHRASES[c]).join(', ')}`;
 }

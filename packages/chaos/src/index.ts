@@ -1,4 +1,32 @@
-export { type Capability, EXPERIMENTS, type Expectation, type Experiment, missingCapabilities } from './experiments.js';
+export type { AttackSample } from './abuse/clients.js';
+export {
+  ABUSE_EXPERIMENTS,
+  type AbuseExperiment,
+  type AttackContext,
+  type AttackOutcome,
+} from './abuse/experiments.js';
+export { type AbuseHypothesis, type AbuseObservation, SHARED_HYPOTHESES, type Verdict } from './abuse/hypotheses.js';
+export {
+  type AbuseLimits,
+  CACHE_RSS_FACTOR,
+  CUT_SLACK_MS,
+  cacheRssAllowanceMb,
+  LIVE_MAX_MS,
+  LIVE_P99_MS,
+  RSS_HEADROOM_MB,
+  readAbuseLimits,
+} from './abuse/limits.js';
+export { neighbourPorts, watchableMlflowPort } from './abuse/neighbours.js';
+export { formatAbuseChecks, formatAbuseMatrix, renderAbuseHtml } from './abuse/report.js';
+export { type AbuseCheck, type AbuseResult, runAbuseExperiment } from './abuse/runner.js';
+export {
+  type Capability,
+  EXPERIMENTS,
+  type Expectation,
+  type Experiment,
+  missingCapabilities,
+  missingReason,
+} from './experiments.js';
 export {
   DEFAULT_TIME_SCALE,
   FIXED_HEALTH_CHECK,
@@ -10,4 +38,4 @@ export {
 export { formatChecks, formatMatrix, renderHtml, writeReports } from './report.js';
 export { type CheckResult, type ExperimentResult, runExperiment } from './runner.js';
 export { type Bounds, CHAOS_SERVICE_ENV, deriveBounds, readServiceSettings } from './settings.js';
-export { resetProxy, runSuite, type SuiteReport, seedRegistry } from './suite.js';
+export { abortedAbuseResult, resetProxy, runSuite, type SuiteReport, seedRegistry } from './suite.js';

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderAbuseHtml } from './abuse/report.js';
 import type { ExperimentResult } from './runner.js';
 import type { SuiteReport } from './suite.js';
 import { ROUTE_CLASSES, type RouteClass } from './traffic.js';
@@ -96,7 +97,10 @@ function timelineSvg(result: ExperimentResult): string {
   return `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img" aria-label="timeline of ${escapeHtml(result.title)}">${parts.join('')}</svg>`;
 }
 
-/** A self-contained HTML report (no external assets): matrix, then each experiment's checks and timeline. */
+/**
+ * A self-contained HTML report (no external assets): the fault matrix, each fault experiment's checks and
+ * timeline, then the abuse class (its matrix, each attack's verdicts and health timeline).
+ */
 export function renderHtml(report: SuiteReport): string {
   const legend = ROUTE_CLASSES.map(
     (c) => `<span style="color:${CLASS_COLORS[c]}">&#9679; ${COLUMN_TITLES[c]}</span>`,
@@ -125,11 +129,17 @@ ${timelineSvg(r)}</section>`,
 <p>Provider <b>${escapeHtml(report.provider)}</b>, service ${escapeHtml(report.serviceUrl)}, started ${escapeHtml(report.startedAt)},
 ${Math.round(report.durationMs / 1000)} s. Bounds: open within ${report.bounds.openWithinMs} ms, recover within ${report.bounds.recoverWithinMs} ms,
 fail fast under ${report.bounds.fastFailMs} ms. Load-balancer time scale 1/${report.timeScale}.</p>
-<table><tr><th>fault</th>${ROUTE_CLASSES.map((c) => `<th>${COLUMN_TITLES[c]}</th>`).join('')}<th>verdict</th></tr>${matrixRows}</table>
 ${skipped ? `<h3>Not run</h3><ul>${skipped}</ul>` : ''}
+${
+  report.results.length === 0
+    ? ''
+    : `<h2>Fault experiments: MLflow fails</h2>
+<table><tr><th>fault</th>${ROUTE_CLASSES.map((c) => `<th>${COLUMN_TITLES[c]}</th>`).join('')}<th>verdict</th></tr>${matrixRows}</table>
 <p>Timelines: x is time, y is latency (log scale); crosses are 5xx or no answer; the top band is the breaker state
 (green closed, yellow half-open, red open); the grey area is the fault window. ${legend}</p>
-${sections}</body></html>`;
+${sections}`
+}
+${renderAbuseHtml(report.abuse)}</body></html>`;
 }
 
 /** Writes `chaos-report.json` and `chaos-report.html` into `dir`; returns their paths. */

@@ -123,7 +123,11 @@ function check(name: string, passed: boolean, detail: string): CheckResult {
   return { name, passed, detail };
 }
 
-async function waitForSteadyState(stack: Stack, bounds: Bounds): Promise<number> {
+/**
+ * Waits for the steady state every experiment starts from (breaker closed, live reads of the seeded model)
+ * and returns the service's resident memory then, in MB.
+ */
+export async function waitForSteadyState(stack: Stack, bounds: Bounds): Promise<number> {
   await waitFor(
     async () => {
       // Not steady yet: say what was seen, so that a timeout reports the last state.
@@ -141,6 +145,20 @@ async function waitForSteadyState(stack: Stack, bounds: Bounds): Promise<number>
   );
   const live = await fetchJson<{ memory_usage_mb: number }>(`${stack.service.url}/health/live`);
   return live.body.memory_usage_mb;
+}
+
+/** Hypothesis shared by every experiment: the service process still runs and logged no fatal or unhandled error. */
+export async function checkNoCrash(stack: Stack): Promise<CheckResult> {
+  const running = await stack.service.isRunning();
+  const crashLines = stack.service
+    .output()
+    .split('\n')
+    .filter((line) => /unhandled|"level":60|uncaught/i.test(line));
+  return check(
+    'no crash and no unhandled rejection',
+    running && crashLines.length === 0,
+    running ? `${crashLines.length} fatal/unhandled log lines` : 'the service process is gone',
+  );
 }
 
 async function metricsBreakerState(serviceUrl: string): Promise<number | undefined> {
@@ -356,16 +374,7 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
     ),
   );
 
-  const running = await stack.service.isRunning();
-  const output = stack.service.output();
-  const crashLines = output.split('\n').filter((line) => /unhandled|"level":60|uncaught/i.test(line));
-  checks.push(
-    check(
-      'no crash and no unhandled rejection',
-      running && crashLines.length === 0,
-      running ? `${crashLines.length} fatal/unhandled log lines` : 'the service process is gone',
-    ),
-  );
+  checks.push(await checkNoCrash(stack));
 
   const rss = live.map((s) => s.rssMb).filter((v): v is number => v !== undefined);
   const growth = Math.max(0, ...rss) - baselineRssMb;

@@ -15,6 +15,18 @@ export const CHAOS_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze
   MLFLOW_HEALTH_PROBE_INTERVAL: '0.5',
   ADMIN_TOKEN: 'chaos-suite-admin-token',
   LOG_LEVEL: 'warn',
+  // The abuse class (abuse/limits.ts reads these back): stated explicitly, since its bounds follow them,
+  // and shortened or shrunk so that every attack takes seconds.
+  MLFLOW_PROXY: 'registry',
+  MLFLOW_PROXY_MAX_BYTES: String(48 * 1024 * 1024),
+  MLFLOW_MAX_CONCURRENCY: '16',
+  MLFLOW_QUEUE_SIZE: '16',
+  CACHE_MAX_BYTES: String(16 * 1024 * 1024),
+  CACHE_MAX_ENTRY_BYTES: String(1024 * 1024),
+  REQUEST_TIMEOUT: '3',
+  HEADERS_TIMEOUT: '2',
+  ADMIN_AUTH_MAX_FAILURES: '5',
+  ADMIN_AUTH_WINDOW: '10',
 });
 
 /** Breaker settings as `/health/status` reports them (`circuit_breaker.settings`). */

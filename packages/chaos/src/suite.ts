@@ -1,8 +1,17 @@
 import { fetchJson, type Stack } from '@registry/testkit';
-import { EXPERIMENTS, type Experiment, missingCapabilities } from './experiments.js';
+import { ABUSE_EXPERIMENTS, type AbuseExperiment } from './abuse/experiments.js';
+import { type AbuseLimits, readAbuseLimits } from './abuse/limits.js';
+import { type AbuseResult, runAbuseExperiment } from './abuse/runner.js';
+import { EXPERIMENTS, type Experiment, missingReason } from './experiments.js';
 import { DEFAULT_TIME_SCALE } from './load-balancer.js';
 import { type ExperimentResult, runExperiment } from './runner.js';
-import { type Bounds, deriveBounds, type ReportedBreakerSettings, readServiceSettings } from './settings.js';
+import {
+  type Bounds,
+  CHAOS_SERVICE_ENV,
+  deriveBounds,
+  type ReportedBreakerSettings,
+  readServiceSettings,
+} from './settings.js';
 import { SEEDED_MODEL } from './traffic.js';
 
 /** An experiment that could not run on this stack, with the reason shown to the user. */
@@ -22,6 +31,9 @@ export interface SuiteReport {
   readonly settings: ReportedBreakerSettings;
   readonly bounds: Bounds;
   readonly results: readonly ExperimentResult[];
+  /** The abuse class's limits (from the service's settings) and results. */
+  readonly abuseLimits?: AbuseLimits;
+  readonly abuse: readonly AbuseResult[];
   readonly skipped: readonly SkippedExperiment[];
   readonly passed: boolean;
 }
@@ -92,14 +104,50 @@ function abortedResult(experiment: Experiment, error: unknown): ExperimentResult
   };
 }
 
+/** The result of an abuse experiment that stopped with an error (a seeding failure, say). */
+export function abortedAbuseResult(experiment: AbuseExperiment, error: unknown): AbuseResult {
+  const now = Date.now();
+  const message = error instanceof Error ? error.message : String(error);
+  const breaker = { state: 'unknown', tripsTotal: 0 };
+  return {
+    id: experiment.id,
+    title: experiment.title,
+    attack: experiment.attack,
+    passed: false,
+    checks: [{ name: 'experiment ran to completion', passed: false, detail: message, figure: 'not run' }],
+    summary: {
+      requests: 0,
+      answers: {},
+      attackMs: 0,
+      baselineRssMb: 0,
+      peakRssMb: 0,
+      rssBoundMb: 0,
+      liveP99Ms: 0,
+      liveMaxMs: 0,
+      breakerBefore: breaker,
+      breakerAfter: breaker,
+      watchedPorts: [],
+      connections: 0,
+      connectionSamples: [],
+    },
+    timeline: { startedAt: now, attackStartedAt: now, attackEndedAt: now, endedAt: now, live: [], breaker: [] },
+  };
+}
+
 /** Options of `runSuite`. */
 export interface SuiteOptions {
   readonly stack: Stack;
+  /** Fault experiments (default: all of `EXPERIMENTS`). */
   readonly experiments?: readonly Experiment[];
+  /** Abuse experiments (default: all of `ABUSE_EXPERIMENTS`). */
+  readonly abuseExperiments?: readonly AbuseExperiment[];
+  /** The environment the service was started with, for the abuse limits (default `CHAOS_SERVICE_ENV`). */
+  readonly serviceEnv?: Readonly<Record<string, string | undefined>>;
   readonly timeScale?: number;
   readonly log?: (line: string) => void;
   /** Called after each experiment, e.g. to print its checks as the run goes. */
   readonly onResult?: (result: ExperimentResult) => void;
+  readonly onAbuseResult?: (result: AbuseResult) => void;
 }
 
 /** Reads the live service's settings, derives the bounds, seeds MLflow and runs every experiment in order. */
@@ -112,17 +160,22 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const bounds = deriveBounds(settings);
   await seedRegistry(stack);
   const results: ExperimentResult[] = [];
+  const abuse: AbuseResult[] = [];
   const skipped: SkippedExperiment[] = [];
   const experiments = options.experiments ?? EXPERIMENTS;
+  const abuseExperiments = options.abuseExperiments ?? ABUSE_EXPERIMENTS;
+  const total = experiments.length + abuseExperiments.length;
+  const skip = (index: number, experiment: { id: string; title: string }, reason: string) => {
+    log(`[${index}/${total}] SKIP ${experiment.title}: ${reason}`);
+    skipped.push({ id: experiment.id, title: experiment.title, reason });
+  };
   for (const [index, experiment] of experiments.entries()) {
-    const missing = missingCapabilities(experiment, stack);
-    if (missing.length > 0) {
-      const reason = `the ${stack.provider} provider cannot ${missing.join(', ')} MLflow`;
-      log(`[${index + 1}/${experiments.length}] SKIP ${experiment.title}: ${reason}`);
-      skipped.push({ id: experiment.id, title: experiment.title, reason });
+    const reason = missingReason(experiment, stack);
+    if (reason) {
+      skip(index + 1, experiment, reason);
       continue;
     }
-    log(`[${index + 1}/${experiments.length}] ${experiment.title}`);
+    log(`[${index + 1}/${total}] ${experiment.title}`);
     await resetProxy(stack);
     const result = await runExperiment(experiment, {
       stack,
@@ -134,6 +187,28 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     results.push(result);
     options.onResult?.(result);
   }
+  // Read only when abuse experiments run: a fault-only run needs none of their settings.
+  const abuseLimits =
+    abuseExperiments.length > 0 ? readAbuseLimits(options.serviceEnv ?? CHAOS_SERVICE_ENV) : undefined;
+  for (const [index, experiment] of abuseExperiments.entries()) {
+    const position = experiments.length + index + 1;
+    const reason = missingReason(experiment, stack);
+    if (reason) {
+      skip(position, experiment, reason);
+      continue;
+    }
+    log(`[${position}/${total}] ${experiment.title}`);
+    await resetProxy(stack);
+    const result = await runAbuseExperiment(experiment, {
+      stack,
+      bounds,
+      settings,
+      limits: abuseLimits as AbuseLimits,
+      log: (line) => log(`    ${line}`),
+    }).catch((error: unknown) => abortedAbuseResult(experiment, error));
+    abuse.push(result);
+    options.onAbuseResult?.(result);
+  }
   return {
     provider: stack.provider,
     serviceUrl: stack.service.url,
@@ -143,7 +218,9 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     settings,
     bounds,
     results,
+    abuseLimits,
+    abuse,
     skipped,
-    passed: results.every((r) => r.passed),
+    passed: results.every((r) => r.passed) && abuse.every((r) => r.passed),
   };
 }

@@ -25,6 +25,8 @@ export interface BreakerSample {
   readonly at: number;
   readonly state: string;
   readonly secondsUntilRetry: number;
+  /** Times the breaker opened since the service started (`circuit_breaker.trips_total`). */
+  readonly tripsTotal?: number;
 }
 
 /** The model the traffic reads (seeded before the experiments, so reads of it can be cached). */
@@ -126,12 +128,16 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number):
  * Sends a request of every route class each tick (health routes only in `health-only` mode) and reads the
  * breaker state from `/health/status`. Bounded in time and count; stops by itself at the limits.
  */
-export function startTraffic(baseUrl: string, limits: TrafficLimits = DEFAULT_TRAFFIC_LIMITS): Traffic {
+export function startTraffic(
+  baseUrl: string,
+  limits: TrafficLimits = DEFAULT_TRAFFIC_LIMITS,
+  initialMode: TrafficMode = 'full',
+): Traffic {
   const samples: Sample[] = [];
   const breakerSamples: BreakerSample[] = [];
   const inFlight = new Set<Promise<unknown>>();
   const deadline = Date.now() + limits.maxDurationMs;
-  let mode: TrafficMode = 'full';
+  let mode: TrafficMode = initialMode;
   let running = true;
   let ticks = 0;
 
@@ -145,12 +151,15 @@ export function startTraffic(baseUrl: string, limits: TrafficLimits = DEFAULT_TR
       const response = await fetch(`${baseUrl}/health/status`, {
         signal: AbortSignal.timeout(limits.requestTimeoutMs),
       });
-      const body = (await response.json()) as { circuit_breaker?: { state: string; time_until_retry_seconds: number } };
+      const body = (await response.json()) as {
+        circuit_breaker?: { state: string; time_until_retry_seconds: number; trips_total?: number };
+      };
       if (body.circuit_breaker) {
         breakerSamples.push({
           at: Date.now(),
           state: body.circuit_breaker.state,
           secondsUntilRetry: body.circuit_breaker.time_until_retry_seconds,
+          tripsTotal: body.circuit_breaker.trips_total,
         });
       }
     } catch {

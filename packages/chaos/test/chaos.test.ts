@@ -1,19 +1,27 @@
 import { localProviders, providerSuiteTitle, type Stack, startStack, workspaceRoot } from '@registry/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ABUSE_EXPERIMENTS,
+  type AbuseLimits,
+  type AbuseResult,
   type Bounds,
   CHAOS_SERVICE_ENV,
   DEFAULT_TIME_SCALE,
   deriveBounds,
   EXPERIMENTS,
   type ExperimentResult,
+  formatAbuseChecks,
+  formatAbuseMatrix,
   formatChecks,
   formatMatrix,
-  missingCapabilities,
+  missingReason,
+  readAbuseLimits,
   readServiceSettings,
   resetProxy,
+  runAbuseExperiment,
   runExperiment,
   seedRegistry,
+  watchableMlflowPort,
   writeReports,
 } from '../src/index.js';
 
@@ -23,19 +31,24 @@ for (const local of localProviders()) {
     let stack: Stack;
     let settings: Awaited<ReturnType<typeof readServiceSettings>>;
     let bounds: Bounds;
+    const limits: AbuseLimits = readAbuseLimits(CHAOS_SERVICE_ENV);
     const results: ExperimentResult[] = [];
+    const abuse: AbuseResult[] = [];
     const started = Date.now();
 
     beforeAll(async () => {
-      stack = await startStack({ provider, networking, serviceEnv: { ...CHAOS_SERVICE_ENV } });
+      // A low port for MLflow's proxy, so that every port next to it can be watched (abuse class).
+      const mlflowProxyPort = await watchableMlflowPort();
+      stack = await startStack({ provider, networking, serviceEnv: { ...CHAOS_SERVICE_ENV }, mlflowProxyPort });
       settings = await readServiceSettings(stack.service.url);
       bounds = deriveBounds(settings);
       await seedRegistry(stack);
     });
 
     afterAll(async () => {
-      if (results.length > 0) {
-        process.stdout.write(`\n[${name}]\n${formatMatrix(results)}\n`);
+      if (results.length + abuse.length > 0) {
+        if (results.length > 0) process.stdout.write(`\n[${name}]\n${formatMatrix(results)}\n`);
+        if (abuse.length > 0) process.stdout.write(`\n[${name}, abuse]\n${formatAbuseMatrix(abuse)}\n`);
         writeReports(
           {
             provider,
@@ -46,8 +59,10 @@ for (const local of localProviders()) {
             settings,
             bounds,
             results,
+            abuseLimits: limits,
+            abuse,
             skipped: [],
-            passed: results.every((r) => r.passed),
+            passed: results.every((r) => r.passed) && abuse.every((r) => r.passed),
           },
           `${workspaceRoot()}/reports/chaos-test-${name}`,
         );
@@ -57,13 +72,26 @@ for (const local of localProviders()) {
 
     for (const experiment of EXPERIMENTS) {
       it(`keeps the service degraded-but-available: ${experiment.title}`, async (context) => {
-        const missing = missingCapabilities(experiment, stack);
-        context.skip(missing.length > 0, `the ${stack.provider} provider cannot ${missing.join(', ')} MLflow`);
+        const reason = missingReason(experiment, stack);
+        context.skip(reason !== undefined, reason);
         await resetProxy(stack);
         const result = await runExperiment(experiment, { stack, bounds, settings, timeScale: DEFAULT_TIME_SCALE });
         results.push(result);
         const failed = result.checks.filter((c) => !c.passed);
         if (failed.length > 0) process.stdout.write(`${experiment.title}\n${formatChecks(result)}\n`);
+        expect(failed).toEqual([]);
+      });
+    }
+
+    for (const experiment of ABUSE_EXPERIMENTS) {
+      it(`withstands hostile clients: ${experiment.title}`, async (context) => {
+        const reason = missingReason(experiment, stack);
+        context.skip(reason !== undefined, reason);
+        await resetProxy(stack);
+        const result = await runAbuseExperiment(experiment, { stack, bounds, settings, limits });
+        abuse.push(result);
+        const failed = result.checks.filter((c) => !c.passed);
+        if (failed.length > 0) process.stdout.write(`${experiment.title}\n${formatAbuseChecks(result)}\n`);
         expect(failed).toEqual([]);
       });
     }

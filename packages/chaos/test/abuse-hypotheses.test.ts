@@ -1,0 +1,132 @@
+import { connect } from 'node:net';
+import { ERRORS } from '@registry/service';
+import { freePort, startRecordingListener, waitFor } from '@registry/testkit';
+import { describe, expect, it } from 'vitest';
+import {
+  type AbuseObservation,
+  type AttackSample,
+  CHAOS_SERVICE_ENV,
+  deriveBounds,
+  neighbourPorts,
+  readAbuseLimits,
+  SHARED_HYPOTHESES,
+} from '../src/index.js';
+
+// A catalogue code that every version of the service has, and its status.
+const KNOWN_CODE = 'NOT_FOUND';
+const KNOWN_STATUS = ERRORS[KNOWN_CODE].status;
+
+function observation(overrides: Partial<AbuseObservation> = {}): AbuseObservation {
+  const settings = {
+    failure_threshold: 3,
+    recovery_timeout_seconds: 2,
+    max_recovery_attempts: 2,
+    backoff_multiplier: 2,
+    max_recovery_timeout_seconds: 4,
+    half_open_successes: 2,
+    request_timeout_seconds: 2,
+    health_probe_interval_seconds: 0.5,
+  };
+  return {
+    breakerExpectation: 'stays-closed',
+    rssAllowanceMb: 96,
+    limits: readAbuseLimits(CHAOS_SERVICE_ENV),
+    bounds: deriveBounds(settings),
+    settings,
+    samples: [
+      {
+        label: 'GET /mlflow/x',
+        expect: { kind: 'refusal', codes: [KNOWN_CODE] },
+        at: 0,
+        latencyMs: 3,
+        status: KNOWN_STATUS,
+        code: KNOWN_CODE,
+        requestId: 'r-1',
+        bodyBytes: 80,
+        truncated: false,
+        gaveUp: false,
+      },
+    ],
+    facts: undefined,
+    live: [{ routeClass: 'live', at: 0, status: 200, latencyMs: 2, rssMb: 100 }],
+    breaker: [{ at: 0, state: 'closed', secondsUntilRetry: 0, tripsTotal: 0 }],
+    before: { state: 'closed', tripsTotal: 0 },
+    after: { state: 'closed', tripsTotal: 0 },
+    baselineRssMb: 100,
+    neighbours: { bound: ['127.0.0.1:5001'], connections: [] },
+    faultRemovedAt: null,
+    recoveredAt: null,
+    crash: { name: 'no crash', passed: true, detail: '0 lines' },
+    ...overrides,
+  };
+}
+
+function judge(column: string, observed: AbuseObservation) {
+  const hypothesis = SHARED_HYPOTHESES.find((h) => h.column === column);
+  if (!hypothesis) throw new Error(`no shared hypothesis in column ${column}`);
+  return hypothesis.judge(observed);
+}
+
+describe('SHARED_HYPOTHESES', () => {
+  it('all hold for a refusal from the catalogue with a quiet breaker, memory and neighbourhood', () => {
+    const failed = SHARED_HYPOTHESES.filter((h) => !h.judge(observation()).passed).map((h) => h.column);
+    expect(failed).toEqual([]);
+  });
+
+  it('fails the breaker hypothesis when trips_total grew, even if the breaker closed again', () => {
+    const verdict = judge('breaker', observation({ after: { state: 'closed', tripsTotal: 1 } }));
+    expect(verdict).toMatchObject({ passed: false, figure: '1 trip(s)' });
+  });
+
+  it('fails the catalogue hypothesis for a framework code outside ERRORS', () => {
+    const sample = observation().samples[0] as AttackSample;
+    const framework = { ...sample, status: 414, code: 'FST_ERR_MAX_PARAM_LENGTH' };
+    const verdict = judge('catalogue', observation({ samples: [framework] }));
+    expect(verdict.passed).toBe(false);
+  });
+
+  it('fails the MLflow-only hypothesis on any connection to a neighbouring port', () => {
+    const connection = {
+      host: '127.0.0.1',
+      port: 50015,
+      at: 0,
+      remoteAddress: '127.0.0.1:1',
+      firstBytes: 'GET / HTTP/1.1',
+    };
+    const verdict = judge(
+      'MLflow only',
+      observation({ neighbours: { bound: ['127.0.0.1:50015'], connections: [connection] } }),
+    );
+    expect(verdict).toMatchObject({ passed: false, figure: '1 conn' });
+  });
+
+  it('fails the RSS hypothesis above the allowance', () => {
+    const live = [{ routeClass: 'live' as const, at: 0, status: 200, latencyMs: 2, rssMb: 300 }];
+    expect(judge('RSS', observation({ live })).passed).toBe(false);
+  });
+});
+
+describe('neighbourPorts', () => {
+  it('watches port*10+5 only when it is a valid port', () => {
+    expect(neighbourPorts(5000)).toEqual([5001, 5002, 5003, 5004, 5005, 50005]);
+    expect(neighbourPorts(40000)).toEqual([40001, 40002, 40003, 40004, 40005]);
+  });
+});
+
+describe('startRecordingListener', () => {
+  it('records a connection and its first bytes without answering', async () => {
+    const port = await freePort();
+    await using listener = await startRecordingListener({ ports: [port] });
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.on('error', () => {});
+    socket.write('GET /stolen HTTP/1.1\r\nAuthorization: Bearer x\r\n\r\n');
+    const [connection] = await waitFor(() => listener.connections().length > 0 && listener.connections(), {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+      what: 'the listener to record the connection',
+    });
+    socket.destroy();
+    expect(listener.bound).toEqual([`127.0.0.1:${port}`]);
+    expect(connection).toMatchObject({ port, firstBytes: expect.stringContaining('GET /stolen HTTP/1.1') });
+  });
+});
