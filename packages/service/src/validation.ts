@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { ServiceError } from './errors.js';
 
@@ -11,4 +12,22 @@ export function parseInput<T>(schema: z.ZodType<T>, input: unknown, where: strin
   }));
   const summary = problems.map((p) => `${p.field}: ${p.problem}`).join('; ');
   throw new ServiceError('BAD_REQUEST', { message: `Invalid ${where}: ${summary}`, details: problems });
+}
+
+/**
+ * onRequest hook: a query string that is not valid percent-encoding (`%ZZ`, `%C3%28`) is 400, not read
+ * as literal text (Fastify's parser keeps undecodable parts as they are).
+ */
+export async function requireValidQueryEncoding(request: FastifyRequest): Promise<void> {
+  const url = request.raw.url ?? '';
+  const at = url.indexOf('?');
+  if (at === -1) return;
+  try {
+    decodeURIComponent(url.slice(at + 1).replaceAll('+', ' '));
+  } catch {
+    throw new ServiceError('BAD_REQUEST', {
+      message: 'The query string is not valid percent-encoding.',
+      details: [{ field: 'query', problem: 'not valid percent-encoding' }],
+    });
+  }
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { createApiKeyHook } from '../auth.js';
 import { isMlflowError } from '../mlflow-client.js';
 import type { ReadResult } from '../mlflow-gateway.js';
-import { parseInput } from '../validation.js';
+import { parseInput, requireValidQueryEncoding } from '../validation.js';
 
 /** Stages MLflow accepts in a stage transition. */
 export const MODEL_STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
@@ -66,6 +66,7 @@ export function searchFilter(text: string): { filter: string; exact: boolean } {
 export async function registryRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, config } = app.registry;
   app.addHook('onRequest', createApiKeyHook(config.auth.apiKeys));
+  app.addHook('onRequest', requireValidQueryEncoding);
 
   app.get('/models', async (request, reply) => {
     const query = parseInput(searchQuery, request.query, 'query');
