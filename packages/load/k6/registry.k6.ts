@@ -2,8 +2,9 @@
 //   k6 run -e TARGET=http://127.0.0.1:8000 -e SCENARIO=live-concurrent packages/load/k6/registry.k6.ts
 // `npm run load` calls it once per scenario when a k6 binary is on PATH. Scenarios that fail or slow
 // MLflow need Toxiproxy, which the Node engine drives; this script runs the others.
-import { check, sleep } from 'k6';
-import http from 'k6/http';
+import { sleep } from 'k6';
+import http, { type RefinedResponse, type ResponseType } from 'k6/http';
+import { Rate } from 'k6/metrics';
 import type { Scenario as K6Scenario, Options } from 'k6/options';
 import { type Load, SCENARIOS, type Stream, type WeightedRequest } from '../src/scenarios.ts';
 
@@ -24,7 +25,17 @@ function executor(load: Load, durationSec: number, stream: string): K6Scenario {
     case 'sequential':
       return { ...base, executor: 'constant-vus', vus: 1, duration: `${durationSec}s` };
     case 'constant-vus':
-      return { ...base, executor: 'constant-vus', vus: load.vus, duration: `${durationSec}s` };
+      if (!load.thinkTimeMs) return { ...base, executor: 'constant-vus', vus: load.vus, duration: `${durationSec}s` };
+      // Users with a think time start spread over one think time, as the Node engine starts them.
+      return {
+        ...base,
+        executor: 'ramping-vus',
+        startVUs: 0,
+        stages: [
+          { target: load.vus, duration: `${load.thinkTimeMs}ms` },
+          { target: load.vus, duration: `${Math.max(0, durationSec * 1000 - load.thinkTimeMs)}ms` },
+        ],
+      };
     case 'constant-arrival-rate':
       return {
         ...base,
@@ -50,13 +61,20 @@ function executor(load: Load, durationSec: number, stream: string): K6Scenario {
   }
 }
 
+// A failure as the Node engine counts it: an unexpected status (0 for a socket error or timeout), an
+// expected 503 without Retry-After, or an expected refusal with another catalogue code.
+const failed = new Rate('registry_failed');
+// Answers that are 2xx, for streams whose expected statuses include a refusal.
+const served = new Rate('registry_served');
+
 function thresholdsFor(stream: Stream): Record<string, string[]> {
   const tag = `{scenario:${stream.name}}`;
   const t = stream.thresholds;
   return {
     [`http_req_duration${tag}`]: [`p(95)<=${t.p95Ms}`, `p(99)<=${t.p99Ms}`, ...(t.maxMs ? [`max<=${t.maxMs}`] : [])],
-    [`http_req_failed${tag}`]: [`rate<=${t.maxErrorRate}`],
-    [`http_reqs${tag}`]: [`rate>=${t.minRps}`],
+    [`registry_failed${tag}`]: [`rate<=${t.maxErrorRate}`],
+    ...(t.minRps !== undefined ? { [`http_reqs${tag}`]: [`rate>=${t.minRps}`] } : {}),
+    ...(t.minServedShare !== undefined ? { [`registry_served${tag}`]: [`rate>=${t.minServedShare}`] } : {}),
   };
 }
 
@@ -75,6 +93,23 @@ function pick(requests: readonly WeightedRequest[]): WeightedRequest {
   return requests[requests.length - 1] as WeightedRequest;
 }
 
+function errorCode(response: RefinedResponse<ResponseType | undefined>): string | undefined {
+  try {
+    const code = response.json('code');
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isFailure(stream: Stream, response: RefinedResponse<ResponseType | undefined>): boolean {
+  const status = response.status;
+  const expected = stream.expectedStatuses ? stream.expectedStatuses.includes(status) : status >= 200 && status < 300;
+  if (!expected) return true;
+  if (stream.requireRetryAfter && status === 503 && response.headers['Retry-After'] === undefined) return true;
+  return stream.refusalCode !== undefined && status >= 300 && errorCode(response) !== stream.refusalCode;
+}
+
 export function runStream(): void {
   const stream = scenario.streams.find((s) => s.name === __ENV.STREAM) as Stream;
   const request = pick(stream.requests);
@@ -85,6 +120,7 @@ export function runStream(): void {
     responseCallback: stream.expectedStatuses ? http.expectedStatuses(...stream.expectedStatuses) : undefined,
   };
   const response = http.request(request.method, `${target}${request.path}`, request.body ?? null, params);
-  if (stream.requireRetryAfter) check(response, { 'has Retry-After': (r) => r.headers['Retry-After'] !== undefined });
+  failed.add(isFailure(stream, response));
+  served.add(response.status >= 200 && response.status < 300);
   if (stream.load.executor === 'constant-vus' && stream.load.thinkTimeMs) sleep(stream.load.thinkTimeMs / 1000);
 }

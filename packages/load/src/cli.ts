@@ -8,15 +8,20 @@ import { workspaceRoot } from '@registry/testkit';
 import { isK6Available, runK6 } from './k6-engine.js';
 import { formatScenario, type LoadReport, writeLoadReports } from './report.js';
 import { runScenario, type ScenarioResult } from './run-scenario.js';
-import { needsToxiproxy, SCENARIOS } from './scenarios.js';
+import { LOAD_BULKHEAD, needsToxiproxy, SCENARIOS } from './scenarios.js';
 import { connectRemoteTarget, type LoadTarget, restoreTarget, seedLoadModel, startLocalTarget } from './target.js';
+
+const FAULT_SCENARIOS = SCENARIOS.filter(needsToxiproxy)
+  .map((s) => s.id)
+  .join(', ');
 
 const USAGE = `usage: npm run load -- [--target URL] [--toxiproxy URL] [--toxiproxy-proxy NAME] [--only id,id]
                        [--report-dir DIR] [--duration-scale N]
 
   --target          a deployed service (default: start a local stack: real MLflow, Toxiproxy, the service)
   --toxiproxy       with --target: the Toxiproxy API in front of that service's MLflow; without it the
-                    MLflow-fault scenarios (mlflow-down, sustained-slow-mlflow) are not run
+                    MLflow-fault scenarios (${FAULT_SCENARIOS}) are not run; mlflow-saturated
+                    assumes the service runs the default bulkhead (${LOAD_BULKHEAD.maxConcurrency} calls + ${LOAD_BULKHEAD.queueSize} queued)
   --toxiproxy-proxy the proxy's name on that Toxiproxy (default mlflow)
   --only            run only these scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
   --report-dir      where load-report.json and load-report.html go (default: reports/load in the repo)

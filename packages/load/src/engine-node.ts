@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import type { Load, Stream, Thresholds, WeightedRequest } from './scenarios.js';
 
@@ -21,7 +22,11 @@ export interface StreamResult {
   readonly p99Ms: number;
   readonly maxMs: number;
   readonly statuses: Readonly<Record<string, number>>;
+  /** Share of all requests answered 2xx. */
+  readonly servedShare: number;
   readonly missingRetryAfter: number;
+  /** Expected non-2xx answers whose `code` was not the stream's `refusalCode`. */
+  readonly wrongRefusalCode: number;
   readonly verdicts: readonly ThresholdVerdict[];
   readonly passed: boolean;
 }
@@ -35,7 +40,7 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 /** Compares the measurements with the thresholds. */
 export function judge(
-  measured: { errorRate: number; p95Ms: number; p99Ms: number; rps: number; maxMs: number },
+  measured: { errorRate: number; p95Ms: number; p99Ms: number; rps: number; maxMs: number; servedShare: number },
   thresholds: Thresholds,
 ): ThresholdVerdict[] {
   const verdicts: ThresholdVerdict[] = [
@@ -47,8 +52,23 @@ export function judge(
     },
     { name: 'p95 ms', limit: thresholds.p95Ms, observed: measured.p95Ms, passed: measured.p95Ms <= thresholds.p95Ms },
     { name: 'p99 ms', limit: thresholds.p99Ms, observed: measured.p99Ms, passed: measured.p99Ms <= thresholds.p99Ms },
-    { name: 'min rps', limit: thresholds.minRps, observed: measured.rps, passed: measured.rps >= thresholds.minRps },
   ];
+  if (thresholds.minRps !== undefined) {
+    verdicts.push({
+      name: 'min rps',
+      limit: thresholds.minRps,
+      observed: measured.rps,
+      passed: measured.rps >= thresholds.minRps,
+    });
+  }
+  if (thresholds.minServedShare !== undefined) {
+    verdicts.push({
+      name: 'served share',
+      limit: thresholds.minServedShare,
+      observed: measured.servedShare,
+      passed: measured.servedShare >= thresholds.minServedShare,
+    });
+  }
   if (thresholds.maxMs !== undefined) {
     verdicts.push({
       name: 'max ms',
@@ -72,31 +92,55 @@ function requestCycle(requests: readonly WeightedRequest[], onResponse: autocann
   );
 }
 
-/** autocannon runs for one load shape: one run, or one per stage for a ramp. */
-function phases(
-  load: Load,
-  durationSec: number,
-): { connections: number; durationSec: number; overallRate?: number; connectionRate?: number }[] {
+/** One autocannon run; `startDelayMs` holds it back from the start of its stage. */
+export interface Run {
+  readonly connections: number;
+  readonly durationSec: number;
+  readonly overallRate?: number;
+  readonly connectionRate?: number;
+  readonly startDelayMs?: number;
+}
+
+/** Groups a think-time population starts in: enough that no group's burst fills the bulkhead's queue. */
+const STAGGER_GROUPS = 20;
+
+/**
+ * autocannon runs for one load shape, as stages run one after the other (one stage, or one per stage of
+ * a ramp), each a list of runs made at once. autocannon paces every connection of a run on the same
+ * clock, so users with a think time start in groups spread over one think time: started together, they
+ * would send in lockstep bursts for the whole run, which no population of independent users does.
+ */
+export function planRuns(load: Load, durationSec: number): Run[][] {
   switch (load.executor) {
     case 'sequential':
-      return [{ connections: 1, durationSec }];
-    case 'constant-vus':
+      return [[{ connections: 1, durationSec }]];
+    case 'constant-vus': {
+      if (!load.thinkTimeMs) return [[{ connections: load.vus, durationSec }]];
+      const thinkTimeMs = load.thinkTimeMs;
+      const groups = Math.min(load.vus, STAGGER_GROUPS);
       return [
-        {
-          connections: load.vus,
-          durationSec,
-          ...(load.thinkTimeMs ? { connectionRate: 1000 / load.thinkTimeMs } : {}),
-        },
+        Array.from({ length: groups }, (_, group) => {
+          const startDelayMs = (group * thinkTimeMs) / groups;
+          return {
+            connections: Math.floor((load.vus * (group + 1)) / groups) - Math.floor((load.vus * group) / groups),
+            durationSec: durationSec - startDelayMs / 1000,
+            connectionRate: 1000 / thinkTimeMs,
+            startDelayMs,
+          };
+        }),
       ];
+    }
     case 'constant-arrival-rate':
-      return [{ connections: load.vus, durationSec, overallRate: load.rate }];
+      return [[{ connections: load.vus, durationSec, overallRate: load.rate }]];
     case 'ramping-arrival-rate': {
       const total = load.stages.reduce((sum, stage) => sum + stage.durationSec, 0);
-      return load.stages.map((stage) => ({
-        connections: Math.min(load.vus, Math.max(1, stage.rate)),
-        durationSec: (stage.durationSec / total) * durationSec,
-        overallRate: stage.rate,
-      }));
+      return load.stages.map((stage) => [
+        {
+          connections: Math.min(load.vus, Math.max(1, stage.rate)),
+          durationSec: (stage.durationSec / total) * durationSec,
+          overallRate: stage.rate,
+        },
+      ]);
     }
   }
 }
@@ -118,7 +162,8 @@ export async function runStream(baseUrl: string, stream: Stream, durationSec: nu
   let unexpected = 0;
   let socketErrors = 0;
   let missingRetryAfter = 0;
-  const onResponse: autocannon.Request['onResponse'] = (status, _body, _context, headers) => {
+  let wrongRefusalCode = 0;
+  const onResponse: autocannon.Request['onResponse'] = (status, body, _context, headers) => {
     if (
       stream.requireRetryAfter &&
       status === 503 &&
@@ -126,21 +171,29 @@ export async function runStream(baseUrl: string, stream: Stream, durationSec: nu
     ) {
       missingRetryAfter += 1;
     }
+    if (
+      stream.refusalCode !== undefined &&
+      isExpected(status) &&
+      status >= 300 &&
+      errorCode(body) !== stream.refusalCode
+    ) {
+      wrongRefusalCode += 1;
+    }
   };
-  const started = Date.now();
-  for (const phase of phases(stream.load, durationSec)) {
-    const result = await new Promise<autocannon.Result>((resolvePhase, rejectPhase) => {
+  const run = async (phase: Run): Promise<autocannon.Result> => {
+    if (phase.startDelayMs) await delay(phase.startDelayMs);
+    return new Promise<autocannon.Result>((resolveRun, rejectRun) => {
       const instance = autocannon(
         {
           url: baseUrl,
           connections: phase.connections,
-          duration: Math.max(1, Math.round(phase.durationSec)),
+          duration: Math.max(1, phase.durationSec),
           timeout: REQUEST_TIMEOUT_SEC,
           requests: requestCycle(stream.requests, onResponse),
           ...(phase.overallRate ? { overallRate: phase.overallRate } : {}),
           ...(phase.connectionRate ? { connectionRate: phase.connectionRate } : {}),
         },
-        (error, finished) => (error ? rejectPhase(error) : resolvePhase(finished)),
+        (error, finished) => (error ? rejectRun(error) : resolveRun(finished)),
       );
       instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
         if (latencies.length < MAX_SAMPLES) latencies.push(responseTime);
@@ -148,14 +201,21 @@ export async function runStream(baseUrl: string, stream: Stream, durationSec: nu
         if (!isExpected(statusCode)) unexpected += 1;
       });
     });
-    socketErrors += result.errors + result.timeouts;
+  };
+  const started = Date.now();
+  for (const runs of planRuns(stream.load, durationSec)) {
+    for (const result of await Promise.all(runs.map(run))) socketErrors += result.errors + result.timeouts;
   }
   const elapsedSec = (Date.now() - started) / 1000;
   const sorted = latencies.sort((a, b) => a - b);
   const requests = sorted.length + socketErrors;
-  const failures = unexpected + socketErrors + missingRetryAfter;
+  const failures = unexpected + socketErrors + missingRetryAfter + wrongRefusalCode;
+  const served = Object.entries(statuses)
+    .filter(([status]) => Number(status) >= 200 && Number(status) < 300)
+    .reduce((sum, [, count]) => sum + count, 0);
   const measured = {
     errorRate: requests === 0 ? 1 : failures / requests,
+    servedShare: requests === 0 ? 0 : round(served / requests, 4),
     p95Ms: round(percentile(sorted, 95)),
     p99Ms: round(percentile(sorted, 99)),
     rps: round(sorted.length / elapsedSec),
@@ -173,12 +233,27 @@ export async function runStream(baseUrl: string, stream: Stream, durationSec: nu
     p99Ms: measured.p99Ms,
     maxMs: measured.maxMs,
     statuses,
+    servedShare: measured.servedShare,
     missingRetryAfter,
+    wrongRefusalCode,
     verdicts,
     passed: requests > 0 && verdicts.every((v) => v.passed),
   };
 }
 
-function round(value: number): number {
-  return Math.round(value * 100) / 100;
+function round(value: number, digits = 2): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+/** The catalogue `code` of an error body, if it has one. */
+function errorCode(body: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return typeof parsed === 'object' && parsed !== null && 'code' in parsed && typeof parsed.code === 'string'
+      ? parsed.code
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -17,7 +17,18 @@ const mark = (passed: boolean) => (passed ? 'ok' : 'FAIL');
 
 /** One scenario as a text table: a row per stream (rps, p50/p95/p99, errors, verdicts), then resource checks. */
 export function formatScenario(result: ScenarioResult): string {
-  const header = ['stream', 'requests', 'rps', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'thresholds'];
+  const header = [
+    'stream',
+    'requests',
+    'rps',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'max ms',
+    'errors',
+    'statuses',
+    'thresholds',
+  ];
   const rows = result.streams.map((s) => [
     s.name,
     String(s.requests),
@@ -27,6 +38,7 @@ export function formatScenario(result: ScenarioResult): string {
     String(s.p99Ms),
     String(s.maxMs),
     `${(s.errorRate * 100).toFixed(2)} %`,
+    formatStatuses(s.statuses),
     s.verdicts.map((v) => `${v.name} ${mark(v.passed)}${v.passed ? '' : ` (${v.observed} vs ${v.limit})`}`).join(', '),
   ]);
   const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => (row[i] ?? '').length)));
@@ -41,6 +53,13 @@ export function formatScenario(result: ScenarioResult): string {
   return lines.join('\n');
 }
 
+/** Status counts as `200:1234 503:567`. */
+function formatStatuses(statuses: Readonly<Record<string, number>>): string {
+  return Object.entries(statuses)
+    .map(([status, count]) => `${status}:${count}`)
+    .join(' ');
+}
+
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
@@ -50,12 +69,12 @@ export function renderHtml(report: LoadReport): string {
   const sections = report.results
     .map(
       (r) => `<h2 class="${r.passed ? 'ok' : 'bad'}">${r.passed ? '&#10003;' : '&#10007;'} ${escapeHtml(r.title)}</h2>
-<table><tr><th>stream</th><th>requests</th><th>rps</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>errors</th><th>thresholds</th></tr>
+<table><tr><th>stream</th><th>requests</th><th>rps</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>errors</th><th>statuses</th><th>thresholds</th></tr>
 ${r.streams
   .map(
     (
       s,
-    ) => `<tr><td>${escapeHtml(s.name)}</td><td>${s.requests}</td><td>${s.rps}</td><td>${s.p50Ms}</td><td>${s.p95Ms}</td><td>${s.p99Ms}</td><td>${s.maxMs}</td><td>${(s.errorRate * 100).toFixed(2)} %</td>
+    ) => `<tr><td>${escapeHtml(s.name)}</td><td>${s.requests}</td><td>${s.rps}</td><td>${s.p50Ms}</td><td>${s.p95Ms}</td><td>${s.p99Ms}</td><td>${s.maxMs}</td><td>${(s.errorRate * 100).toFixed(2)} %</td><td>${escapeHtml(formatStatuses(s.statuses))}</td>
 <td>${s.verdicts.map((v) => `<span class="${v.passed ? 'ok' : 'bad'}">${escapeHtml(v.name)}: ${v.observed} / ${v.limit}</span>`).join('<br>')}</td></tr>`,
   )
   .join('')}</table>

@@ -30,8 +30,16 @@ export interface Thresholds {
   readonly maxErrorRate: number;
   readonly p95Ms: number;
   readonly p99Ms: number;
-  /** Smallest acceptable throughput, requests per second. */
-  readonly minRps: number;
+  /**
+   * Smallest acceptable throughput, requests per second. An absolute figure that depends on the machine's
+   * speed, so a scenario about a bound the service sets itself leaves it out (its rps is still reported).
+   */
+  readonly minRps?: number;
+  /**
+   * Smallest share of answers that are 2xx, for a stream whose expected statuses include a refusal: a
+   * service that refused every request would otherwise keep every other threshold.
+   */
+  readonly minServedShare?: number;
   /** Largest single latency (an ALB probe must never reach its 10 s timeout). */
   readonly maxMs?: number;
 }
@@ -46,6 +54,8 @@ export interface Stream {
   readonly expectedStatuses?: readonly number[];
   /** Every expected 503 must carry a Retry-After header. */
   readonly requireRetryAfter?: boolean;
+  /** The error catalogue code every expected non-2xx answer must carry (its `code` field). */
+  readonly refusalCode?: string;
 }
 
 /** What the stack must look like before the scenario starts. */
@@ -69,8 +79,52 @@ export interface Scenario {
   readonly breakerStaysClosed?: boolean;
 }
 
-/** Latency Toxiproxy adds for the slow-MLflow scenario: well below the request timeout. */
+/** Latency Toxiproxy adds for the slow-MLflow scenarios: well below the request timeout. */
 export const SLOW_MLFLOW_LATENCY_MS = 300;
+
+/**
+ * The bulkhead the saturation scenario's thresholds assume: the service's defaults of
+ * `MLFLOW_MAX_CONCURRENCY` and `MLFLOW_QUEUE_SIZE`, which the local stack also sets explicitly.
+ */
+export const LOAD_BULKHEAD = { maxConcurrency: 16, queueSize: 16 } as const;
+
+/**
+ * MLflow's own time per call, which a single-worker MLflow spends one call after another: 17-20 ms
+ * measured at saturation on the shared 2-core machine the suites run on; this allows about 4x that.
+ */
+export const MLFLOW_CALL_COST_MS = 75;
+
+/**
+ * What one admitted MLflow call may take while MLflow is slow: the added latency plus MLflow's own time
+ * for every call the bulkhead lets in alongside it.
+ */
+export const SLOW_MLFLOW_CALL_BUDGET_MS = SLOW_MLFLOW_LATENCY_MS + LOAD_BULKHEAD.maxConcurrency * MLFLOW_CALL_COST_MS;
+
+/**
+ * Longest an admitted request may take behind the bulkhead: a queued call waits for at most
+ * `ceil(queueSize / maxConcurrency)` calls per slot, then makes its own. Independent of the request
+ * timeout, which is what requests waited for before the bulkhead.
+ */
+export const SATURATED_P99_MS =
+  (1 + Math.ceil(LOAD_BULKHEAD.queueSize / LOAD_BULKHEAD.maxConcurrency)) * SLOW_MLFLOW_CALL_BUDGET_MS;
+
+/** Closed-loop users of the saturation scenario: far more than the bulkhead admits at once. */
+export const SATURATION_USERS = 200;
+
+/** Pause between a user's requests: a client that honours the smallest `Retry-After` (1 s). */
+export const SATURATION_THINK_TIME_MS = 1000;
+
+/**
+ * Smallest share of 2xx answers while saturated. The bulkhead stays full, so it completes at least
+ * `maxConcurrency` calls per `SATURATED_P99_MS`, out of at most one request per user per think time.
+ */
+export const SATURATED_MIN_SERVED_SHARE =
+  Math.floor(
+    ((LOAD_BULKHEAD.maxConcurrency * 1000) /
+      SATURATED_P99_MS /
+      (SATURATION_USERS * (1000 / SATURATION_THINK_TIME_MS))) *
+      1000,
+  ) / 1000;
 
 const live: WeightedRequest = { method: 'GET', path: '/health/live', weight: 1 };
 const ready: WeightedRequest = { method: 'GET', path: '/health/ready', weight: 1 };
@@ -78,6 +132,12 @@ const version: WeightedRequest = { method: 'GET', path: '/version', weight: 1 };
 const listModels: WeightedRequest = { method: 'GET', path: '/api/v1/models?max_results=10', weight: 1 };
 const getModel: WeightedRequest = { method: 'GET', path: '/api/v1/models/load-model', weight: 1 };
 const uncachedSearch: WeightedRequest = { method: 'GET', path: '/api/v1/models?search=not-cached', weight: 1 };
+/** A read through the MLflow pass-through, as the official MLflow client makes it: never served from cache. */
+const passThroughGet: WeightedRequest = {
+  method: 'GET',
+  path: '/mlflow/api/2.0/mlflow/registered-models/get?name=load-model',
+  weight: 1,
+};
 const transition: WeightedRequest = {
   method: 'POST',
   path: '/api/v1/models/load-model/versions/1/stage',
@@ -101,6 +161,21 @@ export const THRESHOLDS = {
   mlflowBoundWhileDown: { maxErrorRate: 0, p95Ms: 25, p99Ms: 50, minRps: 300 },
   spike: { maxErrorRate: 0, p95Ms: 250, p99Ms: 500, minRps: 450 },
   slowMlflow: { maxErrorRate: 0.01, p95Ms: SLOW_MLFLOW_LATENCY_MS * 4, p99Ms: SLOW_MLFLOW_LATENCY_MS * 8, minRps: 10 },
+  /**
+   * Slow MLflow, far more users than the bulkhead admits: every answer, served or refused (503
+   * MLFLOW_SATURATED), within the bulkhead's bound; no throughput floor (rps is reported, not judged).
+   */
+  mlflowSaturated: {
+    maxErrorRate: 0.01,
+    p95Ms: SATURATED_P99_MS,
+    p99Ms: SATURATED_P99_MS,
+    minServedShare: SATURATED_MIN_SERVED_SHARE,
+  },
+  /**
+   * Liveness beside the saturated MLflow-bound routes: an answer that waited for even one MLflow round
+   * trip would take longer than the added latency.
+   */
+  liveWhileSaturated: { maxErrorRate: 0, p95Ms: SLOW_MLFLOW_LATENCY_MS / 4, p99Ms: SLOW_MLFLOW_LATENCY_MS / 2 },
   soak: { maxErrorRate: 0, p95Ms: 150, p99Ms: 300, minRps: 300 },
 } as const satisfies Record<string, Thresholds>;
 
@@ -254,6 +329,36 @@ export const SCENARIOS: readonly Scenario[] = [
         ],
         load: { executor: 'constant-vus', vus: 20, thinkTimeMs: 500 },
         thresholds: THRESHOLDS.slowMlflow,
+      },
+    ],
+  },
+  {
+    id: 'mlflow-saturated',
+    title: `${SATURATION_USERS} users on MLflow-bound routes while MLflow answers ${SLOW_MLFLOW_LATENCY_MS} ms slower: the bulkhead (${LOAD_BULKHEAD.maxConcurrency} + ${LOAD_BULKHEAD.queueSize} queued) refuses the rest at once`,
+    durationSec: 20,
+    precondition: 'mlflow-slow',
+    breakerStaysClosed: true,
+    streams: [
+      {
+        name: 'mlflow_bound',
+        // Registry reads may be answered from the last-known-good cache when the bulkhead is full;
+        // pass-through reads never are, so half the requests meet the refusal itself.
+        requests: [
+          { ...getModel, weight: 1 },
+          { ...listModels, weight: 1 },
+          { ...passThroughGet, weight: 2 },
+        ],
+        load: { executor: 'constant-vus', vus: SATURATION_USERS, thinkTimeMs: SATURATION_THINK_TIME_MS },
+        thresholds: THRESHOLDS.mlflowSaturated,
+        expectedStatuses: [200, 503],
+        requireRetryAfter: true,
+        refusalCode: 'MLFLOW_SATURATED',
+      },
+      {
+        name: 'live',
+        requests: [live],
+        load: { executor: 'constant-arrival-rate', rate: 20, vus: 2 },
+        thresholds: THRESHOLDS.liveWhileSaturated,
       },
     ],
   },

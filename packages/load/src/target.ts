@@ -1,13 +1,18 @@
 import { connectToxiproxy, fetchJson, type Stack, startStack, type ToxiproxyProxy, waitFor } from '@registry/testkit';
 
-import { LOAD_MODEL, type Precondition, SLOW_MLFLOW_LATENCY_MS } from './scenarios.js';
+import { LOAD_BULKHEAD, LOAD_MODEL, type Precondition, SLOW_MLFLOW_LATENCY_MS } from './scenarios.js';
 
-/** Service settings for a local load run: quiet logs, a probe fast enough to open and close the breaker in seconds. */
+/**
+ * Service settings for a local load run: quiet logs, a probe fast enough to open and close the breaker in
+ * seconds, and the bulkhead the saturation thresholds are derived from.
+ */
 export const LOAD_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze({
   LOG_LEVEL: 'warn',
   MLFLOW_HEALTH_PROBE_INTERVAL: '1',
   MLFLOW_CB_RECOVERY_TIMEOUT: '2',
   MLFLOW_CB_MAX_RECOVERY_TIMEOUT: '4',
+  MLFLOW_MAX_CONCURRENCY: String(LOAD_BULKHEAD.maxConcurrency),
+  MLFLOW_QUEUE_SIZE: String(LOAD_BULKHEAD.queueSize),
 });
 
 /** What the scenarios run against: a service URL and, when available, the proxy in front of its MLflow. */

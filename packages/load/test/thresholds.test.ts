@@ -1,5 +1,36 @@
+import { ERRORS, SETTINGS } from '@registry/service';
 import { describe, expect, it } from 'vitest';
-import { judge, needsToxiproxy, percentile, SCENARIOS, THRESHOLDS } from '../src/index.js';
+import {
+  judge,
+  LOAD_BULKHEAD,
+  LOAD_SERVICE_ENV,
+  MLFLOW_CALL_COST_MS,
+  needsToxiproxy,
+  percentile,
+  planRuns,
+  SATURATED_MIN_SERVED_SHARE,
+  SATURATED_P99_MS,
+  SATURATION_THINK_TIME_MS,
+  SATURATION_USERS,
+  SCENARIOS,
+  SLOW_MLFLOW_CALL_BUDGET_MS,
+  SLOW_MLFLOW_LATENCY_MS,
+  THRESHOLDS,
+} from '../src/index.js';
+
+const measuredOk = { errorRate: 0, p95Ms: 1, p99Ms: 1, rps: 1, maxMs: 1, servedShare: 1 };
+
+function scenario(id: string) {
+  const found = SCENARIOS.find((s) => s.id === id);
+  if (!found) throw new Error(`no scenario ${id}`);
+  return found;
+}
+
+function stream(scenarioId: string, name: string) {
+  const found = scenario(scenarioId).streams.find((s) => s.name === name);
+  if (!found) throw new Error(`no stream ${name} in ${scenarioId}`);
+  return found;
+}
 
 describe('percentile', () => {
   it('returns the nearest-rank percentile of sorted latencies', () => {
@@ -14,30 +45,147 @@ describe('percentile', () => {
   });
 });
 
+describe('planRuns', () => {
+  it('starts users with a think time in groups spread over one think time, all ending together', () => {
+    const [runs = []] = planRuns({ executor: 'constant-vus', vus: 200, thinkTimeMs: 1000 }, 20);
+    expect(runs.reduce((sum, run) => sum + run.connections, 0)).toBe(200);
+    expect(runs.map((run) => run.startDelayMs)).toEqual(Array.from({ length: runs.length }, (_, i) => i * 50));
+    expect(
+      runs.every((run) => run.connectionRate === 1 && run.durationSec + (run.startDelayMs ?? 0) / 1000 === 20),
+    ).toBe(true);
+  });
+
+  it('starts users without a think time at once, as one run', () => {
+    expect(planRuns({ executor: 'constant-vus', vus: 50 }, 8)).toEqual([[{ connections: 50, durationSec: 8 }]]);
+  });
+});
+
 describe('judge', () => {
   it('fails every threshold that is breached and only those', () => {
-    const verdicts = judge({ errorRate: 0.02, p95Ms: 10, p99Ms: 600, rps: 100, maxMs: 700 }, THRESHOLDS.spike);
+    const verdicts = judge(
+      { errorRate: 0.02, p95Ms: 10, p99Ms: 600, rps: 100, maxMs: 700, servedShare: 1 },
+      THRESHOLDS.spike,
+    );
     expect(verdicts.filter((v) => !v.passed).map((v) => v.name)).toEqual(['error rate', 'p99 ms', 'min rps']);
   });
 
   it('checks the maximum latency when the thresholds name one', () => {
-    const verdicts = judge({ errorRate: 0, p95Ms: 1, p99Ms: 1, rps: 1, maxMs: 10_000 }, THRESHOLDS.albProbe);
+    const verdicts = judge({ ...measuredOk, maxMs: 10_000 }, THRESHOLDS.albProbe);
     expect(verdicts.find((v) => v.name === 'max ms')?.passed).toBe(false);
+  });
+
+  it('judges no throughput when the thresholds name no floor', () => {
+    const verdicts = judge({ ...measuredOk, rps: 0 }, THRESHOLDS.mlflowSaturated);
+    expect(verdicts.map((v) => v.name)).not.toContain('min rps');
+    expect(verdicts.every((v) => v.passed)).toBe(true);
+  });
+
+  it('fails a stream that refuses more than its served share allows', () => {
+    const verdicts = judge({ ...measuredOk, servedShare: 0 }, THRESHOLDS.mlflowSaturated);
+    expect(verdicts.filter((v) => !v.passed).map((v) => v.name)).toEqual(['served share']);
   });
 });
 
 describe('Scenario definitions', () => {
-  it('define at least the nine scenarios the load plan names, each with thresholds on every stream', () => {
-    expect(SCENARIOS.length).toBeGreaterThanOrEqual(9);
-    for (const scenario of SCENARIOS) {
-      for (const stream of scenario.streams) {
-        expect(stream.thresholds.p99Ms).toBeGreaterThanOrEqual(stream.thresholds.p95Ms);
-        expect(stream.thresholds.minRps).toBeGreaterThan(0);
+  it('define the ten scenarios the load plan names, each with p99 at or above p95 on every stream', () => {
+    expect(SCENARIOS.length).toBeGreaterThanOrEqual(10);
+    for (const { streams } of SCENARIOS) {
+      for (const { thresholds } of streams) {
+        expect(thresholds.p99Ms).toBeGreaterThanOrEqual(thresholds.p95Ms);
+        if (thresholds.minRps !== undefined) expect(thresholds.minRps).toBeGreaterThan(0);
       }
     }
   });
 
   it('marks exactly the MLflow-fault scenarios as needing Toxiproxy', () => {
-    expect(SCENARIOS.filter(needsToxiproxy).map((s) => s.id)).toEqual(['mlflow-down', 'sustained-slow-mlflow']);
+    expect(SCENARIOS.filter(needsToxiproxy).map((s) => s.id)).toEqual([
+      'mlflow-down',
+      'sustained-slow-mlflow',
+      'mlflow-saturated',
+    ]);
+  });
+
+  it('passes only service settings to the local stack', () => {
+    expect(Object.keys(LOAD_SERVICE_ENV).filter((name) => !(name in SETTINGS))).toEqual([]);
+  });
+});
+
+describe('Saturated MLflow scenario', () => {
+  it('assumes the bulkhead the service ships with and gives it to the local stack', () => {
+    expect(LOAD_BULKHEAD).toEqual({
+      maxConcurrency: Number(SETTINGS.MLFLOW_MAX_CONCURRENCY.default),
+      queueSize: Number(SETTINGS.MLFLOW_QUEUE_SIZE.default),
+    });
+    expect(LOAD_SERVICE_ENV).toMatchObject({
+      MLFLOW_MAX_CONCURRENCY: String(LOAD_BULKHEAD.maxConcurrency),
+      MLFLOW_QUEUE_SIZE: String(LOAD_BULKHEAD.queueSize),
+    });
+  });
+
+  it('keeps MLflow slow but below the request timeout, so nothing fails for the breaker to count', () => {
+    const saturated = scenario('mlflow-saturated');
+    expect(saturated.precondition).toBe('mlflow-slow');
+    expect(saturated.breakerStaysClosed).toBe(true);
+    expect(SLOW_MLFLOW_LATENCY_MS).toBeLessThan(Number(SETTINGS.MLFLOW_REQUEST_TIMEOUT.default) * 1000);
+  });
+
+  it('runs far more closed-loop users than the bulkhead admits, pausing as a client honouring Retry-After would', () => {
+    const { load } = stream('mlflow-saturated', 'mlflow_bound');
+    expect(load).toEqual({ executor: 'constant-vus', vus: SATURATION_USERS, thinkTimeMs: SATURATION_THINK_TIME_MS });
+    expect(SATURATION_USERS).toBeGreaterThanOrEqual(4 * (LOAD_BULKHEAD.maxConcurrency + LOAD_BULKHEAD.queueSize));
+    expect(SATURATION_THINK_TIME_MS).toBe(1000);
+  });
+
+  it('sends only MLflow-bound reads, half of them through the pass-through that no cache answers', () => {
+    const { requests } = stream('mlflow-saturated', 'mlflow_bound');
+    const weight = (prefix: string) =>
+      requests.filter((r) => r.path.startsWith(prefix)).reduce((sum, r) => sum + r.weight, 0);
+    expect(requests.every((r) => r.method === 'GET')).toBe(true);
+    expect(weight('/api/v1/models') + weight('/mlflow/')).toBe(requests.reduce((sum, r) => sum + r.weight, 0));
+    expect(weight('/mlflow/')).toBe(weight('/api/v1/models'));
+  });
+
+  it('counts only 503 MLFLOW_SATURATED with Retry-After as an expected refusal', () => {
+    const saturated = stream('mlflow-saturated', 'mlflow_bound');
+    expect(saturated.expectedStatuses).toEqual([200, 503]);
+    expect(saturated.requireRetryAfter).toBe(true);
+    expect(saturated.refusalCode).toBe('MLFLOW_SATURATED');
+    expect(ERRORS.MLFLOW_SATURATED.status).toBe(503);
+  });
+
+  it('derives the p99 bound from the latency and the bulkhead, far below the request timeout', () => {
+    expect(SLOW_MLFLOW_CALL_BUDGET_MS).toBe(
+      SLOW_MLFLOW_LATENCY_MS + LOAD_BULKHEAD.maxConcurrency * MLFLOW_CALL_COST_MS,
+    );
+    expect(SATURATED_P99_MS).toBe(
+      (1 + Math.ceil(LOAD_BULKHEAD.queueSize / LOAD_BULKHEAD.maxConcurrency)) * SLOW_MLFLOW_CALL_BUDGET_MS,
+    );
+    expect(SATURATED_P99_MS).toBe(3000);
+    expect(SATURATED_P99_MS).toBeLessThan(Number(SETTINGS.MLFLOW_REQUEST_TIMEOUT.default) * 1000 * 0.5);
+  });
+
+  it('holds every answer to that bound, allows 1 % errors and judges no throughput floor', () => {
+    expect(stream('mlflow-saturated', 'mlflow_bound').thresholds).toBe(THRESHOLDS.mlflowSaturated);
+    expect(THRESHOLDS.mlflowSaturated).toEqual({
+      maxErrorRate: 0.01,
+      p95Ms: SATURATED_P99_MS,
+      p99Ms: SATURATED_P99_MS,
+      minServedShare: SATURATED_MIN_SERVED_SHARE,
+    });
+  });
+
+  it('derives the served share from what a full bulkhead completes within the bound', () => {
+    const completedPerSecond = (LOAD_BULKHEAD.maxConcurrency * 1000) / SATURATED_P99_MS;
+    const offeredPerSecond = (SATURATION_USERS * 1000) / SATURATION_THINK_TIME_MS;
+    expect(SATURATED_MIN_SERVED_SHARE).toBeLessThanOrEqual(completedPerSecond / offeredPerSecond);
+    expect(SATURATED_MIN_SERVED_SHARE).toBe(0.026);
+  });
+
+  it('holds liveness beside it below one MLflow round trip, without errors', () => {
+    const live = stream('mlflow-saturated', 'live');
+    expect(live.requests.map((r) => r.path)).toEqual(['/health/live']);
+    expect(live.thresholds).toBe(THRESHOLDS.liveWhileSaturated);
+    expect(THRESHOLDS.liveWhileSaturated).toEqual({ maxErrorRate: 0, p95Ms: 75, p99Ms: 150 });
+    expect(THRESHOLDS.liveWhileSaturated.p99Ms).toBeLessThan(SLOW_MLFLOW_LATENCY_MS);
   });
 });
