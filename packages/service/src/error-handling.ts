@@ -4,10 +4,41 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, type ErrorBody, type ErrorCode, isServiceError } from './errors.js';
 
-function send(reply: FastifyReply, request: FastifyRequest, code: ErrorCode, message: string, details?: unknown) {
+/**
+ * MLflow's own `error_code` for each status the service answers with: the official MLflow client reads
+ * `error_code` (not `code`) and derives the status it reports from it, so pass-through errors carry both.
+ */
+export const MLFLOW_ERROR_CODE_BY_STATUS: Readonly<Record<number, string>> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'ENDPOINT_NOT_FOUND',
+  429: 'REQUEST_LIMIT_EXCEEDED',
+  500: 'INTERNAL_ERROR',
+  502: 'TEMPORARILY_UNAVAILABLE',
+  503: 'TEMPORARILY_UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+/** How error bodies are rendered in one part of the app. */
+interface ErrorStyle {
+  /** Add MLflow's `error_code` (the pass-through, where the official MLflow client reads the answers). */
+  readonly mlflowErrorCode?: boolean;
+}
+
+function send(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  code: ErrorCode,
+  message: string,
+  details?: unknown,
+  style: ErrorStyle = {},
+) {
+  const status = ERRORS[code].status;
   const body: ErrorBody = { code, message, requestId: request.id };
   if (details !== undefined) body.details = details;
-  return reply.status(ERRORS[code].status).type('application/json').send(body);
+  if (style.mlflowErrorCode) body.error_code = MLFLOW_ERROR_CODE_BY_STATUS[status] ?? 'BAD_REQUEST';
+  return reply.status(status).type('application/json').send(body);
 }
 
 function codeForFrameworkError(statusCode: number): ErrorCode | undefined {
@@ -58,22 +89,27 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
   socket.destroy();
 }
 
-/** Renders every error as `{ code, message, requestId }` from the catalogue, and unknown routes as 404 JSON. */
-export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+/** The error handler: every error as `{ code, message, requestId }` from the catalogue. */
+export function createErrorHandler(style: ErrorStyle = {}) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (isServiceError(error)) {
       reply.headers(error.headers);
       if (error.status >= 500) request.log.warn({ err: error, code: error.code }, error.message);
-      return send(reply, request, error.code, error.message, error.details);
+      return send(reply, request, error.code, error.message, error.details, style);
     }
     const frameworkCode = typeof error.statusCode === 'number' ? codeForFrameworkError(error.statusCode) : undefined;
     if (frameworkCode) {
       const message = frameworkCode === 'BAD_REQUEST' ? error.message : ERRORS[frameworkCode].message;
-      return send(reply, request, frameworkCode, message);
+      return send(reply, request, frameworkCode, message, undefined, style);
     }
     request.log.error({ err: error }, 'unhandled error');
-    return send(reply, request, 'INTERNAL_ERROR', ERRORS.INTERNAL_ERROR.message);
-  });
+    return send(reply, request, 'INTERNAL_ERROR', ERRORS.INTERNAL_ERROR.message, undefined, style);
+  };
+}
+
+/** Renders every error as `{ code, message, requestId }` from the catalogue, and unknown routes as 404 JSON. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler(createErrorHandler());
 
   app.setNotFoundHandler((request, reply) =>
     send(reply, request, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`),

@@ -57,6 +57,8 @@ export interface ErrorBody {
   message: string;
   requestId: string;
   details?: unknown;
+  /** On `/mlflow/*` only: MLflow's error code for the status, which the official MLflow client reads. */
+  error_code?: string;
 }
 
 /** An error that maps to a catalogue entry; routes throw it and the error handler renders it. */

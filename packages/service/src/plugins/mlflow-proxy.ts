@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createApiKeyHook } from '../auth.js';
+import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
 import { decideProxyRequest, PROXY_METHODS } from '../mlflow-proxy-policy.js';
 
@@ -15,6 +16,8 @@ export const MLFLOW_PROXY_PREFIX = '/mlflow';
  */
 export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, config } = app.registry;
+  // Errors here are read by the official MLflow client too: they also carry MLflow's `error_code`.
+  app.setErrorHandler(createErrorHandler({ mlflowErrorCode: true }));
   app.addHook('onRequest', createApiKeyHook(config.auth.apiKeys));
   // Bodies are relayed as bytes, whatever their type; this applies only inside this plugin.
   app.removeAllContentTypeParsers();
