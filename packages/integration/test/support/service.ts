@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { buildApp, createDependencyChecks, loadConfig } from '@registry/service';
 import { createMlflowMock, type MlflowMock } from '@registry/testkit';
 import { setupServer } from 'msw/node';
@@ -37,4 +38,25 @@ export async function startService(env: Record<string, string | undefined> = {})
     request,
     [Symbol.asyncDispose]: () => app.close(),
   };
+}
+
+/** Settings for a service in front of a real MLflow, which answers in tens to hundreds of milliseconds. */
+export function realMlflowEnv(mlflowUrl: string): Record<string, string> {
+  return { MLFLOW_TRACKING_URI: mlflowUrl, MLFLOW_REQUEST_TIMEOUT: '10' };
+}
+
+/**
+ * `startService`, listening on a loopback port: for clients that need a real socket (the MLflow Python
+ * client, request targets sent verbatim).
+ */
+export async function startListeningService(env: Record<string, string | undefined> = {}) {
+  const service = await startService(env);
+  try {
+    await service.app.listen({ host: '127.0.0.1', port: 0 });
+  } catch (error) {
+    await service.app.close();
+    throw error;
+  }
+  const { port } = service.app.server.address() as AddressInfo;
+  return { ...service, url: `http://127.0.0.1:${port}` };
 }

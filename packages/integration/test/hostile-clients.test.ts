@@ -1,0 +1,369 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { FORWARDED_RESPONSE_HEADERS } from '@registry/service';
+import {
+  freePort,
+  localProviders,
+  type MlflowHandle,
+  providerSuiteTitle,
+  type RecordingListener,
+  startMlflowWith,
+  startRecordingListener,
+} from '@registry/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mlflowPython, runPython } from './support/mlflow-python.js';
+import { sendRaw } from './support/raw-request.js';
+import { startRecordingProxy } from './support/recording-proxy.js';
+import { realMlflowEnv, startListeningService, startService } from './support/service.js';
+
+const API_KEY = 'hostile-clients-api-key';
+const SERVICE_TOKEN = 'service-token-for-mlflow';
+/** Enough of each hostile request to open the breaker many times over, were it counted (threshold 2). */
+const HOSTILE_REQUESTS = 10;
+const BREAKER_ENV = { MLFLOW_CB_FAILURE_THRESHOLD: '2' };
+/** An artifact bigger than one cap below and smaller than the other. */
+const ARTIFACT_BYTES = 3_000_000;
+const ARTIFACT_PATH = 'hostile/model.bin';
+
+/** Registers, aliases, searches, transitions and tags a model, and prints what the client read back. */
+const REGISTER_SCRIPT = `
+import json, sys
+from mlflow import MlflowClient
+name = sys.argv[1]
+client = MlflowClient()
+client.create_registered_model(name)
+version = client.create_model_version(name, "s3://x/y").version
+client.set_registered_model_alias(name, "champion", version)
+by_alias = client.get_model_version_by_alias(name, "champion")
+names = [model.name for model in client.search_registered_models()]
+stage = client.transition_model_version_stage(name, version, "Staging").current_stage
+client.set_model_version_tag(name, version, "reviewed-by", "hostile-clients")
+tags = client.get_model_version(name, version).tags
+print(json.dumps({"version": version, "alias_version": by_alias.version, "names": names, "stage": stage, "tags": tags}))
+`;
+
+/**
+ * Calls one client method (argv[1]) on the model argv[2] and prints the outcome as JSON: the exception
+ * class, the `code` of the error body the client parsed, and the exception text.
+ */
+const ATTEMPT_SCRIPT = `
+import json, sys
+from mlflow import MlflowClient
+method, name = sys.argv[1], sys.argv[2]
+try:
+    getattr(MlflowClient(), method)(**({"name": name} if method == "delete_registered_model" else {}))
+except Exception as error:
+    body = getattr(error, "json", None) or {}
+    status = error.get_http_status_code() if hasattr(error, "get_http_status_code") else None
+    print(json.dumps({"refused": type(error).__name__, "code": body.get("code"), "error_code": body.get("error_code"), "status": status, "text": str(error)}))
+else:
+    print(json.dumps({"refused": None}))
+`;
+
+/** The JSON line a Python script printed last. */
+function lastJsonLine(stdout: string): Record<string, unknown> {
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
+}
+
+async function createModelInMlflow(mlflowUrl: string, name: string): Promise<void> {
+  const response = await fetch(`${mlflowUrl}/api/2.0/mlflow/registered-models/create`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  expect(response.status, `MLflow creates ${name}`).toBe(200);
+}
+
+type Service = Awaited<ReturnType<typeof startService>>;
+
+/** The breaker as an operator sees it: closed, with no failure counted. */
+async function expectBreakerUntouched(service: Service): Promise<void> {
+  const status = await service.request.get('/health/status').expect(200);
+  expect(status.body.circuit_breaker).toMatchObject({ state: 'closed', failure_count: 0 });
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+for (const local of localProviders()) {
+  const { provider, networking } = local;
+  describe.skipIf(!local.available)(providerSuiteTitle('Hostile clients against the real MLflow', local), () => {
+    let mlflow: MlflowHandle;
+
+    beforeAll(async () => {
+      mlflow = await startMlflowWith(provider, { networking });
+    });
+    afterAll(async () => mlflow?.stop());
+
+    describe('Official MLflow client through /mlflow', () => {
+      const python = mlflowPython();
+      const notProvisioned = 'the MLflow Python client comes from the process provider’s venv, not provisioned here';
+      if (!python) process.stdout.write(`Official MLflow client through /mlflow: not run (${notProvisioned})\n`);
+      const serviceEnv = () => ({ ...realMlflowEnv(mlflow.url), API_KEYS: API_KEY });
+
+      it.skipIf(!python)(
+        'registers, aliases, searches, transitions and tags a model with an API key as its token',
+        async () => {
+          await using service = await startListeningService(serviceEnv());
+          const run = await runPython(python ?? '', REGISTER_SCRIPT, {
+            args: ['python-client-model'],
+            mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: API_KEY },
+          });
+          expect(run.exitCode, run.stderr).toBe(0);
+          const outcome = lastJsonLine(run.stdout);
+          expect(outcome).toMatchObject({
+            version: '1',
+            alias_version: '1',
+            stage: 'Staging',
+            tags: { 'reviewed-by': 'hostile-clients' },
+          });
+          expect(outcome.names).toContain('python-client-model');
+          const direct = await fetch(
+            `${mlflow.url}/api/2.0/mlflow/registered-models/alias?name=python-client-model&alias=champion`,
+          );
+          expect(direct.status).toBe(200);
+        },
+      );
+
+      it.skipIf(!python)(
+        'refuses delete_registered_model with MLFLOW_PROXY_FORBIDDEN and keeps the model',
+        async () => {
+          await createModelInMlflow(mlflow.url, 'undeletable-model');
+          await using service = await startListeningService(serviceEnv());
+          const run = await runPython(python ?? '', ATTEMPT_SCRIPT, {
+            args: ['delete_registered_model', 'undeletable-model'],
+            mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: API_KEY },
+          });
+          // The client raises a RestException holding the service's catalogue body; it derives the status
+          // it reports from MLflow's error_code, which the pass-through adds to its own errors.
+          expect(lastJsonLine(run.stdout), run.stderr).toMatchObject({
+            refused: 'RestException',
+            code: 'MLFLOW_PROXY_FORBIDDEN',
+            error_code: 'PERMISSION_DENIED',
+            status: 403,
+            text: expect.stringContaining('MLFLOW_PROXY=registry does not allow DELETE'),
+          });
+          const direct = await fetch(`${mlflow.url}/api/2.0/mlflow/registered-models/get?name=undeletable-model`);
+          expect(direct.status).toBe(200);
+        },
+      );
+
+      it.skipIf(!python).each([
+        { token: undefined, why: 'without a token' },
+        { token: 'not-an-api-key', why: 'with a token that is no API key' },
+      ])('refuses the client with UNAUTHORIZED $why', async ({ token }) => {
+        await using service = await startListeningService(serviceEnv());
+        const run = await runPython(python ?? '', ATTEMPT_SCRIPT, {
+          args: ['search_registered_models', ''],
+          mlflowEnv: {
+            MLFLOW_TRACKING_URI: `${service.url}/mlflow`,
+            ...(token === undefined ? {} : { MLFLOW_TRACKING_TOKEN: token }),
+          },
+        });
+        expect(lastJsonLine(run.stdout), run.stderr).toMatchObject({
+          refused: 'RestException',
+          code: 'UNAUTHORIZED',
+          error_code: 'UNAUTHENTICATED',
+          status: 401,
+        });
+      });
+    });
+
+    describe('Literal search', () => {
+      beforeAll(async () => {
+        for (const name of ["o'brien-model", 'pct%model', 'under_score', 'plainmodel']) {
+          await createModelInMlflow(mlflow.url, name);
+        }
+      });
+
+      it.each([
+        { search: "o'brien", expected: ["o'brien-model"] },
+        { search: '%', expected: ['pct%model'] },
+        { search: '_', expected: ['under_score'] },
+        { search: 'PLAIN', expected: ['plainmodel'] },
+      ])('finds exactly $expected for search=$search', async ({ search, expected }) => {
+        await using service = await startService(realMlflowEnv(mlflow.url));
+        const response = await service.request.get('/api/v1/models').query({ search }).expect(200);
+        expect(response.body.models.map((model: { name: string }) => model.name)).toEqual(expected);
+      });
+    });
+
+    describe('Breaker under client-chosen requests', () => {
+      const serviceEnv = () => ({ ...realMlflowEnv(mlflow.url), ...BREAKER_ENV, MLFLOW_PROXY: 'full' });
+
+      it('relays MLflow’s 500 to malformed GraphQL queries and keeps the breaker closed', async () => {
+        await using service = await startService(serviceEnv());
+        for (let attempt = 0; attempt < HOSTILE_REQUESTS; attempt += 1) {
+          const response = await service.request.get('/mlflow/graphql');
+          expect(response.status).toBe(500);
+        }
+        await expectBreakerUntouched(service);
+        await service.request.get('/api/v1/models').expect(200);
+      });
+
+      it('answers 502 to filters MLflow fails on and keeps the breaker closed', async () => {
+        await using service = await startService(serviceEnv());
+        for (let attempt = 0; attempt < HOSTILE_REQUESTS; attempt += 1) {
+          const response = await service.request.get('/api/v1/models').query({ filter: 'name IS NULL' });
+          expect(response.status).toBe(502);
+          expect(response.body).toMatchObject({ code: 'MLFLOW_UPSTREAM_ERROR', details: { mlflow_status: 500 } });
+        }
+        await expectBreakerUntouched(service);
+        await service.request.get('/api/v1/models').expect(200);
+      });
+
+      it('answers 405 with Allow to TRACE and keeps the breaker closed', async () => {
+        await using service = await startListeningService(serviceEnv());
+        for (let attempt = 0; attempt < HOSTILE_REQUESTS; attempt += 1) {
+          const answer = await sendRaw(service.url, {
+            method: 'TRACE',
+            target: '/mlflow/api/2.0/mlflow/registered-models/search',
+          });
+          expect(answer.status).toBe(405);
+          expect(answer.json).toMatchObject({ code: 'METHOD_NOT_ALLOWED' });
+          expect(answer.headers.allow).toBe('GET, POST, PATCH, DELETE');
+        }
+        await expectBreakerUntouched(service);
+      });
+    });
+
+    describe('Path confinement', () => {
+      let neighbourPort: number;
+      let neighbour: RecordingListener;
+
+      beforeAll(async () => {
+        neighbourPort = await freePort();
+        neighbour = await startRecordingListener({ ports: [neighbourPort] });
+        expect(neighbour.unavailable).toEqual([]);
+      });
+      afterAll(async () => neighbour?.close());
+
+      it.each([
+        {
+          what: 'an absolute-form target naming a neighbour',
+          target: () => `http://127.0.0.1:${neighbourPort}/mlflow/api/2.0/mlflow/registered-models/search`,
+        },
+        { what: 'an encoded ../..', target: () => '/mlflow/..%2f..' },
+        { what: 'encoded dot segments', target: () => '/mlflow/%2e%2e/x' },
+        { what: 'raw dot segments', target: () => '/mlflow/../x' },
+      ])('answers 400 BAD_REQUEST to $what and reaches no neighbour', async ({ target }) => {
+        await using service = await startListeningService({ ...realMlflowEnv(mlflow.url), MLFLOW_PROXY: 'full' });
+        const answer = await sendRaw(service.url, { method: 'GET', target: target() });
+        expect(answer.status).toBe(400);
+        expect(answer.json).toMatchObject({ code: 'BAD_REQUEST', requestId: expect.any(String) });
+        expect(answer.json?.message).toEqual(expect.any(String));
+        expect(neighbour.connections()).toEqual([]);
+      });
+    });
+
+    describe('Artifact downloads', () => {
+      const artifact = randomBytes(ARTIFACT_BYTES);
+      const artifactPath = `/api/2.0/mlflow-artifacts/artifacts/${ARTIFACT_PATH}`;
+
+      beforeAll(async () => {
+        const upload = await fetch(`${mlflow.url}${artifactPath}`, { method: 'PUT', body: artifact });
+        expect(upload.status, 'MLflow stores the artifact').toBe(200);
+      });
+
+      it('streams a 3 MB artifact whole, with MLflow’s headers, under a 10 MB cap', async () => {
+        const direct = await fetch(`${mlflow.url}${artifactPath}`);
+        await direct.arrayBuffer();
+        const sent = FORWARDED_RESPONSE_HEADERS.filter((name) => direct.headers.has(name));
+        expect(sent).toContain('x-content-type-options');
+
+        await using service = await startListeningService({
+          ...realMlflowEnv(mlflow.url),
+          MLFLOW_PROXY_MAX_BYTES: '10000000',
+        });
+        const relayed = await fetch(`${service.url}/mlflow${artifactPath}`);
+        expect(relayed.status).toBe(200);
+        const bytes = new Uint8Array(await relayed.arrayBuffer());
+        expect(bytes.byteLength).toBe(ARTIFACT_BYTES);
+        expect(sha256(bytes)).toBe(sha256(artifact));
+        for (const name of sent) expect(relayed.headers.get(name), name).toBe(direct.headers.get(name));
+      });
+
+      it('answers 502 MLFLOW_RESPONSE_TOO_LARGE over a 1 MB cap and keeps the breaker closed', async () => {
+        await using service = await startListeningService({
+          ...realMlflowEnv(mlflow.url),
+          ...BREAKER_ENV,
+          MLFLOW_PROXY_MAX_BYTES: '1000000',
+        });
+        const relayed = await fetch(`${service.url}/mlflow${artifactPath}`);
+        expect(relayed.status).toBe(502);
+        expect(await relayed.json()).toMatchObject({ code: 'MLFLOW_RESPONSE_TOO_LARGE' });
+        await expectBreakerUntouched(service);
+      });
+    });
+
+    describe('Service credentials', () => {
+      it.each([
+        { route: 'a pass-through read', method: 'GET', path: '/mlflow/api/2.0/mlflow/registered-models/search' },
+        {
+          route: 'a pass-through write',
+          method: 'POST',
+          path: '/mlflow/api/2.0/mlflow/registered-models/create',
+          body: JSON.stringify({ name: 'credentials-check' }),
+        },
+        { route: 'a registry read', method: 'GET', path: '/api/v1/models?search=plain' },
+      ])('sends MLflow the service’s token, never the client’s, on $route', async ({ method, path, body }) => {
+        await using upstream = await startRecordingProxy(mlflow.url);
+        await using service = await startListeningService({
+          ...realMlflowEnv(upstream.url),
+          MLFLOW_TRACKING_TOKEN: SERVICE_TOKEN,
+          API_KEYS: API_KEY,
+        });
+        const response = await fetch(`${service.url}${path}`, {
+          method,
+          headers: {
+            authorization: 'Bearer client-secret',
+            'x-api-key': API_KEY,
+            cookie: 'session=client-secret',
+            'content-type': 'application/json',
+          },
+          body,
+        });
+        expect(response.status).toBe(200);
+        const seen = upstream.requests();
+        expect(seen.length).toBeGreaterThan(0);
+        for (const request of seen) expect(request.headers.authorization).toBe(`Bearer ${SERVICE_TOKEN}`);
+        const everything = JSON.stringify(seen);
+        expect(everything).not.toContain('client-secret');
+        expect(everything).not.toContain(API_KEY);
+      });
+    });
+
+    describe('MLflow health', () => {
+      const username = 'registry-service';
+      const password = 'correct-horse-battery-staple';
+      const secrets = [
+        password,
+        Buffer.from(`${username}:${password}`).toString('base64'),
+        Buffer.from(password).toString('base64'),
+      ];
+
+      it.each([
+        { situation: 'while MLflow answers', status: 200, url: async () => mlflow.url },
+        {
+          situation: 'while MLflow refuses connections',
+          status: 503,
+          url: async () => `http://127.0.0.1:${await freePort()}`,
+        },
+      ])('reports MLflow without echoing its password $situation', async ({ status, url }) => {
+        await using service = await startService({
+          ...realMlflowEnv(await url()),
+          MLFLOW_TRACKING_USERNAME: username,
+          MLFLOW_TRACKING_PASSWORD: password,
+        });
+        const mlflowHealth = await service.request.get('/health/mlflow');
+        expect(mlflowHealth.status).toBe(status);
+        const bodies = [
+          mlflowHealth.text,
+          (await service.request.get('/health/status').expect(200)).text,
+          (await service.request.get('/health').query({ detailed: 'true' }).expect(200)).text,
+        ];
+        for (const text of bodies) for (const secret of secrets) expect(text).not.toContain(secret);
+      });
+    });
+  });
+}
