@@ -25,15 +25,14 @@ function bool() {
 
 /** The URL without its user info, so a rejected value never echoes a password. */
 function withoutUserInfo(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.username === '' && url.password === '') return raw;
-    url.username = '';
-    url.password = '';
-    return `${url.href} (credentials removed)`;
-  } catch {
-    return raw.replace(/\/\/[^/@]*@/, '//***@');
-  }
+  // No parsing: a password may hold any character (a "/" makes URL read it as the host). Everything from
+  // the scheme's "//" to the last "@" is user info; a query or fragment may hold a token too.
+  const cut = raw.search(/[?#]/);
+  const base = cut === -1 ? raw : `${raw.slice(0, cut)}${raw[cut]}*** (removed)`;
+  const scheme = base.indexOf('//');
+  const at = base.lastIndexOf('@', cut === -1 ? undefined : cut);
+  if (scheme === -1 || at < scheme) return base;
+  return `${base.slice(0, scheme + 2)}***${base.slice(at)} (credentials removed)`;
 }
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {

@@ -38,7 +38,8 @@ function send(
   const body: ErrorBody = { code, message, requestId: request.id };
   if (details !== undefined) body.details = details;
   if (style.mlflowErrorCode) body.error_code = MLFLOW_ERROR_CODE_BY_STATUS[status] ?? 'BAD_REQUEST';
-  return reply.status(status).type('application/json').send(body);
+  // Routing errors never run the onRequest hooks, so the request id header is set here as well.
+  return reply.status(status).header('x-request-id', request.id).type('application/json').send(body);
 }
 
 function codeForFrameworkError(statusCode: number): ErrorCode | undefined {

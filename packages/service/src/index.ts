@@ -47,6 +47,7 @@ export { createMemorySampler, RSS_SAMPLE_MAX_AGE_MS } from './memory-sampler.js'
 export {
   classifyMlflowOutcome,
   createMlflowClient,
+  FORWARDED_REQUEST_HEADERS,
   FORWARDED_RESPONSE_HEADERS,
   isMlflowError,
   isMlflowOutage,

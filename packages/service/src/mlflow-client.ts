@@ -153,7 +153,7 @@ export interface MlflowClientOptions {
 }
 
 /** Request headers a client may pass through. Never `authorization` or cookies: MLflow gets the service's own. */
-const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent'];
+export const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'user-agent'] as const;
 /** Response headers relayed to the client, MLflow's security headers included. */
 export const FORWARDED_RESPONSE_HEADERS = [
   'content-type',

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { createApiKeyHook } from '../auth.js';
 import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
+import { FORWARDED_REQUEST_HEADERS } from '../mlflow-client.js';
 import { decideProxyRequest, PROXY_METHODS } from '../mlflow-proxy-policy.js';
 
 /** Where the pass-through is mounted. */
@@ -36,8 +37,10 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
         decision.code === 'METHOD_NOT_ALLOWED' ? { allow: PROXY_METHODS.join(', ') } : {};
       throw new ServiceError(decision.code, { message: decision.message, headers });
     }
+    // Only the headers MLflow needs to read the body; never the client's credentials or cookies.
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(request.headers)) {
+    for (const name of FORWARDED_REQUEST_HEADERS) {
+      const value = request.headers[name];
       if (typeof value === 'string') headers[name] = value;
     }
     const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : undefined;

@@ -67,6 +67,8 @@ export async function registryRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, config } = app.registry;
   app.addHook('onRequest', createApiKeyHook(config.auth.apiKeys));
   app.addHook('onRequest', requireValidQueryEncoding);
+  // Bodies here are JSON only: any other content type is 415, not a string handed to the schema.
+  app.removeContentTypeParser('text/plain');
 
   app.get('/models', async (request, reply) => {
     const query = parseInput(searchQuery, request.query, 'query');
