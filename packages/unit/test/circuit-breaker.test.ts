@@ -2,9 +2,12 @@ import {
   BreakerOpenError,
   type BreakerTransition,
   type CircuitBreakerOptions,
+  classifyMlflowOutcome,
   computeOpenTimeoutMs,
   createCircuitBreaker,
   HALF_OPEN_RETRY_AFTER_MS,
+  MlflowError,
+  type MlflowErrorKind,
 } from '@registry/service';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -214,6 +217,89 @@ describe('CircuitBreaker', () => {
     const snapshot = breaker.snapshot();
     expect(snapshot.lastSuccessAt).toBe(Date.parse('2026-01-01T00:00:00Z'));
     expect(snapshot.lastFailureAt).toBe(Date.parse('2026-01-01T00:00:05Z'));
+  });
+});
+
+describe('CircuitBreaker outcomes', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const mlflowFailure = (kind: MlflowErrorKind) => () => Promise.reject(new MlflowError(kind, kind));
+  const mlflowBreaker = () => breakerWith({ classify: classifyMlflowOutcome });
+  async function outages(breaker: ReturnType<typeof breakerWith>['breaker'], times: number) {
+    for (let i = 0; i < times; i += 1) await expect(breaker.execute(mlflowFailure('unreachable'))).rejects.toThrow();
+  }
+
+  it('never counts a request fetch refused to build', async () => {
+    const { breaker } = mlflowBreaker();
+    for (let i = 0; i < 5; i += 1) {
+      await expect(breaker.execute(mlflowFailure('invalid_request'))).rejects.toThrow();
+    }
+    expect(breaker.snapshot()).toMatchObject({ state: 'closed', failureCount: 0 });
+  });
+
+  it('leaves the failure count as it was after an ignored outcome', async () => {
+    const { breaker } = mlflowBreaker();
+    await outages(breaker, 2);
+    await expect(breaker.execute(mlflowFailure('invalid_request'))).rejects.toThrow();
+    expect(breaker.snapshot()).toMatchObject({ state: 'closed', failureCount: 2 });
+  });
+
+  it('counts a proper MLflow error answer as proof MLflow is up', async () => {
+    const { breaker } = mlflowBreaker();
+    await outages(breaker, 2);
+    await expect(breaker.execute(mlflowFailure('api'))).rejects.toThrow();
+    expect(breaker.snapshot()).toMatchObject({ state: 'closed', failureCount: 0 });
+  });
+
+  it('frees the half-open trial after an ignored outcome, so the next call may be the trial', async () => {
+    const { breaker } = mlflowBreaker();
+    await outages(breaker, 3);
+    vi.advanceTimersByTime(30_000);
+    await expect(breaker.execute(mlflowFailure('invalid_request'))).rejects.toThrow();
+    expect(breaker.snapshot().state).toBe('half_open');
+    expect(breaker.isCallPermitted()).toBe(true);
+  });
+
+  it('never counts an unrecorded call, whatever it did', async () => {
+    const { breaker } = breakerWith();
+    for (let i = 0; i < 5; i += 1) await expect(breaker.execute(fail, { record: false })).rejects.toThrow();
+    await failTimes(breaker, 2);
+    await breaker.execute(succeed, { record: false });
+    expect(breaker.snapshot()).toMatchObject({ state: 'closed', failureCount: 2, lastSuccessAt: null });
+  });
+
+  it('refuses unrecorded calls while open, even once the trial is due', async () => {
+    const { breaker } = breakerWith();
+    await failTimes(breaker, 3);
+    vi.advanceTimersByTime(30_000);
+    const operation = vi.fn(succeed);
+    await expect(breaker.execute(operation, { record: false })).rejects.toBeInstanceOf(BreakerOpenError);
+    expect(operation).not.toHaveBeenCalled();
+    expect(breaker.snapshot().state).toBe('open');
+  });
+});
+
+describe('classifyMlflowOutcome', () => {
+  it.each([
+    ['unreachable', 'failure'],
+    ['timeout', 'failure'],
+    ['upstream', 'failure'],
+    ['malformed', 'failure'],
+    ['api', 'success'],
+    ['too_large', 'success'],
+    ['invalid_request', 'ignored'],
+  ] as const)('judges an MLflow %s error a %s', (kind, outcome) => {
+    expect(classifyMlflowOutcome(new MlflowError(kind, kind))).toBe(outcome);
+  });
+
+  it("ignores an error that is not MLflow's", () => {
+    expect(classifyMlflowOutcome(new TypeError('bug'))).toBe('ignored');
   });
 });
 

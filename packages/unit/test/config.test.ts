@@ -1,4 +1,4 @@
-import { type ConfigError, isConfigError, loadConfig, SETTINGS } from '@registry/service';
+import { type ConfigError, isConfigError, loadConfig, PROXY_MODES, SETTINGS } from '@registry/service';
 import { describe, expect, it } from 'vitest';
 
 function configError(env: Record<string, string>): ConfigError {
@@ -101,5 +101,188 @@ describe('loadConfig', () => {
 
   it('describes every setting it reads', () => {
     for (const spec of Object.values(SETTINGS)) expect(spec.description.length).toBeGreaterThan(10);
+  });
+
+  describe('MLflow tracking URI and credentials', () => {
+    it('rejects credentials in MLFLOW_TRACKING_URI without echoing the password', () => {
+      const error = configError({ MLFLOW_TRACKING_URI: 'http://alice:s3cret-pw@mlflow:5000' });
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toMatch(/^MLFLOW_TRACKING_URI: expected no credentials in the URL/);
+      expect(error.message).not.toContain('s3cret-pw');
+    });
+
+    it('rejects credentials in an MLFLOW_TRACKING_URI it cannot parse without echoing the password', () => {
+      const error = configError({ MLFLOW_TRACKING_URI: 'http://alice:s3cret-pw@[bad-host' });
+      expect(error.problems[0]).toMatch(/^MLFLOW_TRACKING_URI: /);
+      expect(error.message).not.toContain('s3cret-pw');
+    });
+
+    it.each([
+      ['a query', 'http://mlflow:5000/?x=1'],
+      ['a fragment', 'http://mlflow:5000/#top'],
+    ])('rejects %s in MLFLOW_TRACKING_URI', (_what, value) => {
+      const { problems } = configError({ MLFLOW_TRACKING_URI: value });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^MLFLOW_TRACKING_URI: expected no query or fragment in the URL/);
+    });
+
+    it('accepts a tracking URI with a path prefix and drops trailing slashes', () => {
+      expect(loadConfig({ MLFLOW_TRACKING_URI: 'https://mlflow.internal/prefix//' }).mlflow.trackingUri).toBe(
+        'https://mlflow.internal/prefix',
+      );
+    });
+
+    it('rejects MLFLOW_TRACKING_USERNAME without MLFLOW_TRACKING_PASSWORD', () => {
+      expect(configError({ MLFLOW_TRACKING_USERNAME: 'alice' }).problems).toEqual([
+        'MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD: expected both or neither',
+      ]);
+    });
+
+    it('rejects MLFLOW_TRACKING_PASSWORD without MLFLOW_TRACKING_USERNAME, without echoing it', () => {
+      const error = configError({ MLFLOW_TRACKING_PASSWORD: 'only-the-password' });
+      expect(error.problems).toEqual(['MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD: expected both or neither']);
+      expect(error.message).not.toContain('only-the-password');
+    });
+
+    it('rejects MLFLOW_TRACKING_TOKEN together with a user name and password, without echoing either secret', () => {
+      const error = configError({
+        MLFLOW_TRACKING_TOKEN: 'token-value-1',
+        MLFLOW_TRACKING_USERNAME: 'alice',
+        MLFLOW_TRACKING_PASSWORD: 'password-value-2',
+      });
+      expect(error.problems).toEqual([
+        'MLFLOW_TRACKING_TOKEN: expected either a token or a user name and password, not both',
+      ]);
+      expect(error.message).not.toContain('token-value-1');
+      expect(error.message).not.toContain('password-value-2');
+    });
+
+    it('rejects MLFLOW_TRACKING_TOKEN together with a lone user name', () => {
+      const problems = configError({
+        MLFLOW_TRACKING_TOKEN: 'token-value-1',
+        MLFLOW_TRACKING_USERNAME: 'alice',
+      }).problems;
+      expect(problems).toContain(
+        'MLFLOW_TRACKING_TOKEN: expected either a token or a user name and password, not both',
+      );
+    });
+
+    it.each([
+      ['MLFLOW_TRACKING_TOKEN', 'tok 7f3a9'],
+      ['MLFLOW_TRACKING_PASSWORD', 'bell\u0007inside'],
+      ['API_KEYS', 'k7f3a'],
+      ['ADMIN_TOKEN', 'adm-7f3a'],
+      ['DATABASE_URL', 'mysql://u:db-secret@h/x'],
+      ['REDIS_URL', 'http://u:redis-secret@h'],
+    ])('never echoes the rejected value of the secret %s', (name, value) => {
+      const env: Record<string, string> = { [name]: value };
+      if (name === 'MLFLOW_TRACKING_PASSWORD') env.MLFLOW_TRACKING_USERNAME = 'alice';
+      const error = configError(env);
+      expect(error.problems.some((problem) => problem.startsWith(`${name}: `))).toBe(true);
+      expect(error.message).not.toContain(value);
+    });
+
+    it('builds the bearer header from MLFLOW_TRACKING_TOKEN', () => {
+      expect(loadConfig({ MLFLOW_TRACKING_TOKEN: 'tok-1' }).mlflow.authorization).toBe('Bearer tok-1');
+    });
+
+    it('sends no credentials when none are configured', () => {
+      expect(loadConfig({}).mlflow.authorization).toBeUndefined();
+    });
+  });
+
+  describe('time limits', () => {
+    const SECONDS_SETTINGS = [
+      'MLFLOW_REQUEST_TIMEOUT',
+      'MLFLOW_CB_RECOVERY_TIMEOUT',
+      'MLFLOW_CB_MAX_RECOVERY_TIMEOUT',
+      'MLFLOW_HEALTH_PROBE_INTERVAL',
+      'HEALTH_CHECK_TIMEOUT',
+      'REQUEST_TIMEOUT',
+      'HEADERS_TIMEOUT',
+      'ADMIN_AUTH_WINDOW',
+      'SHUTDOWN_DRAIN_DELAY',
+      'SHUTDOWN_TIMEOUT',
+      'CLOUDWATCH_EMF_INTERVAL',
+    ] as const;
+
+    it.each(SECONDS_SETTINGS)('rejects %s above 2147483 seconds, where Node timers overflow', (name) => {
+      const problem = configError({ [name]: '2147484' }).problems.find((p) => p.startsWith(`${name}: `));
+      expect(problem).toMatch(/expected a number of seconds (above 0|0 or more), at most 2147483 \(got "2147484"\)$/);
+    });
+
+    it('lists every timer setting there is', () => {
+      const timers = Object.keys(SETTINGS).filter((name) => {
+        try {
+          loadConfig({ [name]: '2147484' });
+          return false;
+        } catch (error) {
+          return isConfigError(error) && error.problems.some((p) => p.startsWith(`${name}:`) && p.includes('2147483'));
+        }
+      });
+      expect(timers.sort()).toEqual([...SECONDS_SETTINGS].sort());
+    });
+
+    it('accepts 2147483 seconds, the longest a timer can wait', () => {
+      expect(loadConfig({ MLFLOW_REQUEST_TIMEOUT: '2147483' }).mlflow.requestTimeoutMs).toBe(2_147_483_000);
+    });
+
+    it('rejects a HEADERS_TIMEOUT above REQUEST_TIMEOUT', () => {
+      expect(configError({ REQUEST_TIMEOUT: '5', HEADERS_TIMEOUT: '6' }).problems).toEqual([
+        'HEADERS_TIMEOUT: expected a value of at most REQUEST_TIMEOUT',
+      ]);
+    });
+
+    it('accepts a HEADERS_TIMEOUT equal to REQUEST_TIMEOUT', () => {
+      expect(loadConfig({ REQUEST_TIMEOUT: '5', HEADERS_TIMEOUT: '5' })).toMatchObject({
+        requestTimeoutMs: 5_000,
+        headersTimeoutMs: 5_000,
+      });
+    });
+  });
+
+  describe('production safety', () => {
+    it('refuses ENVIRONMENT=production without API_KEYS', () => {
+      expect(configError({ ENVIRONMENT: 'production' }).problems).toEqual([
+        'API_KEYS: required when ENVIRONMENT=production (set ALLOW_ANONYMOUS=true to run without keys on purpose)',
+      ]);
+    });
+
+    it('starts in production without API_KEYS when ALLOW_ANONYMOUS=true', () => {
+      expect(loadConfig({ ENVIRONMENT: 'production', ALLOW_ANONYMOUS: 'true' }).auth).toMatchObject({
+        apiKeys: [],
+        allowAnonymous: true,
+      });
+    });
+
+    it('starts in production with API_KEYS', () => {
+      expect(loadConfig({ ENVIRONMENT: 'production', API_KEYS: 'key-prod-123' }).environment).toBe('production');
+    });
+
+    it('rejects an ALLOW_ANONYMOUS that is not true or false', () => {
+      expect(configError({ ALLOW_ANONYMOUS: 'yes' }).problems).toEqual([
+        'ALLOW_ANONYMOUS: expected true or false (got "yes")',
+      ]);
+    });
+  });
+
+  describe('MLFLOW_PROXY', () => {
+    it('defaults to registry', () => {
+      expect(loadConfig({}).mlflow.proxyMode).toBe('registry');
+    });
+
+    it.each(['off', 'read-only', 'registry', 'full'])('accepts %s', (mode) => {
+      expect(loadConfig({ MLFLOW_PROXY: mode }).mlflow.proxyMode).toBe(mode);
+    });
+
+    it('offers exactly off, read-only, registry and full', () => {
+      expect(PROXY_MODES).toEqual(['off', 'read-only', 'registry', 'full']);
+    });
+
+    it.each(['on', 'readonly', 'READ-ONLY', 'all', 'true'])('rejects %s with the allowed values', (mode) => {
+      expect(configError({ MLFLOW_PROXY: mode }).problems).toEqual([
+        `MLFLOW_PROXY: expected one of off, read-only, registry, full (got "${mode}")`,
+      ]);
+    });
   });
 });

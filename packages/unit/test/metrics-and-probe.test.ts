@@ -21,6 +21,32 @@ describe('Metrics', () => {
     expect(metricValue(response.body, 'registry_health_score')).toBe(0);
   });
 
+  it('exposes the bulkhead gauges and the saturation total, at 0 when idle', async () => {
+    const { app } = buildTestApp();
+    const body = (await app.inject('/metrics')).body;
+    expect(body).toContain('# TYPE registry_mlflow_calls_in_flight gauge');
+    expect(body).toContain('# TYPE registry_mlflow_calls_queued gauge');
+    expect(body).toContain('# TYPE registry_mlflow_saturated_total counter');
+    expect(metricValue(body, 'registry_mlflow_calls_in_flight')).toBe(0);
+    expect(metricValue(body, 'registry_mlflow_calls_queued')).toBe(0);
+    expect(metricValue(body, 'registry_mlflow_saturated_total')).toBe(0);
+  });
+
+  it('counts a call in flight while MLflow has not answered', async () => {
+    const { app, mlflow } = buildTestApp();
+    const release = mlflow.hold();
+    const pending = app.inject('/api/v1/models/fraud');
+    await vi.waitFor(
+      async () => {
+        expect(metricValue((await app.inject('/metrics')).body, 'registry_mlflow_calls_in_flight')).toBe(1);
+      },
+      { interval: 5, timeout: 5_000 },
+    );
+    release();
+    expect((await pending).statusCode).toBe(200);
+    expect(metricValue((await app.inject('/metrics')).body, 'registry_mlflow_calls_in_flight')).toBe(0);
+  });
+
   it('records request durations by route and status code', async () => {
     const { app } = buildTestApp();
     await app.inject('/health/live');

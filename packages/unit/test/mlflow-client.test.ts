@@ -1,15 +1,64 @@
-import { createMlflowClient, isMlflowError, type MlflowError } from '@registry/service';
+import type { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import {
+  createMlflowClient,
+  FORWARDED_RESPONSE_HEADERS,
+  isMlflowError,
+  loadConfig,
+  type MlflowError,
+} from '@registry/service';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const BASE = 'http://mlflow.test:5000';
 
-function clientAnswering(respond: (url: string, init: RequestInit) => Promise<Response>) {
+type MlflowClientOptions = Parameters<typeof createMlflowClient>[0];
+
+function clientAnswering(
+  respond: (url: string, init: RequestInit) => Promise<Response>,
+  options: Partial<MlflowClientOptions> = {},
+) {
   const fetch = vi.fn(respond);
   return {
-    client: createMlflowClient({ baseUrl: `${BASE}/`, timeoutMs: 2_000, fetch: fetch as typeof globalThis.fetch }),
+    client: createMlflowClient({
+      baseUrl: `${BASE}/`,
+      timeoutMs: 2_000,
+      fetch: fetch as typeof globalThis.fetch,
+      ...options,
+    }),
     fetch,
   };
 }
+
+/** The headers of the `index`th request the stub fetch received. */
+function sentHeaders(fetch: ReturnType<typeof clientAnswering>['fetch'], index = 0): Headers {
+  const call = fetch.mock.calls[index];
+  if (!call) throw new Error(`fetch was not called ${index + 1} time(s)`);
+  return new Headers(call[1].headers);
+}
+
+/** A response body the test feeds chunk by chunk; it errors when the request is aborted, as fetch's does. */
+function feedableBody(signal: AbortSignal | null | undefined) {
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+  });
+  signal?.addEventListener('abort', () => controller?.error(signal.reason));
+  return {
+    stream,
+    push: (chunk: string) => controller?.enqueue(new TextEncoder().encode(chunk)),
+    end: () => controller?.close(),
+  };
+}
+
+const forwardRequest = (extra: { untimedBody?: boolean; headers?: Record<string, string> } = {}) => ({
+  method: 'GET',
+  pathAndQuery: '/api/2.0/mlflow-artifacts/artifacts/1/model.pkl',
+  headers: extra.headers ?? {},
+  body: undefined,
+  untimedBody: extra.untimedBody,
+});
 
 async function failure(promise: Promise<unknown>): Promise<MlflowError> {
   const error = await promise.catch((e: unknown) => e);
@@ -105,5 +154,217 @@ describe('MlflowClient', () => {
     const { client } = clientAnswering(async () => Response.json({ error_code: 'INTERNAL_ERROR' }, { status: 500 }));
     const response = await client.forward({ method: 'GET', pathAndQuery: '/x', headers: {}, body: undefined });
     expect(response.status).toBe(500);
+  });
+
+  it('returns the model MLflow created', async () => {
+    const { client } = clientAnswering(async () => Response.json({ registered_model: { name: 'churn' } }));
+    await expect(client.createRegisteredModel('churn')).resolves.toEqual({ name: 'churn' });
+  });
+
+  it('reports an empty answer as malformed', async () => {
+    const { client } = clientAnswering(async () => new Response(''));
+    expect((await failure(client.getRegisteredModel('m'))).kind).toBe('malformed');
+  });
+
+  it("reports a connection failure without a code by its cause's message", async () => {
+    const { client } = clientAnswering(async () => {
+      throw new TypeError('fetch failed', { cause: new Error('other side closed') });
+    });
+    const error = await failure(client.ping());
+    expect([error.kind, error.message]).toEqual([
+      'unreachable',
+      'MLflow could not be reached for GET /api/2.0/mlflow/registered-models/search: other side closed',
+    ]);
+  });
+
+  it('reports a rejection that is not an Error as unreachable', async () => {
+    const { client } = clientAnswering(() => Promise.reject('socket gone'));
+    const error = await failure(client.ping());
+    expect([error.kind, error.message]).toEqual([
+      'unreachable',
+      'MLflow could not be reached for GET /api/2.0/mlflow/registered-models/search: socket gone',
+    ]);
+  });
+
+  it('uses the global fetch when given none, looked up at each call so msw can patch it later', async () => {
+    const client = createMlflowClient({ baseUrl: BASE, timeoutMs: 2_000 });
+    const fetch = vi.fn(async () => Response.json({ registered_models: [] }));
+    vi.stubGlobal('fetch', fetch);
+    try {
+      await client.ping();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+
+  describe('credentials', () => {
+    it('sends the configured MLFLOW_TRACKING_TOKEN as a bearer token', async () => {
+      const { authorization } = loadConfig({ MLFLOW_TRACKING_TOKEN: 'tok-123' }).mlflow;
+      const { client, fetch } = clientAnswering(async () => Response.json({ registered_models: [] }), {
+        authorization,
+      });
+      await client.ping();
+      expect(sentHeaders(fetch).get('authorization')).toBe('Bearer tok-123');
+    });
+
+    it('sends MLFLOW_TRACKING_USERNAME and PASSWORD as basic authentication', async () => {
+      const { authorization } = loadConfig({
+        MLFLOW_TRACKING_USERNAME: 'alice',
+        MLFLOW_TRACKING_PASSWORD: 'pa:ss wörd',
+      }).mlflow;
+      const { client, fetch } = clientAnswering(async () => Response.json({ registered_models: [] }), {
+        authorization,
+      });
+      await client.ping();
+      const expected = `Basic ${Buffer.from('alice:pa:ss wörd', 'utf8').toString('base64')}`;
+      expect(sentHeaders(fetch).get('authorization')).toBe(expected);
+    });
+
+    it("replaces a forwarded request's credentials with the service's own", async () => {
+      const { client, fetch } = clientAnswering(async () => new Response('ok'), { authorization: 'Bearer service' });
+      await client.forward(
+        forwardRequest({ headers: { authorization: 'Bearer client', cookie: 'a=b', accept: 'application/json' } }),
+      );
+      const headers = sentHeaders(fetch);
+      expect(headers.get('authorization')).toBe('Bearer service');
+      expect(headers.has('cookie')).toBe(false);
+      expect(headers.get('accept')).toBe('application/json');
+    });
+
+    it("drops a forwarded request's credentials when the service has none", async () => {
+      const { client, fetch } = clientAnswering(async () => new Response('ok'));
+      await client.forward(forwardRequest({ headers: { authorization: 'Bearer client', 'x-api-key': 'key' } }));
+      expect([...sentHeaders(fetch).keys()]).toEqual([]);
+    });
+  });
+
+  describe('size cap', () => {
+    it.each([
+      ['a registry call', (client: ReturnType<typeof createMlflowClient>) => client.ping()],
+      ['a forwarded request', (client: ReturnType<typeof createMlflowClient>) => client.forward(forwardRequest())],
+    ])('fails %s as too_large from the declared length without reading the body', async (_what, call) => {
+      const pull = vi.fn();
+      const cancel = vi.fn();
+      const { client } = clientAnswering(
+        async () =>
+          new Response(new ReadableStream({ pull, cancel }, { highWaterMark: 0 }), {
+            headers: { 'content-length': '5000' },
+          }),
+        { maxResponseBytes: 1024 },
+      );
+      const error = await failure(call(client));
+      expect(error.kind).toBe('too_large');
+      expect(pull).not.toHaveBeenCalled();
+      expect(cancel).toHaveBeenCalled();
+    });
+
+    it('fails a registry call as too_large once a streamed body passes the cap', async () => {
+      const { client } = clientAnswering(
+        async () => new Response(new Blob(['{"registered_models":[', ' '.repeat(2048), ']}']).stream()),
+        { maxResponseBytes: 1024 },
+      );
+      expect((await failure(client.searchRegisteredModels({}))).kind).toBe('too_large');
+    });
+
+    it('errors a relayed stream once it passes the cap', async () => {
+      const { client } = clientAnswering(
+        async () => new Response(new Blob(['a'.repeat(800), 'b'.repeat(800)]).stream()),
+        {
+          maxResponseBytes: 1024,
+        },
+      );
+      const response = await client.forward(forwardRequest());
+      expect(response.status).toBe(200);
+      const error = await text(response.body as Readable).catch((e: unknown) => e);
+      expect(isMlflowError(error) && error.kind).toBe('too_large');
+    });
+
+    it('relays a body of exactly the cap in full', async () => {
+      const { client } = clientAnswering(
+        async () => new Response(new Blob(['a'.repeat(512), 'b'.repeat(512)]).stream()),
+        {
+          maxResponseBytes: 1024,
+        },
+      );
+      const response = await client.forward(forwardRequest());
+      expect(await text(response.body as Readable)).toHaveLength(1024);
+    });
+  });
+
+  describe('forwarded answers', () => {
+    it("relays MLflow's security headers and nothing outside the list", async () => {
+      const { client } = clientAnswering(
+        async () =>
+          new Response('{}', {
+            headers: {
+              'content-type': 'application/json',
+              'x-content-type-options': 'nosniff',
+              'x-frame-options': 'SAMEORIGIN',
+              'set-cookie': 'session=upstream',
+              server: 'gunicorn',
+            },
+          }),
+      );
+      const response = await client.forward(forwardRequest());
+      expect(response.headers).toMatchObject({
+        'content-type': 'application/json',
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'SAMEORIGIN',
+      });
+      expect(
+        Object.keys(response.headers).every(
+          (name) => (FORWARDED_RESPONSE_HEADERS as readonly string[]).includes(name) || name === 'content-length',
+        ),
+      ).toBe(true);
+      expect(response.headers).not.toHaveProperty('set-cookie');
+      expect(response.headers).not.toHaveProperty('server');
+    });
+
+    it('relays an answer without a body as one', async () => {
+      const { client } = clientAnswering(async () => new Response(null, { status: 204 }));
+      const response = await client.forward(forwardRequest());
+      expect([response.status, response.body]).toEqual([204, null]);
+    });
+
+    it("relays MLflow's declared length for an unencoded body", async () => {
+      const { client } = clientAnswering(async () => new Response('12345', { headers: { 'content-length': '5' } }));
+      expect((await client.forward(forwardRequest())).headers['content-length']).toBe('5');
+    });
+
+    /** A client whose MLflow answers with bodies the test feeds chunk by chunk, under fake timers. */
+    function clientWithFeedableBodies() {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const bodies: ReturnType<typeof feedableBody>[] = [];
+      const { client } = clientAnswering(async (_url, init) => {
+        const body = feedableBody(init.signal);
+        bodies.push(body);
+        return new Response(body.stream);
+      });
+      return { client, bodies };
+    }
+
+    it('keeps streaming an artifact body after the request timeout would have fired', async () => {
+      const { client, bodies } = clientWithFeedableBodies();
+      const response = await client.forward(forwardRequest({ untimedBody: true }));
+      const received = text(response.body as Readable);
+      bodies[0]?.push('first;');
+      await vi.advanceTimersByTimeAsync(5_000);
+      bodies[0]?.push('second');
+      bodies[0]?.end();
+      expect(await received).toBe('first;second');
+    });
+
+    it('cuts a non-artifact body at the request timeout', async () => {
+      const { client, bodies } = clientWithFeedableBodies();
+      const response = await client.forward(forwardRequest());
+      const received = text(response.body as Readable).then(
+        () => 'completed',
+        () => 'cut',
+      );
+      bodies[0]?.push('first;');
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(await received).toBe('cut');
+    });
   });
 });

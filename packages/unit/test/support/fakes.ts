@@ -26,21 +26,38 @@ export function testConfig(env: Record<string, string> = {}): Config {
   });
 }
 
-/** An in-memory MLflow client whose calls can be made to fail with any failure kind. */
+/** A request the pass-through handed to the MLflow client. */
+export type ForwardedRequest = Parameters<MlflowClient['forward']>[0];
+/** A registered-model search the routes asked the MLflow client for. */
+export type SearchQuery = Parameters<MlflowClient['searchRegisteredModels']>[0];
+
+/** An in-memory MLflow client whose calls can be made to fail with any failure kind, or to hang. */
 export interface FakeMlflow extends MlflowClient {
   failWith(kind: MlflowErrorKind | null, errorCode?: string): void;
   calls(): number;
+  /** Adds a registered model that reads and searches return. */
+  addModel(model: RegisteredModel): void;
+  /** Makes every call from now on wait until the returned function is called. */
+  hold(): () => void;
+  /** The searches asked for, oldest first. */
+  searches(): readonly SearchQuery[];
+  /** The requests the pass-through forwarded, oldest first. */
+  forwarded(): readonly ForwardedRequest[];
 }
 
 /** Creates the fake MLflow client with one model `fraud` (version 1). */
 export function createFakeMlflow(): FakeMlflow {
   let failure: { kind: MlflowErrorKind; errorCode?: string } | null = null;
   let calls = 0;
+  let held: Promise<void> | undefined;
+  const searches: SearchQuery[] = [];
+  const forwarded: ForwardedRequest[] = [];
   const versions: ModelVersion[] = [{ name: 'fraud', version: '1', current_stage: 'None', source: 's3://m/1' }];
   const models: RegisteredModel[] = [{ name: 'fraud', latest_versions: versions }];
 
   async function guard(): Promise<void> {
     calls += 1;
+    if (held) await held;
     if (failure) {
       throw new MlflowError(failure.kind, `fake ${failure.kind}`, {
         status: failure.kind === 'api' ? 400 : 500,
@@ -55,7 +72,21 @@ export function createFakeMlflow(): FakeMlflow {
       failure = kind ? { kind, errorCode } : null;
     },
     calls: () => calls,
-    async searchRegisteredModels() {
+    addModel(model) {
+      models.push(model);
+    },
+    hold() {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      held = promise;
+      return () => {
+        held = undefined;
+        resolve();
+      };
+    },
+    searches: () => searches,
+    forwarded: () => forwarded,
+    async searchRegisteredModels(query) {
+      searches.push(query);
       await guard();
       return { registered_models: models };
     },
@@ -102,6 +133,7 @@ export function createFakeMlflow(): FakeMlflow {
       await guard();
     },
     async forward(request) {
+      forwarded.push(request);
       await guard();
       return {
         status: 200,

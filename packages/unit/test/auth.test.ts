@@ -1,0 +1,80 @@
+import { bearerToken, matchesAnyKey } from '@registry/service';
+import { describe, expect, it } from 'vitest';
+import { buildTestApp } from './support/fakes.js';
+
+const KEYS = { API_KEYS: 'key-alpha-1, key-beta-22' };
+const PROTECTED = [
+  ['the registry API', 'GET', '/api/v1/models/fraud'],
+  ['the MLflow pass-through', 'GET', '/mlflow/api/2.0/mlflow/registered-models/search'],
+] as const;
+
+describe('API keys', () => {
+  describe.each(PROTECTED)('on %s', (_surface, method, url) => {
+    it('accepts a key in X-API-Key', async () => {
+      const { app } = buildTestApp({ env: KEYS });
+      expect((await app.inject({ method, url, headers: { 'x-api-key': 'key-beta-22' } })).statusCode).toBe(200);
+    });
+
+    it('accepts a key as Authorization: Bearer, as the MLflow client sends it', async () => {
+      const { app } = buildTestApp({ env: KEYS });
+      const response = await app.inject({ method, url, headers: { authorization: 'Bearer key-alpha-1' } });
+      expect(response.statusCode).toBe(200);
+    });
+
+    it.each([
+      ['no key', {}],
+      ['a wrong X-API-Key', { 'x-api-key': 'key-gamma-333' }],
+      ['a wrong bearer token', { authorization: 'Bearer key-gamma-333' }],
+      ['a key as basic credentials', { authorization: `Basic ${Buffer.from('u:key-alpha-1').toString('base64')}` }],
+      ['a prefix of a key', { 'x-api-key': 'key-alpha' }],
+    ])('refuses %s with 401 UNAUTHORIZED and WWW-Authenticate, without calling MLflow', async (_what, headers) => {
+      const { app, mlflow } = buildTestApp({ env: KEYS });
+      const response = await app.inject({ method, url, headers });
+      expect(response.statusCode).toBe(401);
+      expect(response.headers['www-authenticate']).toBe('Bearer');
+      expect(response.json()).toMatchObject({ code: 'UNAUTHORIZED', requestId: response.headers['x-request-id'] });
+      expect(mlflow.calls()).toBe(0);
+    });
+  });
+
+  it('lets every request through when API_KEYS is unset', async () => {
+    const { app } = buildTestApp();
+    expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(200);
+    expect((await app.inject('/mlflow/api/2.0/mlflow/registered-models/search')).statusCode).toBe(200);
+  });
+
+  it('checks the key before the pass-through policy, so refusals reveal nothing to strangers', async () => {
+    const { app } = buildTestApp({ env: { ...KEYS, MLFLOW_PROXY: 'off' } });
+    expect((await app.inject('/mlflow/api/2.0/mlflow/registered-models/search')).statusCode).toBe(401);
+  });
+
+  it('keeps health and metrics open without a key', async () => {
+    const { app } = buildTestApp({ env: KEYS });
+    expect((await app.inject('/health/ready')).statusCode).toBe(200);
+    expect((await app.inject('/metrics')).statusCode).toBe(200);
+  });
+});
+
+describe('bearerToken', () => {
+  it('reads the token of a bearer header, whatever the scheme case', () => {
+    expect(bearerToken('bearer abc.def')).toBe('abc.def');
+  });
+
+  it('reads nothing from other schemes or a token with spaces', () => {
+    expect([bearerToken('Basic abc'), bearerToken('Bearer a b'), bearerToken(undefined)]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+});
+
+describe('matchesAnyKey', () => {
+  it('matches any one of the keys and nothing else', () => {
+    expect([
+      matchesAnyKey('k2', ['k1', 'k2']),
+      matchesAnyKey('k3', ['k1', 'k2']),
+      matchesAnyKey(undefined, ['k1']),
+    ]).toEqual([true, false, false]);
+  });
+});

@@ -1,0 +1,245 @@
+import type { Socket } from 'node:net';
+import { ERRORS } from '@registry/service';
+import { describe, expect, it, vi } from 'vitest';
+import { buildTestApp } from './support/fakes.js';
+import { createCapturingLogger } from './support/logs.js';
+
+describe('Framework errors', () => {
+  it('answers a path that is not valid percent-encoding with a catalogue 400 carrying the request id', async () => {
+    const { app, mlflow } = buildTestApp();
+    const response = await app.inject({ url: '/api/v1/models/%ZZ', headers: { 'x-request-id': 'trace-bad-url' } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({
+      code: 'BAD_REQUEST',
+      message: 'The request path is not valid percent-encoding.',
+      requestId: 'trace-bad-url',
+    });
+    expect(mlflow.calls()).toBe(0);
+  });
+
+  it.each(['search=%ZZ', 'search=%C3%28', 'search=abc%'])(
+    'answers the query string %s, which is not valid percent-encoding, with a catalogue 400',
+    async (query) => {
+      const { app, mlflow } = buildTestApp();
+      const response = await app.inject({ url: `/api/v1/models?${query}`, headers: { 'x-request-id': 'trace-q' } });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({
+        code: 'BAD_REQUEST',
+        requestId: 'trace-q',
+        details: [{ field: 'query' }],
+      });
+      expect(mlflow.calls()).toBe(0);
+    },
+  );
+
+  it('reads + in a query string as a space, not as bad encoding', async () => {
+    const { app, mlflow } = buildTestApp();
+    const response = await app.inject('/api/v1/models?search=fraud+model%25');
+    expect(response.statusCode).toBe(200);
+    expect(mlflow.searches()[0]?.filter).toBe("name ILIKE '%fraud model_%'");
+  });
+
+  it('lets a 256-character model name reach the route', async () => {
+    const { app, mlflow } = buildTestApp();
+    const name = 'm'.repeat(256);
+    mlflow.addModel({ name });
+    const response = await app.inject(`/api/v1/models/${name}`);
+    expect(response.statusCode).toBe(200);
+    expect(response.json().model.name).toBe(name);
+  });
+
+  it('lets a 256-character model name of two-byte characters reach the route percent-encoded', async () => {
+    const { app, mlflow } = buildTestApp();
+    const name = 'é'.repeat(256);
+    mlflow.addModel({ name });
+    const response = await app.inject(`/api/v1/models/${encodeURIComponent(name)}`);
+    expect(response.statusCode).toBe(200);
+    expect(response.json().model.name).toBe(name);
+  });
+
+  it('answers a 257-character model name with a 400 naming the limit', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject(`/api/v1/models/${'m'.repeat(257)}`);
+    expect(response.statusCode).toBe(400);
+    expect(response.json().message).toContain('at most 256 characters');
+  });
+
+  it('answers a path parameter over the router limit with a catalogue 414 URI_TOO_LONG', async () => {
+    const { app, mlflow } = buildTestApp();
+    const response = await app.inject({
+      url: `/api/v1/models/${'m'.repeat(4000)}`,
+      headers: { 'x-request-id': 'trace-long' },
+    });
+    expect(response.statusCode).toBe(414);
+    expect(response.json()).toEqual({
+      code: 'URI_TOO_LONG',
+      message: ERRORS.URI_TOO_LONG.message,
+      requestId: 'trace-long',
+    });
+    expect(mlflow.calls()).toBe(0);
+  });
+
+  it.each(['application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x'])(
+    'answers a %s body with 415 UNSUPPORTED_MEDIA_TYPE',
+    async (contentType) => {
+      const { app, mlflow } = buildTestApp();
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/v1/models/x/versions',
+        headers: { 'content-type': contentType },
+        payload: 'source=s3://m/1',
+      });
+      expect(response.statusCode).toBe(415);
+      expect(response.json()).toMatchObject({
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: ERRORS.UNSUPPORTED_MEDIA_TYPE.message,
+        requestId: response.headers['x-request-id'],
+      });
+      expect(mlflow.calls()).toBe(0);
+    },
+  );
+
+  it('answers malformed JSON with a catalogue 400 carrying the request id', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/x/versions',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'trace-json' },
+      payload: '{"source": "s3://m/1"',
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', requestId: 'trace-json' });
+  });
+
+  it('answers a failure of the MLflow client that is not an MLflow error with a catalogue 500 and logs it', async () => {
+    const { logger, lines } = createCapturingLogger();
+    const { app, mlflow } = buildTestApp({ logger });
+    mlflow.getRegisteredModel = async () => {
+      throw new RangeError('boom');
+    };
+    const response = await app.inject('/api/v1/models/fraud');
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toMatchObject({ code: 'INTERNAL_ERROR', message: ERRORS.INTERNAL_ERROR.message });
+    expect(response.body).not.toContain('boom');
+    const logged = lines.find((line) => line.code === 'INTERNAL_ERROR');
+    expect(logged).toMatchObject({ level: 'warn', err: { cause: { message: 'boom' } } });
+  });
+});
+
+/** A stand-in for the raw socket Node hands to the clientError handler. */
+function socketStub(state: { destroyed?: boolean; writable?: boolean } = {}) {
+  const written: string[] = [];
+  const socket = {
+    destroyed: state.destroyed ?? false,
+    writable: state.writable ?? true,
+    write: vi.fn((chunk: string) => {
+      written.push(chunk);
+      return true;
+    }),
+    destroy: vi.fn(),
+  };
+  return { socket, written, asSocket: socket as unknown as Socket };
+}
+
+function clientError(code: string): Error & { code: string } {
+  return Object.assign(new Error(code), { code });
+}
+
+/** Parses the raw HTTP response the handler wrote. */
+function parseRaw(raw: string) {
+  const [head = '', body = ''] = raw.split('\r\n\r\n');
+  const [statusLine = '', ...headerLines] = head.split('\r\n');
+  const headers = Object.fromEntries(
+    headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 2)]),
+  );
+  return { statusLine, headers, body: JSON.parse(body) as unknown, bodyBytes: Buffer.byteLength(body) };
+}
+
+describe('clientErrorHandler', () => {
+  it.each([
+    ['ERR_HTTP_REQUEST_TIMEOUT', 'HTTP/1.1 408 Request Timeout', 'REQUEST_TIMEOUT'],
+    ['HPE_HEADER_OVERFLOW', 'HTTP/1.1 431 Request Header Fields Too Large', 'HEADERS_TOO_LARGE'],
+    ['HPE_INVALID_METHOD', 'HTTP/1.1 400 Bad Request', 'BAD_REQUEST'],
+  ])('answers %s with "%s" and a %s catalogue body, then closes the socket', (errorCode, statusLine, code) => {
+    const { app } = buildTestApp();
+    const { socket, written, asSocket } = socketStub();
+    app.server.emit('clientError', clientError(errorCode), asSocket);
+    expect(written).toHaveLength(1);
+    const response = parseRaw(written[0] ?? '');
+    expect(response.statusLine).toBe(statusLine);
+    expect(response.headers).toMatchObject({
+      'content-type': 'application/json',
+      connection: 'close',
+      'content-length': String(response.bodyBytes),
+    });
+    expect(response.body).toEqual({
+      code,
+      message: ERRORS[code as keyof typeof ERRORS].message,
+      requestId: expect.any(String),
+    });
+    expect(socket.destroy).toHaveBeenCalled();
+  });
+
+  it('writes nothing for a connection the client reset', () => {
+    const { app } = buildTestApp();
+    const { socket, asSocket } = socketStub();
+    app.server.emit('clientError', clientError('ECONNRESET'), asSocket);
+    expect(socket.write).not.toHaveBeenCalled();
+  });
+
+  it('writes nothing to a socket already destroyed', () => {
+    const { app } = buildTestApp();
+    const { socket, asSocket } = socketStub({ destroyed: true });
+    app.server.emit('clientError', clientError('ERR_HTTP_REQUEST_TIMEOUT'), asSocket);
+    expect(socket.write).not.toHaveBeenCalled();
+  });
+
+  it('destroys a socket that can no longer be written without writing to it', () => {
+    const { app } = buildTestApp();
+    const { socket, asSocket } = socketStub({ writable: false });
+    app.server.emit('clientError', clientError('ERR_HTTP_REQUEST_TIMEOUT'), asSocket);
+    expect(socket.write).not.toHaveBeenCalled();
+    expect(socket.destroy).toHaveBeenCalled();
+  });
+});
+
+describe('Error handler', () => {
+  it('answers an error outside the catalogue with a generic 500 and logs it', async () => {
+    const { logger, lines } = createCapturingLogger();
+    const { app } = buildTestApp({ logger });
+    app.get('/test/throws', async () => {
+      throw new RangeError('internal detail');
+    });
+    const response = await app.inject('/test/throws');
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toMatchObject({ code: 'INTERNAL_ERROR', message: ERRORS.INTERNAL_ERROR.message });
+    expect(response.body).not.toContain('internal detail');
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'error', msg: 'unhandled error' }));
+  });
+
+  it.each([
+    [404, 'NOT_FOUND'],
+    [408, 'REQUEST_TIMEOUT'],
+    [413, 'PAYLOAD_TOO_LARGE'],
+    [414, 'URI_TOO_LONG'],
+    [415, 'UNSUPPORTED_MEDIA_TYPE'],
+    [422, 'BAD_REQUEST'],
+    [503, 'INTERNAL_ERROR'],
+  ] as const)('renders a plugin error with status %i as the catalogue code %s', async (statusCode, code) => {
+    const { app } = buildTestApp();
+    app.get('/test/throws', async () => {
+      throw Object.assign(new Error('plugin failure'), { statusCode });
+    });
+    const response = await app.inject('/test/throws');
+    expect(response.statusCode).toBe(ERRORS[code].status);
+    expect(response.json()).toMatchObject({ code, requestId: response.headers['x-request-id'] });
+  });
+});
+
+describe('Slow clients', () => {
+  it('gives the server REQUEST_TIMEOUT and HEADERS_TIMEOUT, checked every second at most', () => {
+    const { app } = buildTestApp({ env: { REQUEST_TIMEOUT: '7', HEADERS_TIMEOUT: '3' } });
+    expect(app.server.requestTimeout).toBe(7_000);
+    expect(app.server.headersTimeout).toBe(3_000);
+  });
+});

@@ -1,0 +1,176 @@
+import { PassThrough } from 'node:stream';
+import { CACHE_STATUS_HEADER, SATURATED_RETRY_AFTER_SECONDS } from '@registry/service';
+import { describe, expect, it, vi } from 'vitest';
+import { buildTestApp, type FakeMlflow } from './support/fakes.js';
+
+type App = ReturnType<typeof buildTestApp>['app'];
+
+function metricValue(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`metric ${name} not found`);
+  return Number(line.split(' ')[1]);
+}
+
+async function metric(app: App, name: string): Promise<number> {
+  return metricValue((await app.inject('/metrics')).body, name);
+}
+
+/** Fills the one slot and the one queue place with calls that hang until `release` is called. */
+async function saturate(app: App, mlflow: FakeMlflow) {
+  const release = mlflow.hold();
+  const hanging = [app.inject('/api/v1/models/fraud/versions/1'), app.inject('/api/v1/models/fraud/versions/1')];
+  await vi.waitFor(
+    async () => {
+      expect(await metric(app, 'registry_mlflow_calls_in_flight')).toBe(1);
+      expect(await metric(app, 'registry_mlflow_calls_queued')).toBe(1);
+    },
+    { interval: 5, timeout: 5_000 },
+  );
+  return { release, hanging };
+}
+
+async function tripBreaker(app: App, mlflow: FakeMlflow) {
+  mlflow.failWith('unreachable');
+  for (let i = 0; i < 3; i += 1) await app.inject('/api/v1/models/trip-the-breaker');
+  mlflow.failWith(null);
+}
+
+const BULKHEAD = { MLFLOW_MAX_CONCURRENCY: '1', MLFLOW_QUEUE_SIZE: '1' };
+
+describe('MLflow bulkhead', () => {
+  it('turns a call away at once with 503 MLFLOW_SATURATED and Retry-After when the slots and queue are full', async () => {
+    const { app, mlflow } = buildTestApp({ env: BULKHEAD });
+    const { release, hanging } = await saturate(app, mlflow);
+    const response = await app.inject('/api/v1/models/fraud');
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['retry-after']).toBe(String(SATURATED_RETRY_AFTER_SECONDS));
+    expect(response.headers['retry-after']).toBe('1');
+    expect(response.json()).toMatchObject({ code: 'MLFLOW_SATURATED', requestId: response.headers['x-request-id'] });
+    release();
+    expect((await Promise.all(hanging)).map((r) => r.statusCode)).toEqual([200, 200]);
+  });
+
+  it('never counts a saturated call against the breaker', async () => {
+    const { app, mlflow } = buildTestApp({ env: BULKHEAD });
+    const { release, hanging } = await saturate(app, mlflow);
+    for (let i = 0; i < 5; i += 1) expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(503);
+    release();
+    await Promise.all(hanging);
+    const breaker = (await app.inject('/health?detailed=true')).json().details.circuit_breaker;
+    expect(breaker).toMatchObject({ state: 'closed', failure_count: 0, rejections_total: 0 });
+  });
+
+  it('counts saturated calls in registry_mlflow_saturated_total', async () => {
+    const { app, mlflow } = buildTestApp({ env: BULKHEAD });
+    const { release, hanging } = await saturate(app, mlflow);
+    await app.inject('/api/v1/models/fraud');
+    await app.inject({ method: 'POST', url: '/api/v1/models/fraud/versions', payload: { source: 's3://m/2' } });
+    expect(await metric(app, 'registry_mlflow_saturated_total')).toBe(2);
+    release();
+    await Promise.all(hanging);
+    expect(await metric(app, 'registry_mlflow_calls_in_flight')).toBe(0);
+  });
+
+  it('serves a cached read as stale while saturated', async () => {
+    const { app, mlflow } = buildTestApp({ env: BULKHEAD });
+    expect((await app.inject('/api/v1/models/fraud')).headers[CACHE_STATUS_HEADER]).toBe('live');
+    const { release, hanging } = await saturate(app, mlflow);
+    const response = await app.inject('/api/v1/models/fraud');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers[CACHE_STATUS_HEADER]).toBe('stale');
+    expect(response.json().model.name).toBe('fraud');
+    release();
+    await Promise.all(hanging);
+  });
+
+  it('turns pass-through calls away too when saturated', async () => {
+    const { app, mlflow } = buildTestApp({ env: BULKHEAD });
+    const { release, hanging } = await saturate(app, mlflow);
+    const response = await app.inject('/mlflow/api/2.0/mlflow/registered-models/search');
+    expect(response.statusCode).toBe(503);
+    expect(response.json().code).toBe('MLFLOW_SATURATED');
+    release();
+    await Promise.all(hanging);
+  });
+});
+
+describe('MLflow bulkhead and streaming', () => {
+  it('frees the slot of a pass-through call once MLflow has answered, while its body still streams', async () => {
+    const { app, mlflow } = buildTestApp({ env: { MLFLOW_MAX_CONCURRENCY: '1', MLFLOW_QUEUE_SIZE: '0' } });
+    const body = new PassThrough();
+    let answered = false;
+    mlflow.forward = async () => {
+      answered = true;
+      return { status: 200, headers: {}, body };
+    };
+    body.write('first;');
+    const download = app.inject('/mlflow/get-artifact?path=model.pkl&run_uuid=abc');
+    await vi.waitFor(
+      async () => {
+        expect(answered).toBe(true);
+        expect(await metric(app, 'registry_mlflow_calls_in_flight')).toBe(0);
+      },
+      { interval: 5, timeout: 5_000 },
+    );
+    expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(200);
+    body.end('second');
+    expect((await download).body).toBe('first;second');
+  });
+
+  it('lets the health probe through while the bulkhead is full', async () => {
+    const { app, mlflow } = buildTestApp({ env: BULKHEAD });
+    const gate = Promise.withResolvers<void>();
+    const forward = mlflow.forward;
+    mlflow.forward = async (request) => {
+      await gate.promise;
+      return forward(request);
+    };
+    const hanging = [0, 1].map(() => app.inject('/mlflow/api/2.0/mlflow/registered-models/search'));
+    await vi.waitFor(async () => expect(await metric(app, 'registry_mlflow_calls_queued')).toBe(1), {
+      interval: 5,
+      timeout: 5_000,
+    });
+    const health = await app.inject('/health/mlflow');
+    expect(health.statusCode).toBe(200);
+    expect(health.json().connected).toBe(true);
+    gate.resolve();
+    await Promise.all(hanging);
+  });
+});
+
+describe('Last-known-good cache', () => {
+  it('serves an answer larger than CACHE_MAX_ENTRY_BYTES live but never stale', async () => {
+    const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_ENTRY_BYTES: '300' } });
+    mlflow.addModel({ name: 'big', description: 'x'.repeat(400) });
+    expect((await app.inject('/api/v1/models/big')).headers[CACHE_STATUS_HEADER]).toBe('live');
+    expect((await app.inject('/api/v1/models/fraud')).headers[CACHE_STATUS_HEADER]).toBe('live');
+    await tripBreaker(app, mlflow);
+    const big = await app.inject('/api/v1/models/big');
+    expect(big.statusCode).toBe(503);
+    expect(big.json().code).toBe('MLFLOW_CIRCUIT_OPEN');
+    // The small answer, read under the same limits, is kept.
+    expect((await app.inject('/api/v1/models/fraud')).headers[CACHE_STATUS_HEADER]).toBe('stale');
+  });
+
+  it('evicts the least recently used answers to stay within CACHE_MAX_BYTES', async () => {
+    const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_BYTES: '1000' } });
+    for (const name of ['a', 'b', 'c']) {
+      mlflow.addModel({ name, description: name.repeat(350) });
+      expect((await app.inject(`/api/v1/models/${name}`)).statusCode).toBe(200);
+    }
+    await tripBreaker(app, mlflow);
+    const answers = await Promise.all(['a', 'b', 'c'].map((name) => app.inject(`/api/v1/models/${name}`)));
+    expect(answers.map((r) => [r.statusCode, r.headers[CACHE_STATUS_HEADER] ?? r.json().code])).toEqual([
+      [503, 'MLFLOW_CIRCUIT_OPEN'],
+      [200, 'stale'],
+      [200, 'stale'],
+    ]);
+  });
+
+  it('serves nothing stale when CACHE_MAX_ENTRIES is 0', async () => {
+    const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_ENTRIES: '0' } });
+    await app.inject('/api/v1/models/fraud');
+    await tripBreaker(app, mlflow);
+    expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(503);
+  });
+});

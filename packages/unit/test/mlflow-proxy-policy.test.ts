@@ -1,0 +1,172 @@
+import { decideProxyRequest, MLFLOW_PROXY_PREFIX, type ProxyDecision, type ProxyMode } from '@registry/service';
+import { describe, expect, it } from 'vitest';
+
+const API = '/mlflow/api/2.0/mlflow';
+const TRACKING_URI = 'http://mlflow5:5000';
+
+function decide(method: string, rawUrl: string, mode: ProxyMode = 'registry', trackingUri = TRACKING_URI) {
+  return decideProxyRequest({ mode, method, rawUrl, routePrefix: MLFLOW_PROXY_PREFIX, trackingUri });
+}
+
+function refusalMessage(decision: ProxyDecision): string {
+  if (decision.ok) throw new Error(`expected a refusal, got ${JSON.stringify(decision)}`);
+  return decision.message;
+}
+
+describe('decideProxyRequest', () => {
+  describe('path confinement', () => {
+    it('refuses an absolute-form request target', () => {
+      expect(decide('GET', `http://mlflow5${API}/registered-models/search`)).toMatchObject({
+        ok: false,
+        code: 'BAD_REQUEST',
+      });
+    });
+
+    it.each([
+      ['a raw dot-dot segment', '/mlflow/../x'],
+      ['a raw dot segment', `${API}/./registered-models/search`],
+      ['an encoded dot-dot segment', '/mlflow/%2e%2e/x'],
+      ['a mixed-case, half-encoded dot-dot segment', '/mlflow/%2E./x'],
+      ['an encoded slash', '/mlflow/api/%2fx'],
+      ['an encoded upper-case slash', '/mlflow/api/%2Fx'],
+      ['an encoded backslash', '/mlflow/api/%5cx'],
+      ['an encoded control character', '/mlflow/api/%00x'],
+      ['an empty segment', '/mlflow//api/2.0/mlflow/registered-models/search'],
+      ['a fragment', `${API}/registered-models/search#top`],
+      ['bad percent-encoding', '/mlflow/api/%zz'],
+      ['a truncated percent-escape', '/mlflow/api/x%2'],
+    ])('refuses %s with BAD_REQUEST', (_what, rawUrl) => {
+      expect(decide('GET', rawUrl, 'full')).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+    });
+
+    it('refuses a path outside the route prefix', () => {
+      expect(decide('GET', '/mlflowx/api/2.0/mlflow/registered-models/search', 'full')).toMatchObject({
+        ok: false,
+        code: 'BAD_REQUEST',
+      });
+    });
+
+    it('allows a trailing slash, which is not an empty segment in the middle', () => {
+      expect(decide('GET', '/mlflow/api/', 'full')).toMatchObject({ ok: true, pathAndQuery: '/api/' });
+    });
+
+    it('keeps the query string verbatim in pathAndQuery', () => {
+      const query = "?filter=name%20LIKE%20'a%25'&max_results=5&page_token=a%2Fb%3D%3D&x=..%2F..";
+      expect(decide('GET', `${API}/registered-models/search${query}`)).toEqual({
+        ok: true,
+        pathAndQuery: `/api/2.0/mlflow/registered-models/search${query}`,
+        artifact: false,
+      });
+    });
+
+    it('relays the path below a tracking URI with a path prefix unchanged, for the client to append', () => {
+      expect(decide('GET', `${API}/registered-models/search`, 'read-only', 'http://h:5000/prefix')).toEqual({
+        ok: true,
+        pathAndQuery: '/api/2.0/mlflow/registered-models/search',
+        artifact: false,
+      });
+    });
+  });
+
+  describe('methods', () => {
+    it.each(['TRACE', 'PUT', 'OPTIONS', 'HEAD', 'CONNECT'])('refuses %s with METHOD_NOT_ALLOWED', (method) => {
+      const decision = decide(method, `${API}/registered-models/search`, 'full');
+      expect(decision).toMatchObject({ ok: false, code: 'METHOD_NOT_ALLOWED' });
+      expect(refusalMessage(decision)).toContain(method);
+    });
+
+    it('refuses an artifact upload (PUT) with METHOD_NOT_ALLOWED even in full mode', () => {
+      expect(decide('PUT', '/mlflow/api/2.0/mlflow-artifacts/artifacts/1/model.pkl', 'full')).toMatchObject({
+        ok: false,
+        code: 'METHOD_NOT_ALLOWED',
+      });
+    });
+  });
+
+  describe('modes', () => {
+    it.each([
+      ['GET', `${API}/registered-models/search`],
+      ['POST', `${API}/registered-models/create`],
+      ['DELETE', `${API}/registered-models/delete`],
+    ])('refuses %s %s when MLFLOW_PROXY=off, naming the setting', (method, rawUrl) => {
+      const decision = decide(method, rawUrl, 'off');
+      expect(decision).toMatchObject({ ok: false, code: 'MLFLOW_PROXY_FORBIDDEN' });
+      expect(refusalMessage(decision)).toContain('MLFLOW_PROXY=off');
+    });
+
+    it('allows a registered-model search in read-only mode', () => {
+      expect(decide('GET', `${API}/registered-models/search?max_results=1`, 'read-only')).toMatchObject({ ok: true });
+    });
+
+    it('refuses a registered-model create in read-only mode, naming the mode and the request', () => {
+      const decision = decide('POST', `${API}/registered-models/create`, 'read-only');
+      expect(decision).toMatchObject({ ok: false, code: 'MLFLOW_PROXY_FORBIDDEN' });
+      expect(refusalMessage(decision)).toContain(
+        'MLFLOW_PROXY=read-only does not allow POST /api/2.0/mlflow/registered-models/create',
+      );
+    });
+
+    it.each([
+      ['POST', `${API}/registered-models/create`],
+      ['PATCH', `${API}/registered-models/update`],
+      ['POST', `${API}/registered-models/set-tag`],
+      ['POST', `${API}/registered-models/alias`],
+      ['POST', `${API}/model-versions/create`],
+      ['PATCH', `${API}/model-versions/update`],
+      ['POST', `${API}/model-versions/set-tag`],
+      ['POST', `${API}/model-versions/transition-stage`],
+      ['PATCH', `${API}/logged-models/m-123/tags`],
+      ['GET', `${API}/registered-models/get?name=fraud`],
+    ])('allows %s %s in registry mode', (method, rawUrl) => {
+      expect(decide(method, rawUrl, 'registry')).toMatchObject({ ok: true });
+    });
+
+    it.each([
+      ['DELETE', `${API}/registered-models/delete`],
+      ['POST', `${API}/registered-models/rename`],
+      ['DELETE', `${API}/registered-models/alias`],
+      ['DELETE', `${API}/model-versions/delete`],
+      ['POST', `${API}/experiments/delete`],
+      ['POST', `${API}/runs/create`],
+      ['GET', `${API}/registered-models/search/`],
+    ])('refuses %s %s in registry mode', (method, rawUrl) => {
+      expect(decide(method, rawUrl, 'registry')).toMatchObject({ ok: false, code: 'MLFLOW_PROXY_FORBIDDEN' });
+    });
+
+    it('allows a delete in full mode', () => {
+      expect(decide('DELETE', `${API}/registered-models/delete`, 'full')).toEqual({
+        ok: true,
+        pathAndQuery: '/api/2.0/mlflow/registered-models/delete',
+        artifact: false,
+      });
+    });
+
+    it('still confines the path in full mode', () => {
+      expect(decide('DELETE', '/mlflow/api/%2e%2e/%2e%2e/admin', 'full')).toMatchObject({
+        ok: false,
+        code: 'BAD_REQUEST',
+      });
+    });
+  });
+
+  describe('artifact endpoints', () => {
+    it.each([
+      '/mlflow/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/model.pkl',
+      '/mlflow/get-artifact?path=model.pkl&run_uuid=abc',
+      '/mlflow/model-versions/get-artifact?path=MLmodel&name=fraud&version=1',
+    ])('flags the artifact download %s as artifact', (rawUrl) => {
+      expect(decide('GET', rawUrl, 'read-only')).toMatchObject({ ok: true, artifact: true });
+    });
+
+    it('does not flag the artifact listing or an API call as artifact', () => {
+      expect(decide('GET', '/mlflow/api/2.0/mlflow-artifacts/artifacts?path=1', 'read-only')).toMatchObject({
+        ok: true,
+        artifact: false,
+      });
+      expect(decide('GET', `${API}/artifacts/list?run_id=abc`, 'read-only')).toMatchObject({
+        ok: true,
+        artifact: false,
+      });
+    });
+  });
+});

@@ -1,0 +1,200 @@
+import { Readable } from 'node:stream';
+import { buildApp, PROXY_METHODS } from '@registry/service';
+import { describe, expect, it, vi } from 'vitest';
+import { ADMIN_AUTH, buildTestApp, testConfig } from './support/fakes.js';
+
+const SEARCH = '/mlflow/api/2.0/mlflow/registered-models/search';
+
+/** The app with the real MLflow client over a stub fetch, so tests see exactly what reaches MLflow. */
+function appOverFetch(env: Record<string, string>, respond: (url: string, init: RequestInit) => Promise<Response>) {
+  const fetch = vi.fn(respond);
+  const app = buildApp({ config: testConfig(env), fetch: fetch as typeof globalThis.fetch });
+  const upstream = (index = 0) => {
+    const call = fetch.mock.calls[index];
+    if (!call) throw new Error(`fetch was not called ${index + 1} time(s)`);
+    return { url: call[0], headers: new Headers(call[1].headers), init: call[1] };
+  };
+  return { app, fetch, upstream };
+}
+
+async function breakerReport(app: ReturnType<typeof buildApp>) {
+  return (await app.inject('/health?detailed=true')).json().details.circuit_breaker;
+}
+
+describe('MLflow pass-through', () => {
+  describe('refusals', () => {
+    it.each([
+      ['an encoded slash', '/mlflow/api/2.0/mlflow/%2fregistered-models/search'],
+      ['an encoded backslash', '/mlflow/api/2.0/mlflow/%5cregistered-models/search'],
+      ['an empty segment', '/mlflow/api/2.0//mlflow/registered-models/search'],
+      ['bad percent-encoding', '/mlflow/api/2.0/mlflow/%zz'],
+    ])('answers %s with a catalogue 400 carrying the request id, without calling MLflow', async (_what, url) => {
+      const { app, mlflow } = buildTestApp();
+      const response = await app.inject({ url, headers: { 'x-request-id': 'trace-proxy-1' } });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', requestId: 'trace-proxy-1' });
+      expect(mlflow.forwarded()).toEqual([]);
+    });
+
+    it('answers 403 MLFLOW_PROXY_FORBIDDEN with the request id when MLFLOW_PROXY=off', async () => {
+      const { app, mlflow } = buildTestApp({ env: { MLFLOW_PROXY: 'off' } });
+      const response = await app.inject(SEARCH);
+      expect(response.statusCode).toBe(403);
+      expect(response.json()).toMatchObject({
+        code: 'MLFLOW_PROXY_FORBIDDEN',
+        message: expect.stringContaining('MLFLOW_PROXY=off'),
+        requestId: response.headers['x-request-id'],
+      });
+      expect(mlflow.forwarded()).toEqual([]);
+    });
+
+    it('answers 403 for a delete in the default registry mode', async () => {
+      const { app, mlflow } = buildTestApp();
+      const response = await app.inject({ method: 'DELETE', url: '/mlflow/api/2.0/mlflow/registered-models/delete' });
+      expect(response.statusCode).toBe(403);
+      expect(response.json().code).toBe('MLFLOW_PROXY_FORBIDDEN');
+      expect(mlflow.forwarded()).toEqual([]);
+    });
+
+    it.each(['PUT', 'OPTIONS', 'TRACE'] as const)('answers %s with 405 and an Allow header', async (method) => {
+      const { app, mlflow } = buildTestApp();
+      const response = await app.inject({ method, url: '/mlflow/api/2.0/mlflow-artifacts/artifacts/1/model.pkl' });
+      expect(response.statusCode).toBe(405);
+      expect(response.headers.allow).toBe('GET, POST, PATCH, DELETE');
+      expect(response.headers.allow).toBe(PROXY_METHODS.join(', '));
+      expect(response.json()).toMatchObject({ code: 'METHOD_NOT_ALLOWED', requestId: expect.any(String) });
+      expect(mlflow.forwarded()).toEqual([]);
+    });
+
+    it('refuses while the breaker is open without calling MLflow', async () => {
+      const { app, mlflow } = buildTestApp();
+      await app.inject({ method: 'POST', url: '/health/mlflow/open', headers: ADMIN_AUTH });
+      const response = await app.inject(SEARCH);
+      expect(response.statusCode).toBe(503);
+      expect(response.json().code).toBe('MLFLOW_CIRCUIT_OPEN');
+      expect(response.headers['retry-after']).toBe('30');
+      expect(mlflow.forwarded()).toEqual([]);
+    });
+  });
+
+  describe('what reaches MLflow', () => {
+    it('flags artifact downloads so their bodies are not cut by the request timeout', async () => {
+      const { app, mlflow } = buildTestApp();
+      await app.inject('/mlflow/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/model.pkl');
+      await app.inject(SEARCH);
+      expect(mlflow.forwarded().map((request) => request.untimedBody)).toEqual([true, false]);
+    });
+
+    it("sends the service's MLFLOW_TRACKING_TOKEN upstream, never the client's credentials", async () => {
+      const { app, upstream } = appOverFetch(
+        { MLFLOW_TRACKING_TOKEN: 'service-token-42', API_KEYS: 'client-key-123' },
+        async () => Response.json({ registered_models: [] }),
+      );
+      const response = await app.inject({
+        url: `${SEARCH}?max_results=1`,
+        headers: { authorization: 'Bearer client-key-123', cookie: 'session=abc', 'x-forwarded-for': '10.9.9.9' },
+      });
+      expect(response.statusCode).toBe(200);
+      const { headers } = upstream();
+      expect(headers.get('authorization')).toBe('Bearer service-token-42');
+      expect(headers.has('cookie')).toBe(false);
+      expect(headers.has('x-forwarded-for')).toBe(false);
+    });
+
+    it('sends no Authorization upstream when the service has no MLflow credentials, even if the client sent one', async () => {
+      const { app, upstream } = appOverFetch({}, async () => Response.json({ registered_models: [] }));
+      await app.inject({ url: SEARCH, headers: { authorization: 'Bearer client-secret', 'x-api-key': 'k-1234567' } });
+      const { headers } = upstream();
+      expect(headers.has('authorization')).toBe(false);
+      expect(headers.has('x-api-key')).toBe(false);
+    });
+
+    it('relays the body and content type of a write as sent', async () => {
+      const { app, upstream } = appOverFetch({}, async () => Response.json({ registered_model: { name: 'm' } }));
+      const payload = '{"name":"m","tags":[{"key":"k","value":"ü"}]}';
+      await app.inject({
+        method: 'POST',
+        url: '/mlflow/api/2.0/mlflow/registered-models/create',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+      const { init, headers } = upstream();
+      expect(init.method).toBe('POST');
+      expect(headers.get('content-type')).toBe('application/json');
+      expect(new TextDecoder().decode(init.body as Uint8Array)).toBe(payload);
+    });
+
+    it('keeps the path prefix of the tracking URI and the query string verbatim', async () => {
+      const { app, upstream } = appOverFetch({ MLFLOW_TRACKING_URI: 'http://mlflow.test:5000/prefix/' }, async () =>
+        Response.json({ registered_models: [] }),
+      );
+      const query = '?filter=name%20LIKE%20%27a%25%27&max_results=5&page_token=a%2Fb%3D';
+      await app.inject(`${SEARCH}${query}`);
+      expect(upstream().url).toBe(`http://mlflow.test:5000/prefix/api/2.0/mlflow/registered-models/search${query}`);
+    });
+
+    it('answers 400 BAD_REQUEST without calling MLflow for a request fetch refuses to build', async () => {
+      const { app, fetch } = appOverFetch({}, async () => Response.json({}));
+      const response = await app.inject({ url: SEARCH, headers: { 'user-agent': 'snow\u2603man' } });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().code).toBe('BAD_REQUEST');
+      expect(fetch).not.toHaveBeenCalled();
+    });
+  });
+
+  describe("MLflow's answers", () => {
+    it("relays MLflow's status, body and security headers", async () => {
+      const { app } = appOverFetch({}, async () =>
+        Response.json(
+          { error_code: 'RESOURCE_DOES_NOT_EXIST' },
+          { status: 404, headers: { 'x-frame-options': 'DENY', 'set-cookie': 'upstream=1' } },
+        ),
+      );
+      const response = await app.inject(`/mlflow/api/2.0/mlflow/registered-models/get?name=x`);
+      expect(response.statusCode).toBe(404);
+      expect(response.json()).toEqual({ error_code: 'RESOURCE_DOES_NOT_EXIST' });
+      expect(response.headers['x-frame-options']).toBe('DENY');
+      expect(response.headers['set-cookie']).toBeUndefined();
+    });
+
+    it('relays a 5xx answer to the client and never counts it against the breaker', async () => {
+      const { app } = appOverFetch({}, async () => Response.json({ error_code: 'INTERNAL_ERROR' }, { status: 500 }));
+      for (let i = 0; i < 5; i += 1) {
+        const response = await app.inject(SEARCH);
+        expect(response.statusCode).toBe(500);
+        expect(response.json()).toEqual({ error_code: 'INTERNAL_ERROR' });
+      }
+      expect(await breakerReport(app)).toMatchObject({ state: 'closed', failure_count: 0 });
+    });
+
+    it('never counts an unreachable MLflow behind a pass-through call against the breaker', async () => {
+      const { app } = appOverFetch({}, async () => {
+        throw new TypeError('fetch failed', { cause: Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }) });
+      });
+      for (let i = 0; i < 5; i += 1) expect((await app.inject(SEARCH)).json().code).toBe('MLFLOW_UNREACHABLE');
+      expect(await breakerReport(app)).toMatchObject({ state: 'closed', failure_count: 0 });
+    });
+
+    it('answers 502 MLFLOW_RESPONSE_TOO_LARGE when MLflow declares more than MLFLOW_PROXY_MAX_BYTES', async () => {
+      const { app } = appOverFetch(
+        { MLFLOW_PROXY_MAX_BYTES: '1024' },
+        async () => new Response('x'.repeat(2048), { headers: { 'content-length': '2048' } }),
+      );
+      const response = await app.inject('/mlflow/api/2.0/mlflow-artifacts/artifacts/1/model.pkl');
+      expect(response.statusCode).toBe(502);
+      expect(response.json().code).toBe('MLFLOW_RESPONSE_TOO_LARGE');
+    });
+
+    it('streams a relayed body of MLflow to the client', async () => {
+      const { app, mlflow } = buildTestApp();
+      mlflow.forward = async () => ({
+        status: 200,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Readable.from([Buffer.from('part-1;'), Buffer.from('part-2')]),
+      });
+      const response = await app.inject('/mlflow/get-artifact?path=model.pkl&run_uuid=abc');
+      expect(response.statusCode).toBe(200);
+      expect(response.body).toBe('part-1;part-2');
+    });
+  });
+});

@@ -1,0 +1,70 @@
+import { searchFilter } from '@registry/service';
+import { describe, expect, it } from 'vitest';
+import { buildTestApp } from './support/fakes.js';
+
+describe('searchFilter', () => {
+  it('matches plain text exactly with a single-quoted ILIKE', () => {
+    expect(searchFilter('fraud')).toEqual({ filter: "name ILIKE '%fraud%'", exact: true });
+  });
+
+  it("quotes text holding a ' with double quotes and keeps it exact", () => {
+    expect(searchFilter("o'brien")).toEqual({ filter: `name ILIKE "%o'brien%"`, exact: true });
+  });
+
+  it.each(['%', '_', '"', '\\'])('turns %s into the one-character wildcard and marks the match inexact', (char) => {
+    expect(searchFilter(`a${char}b`)).toEqual({ filter: "name ILIKE '%a_b%'", exact: false });
+  });
+
+  it('never lets a double quote close the quoting of text that holds both quotes', () => {
+    expect(searchFilter(`o'b"x`)).toEqual({ filter: `name ILIKE "%o'b_x%"`, exact: false });
+  });
+});
+
+describe('Model search', () => {
+  it('sends the literal filter of a search text to MLflow', async () => {
+    const { app, mlflow } = buildTestApp();
+    await app.inject(`/api/v1/models?search=${encodeURIComponent("o'brien")}`);
+    expect(mlflow.searches()).toEqual([expect.objectContaining({ filter: `name ILIKE "%o'brien%"` })]);
+  });
+
+  it('returns only names that contain a wildcard character literally', async () => {
+    const { app, mlflow } = buildTestApp();
+    for (const name of ['a%b', 'axb', '100% fraud']) mlflow.addModel({ name });
+    const response = await app.inject('/api/v1/models?search=%25');
+    expect(response.statusCode).toBe(200);
+    expect(response.json().models.map((model: { name: string }) => model.name)).toEqual(['a%b', '100% fraud']);
+    expect(mlflow.searches()[0]?.filter).toBe("name ILIKE '%_%'");
+  });
+
+  it('matches the literal text case-insensitively', async () => {
+    const { app, mlflow } = buildTestApp();
+    for (const name of ['Credit_Score', 'creditxscore']) mlflow.addModel({ name });
+    const response = await app.inject('/api/v1/models?search=CREDIT_score');
+    expect(response.json().models.map((model: { name: string }) => model.name)).toEqual(['Credit_Score']);
+  });
+
+  it("passes a client's filter to MLflow unchanged, ignoring the search text", async () => {
+    const { app, mlflow } = buildTestApp();
+    await app.inject(`/api/v1/models?filter=${encodeURIComponent("name = 'fraud'")}&search=x`);
+    expect(mlflow.searches()[0]?.filter).toBe("name = 'fraud'");
+  });
+
+  it("never counts an MLflow failure on a client's filter against the breaker", async () => {
+    const { app, mlflow } = buildTestApp();
+    mlflow.failWith('upstream');
+    for (let i = 0; i < 5; i += 1) {
+      const response = await app.inject(`/api/v1/models?filter=${encodeURIComponent('name LIKE bad(')}`);
+      expect(response.statusCode).toBe(502);
+    }
+    const breaker = (await app.inject('/health?detailed=true')).json().details.circuit_breaker;
+    expect(breaker).toMatchObject({ state: 'closed', failure_count: 0 });
+  });
+
+  it('counts an MLflow failure on a search the service wrote against the breaker', async () => {
+    const { app, mlflow } = buildTestApp();
+    mlflow.failWith('upstream');
+    await app.inject('/api/v1/models?search=fraud');
+    const breaker = (await app.inject('/health?detailed=true')).json().details.circuit_breaker;
+    expect(breaker.failure_count).toBe(1);
+  });
+});
