@@ -286,3 +286,22 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('loadConfig never echoes a secret', () => {
+  it('never echoes a password holding a slash from MLFLOW_TRACKING_URI', () => {
+    const error = configError({ MLFLOW_TRACKING_URI: 'http://alice:pa/ss-w0rd@mlflow:5000' });
+    expect(error.problems[0]).toMatch(/^MLFLOW_TRACKING_URI: /);
+    expect(error.message).not.toContain('ss-w0rd');
+  });
+
+  it('never echoes the query of a rejected MLFLOW_TRACKING_URI, which may hold a token', () => {
+    const error = configError({ MLFLOW_TRACKING_URI: 'http://mlflow:5000/?token=qs-secret-1' });
+    expect(error.problems[0]).toMatch(/^MLFLOW_TRACKING_URI: expected no query or fragment/);
+    expect(error.message).not.toContain('qs-secret-1');
+  });
+
+  it('never echoes the fragment of a rejected MLFLOW_TRACKING_URI', () => {
+    const error = configError({ MLFLOW_TRACKING_URI: 'http://mlflow:5000/#frag-secret-2' });
+    expect(error.message).not.toContain('frag-secret-2');
+  });
+});
