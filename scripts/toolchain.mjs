@@ -3,7 +3,7 @@
 // project's own toolchain when it is missing (Node from the npm registry, the pinned pnpm), installs
 // dependencies when the lockfile or a manifest changed, and then runs the given command with that
 // toolchain first on PATH. `setup` also builds every package and provisions the real test
-// dependencies (MLflow, Toxiproxy). Each step is skipped when its result is already there.
+// dependencies (PostgreSQL, Redis, MLflow, Toxiproxy). Each step is skipped when its result is already there.
 //
 // Usage: node scripts/toolchain.mjs setup
 //        node scripts/toolchain.mjs <command> [args...]   e.g. turbo run test

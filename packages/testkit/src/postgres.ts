@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, isPortOpen, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from './process.js';
+import { postgresBinDir } from './system-packages.js';
 
 /** A real PostgreSQL server on loopback; `url` is ready to use. */
 export interface PostgresHandle extends AsyncDisposable {
@@ -11,13 +12,11 @@ export interface PostgresHandle extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-const PG_BIN_CANDIDATES = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'];
-
 function pgBinDir(): string {
-  const found = PG_BIN_CANDIDATES.find((dir) => existsSync(join(dir, 'postgres')));
+  const found = postgresBinDir();
   if (!found) {
     throw new Error(
-      'testkit: PostgreSQL server binaries not found; install the Debian package postgresql (.ci/run does)',
+      'testkit: PostgreSQL server binaries not found; install the Debian package postgresql (npm run setup does, as root)',
     );
   }
   return found;

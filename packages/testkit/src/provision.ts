@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toolsDir } from './paths.js';
+import { provisionSystemPackages } from './system-packages.js';
 
 /** The MLflow release testkit installs and starts (pip, project-local virtual environment). */
 export const MLFLOW_VERSION = '3.17.2';
@@ -72,11 +73,13 @@ export function provisionToxiproxy(env: NodeJS.ProcessEnv = process.env): string
 }
 
 /**
- * Provisions what the providers need: the MLflow venv and Toxiproxy binary for `process`, and, when a
- * Docker engine answers, the two images for `containers` (pulled, or built from those where no
- * registry is reachable). Nothing for `external`, which uses servers that already run.
+ * Provisions what the suites need: the Debian packages PostgreSQL, Redis and Python's venv (when
+ * missing), the MLflow venv and Toxiproxy binary for `process`, and, when a Docker engine answers, the
+ * two images for `containers` (pulled, or built from those where no registry is reachable). No MLflow
+ * or Toxiproxy for `external`, which uses servers that already run.
  */
 export async function provisionAll(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  provisionSystemPackages();
   const provider = env.REGISTRY_PROVIDER;
   if (provider === 'external') {
     log('provider external: nothing to provision');

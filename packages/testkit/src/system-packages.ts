@@ -1,0 +1,80 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const PG_ROOT = '/usr/lib/postgresql';
+
+function log(message: string): void {
+  process.stderr.write(`[testkit] ${message}\n`);
+}
+
+function succeeds(command: string, args: string[]): boolean {
+  return spawnSync(command, args, { stdio: 'ignore' }).status === 0;
+}
+
+/** The newest PostgreSQL server's bin folder from Debian's `postgresql` package, if installed. */
+export function postgresBinDir(): string | undefined {
+  const versions = existsSync(PG_ROOT) ? readdirSync(PG_ROOT) : [];
+  return versions
+    .sort((a, b) => Number(b) - Number(a))
+    .map((version) => join(PG_ROOT, version, 'bin'))
+    .find((dir) => existsSync(join(dir, 'postgres')));
+}
+
+/** A Debian package the suites need, and how to tell it is there. */
+interface SystemPackage {
+  readonly name: string;
+  readonly usedBy: string;
+  readonly installed: () => boolean;
+}
+
+const SYSTEM_PACKAGES: readonly SystemPackage[] = [
+  { name: 'postgresql', usedBy: 'the integration tests', installed: () => postgresBinDir() !== undefined },
+  { name: 'redis-server', usedBy: 'the integration tests', installed: () => succeeds('redis-server', ['--version']) },
+  {
+    name: 'python3-venv',
+    usedBy: 'the MLflow virtual environment of the process provider',
+    installed: () => succeeds('python3', ['-c', 'import venv, ensurepip']),
+  },
+];
+
+/** How to run apt-get here: directly as root, through passwordless sudo, or not at all. */
+function aptRunner(): string[] | undefined {
+  if (!succeeds('apt-get', ['--version'])) return undefined;
+  if (process.getuid?.() === 0) return [];
+  return succeeds('sudo', ['-n', 'true']) ? ['sudo', '-n'] : undefined;
+}
+
+function apt(prefix: string[], args: string[]): void {
+  const [command = 'apt-get', ...rest] = [...prefix, 'apt-get', ...args];
+  const result = spawnSync(command, rest, {
+    encoding: 'utf8',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (result.status !== 0) {
+    process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}`);
+    throw new Error(`${[command, ...rest].join(' ')} failed (exit ${result.status})`);
+  }
+}
+
+/**
+ * Installs the Debian packages the suites need (PostgreSQL, Redis, Python's venv) when any is missing,
+ * with apt-get as root or through passwordless sudo. Where neither is possible it says which packages are
+ * missing and what needs them, and the suites that need them fail naming the package.
+ */
+export function provisionSystemPackages(): void {
+  const missing = SYSTEM_PACKAGES.filter((pkg) => !pkg.installed());
+  if (missing.length === 0) return;
+  const names = missing.map((pkg) => pkg.name);
+  const runner = aptRunner();
+  if (!runner) {
+    for (const pkg of missing) log(`WARNING: ${pkg.name} is not installed; ${pkg.usedBy} need it`);
+    log(`install them with: sudo apt-get install ${names.join(' ')} (apt-get as root is not available here)`);
+    return;
+  }
+  log(`installing ${names.join(' ')} (apt-get)`);
+  apt(runner, ['update', '-qq']);
+  apt(runner, ['install', '-y', '-qq', ...names]);
+  const still = missing.filter((pkg) => !pkg.installed()).map((pkg) => pkg.name);
+  if (still.length > 0) throw new Error(`apt-get installed ${names.join(' ')}, yet ${still.join(', ')} still missing`);
+}
