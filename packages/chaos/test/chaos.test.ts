@@ -1,5 +1,6 @@
-import { localProviders, providerSuiteTitle, type Stack, startStack, workspaceRoot } from '@registry/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localProviders, type Stack, startStack, workspaceRoot } from '@registry/testkit';
+import { describeOnProvider } from '@registry/testkit/suites';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   ABUSE_EXPERIMENTS,
   type AbuseLimits,
@@ -27,7 +28,7 @@ import {
 
 for (const local of localProviders()) {
   const { provider, networking, name } = local;
-  describe.skipIf(!local.available)(providerSuiteTitle('Chaos experiments', local), () => {
+  describeOnProvider('Chaos experiments', local, () => {
     let stack: Stack;
     let settings: Awaited<ReturnType<typeof readServiceSettings>>;
     let bounds: Bounds;

@@ -4,11 +4,11 @@ import {
   freePort,
   localProviders,
   type MlflowHandle,
-  providerSuiteTitle,
   type RecordingListener,
   startMlflowWith,
   startRecordingListener,
 } from '@registry/testkit';
+import { describeOnProvider } from '@registry/testkit/suites';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mlflowPython, runPython } from './support/mlflow-python.js';
 import { sendRaw } from './support/raw-request.js';
@@ -87,7 +87,7 @@ function sha256(bytes: Uint8Array): string {
 
 for (const local of localProviders()) {
   const { provider, networking } = local;
-  describe.skipIf(!local.available)(providerSuiteTitle('Hostile clients against the real MLflow', local), () => {
+  describeOnProvider('Hostile clients against the real MLflow', local, () => {
     let mlflow: MlflowHandle;
 
     beforeAll(async () => {

@@ -1,4 +1,7 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   CONTAINER_LABEL,
@@ -7,14 +10,33 @@ import {
   localProviders,
   type MlflowHandle,
   providerFromEnv,
-  providerSuiteTitle,
+  requiredProviders,
   StopWaiting,
   startMlflowWith,
   waitFor,
 } from '@registry/testkit';
+import { describeOnProvider } from '@registry/testkit/suites';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const HOLD_CONTAINERS = fileURLToPath(new URL('./support/hold-containers.ts', import.meta.url));
+const VITEST = join(dirname(fileURLToPath(import.meta.resolve('vitest/package.json'))), 'vitest.mjs');
+const PROVIDER_SUITES = fileURLToPath(new URL('./support/provider-suites/', import.meta.url));
+
+/** Runs the fixture suite on the process provider in a child vitest, with no tools provisioned. */
+function runFixtureWithoutTools(required: string): { status: number | null; output: string } {
+  const tools = mkdtempSync(join(tmpdir(), 'registry-no-tools-'));
+  try {
+    const child = spawnSync(process.execPath, [VITEST, 'run'], {
+      cwd: PROVIDER_SUITES,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, REGISTRY_TOOLS_DIR: tools, REGISTRY_REQUIRED_PROVIDERS: required, NO_COLOR: '1' },
+    });
+    return { status: child.status, output: `${child.stdout}${child.stderr}` };
+  } finally {
+    rmSync(tools, { recursive: true, force: true });
+  }
+}
 
 function docker(args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8' }).trim();
@@ -52,11 +74,52 @@ describe('Provider settings', () => {
     expect(containerNetworkingFromEnv({ REGISTRY_CONTAINERS_NETWORK: 'host' })).toBe('host');
     expect(containerNetworkingFromEnv({ REGISTRY_CONTAINERS_NETWORK: 'network' })).toBe('network');
   });
+
+  it('reads REGISTRY_REQUIRED_PROVIDERS as names, containers as both networkings and all as every provider', () => {
+    expect([...requiredProviders({})]).toEqual([]);
+    expect([...requiredProviders({ REGISTRY_REQUIRED_PROVIDERS: ' process , containers-host' })]).toEqual([
+      'process',
+      'containers-host',
+    ]);
+    expect([...requiredProviders({ REGISTRY_REQUIRED_PROVIDERS: 'containers' })]).toEqual([
+      'containers-host',
+      'containers-network',
+    ]);
+    expect(requiredProviders({ REGISTRY_REQUIRED_PROVIDERS: 'all' }).size).toBe(3);
+  });
+
+  it('rejects an unknown name in REGISTRY_REQUIRED_PROVIDERS and names the accepted ones', () => {
+    expect(() => requiredProviders({ REGISTRY_REQUIRED_PROVIDERS: 'process,docker' })).toThrow(
+      "REGISTRY_REQUIRED_PROVIDERS: unknown provider 'docker' (use process, containers-host, containers-network, containers or all)",
+    );
+  });
+
+  it('marks a provider that cannot run here as required when REGISTRY_REQUIRED_PROVIDERS names it', () => {
+    const env = {
+      REGISTRY_TOOLS_DIR: join(tmpdir(), 'registry-no-such-tools'),
+      REGISTRY_REQUIRED_PROVIDERS: 'process',
+    };
+    const processProvider = localProviders(env).find(({ name }) => name === 'process');
+    expect(processProvider).toMatchObject({ available: false, required: true });
+    expect(processProvider?.reason).toMatch(/not provisioned/);
+  });
+
+  it('fails the suite of a required provider that cannot run, naming the reason', () => {
+    const { status, output } = runFixtureWithoutTools('process');
+    expect(output).toContain('process is required by REGISTRY_REQUIRED_PROVIDERS but cannot run here');
+    expect(status).toBe(1);
+  });
+
+  it('skips the suite of a provider that cannot run and is not required, printing why', () => {
+    const { status, output } = runFixtureWithoutTools('');
+    expect(output).toContain('Fixture suite (process, not run: MLflow and Toxiproxy are not provisioned');
+    expect(status).toBe(0);
+  });
 });
 
 for (const local of localProviders()) {
   const { provider, networking, name } = local;
-  describe.skipIf(!local.available)(providerSuiteTitle('MLflow faults the chaos suite injects', local), () => {
+  describeOnProvider('MLflow faults the chaos suite injects', local, () => {
     let mlflow: MlflowHandle;
     const search = () =>
       fetchJson(`${mlflow.url}/api/2.0/mlflow/registered-models/search?max_results=1`, { timeoutMs: 10_000 });
@@ -116,7 +179,7 @@ for (const local of localProviders()) {
   });
 
   if (provider !== 'containers') continue;
-  describe.skipIf(!local.available)(providerSuiteTitle('Container cleanup', local), () => {
+  describeOnProvider('Container cleanup', local, () => {
     it('removes the containers and network of a run killed with SIGKILL', async () => {
       const child = spawn(process.execPath, [HOLD_CONTAINERS, networking ?? ''], {
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,11 +1,12 @@
-import { localProviders, type MlflowHandle, providerSuiteTitle, startMlflowWith } from '@registry/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localProviders, type MlflowHandle, startMlflowWith } from '@registry/testkit';
+import { describeOnProvider } from '@registry/testkit/suites';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { realMlflowEnv, startService } from './support/service.js';
 
 // The official MLflow Python client through /mlflow is covered in hostile-clients.test.ts.
 for (const local of localProviders()) {
   const { provider, networking } = local;
-  describe.skipIf(!local.available)(providerSuiteTitle('Registry routes against the real MLflow', local), () => {
+  describeOnProvider('Registry routes against the real MLflow', local, () => {
     let mlflow: MlflowHandle;
 
     beforeAll(async () => {

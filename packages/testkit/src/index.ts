@@ -38,12 +38,14 @@ export { type RecordedConnection, type RecordingListener, startRecordingListener
 export { type RedisHandle, startRedis } from './redis.js';
 export { type ServiceHandle, serviceEntryPoint, startService } from './service.js';
 export {
+  LOCAL_PROVIDER_NAMES,
   type LocalProvider,
+  type LocalProviderName,
   localProviders,
   PROVIDERS,
   type ProviderName,
   providerFromEnv,
-  providerSuiteTitle,
+  requiredProviders,
   type Stack,
   type StackOptions,
   type StackService,

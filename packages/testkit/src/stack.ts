@@ -196,22 +196,50 @@ export interface LocalProvider {
   readonly provider: 'process' | 'containers';
   readonly networking?: ContainerNetworking;
   /** `process`, `containers-host` or `containers-network`: for test titles and report folders. */
-  readonly name: string;
+  readonly name: LocalProviderName;
   readonly available: boolean;
   /** Why it is not available ('' when it is). */
   readonly reason: string;
+  /** Named by `REGISTRY_REQUIRED_PROVIDERS`: its suites fail, rather than skip, when it cannot run. */
+  readonly required: boolean;
+}
+
+/** The local providers by name, as test titles, reports and `REGISTRY_REQUIRED_PROVIDERS` spell them. */
+export const LOCAL_PROVIDER_NAMES = ['process', 'containers-host', 'containers-network'] as const;
+export type LocalProviderName = (typeof LOCAL_PROVIDER_NAMES)[number];
+
+/**
+ * The providers `REGISTRY_REQUIRED_PROVIDERS` names: a comma-separated list of `process`,
+ * `containers-host`, `containers-network`, `containers` (both networkings) or `all`. Unset or empty
+ * requires none (a provider that cannot run is then reported as not run); an unknown name is an error.
+ */
+export function requiredProviders(env: NodeJS.ProcessEnv = process.env): Set<LocalProviderName> {
+  const required = new Set<LocalProviderName>();
+  for (const item of (env.REGISTRY_REQUIRED_PROVIDERS ?? '').split(',')) {
+    const name = item.trim();
+    if (name === '') continue;
+    if (name === 'all') for (const each of LOCAL_PROVIDER_NAMES) required.add(each);
+    else if (name === 'containers') required.add('containers-host').add('containers-network');
+    else if ((LOCAL_PROVIDER_NAMES as readonly string[]).includes(name)) required.add(name as LocalProviderName);
+    else
+      throw new Error(
+        `REGISTRY_REQUIRED_PROVIDERS: unknown provider '${name}' (use ${LOCAL_PROVIDER_NAMES.join(', ')}, containers or all)`,
+      );
+  }
+  return required;
 }
 
 /**
  * Every local way to start the dependencies, with why one is unavailable here: the process provider,
  * and the containers provider with each networking (host network, and a network created for the run).
  */
-export function localProviders(): LocalProvider[] {
+export function localProviders(env: NodeJS.ProcessEnv = process.env): LocalProvider[] {
+  const required = requiredProviders(env);
   const docker = isDockerAvailable();
-  const tools = existsSync(mlflowExecutable()) && existsSync(toxiproxyExecutable());
+  const tools = existsSync(mlflowExecutable(env)) && existsSync(toxiproxyExecutable(env));
   const noDocker = 'no Docker engine answers on this machine';
   const network = docker ? networkUnavailableReason() : noDocker;
-  return [
+  const found: Omit<LocalProvider, 'required'>[] = [
     {
       provider: 'process',
       name: 'process',
@@ -227,16 +255,7 @@ export function localProviders(): LocalProvider[] {
     },
     { provider: 'containers', networking: 'network', name: 'containers-network', available: !network, reason: network },
   ];
-}
-
-/**
- * The title of a suite run on one local provider; when the provider cannot run here, also prints why to
- * stdout (vitest's reporters name skipped suites only when verbose).
- */
-export function providerSuiteTitle(subject: string, local: LocalProvider): string {
-  const title = `${subject} (${local.name}${local.available ? '' : `, not run: ${local.reason}`})`;
-  if (!local.available) process.stdout.write(`${title}\n`);
-  return title;
+  return found.map((local) => ({ ...local, required: required.has(local.name) }));
 }
 
 /** A real MLflow from the given provider (a process, or a container with its Toxiproxy beside it). */
