@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { renderAbuseHtml } from './abuse/report.js';
 import type { ExperimentResult } from './runner.js';
 import type { SuiteReport } from './suite.js';
+import { escapeHtml, formatTable, formatVerdicts } from './text.js';
 import { ROUTE_CLASSES, type RouteClass } from './traffic.js';
 
 const COLUMN_TITLES: Record<RouteClass, string> = {
@@ -25,18 +26,12 @@ export function formatMatrix(results: readonly ExperimentResult[]): string {
     }),
     result.passed ? 'PASS' : 'FAIL',
   ]);
-  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => (row[i] ?? '').length)));
-  const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(' | ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+  return formatTable(header, rows);
 }
 
 /** One experiment's checks as text lines. */
 export function formatChecks(result: ExperimentResult): string {
-  return result.checks.map((c) => `    ${c.passed ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`).join('\n');
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+  return formatVerdicts(result.checks);
 }
 
 const CLASS_COLORS: Record<RouteClass, string> = {

@@ -43,41 +43,18 @@ export function judge(
   measured: { errorRate: number; p95Ms: number; p99Ms: number; rps: number; maxMs: number; servedShare: number },
   thresholds: Thresholds,
 ): ThresholdVerdict[] {
-  const verdicts: ThresholdVerdict[] = [
-    {
-      name: 'error rate',
-      limit: thresholds.maxErrorRate,
-      observed: measured.errorRate,
-      passed: measured.errorRate <= thresholds.maxErrorRate,
-    },
-    { name: 'p95 ms', limit: thresholds.p95Ms, observed: measured.p95Ms, passed: measured.p95Ms <= thresholds.p95Ms },
-    { name: 'p99 ms', limit: thresholds.p99Ms, observed: measured.p99Ms, passed: measured.p99Ms <= thresholds.p99Ms },
+  const atMost = (name: string, limit: number | undefined, observed: number): ThresholdVerdict[] =>
+    limit === undefined ? [] : [{ name, limit, observed, passed: observed <= limit }];
+  const atLeast = (name: string, limit: number | undefined, observed: number): ThresholdVerdict[] =>
+    limit === undefined ? [] : [{ name, limit, observed, passed: observed >= limit }];
+  return [
+    ...atMost('error rate', thresholds.maxErrorRate, measured.errorRate),
+    ...atMost('p95 ms', thresholds.p95Ms, measured.p95Ms),
+    ...atMost('p99 ms', thresholds.p99Ms, measured.p99Ms),
+    ...atLeast('min rps', thresholds.minRps, measured.rps),
+    ...atLeast('served share', thresholds.minServedShare, measured.servedShare),
+    ...atMost('max ms', thresholds.maxMs, measured.maxMs),
   ];
-  if (thresholds.minRps !== undefined) {
-    verdicts.push({
-      name: 'min rps',
-      limit: thresholds.minRps,
-      observed: measured.rps,
-      passed: measured.rps >= thresholds.minRps,
-    });
-  }
-  if (thresholds.minServedShare !== undefined) {
-    verdicts.push({
-      name: 'served share',
-      limit: thresholds.minServedShare,
-      observed: measured.servedShare,
-      passed: measured.servedShare >= thresholds.minServedShare,
-    });
-  }
-  if (thresholds.maxMs !== undefined) {
-    verdicts.push({
-      name: 'max ms',
-      limit: thresholds.maxMs,
-      observed: measured.maxMs,
-      passed: measured.maxMs <= thresholds.maxMs,
-    });
-  }
-  return verdicts;
 }
 
 /** The stream's mix as autocannon's request cycle: each request repeated `weight` times. */

@@ -111,19 +111,23 @@ function times<T>(count: number, make: (index: number) => T): T[] {
   return Array.from({ length: count }, (_, index) => make(index));
 }
 
+/** A request of an attack; without `timeoutMs`, the client gives up after CLIENT_TIMEOUT_MS. */
+type AttackSpec = Omit<RequestSpec, 'timeoutMs'> & { readonly timeoutMs?: number };
+
 /**
  * Sends `specs`, `concurrency` at a time, bounded in count and time. Each request has a connection of its
  * own: a reused keep-alive socket that the service has just closed would read as a cut answer.
  */
 function sendAll(
   context: AttackContext,
-  specs: readonly RequestSpec[],
+  specs: readonly AttackSpec[],
   concurrency = 8,
   maxDurationMs = BATCH_MAX_MS,
 ): Promise<AttackSample[]> {
-  return runBounded({ count: specs.length, concurrency, maxDurationMs }, (index) =>
-    sendRequest(context.target, specs[index] as RequestSpec),
-  );
+  return runBounded({ count: specs.length, concurrency, maxDurationMs }, (index) => {
+    const spec = specs[index] as AttackSpec;
+    return sendRequest(context.target, { ...spec, timeoutMs: spec.timeoutMs ?? CLIENT_TIMEOUT_MS });
+  });
 }
 
 function hypothesis<F>(name: string, judge: AbuseHypothesis<F>['judge']): AbuseHypothesis<F> {
@@ -160,13 +164,7 @@ const ssrf = defineAbuse<void>({
       expect: served,
     };
     const specs = times(repeats(context.settings), () => [...absolute, forgedHost]).flat();
-    return {
-      samples: await sendAll(
-        context,
-        specs.map((s) => ({ ...s, timeoutMs: CLIENT_TIMEOUT_MS })),
-      ),
-      facts: undefined,
-    };
+    return { samples: await sendAll(context, specs), facts: undefined };
   },
   hypotheses: [],
 });
@@ -193,7 +191,7 @@ const pathEscape = defineAbuse<void>({
       '/mlflow/..%5C..%5Capi/2.0/mlflow/registered-models/search',
     ];
     const specs = times(repeats(context.settings), () =>
-      paths.map((path) => ({ method: 'GET', path, expect: refusal('BAD_REQUEST'), timeoutMs: CLIENT_TIMEOUT_MS })),
+      paths.map((path) => ({ method: 'GET', path, expect: refusal('BAD_REQUEST') })),
     ).flat();
     return { samples: await sendAll(context, specs), facts: undefined };
   },
@@ -223,13 +221,7 @@ const methods = defineAbuse<void>({
       // A method the framework may not route at all: refused either way, never relayed.
       { method: 'PROPFIND', path, expect: refusal('METHOD_NOT_ALLOWED', 'NOT_FOUND') },
     ]).flat();
-    return {
-      samples: await sendAll(
-        context,
-        specs.map((s) => ({ ...s, timeoutMs: CLIENT_TIMEOUT_MS })),
-      ),
-      facts: undefined,
-    };
+    return { samples: await sendAll(context, specs), facts: undefined };
   },
   hypotheses: [],
 });
@@ -246,16 +238,15 @@ const destructive = defineAbuse<VictimState>({
   prepare: (context) => seedVictim(context.mlflowUrl),
   async run(context) {
     const api = '/mlflow/api/2.0/mlflow';
-    const json = (method: string, path: string, body: unknown, ...codes: string[]): RequestSpec => ({
+    const json = (method: string, path: string, body: unknown, ...codes: string[]): AttackSpec => ({
       method,
       path,
       body: JSON.stringify(body),
       headers: { 'content-type': 'application/json', authorization: STOLEN_AUTHORIZATION },
       expect: refusal(...(codes.length ? codes : ['MLFLOW_PROXY_FORBIDDEN'])),
-      timeoutMs: CLIENT_TIMEOUT_MS,
     });
     const artifact = `/mlflow/api/2.0/mlflow-artifacts/artifacts/${ARTIFACT_PATH}/uploaded-by-a-client.txt`;
-    const specs: RequestSpec[] = [
+    const specs: AttackSpec[] = [
       json('DELETE', `${api}/registered-models/alias`, { name: VICTIM_MODEL, alias: VICTIM_ALIAS }),
       json('DELETE', `${api}/registered-models/delete-tag`, { name: VICTIM_MODEL, key: VICTIM_TAG }),
       json('DELETE', `${api}/model-versions/delete`, { name: VICTIM_MODEL, version: '1' }),
@@ -269,7 +260,6 @@ const destructive = defineAbuse<VictimState>({
         body: 'uploaded through the service',
         headers: { 'content-type': 'application/octet-stream' },
         expect: refusal('METHOD_NOT_ALLOWED', 'MLFLOW_PROXY_FORBIDDEN'),
-        timeoutMs: CLIENT_TIMEOUT_MS,
       },
       json('DELETE', artifact, {}),
     ];
@@ -316,10 +306,11 @@ const graphql = defineAbuse<void>({
         headers: { 'content-type': 'application/json' },
       },
     ]).flat();
+    const forbidden = refusal('MLFLOW_PROXY_FORBIDDEN');
     return {
       samples: await sendAll(
         context,
-        specs.map((s) => ({ ...s, expect: refusal('MLFLOW_PROXY_FORBIDDEN'), timeoutMs: CLIENT_TIMEOUT_MS })),
+        specs.map((s) => ({ ...s, expect: forbidden })),
       ),
       facts: undefined,
     };
@@ -348,7 +339,6 @@ const cacheMemory = defineAbuse<void>({
       method: 'GET',
       path: `/api/v1/models?search=${terms[i % terms.length]}&max_results=${1 + Math.floor(i / terms.length)}`,
       expect: served,
-      timeoutMs: CLIENT_TIMEOUT_MS,
     }));
     return { samples: await sendAll(context, specs, LARGE_SEARCH_CONCURRENCY), facts: undefined };
   },
@@ -488,36 +478,32 @@ const badUrls = defineAbuse<void>({
   rssAllowanceMb: () => RSS_HEADROOM_MB,
   async run(context) {
     const name = (length: number) => 'n'.repeat(length);
-    const once: RequestSpec[] = [
+    const once: AttackSpec[] = [
       ...[101, 200, 256].map((length) => ({
         method: 'GET',
         path: `/api/v1/models/${name(length)}`,
         label: `GET /api/v1/models/<${length} characters>`,
         expect: refusal('MODEL_NOT_FOUND'),
-        timeoutMs: CLIENT_TIMEOUT_MS,
       })),
       {
         method: 'GET',
         path: `/api/v1/models/${name(256)}/versions/1`,
         label: 'GET /api/v1/models/<256 characters>/versions/1',
         expect: refusal('MODEL_NOT_FOUND'),
-        timeoutMs: CLIENT_TIMEOUT_MS,
       },
       ...[257, 4000].map((length) => ({
         method: 'GET',
         path: `/api/v1/models/${name(length)}`,
         label: `GET /api/v1/models/<${length} characters>`,
         expect: refusal(),
-        timeoutMs: CLIENT_TIMEOUT_MS,
       })),
       ...['/api/v1/models/%ZZ', '/api/v1/models/abc%', '/api/v1/models/%C3%28', '/api/v1/models?search=%ZZ'].map(
-        (path) => ({ method: 'GET', path, expect: refusal('BAD_REQUEST'), timeoutMs: CLIENT_TIMEOUT_MS }),
+        (path) => ({ method: 'GET', path, expect: refusal('BAD_REQUEST') }),
       ),
       {
         method: 'GET',
         path: '/mlflow/api/2.0/mlflow/%ZZ/registered-models/search',
         expect: refusal('BAD_REQUEST'),
-        timeoutMs: CLIENT_TIMEOUT_MS,
       },
     ];
     const specs = times(repeats(context.settings), () => once).flat();
@@ -559,7 +545,7 @@ function floodHypotheses(): AbuseHypothesis<{ readonly durationMs: number }>[] {
   ];
 }
 
-async function flood(context: AttackContext, specFor: (index: number) => RequestSpec) {
+async function flood(context: AttackContext, specFor: (index: number) => AttackSpec) {
   const started = Date.now();
   const samples = await sendAll(context, times(FLOOD_REQUESTS, specFor), FLOOD_CONCURRENCY, FLOOD_MAX_MS);
   return { samples, facts: { durationMs: Date.now() - started } };
@@ -581,7 +567,7 @@ const floodPassThrough = defineAbuse<{ readonly durationMs: number }>({
         // MLflow answers 404 itself: relayed, never counted.
         `${api}/registered-models/get?name=abuse-missing-${i}`,
       ];
-      return { method: 'GET', path: paths[i % paths.length] as string, expect: served, timeoutMs: CLIENT_TIMEOUT_MS };
+      return { method: 'GET', path: paths[i % paths.length] as string, expect: served };
     }),
   hypotheses: floodHypotheses(),
 });
@@ -602,7 +588,7 @@ const floodRegistry = defineAbuse<{ readonly durationMs: number }>({
         // 404 MODEL_NOT_FOUND from MLflow: a client's mistake, never counted.
         `/api/v1/models/abuse-missing-${i}`,
       ];
-      return { method: 'GET', path: paths[i % paths.length] as string, expect: served, timeoutMs: CLIENT_TIMEOUT_MS };
+      return { method: 'GET', path: paths[i % paths.length] as string, expect: served };
     }),
   hypotheses: floodHypotheses(),
 });
@@ -619,12 +605,11 @@ const adminBruteForce = defineAbuse<void>({
   rssAllowanceMb: () => RSS_HEADROOM_MB,
   async run(context) {
     const { adminMaxFailures } = context.limits;
-    const attempt = (index: number, expect: Expectation): RequestSpec => ({
+    const attempt = (index: number, expect: Expectation): AttackSpec => ({
       method: 'POST',
       path: index % 2 === 0 ? '/health/mlflow/reset' : '/health/mlflow/open',
       headers: index % 3 === 2 ? {} : { authorization: `Bearer wrong-admin-token-${index}-0123456789` },
       expect,
-      timeoutMs: CLIENT_TIMEOUT_MS,
     });
     const sequential = times(adminMaxFailures + BRUTE_FORCE_EXTRA, (i) =>
       attempt(i, i < adminMaxFailures ? refusal('ADMIN_UNAUTHORIZED') : refusal('TOO_MANY_REQUESTS')),

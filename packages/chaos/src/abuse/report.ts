@@ -1,3 +1,4 @@
+import { escapeHtml, formatTable, formatVerdicts } from '../text.js';
 import { SHARED_HYPOTHESES } from './hypotheses.js';
 import type { AbuseResult } from './runner.js';
 
@@ -27,18 +28,12 @@ export function formatAbuseMatrix(results: readonly AbuseResult[]): string {
     }),
     result.passed ? 'PASS' : 'FAIL',
   ]);
-  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => (row[i] ?? '').length)));
-  const line = (row: string[]) => row.map((text, i) => text.padEnd(widths[i] ?? 0)).join(' | ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+  return formatTable(header, rows);
 }
 
 /** One abuse experiment's verdicts as text lines. */
 export function formatAbuseChecks(result: AbuseResult): string {
-  return result.checks.map((c) => `    ${c.passed ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`).join('\n');
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+  return formatVerdicts(result.checks);
 }
 
 /** An inline SVG: liveness latency (dots, left scale) and RSS (line, right scale) over the experiment; the grey band is the attack. */
