@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Registry } from 'prom-client';
 import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
 import type { Config } from './config.js';
@@ -12,6 +13,7 @@ import { createMlflowProber, type MlflowProber } from './mlflow-prober.js';
 import { healthRoutes } from './plugins/health-routes.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { mlflowProxyRoutes } from './plugins/mlflow-proxy.js';
+import { openapiPlugin } from './plugins/openapi.js';
 import { registryRoutes } from './plugins/registry-routes.js';
 import { versionRoutes } from './plugins/version-routes.js';
 
@@ -174,8 +176,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   registerErrorHandling(app);
+  // Every route declares its input and answers with zod schemas (src/contract): Fastify validates the
+  // input with them and checks each answer against them before sending it.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
 
-  // The features, in one visible list.
+  // The features, in one visible list (the OpenAPI document first: it collects the routes after it).
+  app.register(openapiPlugin);
   app.register(metricsPlugin);
   app.register(healthRoutes);
   app.register(versionRoutes);

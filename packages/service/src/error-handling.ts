@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ERRORS, type ErrorBody, type ErrorCode, isServiceError } from './errors.js';
 
 /**
@@ -90,9 +91,37 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
   socket.destroy();
 }
 
+/** Where a schema found the problem, as the error message names it. */
+const INPUT_PART: Readonly<Record<string, string>> = { querystring: 'query', params: 'path', body: 'body' };
+
+/** Input that failed its route schema: BAD_REQUEST listing every problem by field. */
+function invalidInput(error: Pick<FastifyError, 'validationContext'> & { validation: FastifySchemaProblem[] }) {
+  const where = INPUT_PART[error.validationContext ?? ''] ?? error.validationContext ?? 'request';
+  const problems = error.validation.map((issue) => ({
+    field: issue.instancePath.slice(1).replaceAll('/', '.') || where,
+    problem: issue.message ?? 'invalid',
+  }));
+  const summary = problems.map((p) => `${p.field}: ${p.problem}`).join('; ');
+  return { message: `Invalid ${where}: ${summary}`, details: problems };
+}
+
+type FastifySchemaProblem = { instancePath: string; message?: string };
+
 /** The error handler: every error as `{ code, message, requestId }` from the catalogue. */
 export function createErrorHandler(style: ErrorStyle = {}) {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const { message, details } = invalidInput(error);
+      return send(reply, request, 'BAD_REQUEST', message, details, style);
+    }
+    if (error.code === 'FST_ERR_RESPONSE_SERIALIZATION') {
+      // An answer that does not match its own schema is a bug in the service, never sent half-right.
+      request.log.error(
+        { err: error, issues: (error.cause as { issues?: unknown } | undefined)?.issues },
+        'answer does not match its schema',
+      );
+      return send(reply, request, 'INTERNAL_ERROR', ERRORS.INTERNAL_ERROR.message, undefined, style);
+    }
     if (isServiceError(error)) {
       reply.headers(error.headers);
       if (error.status >= 500) request.log.warn({ err: error, code: error.code }, error.message);

@@ -1,26 +1,15 @@
+import type { z } from 'zod';
 import type { BreakerSnapshot } from './circuit-breaker.js';
+import type { checkSchema, componentStatusSchema, overallStatusSchema, readinessSchema } from './contract/health.js';
 
 /** Health of one component as `/health` reports it. */
-export type ComponentStatus = 'healthy' | 'degraded' | 'recovering' | 'unhealthy';
+export type ComponentStatus = z.infer<typeof componentStatusSchema>;
 /** Health of the whole service as `/health` reports it. */
-export type OverallStatus = 'healthy' | 'degraded' | 'unhealthy';
-
+export type OverallStatus = z.infer<typeof overallStatusSchema>;
 /** One readiness check, in the shape the health routes answer with. */
-export interface Check {
-  readonly name: string;
-  readonly passed: boolean;
-  readonly critical: boolean;
-  readonly status: ComponentStatus;
-  readonly error?: string;
-}
-
+export type Check = z.infer<typeof checkSchema>;
 /** The readiness verdict (`/health/ready`). */
-export interface Readiness {
-  readonly ready: boolean;
-  readonly can_serve_traffic: boolean;
-  readonly degraded_mode: boolean;
-  readonly checks: readonly Check[];
-}
+export type Readiness = z.infer<typeof readinessSchema>;
 
 /**
  * MLflow's status from the breaker: open is degraded (served in degraded mode), half-open is recovering,
@@ -63,7 +52,7 @@ export function evaluateReadiness(checks: readonly Check[], isShuttingDown: bool
     ready,
     can_serve_traffic: ready,
     degraded_mode: checks.some((check) => !check.passed),
-    checks: all,
+    checks: [...all],
   };
 }
 

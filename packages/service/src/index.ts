@@ -24,6 +24,7 @@ export {
   SETTINGS,
   type SettingName,
 } from './config.js';
+export { MODEL_STAGES } from './contract/registry.js';
 export {
   createDependencyChecks,
   createPostgresCheck,
@@ -71,7 +72,9 @@ export {
   type ProxyDecision,
   type ProxyEndpoint,
 } from './mlflow-proxy-policy.js';
+export { buildOpenApiDocument, formatOpenApiDocument } from './openapi-document.js';
 export { BREAKER_STATE_VALUE } from './plugins/metrics.js';
 export { MLFLOW_PROXY_PREFIX } from './plugins/mlflow-proxy.js';
-export { CACHE_STATUS_HEADER, MODEL_STAGES, searchFilter } from './plugins/registry-routes.js';
+export { DOCS_PATH, OPENAPI_PATH } from './plugins/openapi.js';
+export { CACHE_STATUS_HEADER, searchFilter } from './plugins/registry-routes.js';
 export { SERVICE_VERSION } from './version.js';

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram } from 'prom-client';
+import { z } from 'zod';
 import type { BreakerState } from '../circuit-breaker.js';
+import { errorResponses } from '../contract/common.js';
 import { healthScore } from '../health-model.js';
 
 /** Numeric value of each breaker state in `registry_mlflow_circuit_breaker_state`. */
@@ -98,7 +100,18 @@ async function metrics(app: FastifyInstance): Promise<void> {
     done();
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  const schema = {
+    summary: 'Prometheus metrics (text exposition format)',
+    tags: ['metrics'],
+    response: {
+      200: {
+        description: 'Prometheus text exposition format 0.0.4',
+        content: { 'text/plain': { schema: z.string() } },
+      },
+      ...errorResponses(),
+    },
+  };
+  app.get('/metrics', { schema }, async (_request, reply) => {
     const body = await register.metrics();
     return reply.type(register.contentType).send(body);
   });

@@ -1,9 +1,12 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { createApiKeyHook } from '../auth.js';
+import { relayedErrorResponses } from '../contract/common.js';
 import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
 import { FORWARDED_REQUEST_HEADERS } from '../mlflow-client.js';
 import { decideProxyRequest, PROXY_METHODS } from '../mlflow-proxy-policy.js';
+import { API_KEY_SECURITY } from './registry-routes.js';
 
 /** Where the pass-through is mounted. */
 export const MLFLOW_PROXY_PREFIX = '/mlflow';
@@ -24,7 +27,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  app.all('/*', async (request, reply) => {
+  const relay = async (request: FastifyRequest, reply: FastifyReply) => {
     const decision = decideProxyRequest({
       mode: config.mlflow.proxyMode,
       method: request.method,
@@ -55,5 +58,34 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
     );
     reply.status(response.status).headers(response.headers);
     return reply.send(response.body ?? '');
-  });
+  };
+
+  const schema = {
+    summary: 'The MLflow REST API, relayed (paths and methods within MLFLOW_PROXY)',
+    description:
+      "Answers are MLflow's own, streamed with its status; the service's refusals carry the catalogue body plus MLflow's `error_code`.",
+    tags: ['mlflow'],
+    security: API_KEY_SECURITY,
+    params: z.object({
+      '*': z.string().describe('the MLflow REST path, e.g. api/2.0/mlflow/registered-models/search'),
+    }),
+    response: {
+      default: z.unknown().describe("MLflow's answer, relayed as it is"),
+      ...relayedErrorResponses(
+        'BAD_REQUEST',
+        'UNAUTHORIZED',
+        'MLFLOW_PROXY_FORBIDDEN',
+        'METHOD_NOT_ALLOWED',
+        'PAYLOAD_TOO_LARGE',
+        'MLFLOW_UNREACHABLE',
+        'MLFLOW_CIRCUIT_OPEN',
+        'MLFLOW_TIMEOUT',
+      ),
+    },
+  };
+  // Every other method is refused by `decideProxyRequest` (405 with Allow) and is left out of the
+  // document. Declared first, so that GET's automatic HEAD route gives way to this one.
+  const others = app.supportedMethods.filter((method) => !(PROXY_METHODS as readonly string[]).includes(method));
+  app.route({ method: others, url: '/*', schema: { hide: true }, handler: relay });
+  app.route({ method: [...PROXY_METHODS], url: '/*', schema, handler: relay });
 }

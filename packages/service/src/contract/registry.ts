@@ -1,0 +1,83 @@
+import { z } from 'zod';
+
+/** Stages MLflow accepts in a stage transition. */
+export const MODEL_STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
+
+const tagSchema = z.looseObject({ key: z.string(), value: z.string().optional() });
+
+/** A model version as MLflow describes it (fields MLflow adds are kept). */
+export const modelVersionSchema = z
+  .looseObject({
+    name: z.string(),
+    version: z.string(),
+    creation_timestamp: z.coerce.number().optional(),
+    last_updated_timestamp: z.coerce.number().optional(),
+    current_stage: z.string().optional(),
+    description: z.string().optional(),
+    source: z.string().optional(),
+    run_id: z.string().optional(),
+    status: z.string().optional(),
+    tags: z.array(tagSchema).optional(),
+  })
+  .meta({ id: 'ModelVersion' });
+
+/** A registered model as MLflow describes it (fields MLflow adds are kept). */
+export const registeredModelSchema = z
+  .looseObject({
+    name: z.string(),
+    creation_timestamp: z.coerce.number().optional(),
+    last_updated_timestamp: z.coerce.number().optional(),
+    description: z.string().optional(),
+    latest_versions: z.array(modelVersionSchema).optional(),
+    tags: z.array(tagSchema).optional(),
+  })
+  .meta({ id: 'RegisteredModel' });
+
+const modelName = z
+  .string()
+  .min(1, { error: 'expected a model name' })
+  .max(256, { error: 'expected at most 256 characters' })
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+  .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' });
+const versionNumber = z.string().regex(/^[1-9]\d{0,9}$/, { error: 'expected a positive whole number' });
+
+/** `GET /api/v1/models` query. */
+export const searchQuerySchema = z.strictObject({
+  search: z.string().max(256).optional().describe('text the model name contains, matched literally, any case'),
+  filter: z.string().max(1024).optional().describe('an MLflow filter expression; overrides `search`'),
+  max_results: z
+    .string()
+    .regex(/^\d+$/, { error: 'expected a whole number from 1 to 1000' })
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 1000, { error: 'expected a whole number from 1 to 1000' })
+    .optional()
+    .describe('1 to 1000, default 100'),
+  page_token: z.string().max(4096).optional(),
+});
+
+/** Path of the model routes. */
+export const modelParamsSchema = z.strictObject({ name: modelName });
+/** Path of the model-version routes. */
+export const versionParamsSchema = z.strictObject({ name: modelName, version: versionNumber });
+
+/** `POST /api/v1/models/{name}/versions` body. */
+export const registerBodySchema = z.strictObject({
+  source: z.string().min(1, { error: 'expected the artifact URI of the model' }).max(4096),
+  run_id: z.string().min(1).max(256).optional(),
+  description: z.string().max(5000).optional(),
+});
+
+/** `POST /api/v1/models/{name}/versions/{version}/stage` body. */
+export const stageBodySchema = z.strictObject({
+  stage: z.enum(MODEL_STAGES, { error: `expected one of ${MODEL_STAGES.join(', ')}` }),
+  archive_existing_versions: z.boolean().optional().default(false),
+});
+
+/** One page of models. */
+export const modelPageSchema = z
+  .strictObject({ models: z.array(registeredModelSchema), next_page_token: z.string().nullable() })
+  .meta({ id: 'ModelPage' });
+/** One model. */
+export const modelAnswerSchema = z.strictObject({ model: registeredModelSchema });
+/** One model version. */
+export const modelVersionAnswerSchema = z.strictObject({ model_version: modelVersionSchema });
