@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import { Registry } from 'prom-client';
 import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
 import type { Config } from './config.js';
+import { REGISTRY_PREFIX } from './contract/routes.js';
 import { type DependencyCheck, withTimeout } from './dependency-checks.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './error-handling.js';
 import { type Check, mlflowCheck } from './health-model.js';
@@ -186,7 +187,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(metricsPlugin);
   app.register(healthRoutes);
   app.register(versionRoutes);
-  app.register(registryRoutes, { prefix: '/api/v1' });
+  app.register(registryRoutes, { prefix: REGISTRY_PREFIX });
   app.register(mlflowProxyRoutes, { prefix: '/mlflow' });
 
   return app;

@@ -24,7 +24,7 @@ export {
   SETTINGS,
   type SettingName,
 } from './config.js';
-export { MODEL_STAGES } from './contract/registry.js';
+export * from './contract/index.js';
 export {
   createDependencyChecks,
   createPostgresCheck,
@@ -73,8 +73,7 @@ export {
   type ProxyEndpoint,
 } from './mlflow-proxy-policy.js';
 export { buildOpenApiDocument, formatOpenApiDocument } from './openapi-document.js';
-export { BREAKER_STATE_VALUE } from './plugins/metrics.js';
 export { MLFLOW_PROXY_PREFIX } from './plugins/mlflow-proxy.js';
 export { DOCS_PATH, OPENAPI_PATH } from './plugins/openapi.js';
-export { CACHE_STATUS_HEADER, searchFilter } from './plugins/registry-routes.js';
+export { searchFilter } from './plugins/registry-routes.js';
 export { SERVICE_VERSION } from './version.js';

@@ -2,6 +2,7 @@ import { pipeline, Readable, Transform, type TransformCallback } from 'node:stre
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
 import type { CallOutcome } from './circuit-breaker.js';
+import { modelVersionSchema, registeredModelSchema } from './contract/registry.js';
 
 /**
  * How an MLflow call failed. `unreachable`, `timeout`, `upstream` and `malformed` mean MLflow is unwell;
@@ -60,30 +61,6 @@ export function classifyMlflowOutcome(error: unknown): CallOutcome {
   if (OUTAGE_KINDS.has(error.kind)) return 'failure';
   return error.kind === 'invalid_request' ? 'ignored' : 'success';
 }
-
-const tagSchema = z.looseObject({ key: z.string(), value: z.string().optional() });
-
-const modelVersionSchema = z.looseObject({
-  name: z.string(),
-  version: z.string(),
-  creation_timestamp: z.coerce.number().optional(),
-  last_updated_timestamp: z.coerce.number().optional(),
-  current_stage: z.string().optional(),
-  description: z.string().optional(),
-  source: z.string().optional(),
-  run_id: z.string().optional(),
-  status: z.string().optional(),
-  tags: z.array(tagSchema).optional(),
-});
-
-const registeredModelSchema = z.looseObject({
-  name: z.string(),
-  creation_timestamp: z.coerce.number().optional(),
-  last_updated_timestamp: z.coerce.number().optional(),
-  description: z.string().optional(),
-  latest_versions: z.array(modelVersionSchema).optional(),
-  tags: z.array(tagSchema).optional(),
-});
 
 const searchSchema = z.looseObject({
   registered_models: z.array(registeredModelSchema).optional().default([]),

@@ -5,16 +5,7 @@ import { LRUCache } from 'lru-cache';
 import { bearerToken, secretsEqual } from '../auth.js';
 import type { BreakerSnapshot } from '../circuit-breaker.js';
 import type { BreakerSettings } from '../config.js';
-import { errorResponses } from '../contract/common.js';
-import {
-  healthQuerySchema,
-  healthSchema,
-  livenessSchema,
-  manualActionSchema,
-  mlflowHealthSchema,
-  readinessSchema,
-  statusSchema,
-} from '../contract/health.js';
+import { ROUTES } from '../contract/routes.js';
 import { ServiceError } from '../errors.js';
 import {
   type Check,
@@ -70,85 +61,54 @@ function servicesMap(checks: readonly Check[]): Record<string, ComponentStatus> 
 export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const ctx = app.registry;
-  const tags = ['health'];
   const report = (snapshot: BreakerSnapshot) => breakerReport(snapshot, ctx.config.breaker, ctx.config.mlflow);
   const uptimeSeconds = () => Math.round((ctx.now() - ctx.startedAt) / 100) / 10;
 
   const memoryMb = createMemorySampler(ctx.now);
   const live = async () => ({ alive: true as const, uptime_seconds: uptimeSeconds(), memory_usage_mb: memoryMb() });
-  const liveSchema = {
-    summary: 'Liveness: the process answers (touches no dependency)',
-    tags,
-    response: { 200: livenessSchema, ...errorResponses() },
-  };
-  app.get('/health/live', { schema: liveSchema }, live);
-  app.get('/live', { schema: { ...liveSchema, summary: 'Liveness (alias of /health/live)' } }, live);
+  app.get(ROUTES.live.url, { schema: ROUTES.live.schema }, live);
+  app.get('/live', { schema: { ...ROUTES.live.schema, summary: 'Liveness (alias of /health/live)' } }, live);
 
   const ready = async (_request: FastifyRequest, reply: FastifyReply) => {
     const readiness = evaluateReadiness(await ctx.collectChecks(), ctx.lifecycle.isShuttingDown);
     return reply.status(readiness.ready ? 200 : 503).send(readiness);
   };
-  const readySchema = {
-    summary: 'Readiness: 200 unless a critical dependency is down or the service is stopping (MLflow is not critical)',
-    tags,
-    response: { 200: readinessSchema, 503: readinessSchema, ...errorResponses() },
-  };
-  app.get('/health/ready', { schema: readySchema }, ready);
-  app.get('/ready', { schema: { ...readySchema, summary: 'Readiness (alias of /health/ready)' } }, ready);
+  app.get(ROUTES.ready.url, { schema: ROUTES.ready.schema }, ready);
+  app.get('/ready', { schema: { ...ROUTES.ready.schema, summary: 'Readiness (alias of /health/ready)' } }, ready);
 
-  app.get(
-    '/health',
-    {
-      schema: {
-        summary: 'Overall health and each component',
-        tags,
-        querystring: healthQuerySchema,
-        response: { 200: healthSchema, ...errorResponses() },
-      },
-    },
-    async (request) => {
-      const checks = await ctx.collectChecks();
-      const details =
-        request.query.detailed === 'true'
-          ? { checks, circuit_breaker: report(ctx.breaker.snapshot()), last_probe: ctx.prober.lastResult() }
-          : undefined;
-      return {
-        status: overallStatus(checks),
-        timestamp: new Date(ctx.now()).toISOString(),
-        services: servicesMap(checks),
-        ...(details ? { details } : {}),
-      };
-    },
-  );
+  app.get(ROUTES.health.url, { schema: ROUTES.health.schema }, async (request) => {
+    const checks = await ctx.collectChecks();
+    const details =
+      request.query.detailed === 'true'
+        ? { checks, circuit_breaker: report(ctx.breaker.snapshot()), last_probe: ctx.prober.lastResult() }
+        : undefined;
+    return {
+      status: overallStatus(checks),
+      timestamp: new Date(ctx.now()).toISOString(),
+      services: servicesMap(checks),
+      ...(details ? { details } : {}),
+    };
+  });
 
-  app.get(
-    '/health/status',
-    { schema: { summary: 'Full status', tags, response: { 200: statusSchema, ...errorResponses() } } },
-    async () => {
-      const checks = await ctx.collectChecks();
-      const readiness = evaluateReadiness(checks, ctx.lifecycle.isShuttingDown);
-      return {
-        status: overallStatus(checks),
-        health_score: healthScore(checks),
-        timestamp: new Date(ctx.now()).toISOString(),
-        version: SERVICE_VERSION.version,
-        environment: ctx.config.environment,
-        uptime_seconds: uptimeSeconds(),
-        liveness: await live(),
-        readiness,
-        services: servicesMap(checks),
-        circuit_breaker: report(ctx.breaker.snapshot()),
-        last_probe: ctx.prober.lastResult(),
-      };
-    },
-  );
+  app.get(ROUTES.status.url, { schema: ROUTES.status.schema }, async () => {
+    const checks = await ctx.collectChecks();
+    const readiness = evaluateReadiness(checks, ctx.lifecycle.isShuttingDown);
+    return {
+      status: overallStatus(checks),
+      health_score: healthScore(checks),
+      timestamp: new Date(ctx.now()).toISOString(),
+      version: SERVICE_VERSION.version,
+      environment: ctx.config.environment,
+      uptime_seconds: uptimeSeconds(),
+      liveness: await live(),
+      readiness,
+      services: servicesMap(checks),
+      circuit_breaker: report(ctx.breaker.snapshot()),
+      last_probe: ctx.prober.lastResult(),
+    };
+  });
 
-  const mlflowSchema = {
-    summary: 'MLflow connectivity (503 with Retry-After while the breaker is open)',
-    tags,
-    response: { 200: mlflowHealthSchema, 503: mlflowHealthSchema, ...errorResponses() },
-  };
-  app.get('/health/mlflow', { schema: mlflowSchema }, async (_request, reply) => {
+  app.get(ROUTES.mlflowHealth.url, { schema: ROUTES.mlflowHealth.schema }, async (_request, reply) => {
     const tracking_uri = ctx.config.mlflow.trackingUri;
     if (!ctx.breaker.isCallPermitted()) {
       const snapshot = ctx.breaker.snapshot();
@@ -222,21 +182,7 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
     request.log.warn({ audit }, `manual circuit breaker ${action} (was ${previous})`);
     return { ...audit, ...(probe ? { probe } : {}), circuit_breaker: report(ctx.breaker.snapshot()) };
   };
-  const adminSchema = (summary: string) => ({
-    summary,
-    tags: ['admin'],
-    security: [{ adminToken: [] }],
-    response: { 200: manualActionSchema, ...errorResponses('ADMIN_UNAUTHORIZED', 'TOO_MANY_REQUESTS') },
-  });
   const admin = { onRequest: limitFailedAdminAuth, preHandler: requireAdmin };
-  app.post(
-    '/health/mlflow/reset',
-    { ...admin, schema: adminSchema('Close the breaker and probe MLflow at once (ADMIN_TOKEN)') },
-    manual('reset'),
-  );
-  app.post(
-    '/health/mlflow/open',
-    { ...admin, schema: adminSchema('Open the breaker by hand (ADMIN_TOKEN)') },
-    manual('open'),
-  );
+  app.post(ROUTES.resetBreaker.url, { ...admin, schema: ROUTES.resetBreaker.schema }, manual('reset'));
+  app.post(ROUTES.openBreaker.url, { ...admin, schema: ROUTES.openBreaker.schema }, manual('open'));
 }

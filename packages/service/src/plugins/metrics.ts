@@ -2,12 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram } from 'prom-client';
 import { z } from 'zod';
-import type { BreakerState } from '../circuit-breaker.js';
 import { errorResponses } from '../contract/common.js';
+import { BREAKER_METRIC_PREFIX, BREAKER_STATE_VALUE, METRICS } from '../contract/metrics.js';
 import { healthScore } from '../health-model.js';
-
-/** Numeric value of each breaker state in `registry_mlflow_circuit_breaker_state`. */
-export const BREAKER_STATE_VALUE: Readonly<Record<BreakerState, number>> = { closed: 0, half_open: 1, open: 2 };
 
 const seconds = (epochMs: number | null) => (epochMs === null ? 0 : epochMs / 1000);
 
@@ -16,7 +13,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
   collectDefaultMetrics({ register, prefix: 'registry_' });
 
   const duration = new Histogram({
-    name: 'registry_http_request_duration_seconds',
+    name: METRICS.requestDuration,
     help: 'Duration of HTTP requests by method, route and status code.',
     labelNames: ['method', 'route', 'status_code'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
@@ -35,7 +32,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
   ];
   for (const [suffix, help, read] of breakerGauges) {
     new Gauge({
-      name: `registry_mlflow_circuit_breaker_${suffix}`,
+      name: `${BREAKER_METRIC_PREFIX}${suffix}`,
       help,
       registers: [register],
       collect() {
@@ -49,7 +46,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
   ];
   for (const [suffix, help, read] of totals) {
     new Counter({
-      name: `registry_mlflow_circuit_breaker_${suffix}`,
+      name: `${BREAKER_METRIC_PREFIX}${suffix}`,
       help,
       registers: [register],
       collect() {
@@ -61,7 +58,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
   }
   const { gateway } = app.registry;
   new Gauge({
-    name: 'registry_mlflow_calls_in_flight',
+    name: METRICS.callsInFlight,
     help: 'MLflow calls holding a bulkhead slot (at most MLFLOW_MAX_CONCURRENCY).',
     registers: [register],
     collect() {
@@ -69,7 +66,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
     },
   });
   new Gauge({
-    name: 'registry_mlflow_calls_queued',
+    name: METRICS.callsQueued,
     help: 'MLflow calls waiting for a bulkhead slot (at most MLFLOW_QUEUE_SIZE).',
     registers: [register],
     collect() {
@@ -77,7 +74,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
     },
   });
   new Counter({
-    name: 'registry_mlflow_saturated_total',
+    name: METRICS.saturated,
     help: 'MLflow calls turned away with 503 MLFLOW_SATURATED because the bulkhead and its queue were full.',
     registers: [register],
     collect() {
@@ -86,7 +83,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
     },
   });
   new Gauge({
-    name: 'registry_health_score',
+    name: METRICS.healthScore,
     help: 'Percentage of component checks passing (mlflow, postgres, redis).',
     registers: [register],
     async collect() {

@@ -1,53 +1,17 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { createApiKeyHook } from '../auth.js';
-import { errorResponses } from '../contract/common.js';
-import {
-  modelAnswerSchema,
-  modelPageSchema,
-  modelParamsSchema,
-  modelVersionAnswerSchema,
-  registerBodySchema,
-  searchQuerySchema,
-  stageBodySchema,
-  versionParamsSchema,
-} from '../contract/registry.js';
+import { CACHE_STATUS_HEADER } from '../contract/metrics.js';
+import { pathBelow, REGISTRY_PREFIX, ROUTES, type RouteContract } from '../contract/routes.js';
 import { isMlflowError } from '../mlflow-client.js';
 import type { ReadResult } from '../mlflow-gateway.js';
 import { requireValidQueryEncoding } from '../validation.js';
-
-/** Header telling a client whether a registry read is fresh (`live`) or last-known-good (`stale`). */
-export const CACHE_STATUS_HEADER = 'x-registry-cache';
 
 function sendRead<T, A>(reply: FastifyReply, result: ReadResult<T>, wrap: (value: T) => A): A {
   reply.header(CACHE_STATUS_HEADER, result.stale ? 'stale' : 'live');
   if (result.stale) reply.header('age', String(result.ageSeconds));
   return wrap(result.value);
 }
-
-/** The API key, as the registry routes and the pass-through accept it. */
-export const API_KEY_SECURITY: { [scheme: string]: string[] }[] = [{ apiKey: [] }, { apiKeyBearer: [] }];
-
-/** Reads answer from MLflow or the last-known-good cache; these are every way they can fail. */
-const READ_ERRORS = errorResponses(
-  'BAD_REQUEST',
-  'UNAUTHORIZED',
-  'MODEL_NOT_FOUND',
-  'MLFLOW_UNREACHABLE',
-  'MLFLOW_CIRCUIT_OPEN',
-  'MLFLOW_TIMEOUT',
-);
-/** Writes need MLflow; these are every way they can fail. */
-const WRITE_ERRORS = errorResponses(
-  'BAD_REQUEST',
-  'UNAUTHORIZED',
-  'MODEL_NOT_FOUND',
-  'PAYLOAD_TOO_LARGE',
-  'UNSUPPORTED_MEDIA_TYPE',
-  'MLFLOW_UNREACHABLE',
-  'MLFLOW_CIRCUIT_OPEN',
-  'MLFLOW_TIMEOUT',
-);
 
 /** Characters MLflow's filter language cannot take literally inside a LIKE pattern. */
 const UNLITERAL = /[%_"\\]/;
@@ -72,91 +36,43 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
   // Bodies here are JSON only: any other content type is 415, not a string handed to the schema.
   app.removeContentTypeParser('text/plain');
 
-  const tags = ['registry'];
-  const security = API_KEY_SECURITY;
-  app.get(
-    '/models',
-    {
-      schema: {
-        summary: 'Search registered models',
-        tags,
-        security,
-        querystring: searchQuerySchema,
-        response: { 200: modelPageSchema, ...READ_ERRORS },
-      },
-    },
-    async (request, reply) => {
-      const query = request.query;
-      const search = query.filter === undefined && query.search ? searchFilter(query.search) : undefined;
-      const filter = query.filter ?? search?.filter;
-      const page = { filter, maxResults: query.max_results ?? 100, pageToken: query.page_token };
-      // A filter the client wrote may make MLflow answer 500 (it does for some it cannot parse): that
-      // outcome is the client's, so it is not counted by the breaker (see decision 0009).
-      const result = await gateway.read(
-        `search:${JSON.stringify(page)}`,
-        (mlflow) => mlflow.searchRegisteredModels(page),
-        { clientShaped: query.filter !== undefined },
-      );
-      const literal = search && !search.exact ? query.search?.toLowerCase() : undefined;
-      return sendRead(reply, result, (value) => ({
-        models: literal
-          ? value.registered_models.filter((model) => model.name.toLowerCase().includes(literal))
-          : value.registered_models,
-        next_page_token: value.next_page_token ?? null,
-      }));
-    },
-  );
+  const route = (contract: RouteContract) => pathBelow(REGISTRY_PREFIX, contract);
+  app.get(route(ROUTES.searchModels), { schema: ROUTES.searchModels.schema }, async (request, reply) => {
+    const query = request.query;
+    const search = query.filter === undefined && query.search ? searchFilter(query.search) : undefined;
+    const filter = query.filter ?? search?.filter;
+    const page = { filter, maxResults: query.max_results ?? 100, pageToken: query.page_token };
+    // A filter the client wrote may make MLflow answer 500 (it does for some it cannot parse): that
+    // outcome is the client's, so it is not counted by the breaker (see decision 0009).
+    const result = await gateway.read(
+      `search:${JSON.stringify(page)}`,
+      (mlflow) => mlflow.searchRegisteredModels(page),
+      { clientShaped: query.filter !== undefined },
+    );
+    const literal = search && !search.exact ? query.search?.toLowerCase() : undefined;
+    return sendRead(reply, result, (value) => ({
+      models: literal
+        ? value.registered_models.filter((model) => model.name.toLowerCase().includes(literal))
+        : value.registered_models,
+      next_page_token: value.next_page_token ?? null,
+    }));
+  });
 
-  app.get(
-    '/models/:name',
-    {
-      schema: {
-        summary: 'Read a registered model',
-        tags,
-        security,
-        params: modelParamsSchema,
-        response: { 200: modelAnswerSchema, ...READ_ERRORS },
-      },
-    },
-    async (request, reply) => {
-      const { name } = request.params;
-      const result = await gateway.read(`model:${name}`, (mlflow) => mlflow.getRegisteredModel(name));
-      return sendRead(reply, result, (model) => ({ model }));
-    },
-  );
+  app.get(route(ROUTES.getModel), { schema: ROUTES.getModel.schema }, async (request, reply) => {
+    const { name } = request.params;
+    const result = await gateway.read(`model:${name}`, (mlflow) => mlflow.getRegisteredModel(name));
+    return sendRead(reply, result, (model) => ({ model }));
+  });
 
-  app.get(
-    '/models/:name/versions/:version',
-    {
-      schema: {
-        summary: 'Read a model version',
-        tags,
-        security,
-        params: versionParamsSchema,
-        response: { 200: modelVersionAnswerSchema, ...READ_ERRORS },
-      },
-    },
-    async (request, reply) => {
-      const { name, version } = request.params;
-      const result = await gateway.read(`version:${name}:${version}`, (mlflow) =>
-        mlflow.getModelVersion(name, version),
-      );
-      return sendRead(reply, result, (model_version) => ({ model_version }));
-    },
-  );
+  app.get(route(ROUTES.getModelVersion), { schema: ROUTES.getModelVersion.schema }, async (request, reply) => {
+    const { name, version } = request.params;
+    const result = await gateway.read(`version:${name}:${version}`, (mlflow) => mlflow.getModelVersion(name, version));
+    return sendRead(reply, result, (model_version) => ({ model_version }));
+  });
 
   app.post(
-    '/models/:name/versions',
-    {
-      schema: {
-        summary: 'Register a model version (creating the model when it is new)',
-        tags,
-        security,
-        params: modelParamsSchema,
-        body: registerBodySchema,
-        response: { 201: modelVersionAnswerSchema, ...WRITE_ERRORS },
-      },
-    },
+    route(ROUTES.registerModelVersion),
+    { schema: ROUTES.registerModelVersion.schema },
     async (request, reply) => {
       const { name } = request.params;
       const body = request.body;
@@ -175,30 +91,17 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
     },
   );
 
-  app.post(
-    '/models/:name/versions/:version/stage',
-    {
-      schema: {
-        summary: 'Move a model version to a stage',
-        tags,
-        security,
-        params: versionParamsSchema,
-        body: stageBodySchema,
-        response: { 200: modelVersionAnswerSchema, ...WRITE_ERRORS },
-      },
-    },
-    async (request) => {
-      const { name, version } = request.params;
-      const body = request.body;
-      const model_version = await gateway.call((mlflow) =>
-        mlflow.transitionModelVersionStage({
-          name,
-          version,
-          stage: body.stage,
-          archiveExistingVersions: body.archive_existing_versions,
-        }),
-      );
-      return { model_version };
-    },
-  );
+  app.post(route(ROUTES.transitionModelVersion), { schema: ROUTES.transitionModelVersion.schema }, async (request) => {
+    const { name, version } = request.params;
+    const body = request.body;
+    const model_version = await gateway.call((mlflow) =>
+      mlflow.transitionModelVersionStage({
+        name,
+        version,
+        stage: body.stage,
+        archiveExistingVersions: body.archive_existing_versions,
+      }),
+    );
+    return { model_version };
+  });
 }

@@ -172,3 +172,20 @@ export function buildTestApp(options: { env?: Record<string, string>; mlflow?: F
 
 /** The admin Authorization header matching `testConfig`. */
 export const ADMIN_AUTH = { authorization: 'Bearer admin-token-0123456789' };
+
+/** A `fetch` that answers from `app.inject`, so the typed client can be tested without a socket. */
+export function injectFetch(app: ReturnType<typeof buildApp>): typeof fetch {
+  return async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const answer = await app.inject({
+      method: (init?.method ?? 'GET') as 'GET',
+      url: `${url.pathname}${url.search}`,
+      headers: init?.headers as Record<string, string> | undefined,
+      payload: typeof init?.body === 'string' ? init.body : undefined,
+    });
+    return new Response(answer.rawPayload, {
+      status: answer.statusCode,
+      headers: Object.entries(answer.headers).map(([name, value]) => [name, String(value)] as [string, string]),
+    });
+  };
+}

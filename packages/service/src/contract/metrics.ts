@@ -1,0 +1,24 @@
+import type { BreakerState } from '../circuit-breaker.js';
+
+/** Prefix of every breaker metric. */
+export const BREAKER_METRIC_PREFIX = 'registry_mlflow_circuit_breaker_';
+
+/** Names of the Prometheus metrics consumers read (`GET /metrics`). */
+export const METRICS = {
+  requestDuration: 'registry_http_request_duration_seconds',
+  breakerState: `${BREAKER_METRIC_PREFIX}state`,
+  breakerTrips: `${BREAKER_METRIC_PREFIX}trips_total`,
+  breakerRejections: `${BREAKER_METRIC_PREFIX}rejections_total`,
+  callsInFlight: 'registry_mlflow_calls_in_flight',
+  callsQueued: 'registry_mlflow_calls_queued',
+  saturated: 'registry_mlflow_saturated_total',
+  healthScore: 'registry_health_score',
+  residentMemoryBytes: 'registry_process_resident_memory_bytes',
+  eventLoopLagP99Seconds: 'registry_nodejs_eventloop_lag_p99_seconds',
+} as const;
+
+/** Numeric value of each breaker state in `registry_mlflow_circuit_breaker_state`. */
+export const BREAKER_STATE_VALUE: Readonly<Record<BreakerState, number>> = { closed: 0, half_open: 1, open: 2 };
+
+/** Header telling a client whether a registry read is fresh (`live`) or last-known-good (`stale`). */
+export const CACHE_STATUS_HEADER = 'x-registry-cache';
