@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRegistryClient } from '@registry/service/client';
 import { fetchJson, freePort, serviceEntryPoint, startService, waitFor } from '@registry/testkit';
 import { describe, expect, it } from 'vitest';
 
@@ -65,6 +66,17 @@ describe('Service process', () => {
     expect(response.body.code).toBe('MLFLOW_CIRCUIT_OPEN');
     // Far below MLFLOW_REQUEST_TIMEOUT (10 s): the breaker answers without calling MLflow.
     expect(response.elapsedMs).toBeLessThan(2_000);
+  });
+
+  it('reports the commit it was built from and when, as stamped by the build', async () => {
+    const closedPort = await freePort();
+    await using service = await startService({ env: { MLFLOW_TRACKING_URI: `http://127.0.0.1:${closedPort}` } });
+    const client = createRegistryClient({ baseUrl: service.url });
+    const answer = await client.version();
+    const head = spawnSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ git_commit: head, name: '@registry/service' });
+    if (answer.status === 200) expect(Date.parse(answer.body.build_date ?? '')).toBeLessThanOrEqual(Date.now());
   });
 
   it('turns readiness 503 on SIGTERM, finishes in-flight requests and exits 0', async () => {

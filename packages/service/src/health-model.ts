@@ -51,7 +51,7 @@ export function evaluateReadiness(checks: readonly Check[], isShuttingDown: bool
   return {
     ready,
     can_serve_traffic: ready,
-    degraded_mode: checks.some((check) => !check.passed),
+    degraded_mode: ready && checks.some((check) => !check.passed),
     checks: [...all],
   };
 }

@@ -58,6 +58,11 @@ describe('evaluateReadiness', () => {
     expect(evaluateReadiness([check('postgres', false, true)], false).ready).toBe(false);
   });
 
+  it('is not in degraded mode while not ready, even with MLflow down too (degraded means serving)', () => {
+    const readiness = evaluateReadiness([check('postgres', false, true), check('mlflow', false, false)], false);
+    expect(readiness).toMatchObject({ ready: false, can_serve_traffic: false, degraded_mode: false });
+  });
+
   it('is not ready while shutting down', () => {
     const readiness = evaluateReadiness([check('mlflow', true, false)], true);
     expect(readiness.ready).toBe(false);

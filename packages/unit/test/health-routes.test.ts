@@ -1,3 +1,4 @@
+import { SERVICE_VERSION } from '@registry/service';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ADMIN_AUTH, buildTestApp, createSwitchableCheck } from './support/fakes.js';
 
@@ -137,6 +138,22 @@ describe('Health routes', () => {
     const response = await app.inject('/health/mlflow');
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ connected: true, status: 'healthy' });
+  });
+
+  it('stamps /health/mlflow and /health with the time of the answer, and /health with the version', async () => {
+    const { app } = buildTestApp();
+    const now = new Date().toISOString();
+    expect((await app.inject('/health/mlflow')).json().timestamp).toBe(now);
+    expect((await app.inject('/health')).json()).toMatchObject({ timestamp: now, version: SERVICE_VERSION.version });
+  });
+
+  it('answers readiness 503 without degraded mode while PostgreSQL is down', async () => {
+    const postgres = createSwitchableCheck('postgres', true);
+    const { app } = buildTestApp({ dependencies: [postgres] });
+    postgres.setDown(true);
+    const response = await app.inject('/health/ready');
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject({ ready: false, degraded_mode: false });
   });
 
   it('refuses manual control without the admin token', async () => {

@@ -14,7 +14,9 @@ export const overallStatusSchema = z.enum(['healthy', 'degraded', 'unhealthy']);
 export const checkSchema = z
   .strictObject({
     name: z.string(),
-    passed: z.boolean().describe('true only when the component is healthy; a recovering component has not passed'),
+    passed: z
+      .boolean()
+      .describe('true exactly when status is healthy; degraded, recovering (half-open) and unhealthy have not passed'),
     critical: z.boolean().describe('a failed critical check makes the service unready'),
     status: componentStatusSchema,
     error: z.string().optional(),
@@ -26,7 +28,9 @@ export const readinessSchema = z
   .strictObject({
     ready: z.boolean(),
     can_serve_traffic: z.boolean(),
-    degraded_mode: z.boolean().describe('ready, but a non-critical component (MLflow) failed its check'),
+    degraded_mode: z
+      .boolean()
+      .describe('true only while ready: serving, with a non-critical component (MLflow, Redis) not passing its check'),
     checks: z.array(checkSchema),
   })
   .meta({ id: 'Readiness' });
@@ -75,6 +79,7 @@ export const healthSchema = z
   .strictObject({
     status: overallStatusSchema,
     timestamp: isoInstant,
+    version: z.string(),
     services: z.record(z.string(), componentStatusSchema),
     details: z
       .strictObject({
@@ -108,6 +113,7 @@ export const mlflowHealthSchema = z
   .strictObject({
     connected: z.boolean(),
     status: componentStatusSchema,
+    timestamp: isoInstant,
     tracking_uri: z.string(),
     latency_ms: z.number().optional(),
     error: z.string().optional(),

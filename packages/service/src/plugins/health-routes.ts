@@ -85,6 +85,7 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
     return {
       status: overallStatus(checks),
       timestamp: new Date(ctx.now()).toISOString(),
+      version: SERVICE_VERSION.version,
       services: servicesMap(checks),
       ...(details ? { details } : {}),
     };
@@ -116,6 +117,7 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
       return reply.status(503).send({
         connected: false,
         status: mlflowStatus(snapshot),
+        timestamp: new Date(ctx.now()).toISOString(),
         tracking_uri,
         error: 'circuit breaker open: MLflow is not called until the next trial',
         circuit_breaker: report(snapshot),
@@ -126,6 +128,7 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
     return reply.status(probe.ok ? 200 : 503).send({
       connected: probe.ok,
       status: mlflowStatus(snapshot),
+      timestamp: new Date(ctx.now()).toISOString(),
       tracking_uri,
       latency_ms: probe.latencyMs,
       ...(probe.error ? { error: probe.error } : {}),
