@@ -28,7 +28,8 @@ export interface MlflowGateway {
   probe(operation: (client: MlflowClient) => Promise<void>): Promise<void>;
   /**
    * Like `call`, but remembers the answer under `key` and serves it as stale while MLflow is unavailable.
-   * With `clientShaped` (a search filter a client wrote) the outcome is not counted, as for `relay`.
+   * With `clientShaped` (a search filter or page token a client wrote) the outcome is not counted, as for
+   * `relay`, and an MLflow server error is the request's: 400 MLFLOW_REJECTED.
    */
   read<T>(
     key: string,
@@ -198,6 +199,15 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
         cache?.set(key, { value, storedAt: now() });
         return { value, stale: false, ageSeconds: 0 };
       } catch (error) {
+        // MLflow answers some filters and page tokens a client wrote with a 500 (`page_token=W10=`): that
+        // failure is the request's, so the client gets a 400 and no stale answer stands in for it.
+        if (readOptions.clientShaped && isMlflowError(error) && error.kind === 'upstream') {
+          throw new ServiceError('MLFLOW_REJECTED', {
+            message: `MLflow failed on the filter or page token of this request (it answered ${error.status}); check them.`,
+            details: { mlflow_status: error.status },
+            cause: error,
+          });
+        }
         const unavailable = isBreakerOpenError(error) || isBulkheadRejectedError(error) || isMlflowOutage(error);
         const cached = unavailable ? cache?.get(key) : undefined;
         if (cached) {

@@ -26,6 +26,20 @@ describe('Registry routes', () => {
     expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', details: [{ field: 'max_results' }] });
   });
 
+  // Found by Schemathesis: MLflow 3.17.2 answers this transition with a 500, so it opened the breaker.
+  it('refuses to archive existing versions for a stage that is not active, without calling MLflow', async () => {
+    const { app, mlflow } = buildTestApp();
+    const before = mlflow.calls();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions/1/stage',
+      payload: { stage: 'None', archive_existing_versions: true },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', details: [{ field: 'archive_existing_versions' }] });
+    expect(mlflow.calls()).toBe(before);
+  });
+
   it('returns 404 MODEL_NOT_FOUND for a model MLflow does not know', async () => {
     const { app } = buildTestApp();
     const response = await app.inject('/api/v1/models/unknown');

@@ -19,10 +19,11 @@ export const isoInstant = z.iso.datetime();
 
 /**
  * The error answers of a route, keyed by status: one entry for every status the named catalogue codes
- * use, plus 500 (INTERNAL_ERROR), which every route can answer.
+ * use, plus what every route can answer: 431 (request headers or line over 16 KiB, refused by Node
+ * before routing) and 500 (INTERNAL_ERROR).
  */
 export function errorResponses(...codes: ErrorCode[]): Record<number, typeof errorBodySchema> {
-  const statuses = new Set([500, ...codes.map((code) => ERRORS[code].status)]);
+  const statuses = new Set([431, 500, ...codes.map((code) => ERRORS[code].status)]);
   return Object.fromEntries([...statuses].sort().map((status) => [status, errorBodySchema]));
 }
 

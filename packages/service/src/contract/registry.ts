@@ -2,6 +2,8 @@ import { z } from 'zod';
 
 /** Stages MLflow accepts in a stage transition. */
 export const MODEL_STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
+/** The stages MLflow can archive the other versions for. */
+const ACTIVE_STAGES: readonly string[] = ['Staging', 'Production'];
 
 const tagSchema = z.looseObject({ key: z.string(), value: z.string().optional() });
 
@@ -68,10 +70,19 @@ export const registerBodySchema = z.strictObject({
 });
 
 /** `POST /api/v1/models/{name}/versions/{version}/stage` body. */
-export const stageBodySchema = z.strictObject({
-  stage: z.enum(MODEL_STAGES, { error: `expected one of ${MODEL_STAGES.join(', ')}` }),
-  archive_existing_versions: z.boolean().optional().default(false),
-});
+export const stageBodySchema = z
+  .strictObject({
+    stage: z.enum(MODEL_STAGES, { error: `expected one of ${MODEL_STAGES.join(', ')}` }),
+    archive_existing_versions: z
+      .boolean()
+      .optional()
+      .default(false)
+      .describe('only with stage Staging or Production (MLflow answers 500 otherwise)'),
+  })
+  .refine((body) => !body.archive_existing_versions || ACTIVE_STAGES.includes(body.stage), {
+    error: 'archiving existing versions needs the stage Staging or Production',
+    path: ['archive_existing_versions'],
+  });
 
 /** One page of models. */
 export const modelPageSchema = z

@@ -42,12 +42,13 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
     const search = query.filter === undefined && query.search ? searchFilter(query.search) : undefined;
     const filter = query.filter ?? search?.filter;
     const page = { filter, maxResults: query.max_results ?? 100, pageToken: query.page_token };
-    // A filter the client wrote may make MLflow answer 500 (it does for some it cannot parse): that
-    // outcome is the client's, so it is not counted by the breaker (see decision 0009).
+    // A filter or page token the client wrote may make MLflow answer 500 (it does for some it cannot
+    // parse, e.g. page_token=W10=): that outcome is the client's, so it is not counted by the breaker
+    // (see decision 0009).
     const result = await gateway.read(
       `search:${JSON.stringify(page)}`,
       (mlflow) => mlflow.searchRegisteredModels(page),
-      { clientShaped: query.filter !== undefined },
+      { clientShaped: query.filter !== undefined || query.page_token !== undefined },
     );
     const literal = search && !search.exact ? query.search?.toLowerCase() : undefined;
     return sendRead(reply, result, (value) => ({
