@@ -30,7 +30,10 @@ export {
   mlflowExecutable,
   provisionAll,
   provisionMlflow,
+  provisionSchemathesis,
   provisionToxiproxy,
+  SCHEMATHESIS_VERSION,
+  schemathesisExecutable,
   TOXIPROXY_VERSION,
   toxiproxyExecutable,
 } from './provision.js';

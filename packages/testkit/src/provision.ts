@@ -6,6 +6,8 @@ import { provisionSystemPackages } from './system-packages.js';
 
 /** The MLflow release testkit installs and starts (pip, project-local virtual environment). */
 export const MLFLOW_VERSION = '3.17.2';
+/** The Schemathesis release that fuzzes the service against its OpenAPI document (pip, its own venv). */
+export const SCHEMATHESIS_VERSION = '4.32.5';
 /** The Toxiproxy release testkit builds and starts (`go install`, no CGO). */
 export const TOXIPROXY_VERSION = '2.12.0';
 
@@ -47,6 +49,29 @@ export function provisionMlflow(env: NodeJS.ProcessEnv = process.env): string {
     stdio: 'inherit',
   });
   markProvisioned(dir, MLFLOW_VERSION);
+  return executable;
+}
+
+/** Path of the `st` (Schemathesis) executable inside its project-local virtual environment. */
+export function schemathesisExecutable(env: NodeJS.ProcessEnv = process.env): string {
+  return join(toolsDir(env), `schemathesis-${SCHEMATHESIS_VERSION}`, 'venv', 'bin', 'st');
+}
+
+/** Installs the pinned Schemathesis into `.tools/schemathesis-<version>/venv` unless it is already there. */
+export function provisionSchemathesis(env: NodeJS.ProcessEnv = process.env): string {
+  const dir = join(toolsDir(env), `schemathesis-${SCHEMATHESIS_VERSION}`);
+  const executable = schemathesisExecutable(env);
+  if (isProvisioned(dir, SCHEMATHESIS_VERSION) && existsSync(executable)) return executable;
+  log(`installing Schemathesis ${SCHEMATHESIS_VERSION} into ${dir} (pip)`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  execFileSync(env.PYTHON ?? 'python3', ['-m', 'venv', join(dir, 'venv')], { stdio: 'inherit' });
+  execFileSync(
+    join(dir, 'venv', 'bin', 'pip'),
+    ['install', '--quiet', '--disable-pip-version-check', `schemathesis==${SCHEMATHESIS_VERSION}`],
+    { stdio: 'inherit' },
+  );
+  markProvisioned(dir, SCHEMATHESIS_VERSION);
   return executable;
 }
 
@@ -98,6 +123,7 @@ export async function provisionAll(env: NodeJS.ProcessEnv = process.env): Promis
   if (provider === 'process' || (provider !== 'containers' && hasToolchains)) {
     provisionToxiproxy(env);
     provisionMlflow(env);
+    provisionSchemathesis(env);
   } else if (provider !== 'containers') {
     log('python3 or go is missing: the process provider is not provisioned (the containers provider is used)');
   }
