@@ -1,12 +1,40 @@
+import { type BreakerReport, createRegistryClient, METRICS, type RegistryClient } from '@registry/service/client';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { type AwsClients, describeServices, describeTargets } from './aws.js';
+
+/**
+ * Stable machine ids of the checks: `recover` and the recommendations find checks by these, never by
+ * their display names, and `--json` output carries them.
+ */
+export const CHECK_IDS = {
+  apiReachable: 'api-reachable',
+  live: 'live',
+  ready: 'ready',
+  health: 'health',
+  status: 'status',
+  mlflowHealth: 'mlflow-health',
+  metrics: 'metrics',
+  breaker: 'breaker',
+  registryApi: 'registry-api',
+  mlflowDirect: 'mlflow-direct',
+  postgres: 'postgres',
+  redis: 'redis',
+  awsTargets: 'aws-targets',
+  awsEcs: 'aws-ecs',
+} as const;
+
+/** The id of one diagnostic check. */
+export type CheckId = (typeof CHECK_IDS)[keyof typeof CHECK_IDS];
 
 /** Status of one diagnostic check. */
 export type CheckStatus = 'healthy' | 'degraded' | 'unhealthy' | 'recovering' | 'skipped' | 'error';
 
 /** One diagnostic check with its timing. */
 export interface DiagnosticCheck {
+  /** Stable machine id (match on this). */
+  readonly id: CheckId;
+  /** Display name (may change). */
   readonly name: string;
   readonly status: CheckStatus;
   /** A critical check not healthy makes the verdict critical (exit 2). */
@@ -57,11 +85,17 @@ interface Outcome {
   details?: unknown;
 }
 
-async function timed(name: string, critical: boolean, run: () => Promise<Outcome>): Promise<DiagnosticCheck> {
+async function timed(
+  id: CheckId,
+  name: string,
+  critical: boolean,
+  run: () => Promise<Outcome>,
+): Promise<DiagnosticCheck> {
   const started = performance.now();
   try {
     const outcome = await run();
     return {
+      id,
       name,
       status: outcome.status,
       critical: outcome.critical ?? critical,
@@ -71,6 +105,7 @@ async function timed(name: string, critical: boolean, run: () => Promise<Outcome
     };
   } catch (error) {
     return {
+      id,
       name,
       status: 'error',
       critical,
@@ -80,34 +115,15 @@ async function timed(name: string, critical: boolean, run: () => Promise<Outcome
   }
 }
 
-async function getJson(url: string, timeoutMs: number, headers: Record<string, string> = {}) {
-  const response = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
-  const text = await response.text();
-  let body: Record<string, unknown> | undefined;
-  try {
-    body = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    body = undefined;
-  }
-  return { status: response.status, body, text, retryAfter: response.headers.get('retry-after') };
-}
-
-interface BreakerReport {
-  state: string;
-  time_until_retry_seconds: number;
-  failure_count: number;
-  trips_total: number;
-}
-
 /** Runs every check and builds the verdict, issues and recommendations. Read-only: it changes nothing. */
 export async function diagnose(options: DiagnoseOptions, deps: DiagnoseDeps = {}): Promise<Diagnosis> {
   const api = options.apiUrl.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? 10_000;
   const checks: DiagnosticCheck[] = [];
-  const keyHeader: Record<string, string> = options.apiKey ? { 'x-api-key': options.apiKey } : {};
+  const service: RegistryClient = createRegistryClient({ baseUrl: api, apiKey: options.apiKey, timeoutMs });
 
-  const reachable = await timed('api reachable', true, async () => {
-    const live = await getJson(`${api}/health/live`, timeoutMs);
+  const reachable = await timed(CHECK_IDS.apiReachable, 'api reachable', true, async () => {
+    const live = await service.live();
     return live.status === 200
       ? { status: 'healthy', summary: `${api} answers` }
       : { status: 'unhealthy', summary: `/health/live answered ${live.status}` };
@@ -117,53 +133,56 @@ export async function diagnose(options: DiagnoseOptions, deps: DiagnoseDeps = {}
   let breaker: BreakerReport | undefined;
   if (reachable.status === 'healthy') {
     checks.push(
-      await timed('GET /health/live', true, async () => {
-        const r = await getJson(`${api}/health/live`, timeoutMs);
-        return {
-          status: r.status === 200 ? 'healthy' : 'unhealthy',
-          summary: `${r.status}, uptime ${r.body?.uptime_seconds ?? '?'} s`,
-          details: r.body,
-        };
+      await timed(CHECK_IDS.live, 'GET /health/live', true, async () => {
+        const r = await service.live();
+        return r.status === 200
+          ? { status: 'healthy', summary: `200, uptime ${r.body.uptime_seconds} s`, details: r.body }
+          : { status: 'unhealthy', summary: `${r.status}`, details: r.body };
       }),
-      await timed('GET /health/ready', true, async () => {
-        const r = await getJson(`${api}/health/ready`, timeoutMs);
+      await timed(CHECK_IDS.ready, 'GET /health/ready', true, async () => {
+        const r = await service.ready();
         if (r.status !== 200) return { status: 'unhealthy', summary: `${r.status}: not ready`, details: r.body };
-        return r.body?.degraded_mode
+        return r.body.degraded_mode
           ? { status: 'degraded', summary: '200, ready in degraded mode', critical: false, details: r.body }
           : { status: 'healthy', summary: '200, ready', details: r.body };
       }),
-      await timed('GET /health', false, async () => {
-        const r = await getJson(`${api}/health?detailed=true`, timeoutMs);
-        const status = String(r.body?.status ?? 'unknown');
+      await timed(CHECK_IDS.health, 'GET /health', false, async () => {
+        const r = await service.health({ detailed: 'true' });
+        if (r.status !== 200) return { status: 'unhealthy', summary: `${r.status}`, details: r.body };
+        const { status } = r.body;
         return {
           status: status === 'healthy' ? 'healthy' : status === 'degraded' ? 'degraded' : 'unhealthy',
-          summary: `status ${status}, services ${JSON.stringify(r.body?.services ?? {})}`,
+          summary: `status ${status}, services ${JSON.stringify(r.body.services)}`,
           details: r.body,
         };
       }),
-      await timed('GET /health/status', false, async () => {
-        const r = await getJson(`${api}/health/status`, timeoutMs);
-        breaker = r.body?.circuit_breaker as BreakerReport | undefined;
+      await timed(CHECK_IDS.status, 'GET /health/status', false, async () => {
+        const r = await service.status();
+        if (r.status !== 200) return { status: 'unhealthy', summary: `${r.status}`, details: r.body };
+        breaker = r.body.circuit_breaker;
         return {
-          status: r.status === 200 ? 'healthy' : 'unhealthy',
-          summary: `health score ${r.body?.health_score ?? '?'} %, version ${r.body?.version ?? '?'}`,
+          status: 'healthy',
+          summary: `health score ${r.body.health_score} %, version ${r.body.version}`,
           details: r.body,
         };
       }),
-      await timed('GET /health/mlflow', false, async () => {
-        const r = await getJson(`${api}/health/mlflow`, timeoutMs);
-        return r.status === 200
-          ? { status: 'healthy', summary: `connected, ${r.body?.latency_ms ?? '?'} ms` }
-          : { status: 'unhealthy', summary: `${r.status}: ${r.body?.error ?? 'not connected'}`, details: r.body };
+      await timed(CHECK_IDS.mlflowHealth, 'GET /health/mlflow', false, async () => {
+        const r = await service.mlflowHealth();
+        if (r.status === 200) return { status: 'healthy', summary: `connected, ${r.body.latency_ms ?? '?'} ms` };
+        const body: { error?: string; message?: string } = r.body;
+        return {
+          status: 'unhealthy',
+          summary: `${r.status}: ${body.error ?? body.message ?? 'not connected'}`,
+          details: r.body,
+        };
       }),
-      await timed('GET /metrics', false, async () => {
-        const r = await getJson(`${api}/metrics`, timeoutMs);
-        const line = r.text.split('\n').find((l) => l.startsWith('registry_mlflow_circuit_breaker_state '));
-        return r.status === 200 && line
-          ? { status: 'healthy', summary: line }
-          : { status: 'unhealthy', summary: `${r.status}: breaker metric missing` };
+      await timed(CHECK_IDS.metrics, 'GET /metrics', false, async () => {
+        const state = (await service.metrics()).value(METRICS.breakerState);
+        return Number.isNaN(state)
+          ? { status: 'unhealthy', summary: `${METRICS.breakerState} missing` }
+          : { status: 'healthy', summary: `${METRICS.breakerState} ${state}` };
       }),
-      await timed('circuit breaker', true, async () => {
+      await timed(CHECK_IDS.breaker, 'circuit breaker', true, async () => {
         if (!breaker) return { status: 'error', summary: '/health/status did not report the breaker' };
         if (breaker.state === 'closed')
           return { status: 'healthy', summary: `closed, ${breaker.trips_total} trips since start`, details: breaker };
@@ -175,8 +194,8 @@ export async function diagnose(options: DiagnoseOptions, deps: DiagnoseDeps = {}
     );
     if (options.apiKey !== undefined) {
       checks.push(
-        await timed('registry API with key', false, async () => {
-          const r = await getJson(`${api}/api/v1/models?max_results=1`, timeoutMs, keyHeader);
+        await timed(CHECK_IDS.registryApi, 'registry API with key', false, async () => {
+          const r = await service.models.search({ max_results: '1' });
           return r.status === 200
             ? { status: 'healthy', summary: 'authorized read' }
             : { status: 'degraded', summary: `${r.status}` };
@@ -186,19 +205,20 @@ export async function diagnose(options: DiagnoseOptions, deps: DiagnoseDeps = {}
   }
 
   checks.push(
-    await timed('MLflow (direct REST call)', true, async () => {
+    await timed(CHECK_IDS.mlflowDirect, 'MLflow (direct REST call)', true, async () => {
       if (!options.mlflowUrl) return { status: 'skipped', summary: 'no --mlflow-url' };
       const url = `${options.mlflowUrl.replace(/\/+$/, '')}/api/2.0/mlflow/registered-models/search?max_results=1`;
-      const r = await getJson(url, timeoutMs).catch((error: unknown) => ({ status: 0, error }));
-      return r.status === 200
-        ? { status: 'healthy', summary: 'registered-models/search answered 200' }
-        : {
-            status: 'unhealthy',
-            summary:
-              r.status === 0 ? `unreachable: ${(('error' in r && r.error) as Error).message}` : `answered ${r.status}`,
-          };
+      try {
+        const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+        await response.body?.cancel();
+        return response.status === 200
+          ? { status: 'healthy', summary: 'registered-models/search answered 200' }
+          : { status: 'unhealthy', summary: `answered ${response.status}` };
+      } catch (error) {
+        return { status: 'unhealthy', summary: `unreachable: ${(error as Error).message}` };
+      }
     }),
-    await timed('PostgreSQL', true, async () => {
+    await timed(CHECK_IDS.postgres, 'PostgreSQL', true, async () => {
       if (!options.databaseUrl) return { status: 'skipped', summary: 'no --database-url' };
       const client = new pg.Client({ connectionString: options.databaseUrl, connectionTimeoutMillis: timeoutMs });
       try {
@@ -211,7 +231,7 @@ export async function diagnose(options: DiagnoseOptions, deps: DiagnoseDeps = {}
         await client.end().catch(() => {});
       }
     }),
-    await timed('Redis', false, async () => {
+    await timed(CHECK_IDS.redis, 'Redis', false, async () => {
       if (!options.redisUrl) return { status: 'skipped', summary: 'no --redis-url' };
       const redis = new Redis(options.redisUrl, {
         lazyConnect: true,
@@ -229,7 +249,7 @@ export async function diagnose(options: DiagnoseOptions, deps: DiagnoseDeps = {}
         redis.disconnect();
       }
     }),
-    await timed('AWS target health', true, async () => {
+    await timed(CHECK_IDS.awsTargets, 'AWS target health', true, async () => {
       if (!deps.aws) return { status: 'skipped', summary: 'no AWS credentials' };
       if (!options.targetGroupArns?.length) return { status: 'skipped', summary: 'no --target-group-arn' };
       const targets = await describeTargets(deps.aws.elb, options.targetGroupArns);
@@ -242,7 +262,7 @@ export async function diagnose(options: DiagnoseOptions, deps: DiagnoseDeps = {}
             details: targets,
           };
     }),
-    await timed('AWS ECS services', true, async () => {
+    await timed(CHECK_IDS.awsEcs, 'AWS ECS services', true, async () => {
       if (!deps.aws) return { status: 'skipped', summary: 'no AWS credentials' };
       if (!options.ecsCluster || !options.ecsServices?.length)
         return { status: 'skipped', summary: 'no --ecs-cluster / --ecs-service' };
@@ -275,26 +295,26 @@ function verdict(apiUrl: string, checks: DiagnosticCheck[], breaker: BreakerRepo
     .filter((c) => !(c.critical && c.status !== 'healthy') && c.status !== 'healthy')
     .map((c) => `${c.name}: ${c.summary}`);
   const recommendations: string[] = [];
-  const byName = (name: string) => checks.find((c) => c.name === name);
-  if (byName('api reachable')?.status !== 'healthy') {
+  const statusOf = (id: CheckId) => checks.find((c) => c.id === id)?.status;
+  if (statusOf(CHECK_IDS.apiReachable) !== 'healthy') {
     recommendations.push('The API does not answer: check the tasks/processes and the load balancer listener.');
   }
   if (breaker && breaker.state !== 'closed') {
     recommendations.push(
-      byName('MLflow (direct REST call)')?.status === 'healthy'
+      statusOf(CHECK_IDS.mlflowDirect) === 'healthy'
         ? 'MLflow answers again but the breaker is not closed: `registry-ops recover` resets it (needs --admin-token).'
         : 'MLflow is failing: fix MLflow; the service stays available in degraded mode and the breaker closes by itself.',
     );
   }
-  if (byName('AWS ECS services')?.status === 'degraded' || byName('AWS ECS services')?.status === 'unhealthy') {
+  if (statusOf(CHECK_IDS.awsEcs) === 'degraded' || statusOf(CHECK_IDS.awsEcs) === 'unhealthy') {
     recommendations.push('ECS runs fewer tasks than desired: `registry-ops recover` forces a new deployment.');
   }
-  if (byName('AWS target health')?.status === 'unhealthy') {
+  if (statusOf(CHECK_IDS.awsTargets) === 'unhealthy') {
     recommendations.push(
       'Targets are unhealthy: the health check path must be /health/live; check security groups and task logs.',
     );
   }
-  if (byName('PostgreSQL')?.status === 'unhealthy')
+  if (statusOf(CHECK_IDS.postgres) === 'unhealthy')
     recommendations.push('PostgreSQL is down: readiness fails until it is back.');
   const overall = criticalIssues.length > 0 ? 'critical' : warnings.length > 0 ? 'degraded' : 'healthy';
   return {

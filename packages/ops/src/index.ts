@@ -11,6 +11,8 @@ export {
 } from './aws.js';
 export { type DeployDeps, type DeployReport, deploy, rollback, waitForStable } from './deploy.js';
 export {
+  CHECK_IDS,
+  type CheckId,
   type CheckStatus,
   type DiagnoseOptions,
   type Diagnosis,

@@ -1,5 +1,6 @@
+import { createRegistryClient } from '@registry/service/client';
 import { type AwsClients, describeServices, describeTargets, forceNewDeployment } from './aws.js';
-import { type DiagnoseOptions, type Diagnosis, diagnose } from './diagnose.js';
+import { CHECK_IDS, type DiagnoseOptions, type Diagnosis, diagnose } from './diagnose.js';
 
 /** One thing `recover` did, would have done (dry run) or reported. */
 export interface RecoveryAction {
@@ -43,16 +44,10 @@ const action = (
   details,
 });
 
-async function isStable(options: RecoverOptions): Promise<boolean> {
-  const api = options.apiUrl.replace(/\/+$/, '');
+async function isStable(service: ReturnType<typeof createRegistryClient>): Promise<boolean> {
   try {
-    const [ready, health] = await Promise.all([
-      fetch(`${api}/health/ready`, { signal: AbortSignal.timeout(10_000) }),
-      fetch(`${api}/health`, { signal: AbortSignal.timeout(10_000) }).then(
-        (r) => r.json() as Promise<{ status?: string }>,
-      ),
-    ]);
-    return ready.status === 200 && health.status === 'healthy';
+    const [ready, health] = await Promise.all([service.ready(), service.health()]);
+    return ready.status === 200 && health.status === 200 && health.body.status === 'healthy';
   } catch {
     return false;
   }
@@ -70,9 +65,10 @@ export async function recover(options: RecoverOptions, deps: { aws?: AwsClients 
     action('initial health', `overall ${initial.overall}, health score ${initial.healthScore} %`, 'reported'),
   );
   const api = options.apiUrl.replace(/\/+$/, '');
+  const service = createRegistryClient({ baseUrl: api, adminToken: options.adminToken, timeoutMs: 10_000 });
 
-  const breaker = initial.checks.find((c) => c.name === 'circuit breaker');
-  const mlflow = initial.checks.find((c) => c.name === 'MLflow (direct REST call)');
+  const breaker = initial.checks.find((c) => c.id === CHECK_IDS.breaker);
+  const mlflow = initial.checks.find((c) => c.id === CHECK_IDS.mlflowDirect);
   if (breaker && breaker.status !== 'healthy' && breaker.status !== 'error') {
     if (mlflow?.status !== 'healthy') {
       actions.push(
@@ -89,18 +85,13 @@ export async function recover(options: RecoverOptions, deps: { aws?: AwsClients 
     } else if (options.dryRun) {
       actions.push(action('reset breaker', `would POST ${api}/health/mlflow/reset`, 'planned'));
     } else {
-      const response = await fetch(`${api}/health/mlflow/reset`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${options.adminToken}` },
-        signal: AbortSignal.timeout(10_000),
-      });
-      const body = await response.json().catch(() => undefined);
+      const answer = await service.breaker.reset();
       actions.push(
         action(
           'reset breaker',
-          `POST /health/mlflow/reset answered ${response.status}`,
-          response.ok ? 'done' : 'failed',
-          body,
+          `POST /health/mlflow/reset answered ${answer.status}`,
+          answer.status === 200 ? 'done' : 'failed',
+          answer.body,
         ),
       );
     }
@@ -132,7 +123,7 @@ export async function recover(options: RecoverOptions, deps: { aws?: AwsClients 
     const deadline = Date.now() + (options.stabilizeTimeoutMs ?? 120_000);
     let consecutive = 0;
     while (Date.now() < deadline && consecutive < needed) {
-      consecutive = (await isStable(options)) ? consecutive + 1 : 0;
+      consecutive = (await isStable(service)) ? consecutive + 1 : 0;
       if (consecutive < needed) await new Promise((resolve) => setTimeout(resolve, options.checkIntervalMs ?? 2_000));
     }
     stabilized = consecutive >= needed;

@@ -11,7 +11,7 @@ import {
 import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Diagnosis, deploy, diagnose, hasAwsCredentials, recover, rollback } from '../src/index.js';
+import { CHECK_IDS, type Diagnosis, deploy, diagnose, hasAwsCredentials, recover, rollback } from '../src/index.js';
 
 const ecsMock = mockClient(ECSClient);
 const elbMock = mockClient(ElasticLoadBalancingV2Client);
@@ -74,10 +74,10 @@ describe('diagnose with AWS', () => {
       { apiUrl: CLOSED, ecsCluster: 'prod', ecsServices: ['registry'], targetGroupArns: [TG], timeoutMs: 2_000 },
       { aws },
     );
-    const byName = Object.fromEntries(diagnosis.checks.map((c) => [c.name, c]));
-    expect(byName['AWS target health']).toMatchObject({ status: 'unhealthy' });
-    expect(byName['AWS target health']?.summary).toContain('10.0.0.2 unhealthy (Target.ResponseCodeMismatch)');
-    expect(byName['AWS ECS services']).toMatchObject({ status: 'degraded', summary: 'registry running 1 of 2' });
+    const byId = Object.fromEntries(diagnosis.checks.map((c) => [c.id, c]));
+    expect(byId[CHECK_IDS.awsTargets]).toMatchObject({ status: 'unhealthy' });
+    expect(byId[CHECK_IDS.awsTargets]?.summary).toContain('10.0.0.2 unhealthy (Target.ResponseCodeMismatch)');
+    expect(byId[CHECK_IDS.awsEcs]).toMatchObject({ status: 'degraded', summary: 'registry running 1 of 2' });
     expect(diagnosis.exitCode).toBe(2);
   });
 
@@ -88,10 +88,8 @@ describe('diagnose with AWS', () => {
       ecsServices: ['registry'],
       timeoutMs: 2_000,
     });
-    expect(diagnosis.checks.filter((c) => c.name.startsWith('AWS')).map((c) => c.status)).toEqual([
-      'skipped',
-      'skipped',
-    ]);
+    const aws = [CHECK_IDS.awsTargets, CHECK_IDS.awsEcs] as string[];
+    expect(diagnosis.checks.filter((c) => aws.includes(c.id)).map((c) => c.status)).toEqual(['skipped', 'skipped']);
   });
 
   it('detects credentials from the environment only', () => {

@@ -1,13 +1,14 @@
+import { createRegistryClient } from '@registry/service/client';
 import { type Stack, startStack, waitFor } from '@registry/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diagnose, recover } from '../src/index.js';
+import { CHECK_IDS, diagnose, recover } from '../src/index.js';
 
 const ADMIN_TOKEN = 'ops-suite-admin-token-123';
 let stack: Stack;
 
 async function breakerState(): Promise<string> {
-  const response = await fetch(`${stack.service.url}/health/status`);
-  return ((await response.json()) as { circuit_breaker: { state: string } }).circuit_breaker.state;
+  const answer = await createRegistryClient({ baseUrl: stack.service.url }).status();
+  return answer.status === 200 ? answer.body.circuit_breaker.state : `status ${answer.status}`;
 }
 
 async function setMlflowReachable(enabled: boolean): Promise<void> {
@@ -37,6 +38,14 @@ describe('registry-ops against a real service, MLflow and Toxiproxy', () => {
     expect(diagnosis.healthScore).toBe(100);
   });
 
+  it('gives every check a distinct machine id from CHECK_IDS next to its display name', async () => {
+    const diagnosis = await diagnose({ apiUrl: stack.service.url, mlflowUrl: stack.mlflow.url });
+    const ids = diagnosis.checks.map((c) => c.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(Object.values(CHECK_IDS)).toEqual(expect.arrayContaining(ids));
+    expect(ids).toEqual(expect.arrayContaining([CHECK_IDS.breaker, CHECK_IDS.mlflowDirect]));
+  });
+
   it('reports critical while the breaker is open', async () => {
     await setMlflowReachable(false);
     await waitFor(async () => (await breakerState()) === 'open', { timeoutMs: 30_000, what: 'the breaker to open' });
@@ -45,8 +54,8 @@ describe('registry-ops against a real service, MLflow and Toxiproxy', () => {
       mlflowUrl: `http://127.0.0.1:${stack.proxy.listen.split(':')[1]}`,
     });
     expect(diagnosis.exitCode).toBe(2);
-    expect(diagnosis.checks.find((c) => c.name === 'circuit breaker')?.status).toBe('unhealthy');
-    expect(diagnosis.checks.find((c) => c.name === 'GET /health/ready')?.status).toBe('degraded');
+    expect(diagnosis.checks.find((c) => c.id === CHECK_IDS.breaker)?.status).toBe('unhealthy');
+    expect(diagnosis.checks.find((c) => c.id === CHECK_IDS.ready)?.status).toBe('degraded');
   });
 
   it('leaves the breaker open in a dry run even when MLflow is back', async () => {

@@ -68,6 +68,9 @@ export const breakerReportSchema = z
   })
   .meta({ id: 'BreakerReport' });
 
+/** The circuit breaker as the health routes report it. */
+export type BreakerReport = z.infer<typeof breakerReportSchema>;
+
 /** The last background probe of MLflow (null before the first). */
 export const probeResultSchema = z
   .strictObject({ ok: z.boolean(), at: z.number(), latencyMs: z.number(), error: z.string().optional() })
