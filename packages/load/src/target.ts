@@ -1,4 +1,5 @@
-import { connectToxiproxy, fetchJson, type Stack, startStack, type ToxiproxyProxy, waitFor } from '@registry/testkit';
+import { createRegistryClient, METRICS, type RegistryClient } from '@registry/service/client';
+import { connectToxiproxy, type Stack, startStack, type ToxiproxyProxy, waitFor } from '@registry/testkit';
 
 import { LOAD_BULKHEAD, LOAD_MODEL, type Precondition, SLOW_MLFLOW_LATENCY_MS } from './scenarios.js';
 
@@ -44,17 +45,24 @@ export async function connectRemoteTarget(
   proxyName = 'mlflow',
 ): Promise<LoadTarget> {
   const url = serviceUrl.replace(/\/+$/, '');
-  const live = await fetchJson(`${url}/health/live`, { timeoutMs: 10_000 }).catch((error: unknown) => {
-    throw new Error(`--target ${url} does not answer /health/live: ${(error as Error).message}`, { cause: error });
-  });
+  const live = await serviceClient(url)
+    .live()
+    .catch((error: unknown) => {
+      throw new Error(`--target ${url} does not answer /health/live: ${(error as Error).message}`, { cause: error });
+    });
   if (live.status !== 200) throw new Error(`--target ${url}: /health/live answered ${live.status}`);
   const proxy = toxiproxyUrl ? await (await connectToxiproxy(toxiproxyUrl)).client.get(proxyName) : undefined;
   return { serviceUrl: url, description: `deployed service ${url}`, proxy, stop: async () => {} };
 }
 
+/** The typed client of the service under load (for setup and readings, never in the measured loop). */
+function serviceClient(serviceUrl: string): RegistryClient {
+  return createRegistryClient({ baseUrl: serviceUrl, timeoutMs: 10_000 });
+}
+
 async function breakerState(serviceUrl: string): Promise<string | undefined> {
-  const status = await fetchJson<{ circuit_breaker?: { state: string } }>(`${serviceUrl}/health/status`);
-  return status.body?.circuit_breaker?.state;
+  const status = await serviceClient(serviceUrl).status();
+  return status.status === 200 ? status.body.circuit_breaker.state : undefined;
 }
 
 async function removeToxic(proxy: ToxiproxyProxy): Promise<void> {
@@ -103,36 +111,25 @@ export async function restoreTarget(target: LoadTarget): Promise<void> {
 
 /** Registers the model the registry requests read (version 1), through the service itself. */
 export async function seedLoadModel(serviceUrl: string): Promise<void> {
-  const existing = await fetchJson(`${serviceUrl}/api/v1/models/${LOAD_MODEL}/versions/1`);
+  const service = serviceClient(serviceUrl);
+  const existing = await service.models.version(LOAD_MODEL, '1');
   if (existing.status === 200) return;
-  const created = await fetchJson(`${serviceUrl}/api/v1/models/${LOAD_MODEL}/versions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ source: 's3://registry-load/models/load-model/1' }),
-  });
+  const created = await service.models.register(LOAD_MODEL, { source: 's3://registry-load/models/load-model/1' });
   if (created.status !== 201)
     throw new Error(`could not register ${LOAD_MODEL} through the service (status ${created.status})`);
 }
 
 /** The service's own resident memory and event-loop lag p99, read from /metrics. */
 export async function readResources(serviceUrl: string): Promise<{ rssMb: number; eventLoopLagP99Ms: number }> {
-  const response = await fetch(`${serviceUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
-  const text = await response.text();
-  const value = (name: string) =>
-    Number(
-      text
-        .split('\n')
-        .find((line) => line.startsWith(`${name} `))
-        ?.split(' ')[1] ?? Number.NaN,
-    );
+  const metrics = await serviceClient(serviceUrl).metrics();
   return {
-    rssMb: Math.round((value('registry_process_resident_memory_bytes') / 1024 / 1024) * 10) / 10,
-    eventLoopLagP99Ms: Math.round(value('registry_nodejs_eventloop_lag_p99_seconds') * 1000 * 10) / 10,
+    rssMb: Math.round((metrics.value(METRICS.residentMemoryBytes) / 1024 / 1024) * 10) / 10,
+    eventLoopLagP99Ms: Math.round(metrics.value(METRICS.eventLoopLagP99Seconds) * 1000 * 10) / 10,
   };
 }
 
 /** The breaker's trip count, to prove a scenario did not trip it. */
 export async function readTrips(serviceUrl: string): Promise<number> {
-  const status = await fetchJson<{ circuit_breaker?: { trips_total: number } }>(`${serviceUrl}/health/status`);
-  return status.body?.circuit_breaker?.trips_total ?? Number.NaN;
+  const status = await serviceClient(serviceUrl).status();
+  return status.status === 200 ? status.body.circuit_breaker.trips_total : Number.NaN;
 }
