@@ -1,4 +1,5 @@
-import { fetchJson, type Stack, waitFor } from '@registry/testkit';
+import { BREAKER_STATE_VALUE, CACHE_STATUS_HEADER, createRegistryClient, METRICS } from '@registry/service/client';
+import { type Stack, waitFor } from '@registry/testkit';
 import type { Experiment } from './experiments.js';
 import {
   FIXED_HEALTH_CHECK,
@@ -128,22 +129,23 @@ function check(name: string, passed: boolean, detail: string): CheckResult {
  * and returns the service's resident memory then, in MB.
  */
 export async function waitForSteadyState(stack: Stack, bounds: Bounds): Promise<number> {
+  const service = createRegistryClient({ baseUrl: stack.service.url });
   await waitFor(
     async () => {
       // Not steady yet: say what was seen, so that a timeout reports the last state.
-      const status = await fetchJson<{ circuit_breaker: { state: string } }>(`${stack.service.url}/health/status`);
-      const state = status.body?.circuit_breaker?.state;
+      const status = await service.status();
+      const state = status.status === 200 ? status.body.circuit_breaker.state : undefined;
       if (state !== 'closed') throw new Error(`last seen: breaker ${state ?? `unknown (status ${status.status})`}`);
-      const read = await fetchJson<{ code?: string }>(`${stack.service.url}/api/v1/models/${SEEDED_MODEL}`);
-      const cache = read.headers.get('x-registry-cache');
+      const read = await service.models.get(SEEDED_MODEL);
+      const cache = read.headers.get(CACHE_STATUS_HEADER);
       if (read.status === 200 && cache === 'live') return true;
-      throw new Error(
-        `last seen: breaker closed, read of ${SEEDED_MODEL} ${read.status} ${read.body?.code ?? ''} cache ${cache}`,
-      );
+      const code = 'code' in read.body ? read.body.code : '';
+      throw new Error(`last seen: breaker closed, read of ${SEEDED_MODEL} ${read.status} ${code} cache ${cache}`);
     },
     { timeoutMs: bounds.recoverWithinMs, intervalMs: 200, what: 'steady state (breaker closed, live reads)' },
   );
-  const live = await fetchJson<{ memory_usage_mb: number }>(`${stack.service.url}/health/live`);
+  const live = await service.live();
+  if (live.status !== 200) throw new Error(`/health/live answered ${live.status}`);
   return live.body.memory_usage_mb;
 }
 
@@ -162,9 +164,8 @@ export async function checkNoCrash(stack: Stack): Promise<CheckResult> {
 }
 
 async function metricsBreakerState(serviceUrl: string): Promise<number | undefined> {
-  const response = await fetch(`${serviceUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
-  const line = (await response.text()).split('\n').find((l) => l.startsWith('registry_mlflow_circuit_breaker_state '));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
+  const state = (await createRegistryClient({ baseUrl: serviceUrl }).metrics()).value(METRICS.breakerState);
+  return Number.isNaN(state) ? undefined : state;
 }
 
 /**
@@ -311,8 +312,8 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
     checks.push(
       check(
         'breaker state visible in /health/status and /metrics',
-        openedAt !== null && metricsStateWhileOpen === 2,
-        `status: ${openedAt !== null ? 'open' : 'never open'}; registry_mlflow_circuit_breaker_state: ${metricsStateWhileOpen}`,
+        openedAt !== null && metricsStateWhileOpen === BREAKER_STATE_VALUE.open,
+        `status: ${openedAt !== null ? 'open' : 'never open'}; ${METRICS.breakerState}: ${metricsStateWhileOpen}`,
       ),
     );
     const whileOpen = bound.filter((s) => stateAt(breaker, s.at) === 'open' && s.routeClass !== 'cached_read');

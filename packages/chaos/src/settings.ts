@@ -1,4 +1,4 @@
-import { fetchJson } from '@registry/testkit';
+import { type BreakerReport, createRegistryClient } from '@registry/service/client';
 
 /**
  * The service settings the chaos suite runs with: the same environment variables an operator sets,
@@ -29,17 +29,8 @@ export const CHAOS_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze
   ADMIN_AUTH_WINDOW: '10',
 });
 
-/** Breaker settings as `/health/status` reports them (`circuit_breaker.settings`). */
-export interface ReportedBreakerSettings {
-  readonly failure_threshold: number;
-  readonly recovery_timeout_seconds: number;
-  readonly max_recovery_attempts: number;
-  readonly backoff_multiplier: number;
-  readonly max_recovery_timeout_seconds: number;
-  readonly half_open_successes: number;
-  readonly request_timeout_seconds: number;
-  readonly health_probe_interval_seconds: number;
-}
+/** Breaker settings as `/health/status` reports them (`circuit_breaker.settings`), from the contract. */
+export type ReportedBreakerSettings = BreakerReport['settings'];
 
 /** Time bounds every experiment is held to, derived from the running service's breaker settings. */
 export interface Bounds {
@@ -82,12 +73,9 @@ export function deriveBounds(settings: ReportedBreakerSettings): Bounds {
 
 /** Reads the running service's breaker settings from `/health/status`. */
 export async function readServiceSettings(serviceUrl: string): Promise<ReportedBreakerSettings> {
-  const response = await fetchJson<{ circuit_breaker?: { settings?: ReportedBreakerSettings } }>(
-    `${serviceUrl}/health/status`,
-  );
-  const settings = response.body?.circuit_breaker?.settings;
-  if (response.status !== 200 || !settings) {
-    throw new Error(`${serviceUrl}/health/status did not report breaker settings (status ${response.status})`);
+  const answer = await createRegistryClient({ baseUrl: serviceUrl }).status();
+  if (answer.status !== 200) {
+    throw new Error(`${serviceUrl}/health/status did not report breaker settings (status ${answer.status})`);
   }
-  return settings;
+  return answer.body.circuit_breaker.settings;
 }

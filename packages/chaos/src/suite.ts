@@ -1,3 +1,4 @@
+import { createRegistryClient } from '@registry/service/client';
 import { fetchJson, type Stack } from '@registry/testkit';
 import { ABUSE_EXPERIMENTS, type AbuseExperiment } from './abuse/experiments.js';
 import { type AbuseLimits, readAbuseLimits } from './abuse/limits.js';
@@ -66,7 +67,7 @@ export async function seedRegistry(stack: Stack): Promise<void> {
     });
     if (made.status !== 200) throw new Error(`could not seed MLflow: model-versions/create answered ${made.status}`);
   }
-  const read = await fetchJson(`${stack.service.url}/api/v1/models/${SEEDED_MODEL}`);
+  const read = await createRegistryClient({ baseUrl: stack.service.url }).models.get(SEEDED_MODEL);
   if (read.status !== 200) throw new Error(`the service could not read the seeded model (status ${read.status})`);
 }
 

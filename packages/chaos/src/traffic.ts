@@ -1,3 +1,4 @@
+import { CACHE_STATUS_HEADER } from '@registry/service/client';
 /** The kinds of route the hypothesis speaks about. */
 export type RouteClass = 'live' | 'ready' | 'core' | 'cached_read' | 'uncached_read' | 'write';
 
@@ -115,7 +116,7 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number):
       latencyMs,
       code: typeof body.code === 'string' ? body.code : undefined,
       retryAfter: retryAfter === null ? undefined : Number(retryAfter),
-      cache: response.headers.get('x-registry-cache') ?? undefined,
+      cache: response.headers.get(CACHE_STATUS_HEADER) ?? undefined,
       degraded: typeof body.degraded_mode === 'boolean' ? body.degraded_mode : undefined,
       rssMb: typeof body.memory_usage_mb === 'number' ? body.memory_usage_mb : undefined,
     };

@@ -1,3 +1,4 @@
+import { BREAKER_STATE_VALUE, METRICS, readMetrics } from '@registry/service/client';
 import { startPostgres, startRedis, waitFor } from '@registry/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createMswMlflow, startService } from './support/service.js';
@@ -70,8 +71,9 @@ describe('Service when everything is healthy', () => {
     await using service = await startService();
     await service.request.get('/health/live');
     const response = await service.request.get('/metrics').expect(200);
-    expect(response.text).toContain('registry_mlflow_circuit_breaker_state 0');
-    expect(response.text).toContain('registry_health_score 100');
+    const metrics = readMetrics(response.text);
+    expect(metrics.value(METRICS.breakerState)).toBe(BREAKER_STATE_VALUE.closed);
+    expect(metrics.value(METRICS.healthScore)).toBe(100);
   });
 });
 

@@ -1,4 +1,5 @@
-import { fetchJson, type RecordedConnection, type Stack, startRecordingListener, waitFor } from '@registry/testkit';
+import { createRegistryClient } from '@registry/service/client';
+import { type RecordedConnection, type Stack, startRecordingListener, waitFor } from '@registry/testkit';
 import { type CheckResult, checkNoCrash, waitForSteadyState } from '../runner.js';
 import type { Bounds, ReportedBreakerSettings } from '../settings.js';
 import { type BreakerSample, DEFAULT_TRAFFIC_LIMITS, type Sample, startTraffic } from '../traffic.js';
@@ -68,13 +69,9 @@ export interface AbuseRunOptions {
 const RECORDED_CONNECTION_SAMPLES = 10;
 
 async function readBreaker(serviceUrl: string): Promise<BreakerReading> {
-  const response = await fetchJson<{ circuit_breaker?: { state: string; trips_total: number } }>(
-    `${serviceUrl}/health/status`,
-    { timeoutMs: 10_000 },
-  );
-  const breaker = response.body?.circuit_breaker;
-  if (!breaker) throw new Error(`/health/status answered ${response.status} without circuit_breaker`);
-  return { state: breaker.state, tripsTotal: breaker.trips_total };
+  const answer = await createRegistryClient({ baseUrl: serviceUrl }).status();
+  if (answer.status !== 200) throw new Error(`/health/status answered ${answer.status}`);
+  return { state: answer.body.circuit_breaker.state, tripsTotal: answer.body.circuit_breaker.trips_total };
 }
 
 /** The context an attack runs in; throws when the stack does not say which MLflow address the service uses. */
