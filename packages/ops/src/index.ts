@@ -20,4 +20,10 @@ export {
   diagnose,
   formatDiagnosis,
 } from './diagnose.js';
-export { type RecoveryAction, type RecoveryReport, recover } from './recover.js';
+export {
+  type BreakerResetPlan,
+  planBreakerReset,
+  type RecoveryAction,
+  type RecoveryReport,
+  recover,
+} from './recover.js';

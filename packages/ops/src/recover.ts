@@ -1,6 +1,6 @@
-import { createRegistryClient } from '@registry/service/client';
+import { createRegistryClient, type RegistryClient } from '@registry/service/client';
 import { type AwsClients, describeServices, describeTargets, forceNewDeployment } from './aws.js';
-import { CHECK_IDS, type DiagnoseOptions, type Diagnosis, diagnose } from './diagnose.js';
+import { CHECK_IDS, type DiagnoseOptions, type Diagnosis, type DiagnosticCheck, diagnose } from './diagnose.js';
 
 /** One thing `recover` did, would have done (dry run) or reported. */
 export interface RecoveryAction {
@@ -44,13 +44,33 @@ const action = (
   details,
 });
 
-async function isStable(service: ReturnType<typeof createRegistryClient>): Promise<boolean> {
+async function isStable(service: RegistryClient): Promise<boolean> {
   try {
     const [ready, health] = await Promise.all([service.ready(), service.health()]);
     return ready.status === 200 && health.status === 200 && health.body.status === 'healthy';
   } catch {
     return false;
   }
+}
+
+/** What `recover` does about the breaker: nothing, refuse (and why), plan the reset (dry run), or reset it. */
+export type BreakerResetPlan = 'not-needed' | 'mlflow-down' | 'no-admin-token' | 'dry-run' | 'reset';
+
+/**
+ * Decides the breaker reset from a diagnosis: reset only when the breaker is not closed and MLflow answers
+ * a direct call. Checks are found by their machine ids (`CHECK_IDS`), so renaming a display name cannot
+ * silently disable the reset.
+ */
+export function planBreakerReset(
+  checks: readonly DiagnosticCheck[],
+  options: Pick<RecoverOptions, 'adminToken' | 'dryRun'>,
+): BreakerResetPlan {
+  const breaker = checks.find((c) => c.id === CHECK_IDS.breaker);
+  const mlflow = checks.find((c) => c.id === CHECK_IDS.mlflowDirect);
+  if (!breaker || breaker.status === 'healthy' || breaker.status === 'error') return 'not-needed';
+  if (mlflow?.status !== 'healthy') return 'mlflow-down';
+  if (!options.adminToken) return 'no-admin-token';
+  return options.dryRun ? 'dry-run' : 'reset';
 }
 
 /**
@@ -67,34 +87,31 @@ export async function recover(options: RecoverOptions, deps: { aws?: AwsClients 
   const api = options.apiUrl.replace(/\/+$/, '');
   const service = createRegistryClient({ baseUrl: api, adminToken: options.adminToken, timeoutMs: 10_000 });
 
-  const breaker = initial.checks.find((c) => c.id === CHECK_IDS.breaker);
-  const mlflow = initial.checks.find((c) => c.id === CHECK_IDS.mlflowDirect);
-  if (breaker && breaker.status !== 'healthy' && breaker.status !== 'error') {
-    if (mlflow?.status !== 'healthy') {
-      actions.push(
-        action(
-          'reset breaker',
-          'breaker not closed, but MLflow does not answer (or no --mlflow-url): not resetting',
-          'skipped',
-        ),
-      );
-    } else if (!options.adminToken) {
-      actions.push(
-        action('reset breaker', 'breaker not closed and MLflow answers, but no --admin-token was given', 'failed'),
-      );
-    } else if (options.dryRun) {
-      actions.push(action('reset breaker', `would POST ${api}/health/mlflow/reset`, 'planned'));
-    } else {
-      const answer = await service.breaker.reset();
-      actions.push(
-        action(
-          'reset breaker',
-          `POST /health/mlflow/reset answered ${answer.status}`,
-          answer.status === 200 ? 'done' : 'failed',
-          answer.body,
-        ),
-      );
-    }
+  const plan = planBreakerReset(initial.checks, options);
+  if (plan === 'mlflow-down') {
+    actions.push(
+      action(
+        'reset breaker',
+        'breaker not closed, but MLflow does not answer (or no --mlflow-url): not resetting',
+        'skipped',
+      ),
+    );
+  } else if (plan === 'no-admin-token') {
+    actions.push(
+      action('reset breaker', 'breaker not closed and MLflow answers, but no --admin-token was given', 'failed'),
+    );
+  } else if (plan === 'dry-run') {
+    actions.push(action('reset breaker', `would POST ${api}/health/mlflow/reset`, 'planned'));
+  } else if (plan === 'reset') {
+    const answer = await service.breaker.reset();
+    actions.push(
+      action(
+        'reset breaker',
+        `POST /health/mlflow/reset answered ${answer.status}`,
+        answer.status === 200 ? 'done' : 'failed',
+        answer.body,
+      ),
+    );
   }
 
   if (deps.aws && options.ecsCluster && options.ecsServices?.length) {
