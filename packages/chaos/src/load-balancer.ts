@@ -1,3 +1,5 @@
+import { ROUTES } from '@registry/service/client';
+
 /** A target-group health check, in the load balancer's own units. */
 export interface HealthCheckSettings {
   readonly name: string;
@@ -11,7 +13,7 @@ export interface HealthCheckSettings {
 /** The ALB health check of the fix (also in the infrastructure definitions): liveness, 2 / 3, 10 s / 30 s. */
 export const FIXED_HEALTH_CHECK: HealthCheckSettings = Object.freeze({
   name: 'fixed',
-  path: '/health/live',
+  path: ROUTES.live.url,
   healthyThreshold: 2,
   unhealthyThreshold: 3,
   timeoutSeconds: 10,

@@ -1,4 +1,11 @@
-import { BREAKER_STATE_VALUE, CACHE_STATUS_HEADER, createRegistryClient, METRICS } from '@registry/service/client';
+import {
+  type Answer,
+  BREAKER_STATE_VALUE,
+  CACHE_STATUS_HEADER,
+  createRegistryClient,
+  METRICS,
+  ROUTES,
+} from '@registry/service/client';
 import { type Stack, waitFor } from '@registry/testkit';
 import type { Experiment } from './experiments.js';
 import {
@@ -69,12 +76,15 @@ const HOLD_MS = 3_000;
 const NO_TRIP_HOLD_MS = 4_000;
 const MEMORY_GROWTH_LIMIT_MB = 150;
 
-/** The pre-fix readiness: it answered 503 whenever the service was degraded. */
+/**
+ * The pre-fix readiness: it answered 503 whenever the service was degraded. A raw request, like the load
+ * balancer's own: whatever it cannot read counts as no answer, never as an exception.
+ */
 const preFixReadiness: HealthProbeFn = async (url, timeoutMs) => {
   try {
-    const readyUrl = url.replace(/\/ready$/, '/health/ready');
+    const readyUrl = url.replace(/\/ready$/, ROUTES.ready.url);
     const response = await fetch(readyUrl, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await response.json()) as { degraded_mode?: boolean };
+    const body = (await response.json()) as Partial<Answer<typeof ROUTES.ready>['body']>;
     return response.status === 200 && body.degraded_mode ? 503 : response.status;
   } catch {
     return null;

@@ -1,4 +1,14 @@
-import { CACHE_STATUS_HEADER } from '@registry/service/client';
+import type { ErrorBody } from '@registry/service';
+import {
+  type Answer,
+  type BreakerReport,
+  CACHE_STATUS_HEADER,
+  type CallInput,
+  createRegistryClient,
+  REGISTRY_PREFIX,
+  ROUTES,
+} from '@registry/service/client';
+
 /** The kinds of route the hypothesis speaks about. */
 export type RouteClass = 'live' | 'ready' | 'core' | 'cached_read' | 'uncached_read' | 'write';
 
@@ -24,7 +34,7 @@ export interface Sample {
 /** One look at the breaker through `/health/status`. */
 export interface BreakerSample {
   readonly at: number;
-  readonly state: string;
+  readonly state: BreakerReport['state'];
   readonly secondsUntilRetry: number;
   /** Times the breaker opened since the service started (`circuit_breaker.trips_total`). */
   readonly tripsTotal?: number;
@@ -80,20 +90,31 @@ let uncachedSequence = 0;
 function uncachedSearchPath(sequence: number): string {
   const term = SEEDED_MODEL.slice(0, SEEDED_MODEL.length - (sequence % 10));
   const maxResults = 1 + (Math.floor(sequence / 10) % 1000);
-  return `/api/v1/models?search=${term}&max_results=${maxResults}`;
+  return `${ROUTES.searchModels.url}?search=${term}&max_results=${maxResults}`;
 }
+
+/** The stage every write asks for (the seeded version moves to Staging and stays there). */
+const STAGE_BODY: CallInput<typeof ROUTES.transitionModelVersion>['body'] = { stage: 'Staging' };
+
+/**
+ * The fields a sample reads from whichever answer came, named by the contract (a renamed field fails to
+ * compile) but checked at run time: a body that does not parse is still a sample, never an exception.
+ */
+type SampleFields = Partial<
+  Record<keyof (ErrorBody & Answer<typeof ROUTES.live>['body'] & Answer<typeof ROUTES.ready>['body']), unknown>
+>;
 
 async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number): Promise<Sample> {
   uncachedSequence += 1;
   const requests: Record<RouteClass, { path: string; init?: RequestInit }> = {
-    live: { path: '/health/live' },
-    ready: { path: '/health/ready' },
-    core: { path: '/version' },
-    cached_read: { path: `/api/v1/models/${SEEDED_MODEL}` },
+    live: { path: ROUTES.live.url },
+    ready: { path: ROUTES.ready.url },
+    core: { path: ROUTES.version.url },
+    cached_read: { path: `${REGISTRY_PREFIX}/models/${SEEDED_MODEL}` },
     uncached_read: { path: uncachedSearchPath(uncachedSequence) },
     write: {
-      path: `/api/v1/models/${SEEDED_MODEL}/versions/1/stage`,
-      init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"stage":"Staging"}' },
+      path: `${REGISTRY_PREFIX}/models/${SEEDED_MODEL}/versions/1/stage`,
+      init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(STAGE_BODY) },
     },
   };
   const { path, init } = requests[routeClass];
@@ -102,9 +123,9 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number):
     const response = await fetch(`${baseUrl}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     const text = await response.text();
     const latencyMs = Date.now() - at;
-    let body: Record<string, unknown> = {};
+    let body: SampleFields = {};
     try {
-      body = JSON.parse(text) as Record<string, unknown>;
+      body = JSON.parse(text) as SampleFields;
     } catch {
       // A non-JSON answer is still a sample: its status tells the story.
     }
@@ -147,20 +168,17 @@ export function startTraffic(
     void promise.finally(() => inFlight.delete(promise));
   };
 
+  const service = createRegistryClient({ baseUrl, timeoutMs: limits.requestTimeoutMs });
   const pollBreaker = async () => {
     try {
-      const response = await fetch(`${baseUrl}/health/status`, {
-        signal: AbortSignal.timeout(limits.requestTimeoutMs),
-      });
-      const body = (await response.json()) as {
-        circuit_breaker?: { state: string; time_until_retry_seconds: number; trips_total?: number };
-      };
-      if (body.circuit_breaker) {
+      const status = await service.status();
+      if (status.status === 200) {
+        const breaker = status.body.circuit_breaker;
         breakerSamples.push({
           at: Date.now(),
-          state: body.circuit_breaker.state,
-          secondsUntilRetry: body.circuit_breaker.time_until_retry_seconds,
-          tripsTotal: body.circuit_breaker.trips_total,
+          state: breaker.state,
+          secondsUntilRetry: breaker.time_until_retry_seconds,
+          tripsTotal: breaker.trips_total,
         });
       }
     } catch {

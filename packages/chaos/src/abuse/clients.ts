@@ -1,5 +1,6 @@
 import { type IncomingMessage, request } from 'node:http';
 import { connect } from 'node:net';
+import type { ErrorBody } from '@registry/service';
 
 /** What an attack request must get for the service to pass. */
 export type Expectation =
@@ -73,7 +74,8 @@ export function requestLabel(method: string, path: string): string {
 
 function parseBody(kept: Buffer): Pick<AttackSample, 'code' | 'requestId' | 'mlflowErrorCode'> {
   try {
-    const body = JSON.parse(kept.toString('utf8')) as Record<string, unknown>;
+    // Field names from the contract; values checked here, since a hostile request may get any answer.
+    const body = JSON.parse(kept.toString('utf8')) as Partial<Record<keyof ErrorBody, unknown>>;
     return {
       code: typeof body.code === 'string' ? body.code : undefined,
       requestId: typeof body.requestId === 'string' ? body.requestId : undefined,

@@ -1,3 +1,4 @@
+import { REGISTRY_PREFIX, ROUTES } from '@registry/service/client';
 import type { Stack } from '@registry/testkit';
 import { type Capability, type Experiment, toxicFault } from '../experiments.js';
 import type { Bounds, ReportedBreakerSettings } from '../settings.js';
@@ -337,7 +338,7 @@ const cacheMemory = defineAbuse<void>({
     const terms = times(LARGE_MODEL.length - 7, (i) => LARGE_MODEL.slice(0, 8 + i));
     const specs = times(LARGE_SEARCHES, (i) => ({
       method: 'GET',
-      path: `/api/v1/models?search=${terms[i % terms.length]}&max_results=${1 + Math.floor(i / terms.length)}`,
+      path: `${REGISTRY_PREFIX}/models?search=${terms[i % terms.length]}&max_results=${1 + Math.floor(i / terms.length)}`,
       expect: served,
     }));
     return { samples: await sendAll(context, specs, LARGE_SEARCH_CONCURRENCY), facts: undefined };
@@ -427,14 +428,14 @@ const slowloris = defineAbuse<void>({
       `POST ${path} HTTP/1.1\r\n${host}Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n`;
     const specs = [
       ...times(TRICKLES_PER_KIND, () => ({
-        label: 'trickled headers: GET /health/live',
-        head: `GET /health/live HTTP/1.1\r\n${host}`,
+        label: `trickled headers: GET ${ROUTES.live.url}`,
+        head: `GET ${ROUTES.live.url} HTTP/1.1\r\n${host}`,
         drip: 'X-Trickle: abuse\r\n',
         expect: { kind: 'cut', withinMs: headersTimeoutMs + CUT_SLACK_MS } as const,
       })),
       ...times(TRICKLES_PER_KIND, () => ({
-        label: `trickled body: POST /api/v1/models/${VICTIM_MODEL}/versions`,
-        head: body(`/api/v1/models/${VICTIM_MODEL}/versions`),
+        label: `trickled body: POST ${REGISTRY_PREFIX}/models/${VICTIM_MODEL}/versions`,
+        head: body(`${REGISTRY_PREFIX}/models/${VICTIM_MODEL}/versions`),
         drip: ' ',
         expect: { kind: 'cut', withinMs: requestTimeoutMs + CUT_SLACK_MS } as const,
       })),
@@ -481,25 +482,28 @@ const badUrls = defineAbuse<void>({
     const once: AttackSpec[] = [
       ...[101, 200, 256].map((length) => ({
         method: 'GET',
-        path: `/api/v1/models/${name(length)}`,
-        label: `GET /api/v1/models/<${length} characters>`,
+        path: `${REGISTRY_PREFIX}/models/${name(length)}`,
+        label: `GET ${REGISTRY_PREFIX}/models/<${length} characters>`,
         expect: refusal('MODEL_NOT_FOUND'),
       })),
       {
         method: 'GET',
-        path: `/api/v1/models/${name(256)}/versions/1`,
-        label: 'GET /api/v1/models/<256 characters>/versions/1',
+        path: `${REGISTRY_PREFIX}/models/${name(256)}/versions/1`,
+        label: `GET ${REGISTRY_PREFIX}/models/<256 characters>/versions/1`,
         expect: refusal('MODEL_NOT_FOUND'),
       },
       ...[257, 4000].map((length) => ({
         method: 'GET',
-        path: `/api/v1/models/${name(length)}`,
-        label: `GET /api/v1/models/<${length} characters>`,
+        path: `${REGISTRY_PREFIX}/models/${name(length)}`,
+        label: `GET ${REGISTRY_PREFIX}/models/<${length} characters>`,
         expect: refusal(),
       })),
-      ...['/api/v1/models/%ZZ', '/api/v1/models/abc%', '/api/v1/models/%C3%28', '/api/v1/models?search=%ZZ'].map(
-        (path) => ({ method: 'GET', path, expect: refusal('BAD_REQUEST') }),
-      ),
+      ...[
+        `${REGISTRY_PREFIX}/models/%ZZ`,
+        `${REGISTRY_PREFIX}/models/abc%`,
+        `${REGISTRY_PREFIX}/models/%C3%28`,
+        `${REGISTRY_PREFIX}/models?search=%ZZ`,
+      ].map((path) => ({ method: 'GET', path, expect: refusal('BAD_REQUEST') })),
       {
         method: 'GET',
         path: '/mlflow/api/2.0/mlflow/%ZZ/registered-models/search',
@@ -575,18 +579,18 @@ const floodPassThrough = defineAbuse<{ readonly durationMs: number }>({
 const floodRegistry = defineAbuse<{ readonly durationMs: number }>({
   id: 'abuse-flood-registry',
   title: `Request flood on the registry routes (${FLOOD_REQUESTS} requests, ${FLOOD_CONCURRENCY} connections)`,
-  attack: 'flood /api/v1',
+  attack: `flood ${REGISTRY_PREFIX}`,
   breaker: 'stays-closed',
   requires: ['localMlflowAddress'],
   rssAllowanceMb: () => RSS_HEADROOM_MB,
   run: (context) =>
     flood(context, (i) => {
       const paths = [
-        `/api/v1/models/${SEEDED_MODEL}`,
-        `/api/v1/models/${SEEDED_MODEL}/versions/1`,
-        `/api/v1/models?search=aaa-chaos&max_results=${1 + (i % 1000)}`,
+        `${REGISTRY_PREFIX}/models/${SEEDED_MODEL}`,
+        `${REGISTRY_PREFIX}/models/${SEEDED_MODEL}/versions/1`,
+        `${REGISTRY_PREFIX}/models?search=aaa-chaos&max_results=${1 + (i % 1000)}`,
         // 404 MODEL_NOT_FOUND from MLflow: a client's mistake, never counted.
-        `/api/v1/models/abuse-missing-${i}`,
+        `${REGISTRY_PREFIX}/models/abuse-missing-${i}`,
       ];
       return { method: 'GET', path: paths[i % paths.length] as string, expect: served };
     }),
@@ -607,7 +611,7 @@ const adminBruteForce = defineAbuse<void>({
     const { adminMaxFailures } = context.limits;
     const attempt = (index: number, expect: Expectation): AttackSpec => ({
       method: 'POST',
-      path: index % 2 === 0 ? '/health/mlflow/reset' : '/health/mlflow/open',
+      path: index % 2 === 0 ? ROUTES.resetBreaker.url : ROUTES.openBreaker.url,
       headers: index % 3 === 2 ? {} : { authorization: `Bearer wrong-admin-token-${index}-0123456789` },
       expect,
     });
@@ -656,7 +660,7 @@ const saturation = defineAbuse<void>({
     const waves = Math.ceil((maxConcurrency + queueSize) / maxConcurrency);
     const specs = times(HANG_READS, (i) => ({
       method: 'GET',
-      path: `/api/v1/models?search=abuse-saturation-${i}&max_results=1`,
+      path: `${REGISTRY_PREFIX}/models?search=abuse-saturation-${i}&max_results=1`,
       expect: refusal('MLFLOW_SATURATED', 'MLFLOW_TIMEOUT', 'MLFLOW_CIRCUIT_OPEN'),
       timeoutMs: waves * context.bounds.requestTimeoutMs + CUT_SLACK_MS + CLIENT_TIMEOUT_MS,
     }));
