@@ -1,4 +1,4 @@
-import { BREAKER_STATE_VALUE, METRICS, readMetrics } from '@registry/service/client';
+import { BREAKER_STATE_VALUE, CACHE_STATUS_HEADER, METRICS, readMetrics } from '@registry/service/client';
 import { startPostgres, startRedis, waitFor } from '@registry/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createMswMlflow, startService } from './support/service.js';
@@ -42,7 +42,7 @@ describe('Service when everything is healthy', () => {
   it('reads a model version from MLflow', async () => {
     await using service = await startService();
     const response = await service.request.get('/api/v1/models/fraud/versions/2').expect(200);
-    expect(response.headers['x-registry-cache']).toBe('live');
+    expect(response.headers[CACHE_STATUS_HEADER]).toBe('live');
     expect(response.body.model_version).toMatchObject({ name: 'fraud', version: '2' });
   });
 
@@ -157,7 +157,7 @@ describe('Service with the breaker open', () => {
     await service.request.get('/api/v1/models/fraud').expect(200);
     await tripBreaker(service);
     const response = await service.request.get('/api/v1/models/fraud').expect(200);
-    expect(response.headers['x-registry-cache']).toBe('stale');
+    expect(response.headers[CACHE_STATUS_HEADER]).toBe('stale');
     expect(response.body.model.name).toBe('fraud');
   });
 
