@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import { Registry } from 'prom-client';
 import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
 import type { Config } from './config.js';
+import { REQUEST_ID_HEADER } from './contract/metrics.js';
 import { REGISTRY_PREFIX } from './contract/routes.js';
 import { type DependencyCheck, withTimeout } from './dependency-checks.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './error-handling.js';
@@ -81,7 +82,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: (request) => {
-      const given = request.headers['x-request-id'];
+      const given = request.headers[REQUEST_ID_HEADER];
       return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
@@ -167,7 +168,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   // A synchronous onRequest hook: it runs for every route, 404s included, and costs no promise per request.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
+    reply.header(REQUEST_ID_HEADER, request.id);
     done();
   });
   app.addHook('onReady', async () => prober.start());

@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { REQUEST_ID_HEADER } from './contract/metrics.js';
 import { ERRORS, type ErrorBody, type ErrorCode, isServiceError } from './errors.js';
 
 /**
@@ -40,7 +41,7 @@ function send(
   if (details !== undefined) body.details = details;
   if (style.mlflowErrorCode) body.error_code = MLFLOW_ERROR_CODE_BY_STATUS[status] ?? 'BAD_REQUEST';
   // Routing errors never run the onRequest hooks, so the request id header is set here as well.
-  return reply.status(status).header('x-request-id', request.id).type('application/json').send(body);
+  return reply.status(status).header(REQUEST_ID_HEADER, request.id).type('application/json').send(body);
 }
 
 function codeForFrameworkError(statusCode: number): ErrorCode | undefined {

@@ -1,6 +1,6 @@
 import { type IncomingMessage, request } from 'node:http';
 import { connect } from 'node:net';
-import type { ErrorBody } from '@registry/service';
+import { type ErrorBody, REQUEST_ID_HEADER } from '@registry/service';
 
 /** What an attack request must get for the service to pass. */
 export type Expectation =
@@ -125,7 +125,7 @@ export function sendRequest(target: Target, spec: RequestSpec): Promise<AttackSa
       finish({
         status: answered?.statusCode ?? null,
         ...(answered ? parseBody(Buffer.concat(kept)) : {}),
-        headerRequestId: answered ? header(answered, 'x-request-id') : undefined,
+        headerRequestId: answered ? header(answered, REQUEST_ID_HEADER) : undefined,
         retryAfter: answered ? header(answered, 'retry-after') : undefined,
         bodyBytes,
         truncated,

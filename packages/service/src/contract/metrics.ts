@@ -22,3 +22,6 @@ export const BREAKER_STATE_VALUE: Readonly<Record<BreakerState, number>> = { clo
 
 /** Header telling a client whether a registry read is fresh (`live`) or last-known-good (`stale`). */
 export const CACHE_STATUS_HEADER = 'x-registry-cache';
+
+/** Header carrying the request's id on every answer (a well-formed id the client sent is kept). */
+export const REQUEST_ID_HEADER = 'x-request-id';
