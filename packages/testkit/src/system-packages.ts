@@ -22,7 +22,7 @@ export function postgresBinDir(): string | undefined {
 }
 
 /** A Debian package the suites need, and how to tell it is there. */
-interface SystemPackage {
+export interface SystemPackage {
   readonly name: string;
   readonly usedBy: string;
   readonly installed: () => boolean;
@@ -59,22 +59,26 @@ function apt(prefix: string[], args: string[]): void {
 
 /**
  * Installs the Debian packages the suites need (PostgreSQL, Redis, Python's venv) when any is missing,
- * with apt-get as root or through passwordless sudo. Where neither is possible it says which packages are
- * missing and what needs them, and the suites that need them fail naming the package.
+ * with apt-get as root or through passwordless sudo. Where neither is possible it throws one line naming
+ * the missing packages, what needs them and the command that installs them: the run stops before any
+ * suite starts, instead of a suite crashing on a missing executable.
  */
 export function provisionSystemPackages(): void {
   const missing = SYSTEM_PACKAGES.filter((pkg) => !pkg.installed());
   if (missing.length === 0) return;
   const names = missing.map((pkg) => pkg.name);
   const runner = aptRunner();
-  if (!runner) {
-    for (const pkg of missing) log(`WARNING: ${pkg.name} is not installed; ${pkg.usedBy} need it`);
-    log(`install them with: sudo apt-get install ${names.join(' ')} (apt-get as root is not available here)`);
-    return;
-  }
+  if (!runner) throw new Error(missingPackagesMessage(missing));
   log(`installing ${names.join(' ')} (apt-get)`);
   apt(runner, ['update', '-qq']);
   apt(runner, ['install', '-y', '-qq', ...names]);
   const still = missing.filter((pkg) => !pkg.installed()).map((pkg) => pkg.name);
   if (still.length > 0) throw new Error(`apt-get installed ${names.join(' ')}, yet ${still.join(', ')} still missing`);
+}
+
+/** The one line a run stops with when Debian packages are missing and apt-get cannot run here. */
+export function missingPackagesMessage(missing: readonly Pick<SystemPackage, 'name' | 'usedBy'>[]): string {
+  const what = missing.map((pkg) => `${pkg.name} (${pkg.usedBy})`).join(', ');
+  const names = missing.map((pkg) => pkg.name).join(' ');
+  return `missing ${what}; apt-get cannot run here (not root, no passwordless sudo): install with \`sudo apt-get install -y ${names}\`, then run npm test again`;
 }
