@@ -15,22 +15,31 @@ import {
   startMlflowWith,
   waitFor,
 } from '@registry/testkit';
-import { describeOnProvider } from '@registry/testkit/suites';
+import { describeOnProvider, providerSummaryLine } from '@registry/testkit/suites';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const HOLD_CONTAINERS = fileURLToPath(new URL('./support/hold-containers.ts', import.meta.url));
 const VITEST = join(dirname(fileURLToPath(import.meta.resolve('vitest/package.json'))), 'vitest.mjs');
 const PROVIDER_SUITES = fileURLToPath(new URL('./support/provider-suites/', import.meta.url));
 
-/** Runs the fixture suite on the process provider in a child vitest, with no tools provisioned. */
-function runFixtureWithoutTools(required: string): { status: number | null; output: string } {
+/** Runs a fixture suite on the process provider in a child vitest, with no tools provisioned. */
+function runFixtureWithoutTools(
+  required: string,
+  fixture = 'process-suite.fixture.ts',
+): { status: number | null; output: string } {
   const tools = mkdtempSync(join(tmpdir(), 'registry-no-tools-'));
   try {
     const child = spawnSync(process.execPath, [VITEST, 'run'], {
       cwd: PROVIDER_SUITES,
       encoding: 'utf8',
       timeout: 60_000,
-      env: { ...process.env, REGISTRY_TOOLS_DIR: tools, REGISTRY_REQUIRED_PROVIDERS: required, NO_COLOR: '1' },
+      env: {
+        ...process.env,
+        REGISTRY_TOOLS_DIR: tools,
+        REGISTRY_REQUIRED_PROVIDERS: required,
+        REGISTRY_FIXTURE: fixture,
+        NO_COLOR: '1',
+      },
     });
     return { status: child.status, output: `${child.stdout}${child.stderr}` };
   } finally {
@@ -114,6 +123,24 @@ describe('Provider settings', () => {
     const { status, output } = runFixtureWithoutTools('');
     expect(output).toContain('Fixture suite (process, not run: MLflow and Toxiproxy are not provisioned');
     expect(status).toBe(0);
+  });
+
+  it('fails a suite that must run somewhere when no provider can run, naming why each cannot', () => {
+    const { status, output } = runFixtureWithoutTools('', 'any-provider.fixture.ts');
+    expect(output).toContain('no provider can run here (process: MLflow and Toxiproxy are not provisioned');
+    expect(status).toBe(1);
+  });
+
+  it('sums up a suite in one line: the providers that ran, those that did not and why', () => {
+    const env = {
+      REGISTRY_TOOLS_DIR: join(tmpdir(), 'registry-no-such-tools'),
+      REGISTRY_REQUIRED_PROVIDERS: 'process',
+    };
+    const line = providerSummaryLine('chaos', localProviders(env));
+    expect(line).toMatch(
+      /^\[providers\] chaos: ran on .*; not run: process \(MLflow and Toxiproxy are not provisioned/,
+    );
+    expect(line).toContain('; REQUIRED)');
   });
 });
 

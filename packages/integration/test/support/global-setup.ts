@@ -1,4 +1,5 @@
-import { type PostgresHandle, type RedisHandle, startPostgres, startRedis } from '@registry/testkit';
+import { localProviders, type PostgresHandle, type RedisHandle, startPostgres, startRedis } from '@registry/testkit';
+import { providerSummaryLine } from '@registry/testkit/suites';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -10,7 +11,7 @@ declare module 'vitest' {
 
 /**
  * Uses the PostgreSQL and Redis that CI started (TEST_DATABASE_URL, TEST_REDIS_URL) or starts throwaway
- * ones from the system packages when they are absent.
+ * ones from the system packages when they are absent. Ends the run with its providers line.
  */
 export async function setup(project: TestProject) {
   const started: (PostgresHandle | RedisHandle)[] = [];
@@ -30,5 +31,6 @@ export async function setup(project: TestProject) {
   project.provide('redisUrl', redisUrl);
   return async () => {
     await Promise.all(started.map((handle) => handle.stop()));
+    process.stdout.write(`${providerSummaryLine('integration', localProviders())}\n`);
   };
 }
