@@ -16,6 +16,7 @@ import {
 import { ABUSE_EXPERIMENTS } from './abuse/experiments.js';
 import { watchableMlflowPort } from './abuse/neighbours.js';
 import { formatAbuseChecks, formatAbuseMatrix } from './abuse/report.js';
+import { CONTROLS, type Control, controlPlan } from './controls.js';
 import { EXPERIMENTS } from './experiments.js';
 import { DEFAULT_TIME_SCALE } from './load-balancer.js';
 import { formatChecks, formatMatrix, writeReports } from './report.js';
@@ -26,6 +27,7 @@ const CLASSES = ['fault', 'abuse'] as const;
 
 const USAGE = `usage: npm run chaos -- [--provider process|containers|external] [--network host|network]
                         [--class fault|abuse] [--only id,id] [--report-dir DIR] [--time-scale N]
+                        [--control ${CONTROLS.join('|')}]
 
   --provider    default REGISTRY_PROVIDER, else containers when a Docker engine answers, else process.
                 process: start MLflow and Toxiproxy here as processes (needs Python and Go; npm run setup);
@@ -39,7 +41,11 @@ const USAGE = `usage: npm run chaos -- [--provider process|containers|external] 
   --only        run only these experiments; fault: ${EXPERIMENTS.map((e) => e.id).join(', ')}
                 abuse: ${ABUSE_EXPERIMENTS.map((e) => e.id).join(', ')}
   --report-dir  where chaos-report.json and chaos-report.html go (default: reports/chaos in the repo)
-  --time-scale  load-balancer time compression (default ${DEFAULT_TIME_SCALE}: 30 s intervals become 1.5 s)`;
+  --time-scale  load-balancer time compression (default ${DEFAULT_TIME_SCALE}: 30 s intervals become 1.5 s)
+  --control     a negative control, whose hypotheses must FAIL (exit 0 when they all do, 1 otherwise):
+                no-breaker: the breaker-dependent experiments against a service whose breaker cannot open
+                (MLFLOW_CB_FAILURE_THRESHOLD=1000000); lb-dependency-check: MLflow down with the fixed
+                load balancer checking /health/mlflow, which must mark the target unhealthy`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);
@@ -55,6 +61,7 @@ async function main(): Promise<number> {
       class: { type: 'string' },
       'report-dir': { type: 'string' },
       'time-scale': { type: 'string' },
+      control: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -84,17 +91,27 @@ async function main(): Promise<number> {
     (experimentClass ?? name) === name ? list.filter((e) => !only || only.includes(e.id)) : [];
   const timeScale = Number(values['time-scale'] ?? DEFAULT_TIME_SCALE);
   if (!Number.isFinite(timeScale) || timeScale < 1) fail('--time-scale: expected a number of 1 or more');
-  const reportDir = resolve(values['report-dir'] ?? `${workspaceRoot()}/reports/chaos`);
+
+  const controlName = values.control;
+  if (controlName !== undefined && !(CONTROLS as readonly string[]).includes(controlName)) {
+    fail(`--control: expected one of ${CONTROLS.join(', ')} (got "${controlName}")`);
+  }
+  if (controlName !== undefined && (values.only || values.class)) fail('--control runs its own experiments');
+  const control = controlName === undefined ? undefined : controlPlan(controlName as Control);
+  const defaultReportDir = `${workspaceRoot()}/reports/chaos${control ? `/control-${control.control}` : ''}`;
+  const reportDir = resolve(values['report-dir'] ?? defaultReportDir);
   const experiments = selected(EXPERIMENTS, 'fault');
   const abuseExperiments = selected(ABUSE_EXPERIMENTS, 'abuse');
   if (experiments.length + abuseExperiments.length === 0) fail('no experiment selected');
 
   const log = (line: string) => process.stdout.write(`${line}\n`);
   log(`chaos: starting the ${provider} stack${networking ? ` (${networking} networking)` : ''}`);
+  if (control) log(`chaos: negative control ${control.control}: ${control.description}; its hypotheses must FAIL`);
   const started = Date.now();
   // A low port for MLflow's proxy, so that every port next to it can be watched (abuse class).
   const mlflowProxyPort = await watchableMlflowPort();
-  const stack = await startStack({ provider, networking, serviceEnv: { ...CHAOS_SERVICE_ENV }, mlflowProxyPort });
+  const serviceEnv = { ...CHAOS_SERVICE_ENV, ...control?.serviceEnv };
+  const stack = await startStack({ provider, networking, serviceEnv, mlflowProxyPort });
   const stop = async () => {
     await stack.stop();
   };
@@ -106,6 +123,7 @@ async function main(): Promise<number> {
       experiments,
       abuseExperiments,
       timeScale,
+      control,
       log,
       onResult: (result) => {
         log(`    ${result.passed ? 'PASS' : 'FAIL'} ${result.title}`);
@@ -128,6 +146,10 @@ async function main(): Promise<number> {
     const paths = writeReports(report, reportDir);
     const failed = [...report.results, ...report.abuse].filter((r) => !r.passed);
     log(`\nreports: ${paths.json}\n         ${paths.html}`);
+    if (report.control) {
+      log(report.control.summary);
+      return report.control.held ? 0 : 1;
+    }
     log(
       `chaos: ${report.results.length + report.abuse.length - failed.length} passed, ${failed.length} failed, ${report.skipped.length} not run in ${Math.round((Date.now() - started) / 1000)} s`,
     );

@@ -84,10 +84,14 @@ function flappingFault(downMs: number, upMs: number, maxToggles = 200): Pick<Exp
  */
 export const EXPERIMENTS: readonly Experiment[] = [
   {
+    // The incident's own fault: the pre-fix load balancer watches it beside the fixed one, so the replay
+    // and the plain outage are one experiment rather than the same fault injected twice.
     id: 'mlflow-down',
-    title: 'MLflow down (proxy disabled)',
+    title:
+      'MLflow down (proxy disabled), replaying the incident: the pre-fix health check drops the target, the fixed one keeps it',
     fault: 'down',
     expectation: 'trips',
+    incidentReplay: true,
     inject: ({ stack }) => setProxyEnabled(stack, false),
     remove: ({ stack }) => setProxyEnabled(stack, true),
   },
@@ -175,15 +179,6 @@ export const EXPERIMENTS: readonly Experiment[] = [
     requires: ['breakStore'],
     inject: async ({ stack }) => stack.mlflow.breakStore?.(),
     remove: async ({ stack }) => stack.mlflow.restoreStore?.(),
-  },
-  {
-    id: 'incident-replay',
-    title: 'Incident replay: the pre-fix health check drops the target, the fixed one keeps it',
-    fault: 'down (replay)',
-    expectation: 'trips',
-    incidentReplay: true,
-    inject: ({ stack }) => setProxyEnabled(stack, false),
-    remove: ({ stack }) => setProxyEnabled(stack, true),
   },
 ];
 

@@ -20,6 +20,14 @@ export { neighbourPorts, watchableMlflowPort } from './abuse/neighbours.js';
 export { formatAbuseChecks, formatAbuseMatrix, renderAbuseHtml } from './abuse/report.js';
 export { type AbuseCheck, type AbuseResult, runAbuseExperiment } from './abuse/runner.js';
 export {
+  CONTROLS,
+  type Control,
+  type ControlPlan,
+  type ControlVerdict,
+  controlPlan,
+  judgeControl,
+} from './controls.js';
+export {
   type Capability,
   EXPERIMENTS,
   type Expectation,

@@ -120,7 +120,14 @@ ${timelineSvg(r)}</section>`,
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Chaos report</title>
 <style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:1000px}table{border-collapse:collapse}td,th{border:1px solid #ced4da;padding:4px 8px;text-align:left}
 .ok{background:#ebfbee}.bad{background:#fff5f5}li.ok,li.bad{background:none}li.bad{color:#c92a2a}section{margin-top:2rem}svg{border:1px solid #dee2e6}</style></head><body>
-<h1>Chaos report: ${report.passed ? 'all hypotheses held' : 'HYPOTHESES FAILED'}</h1>
+<h1>Chaos report: ${
+    report.control
+      ? `negative control ${escapeHtml(report.control.control)} ${report.control.held ? 'held' : 'DID NOT HOLD'}`
+      : report.passed
+        ? 'all hypotheses held'
+        : 'HYPOTHESES FAILED'
+  }</h1>
+${report.control ? `<p>${escapeHtml(report.control.summary)}</p>` : ''}
 <p>Provider <b>${escapeHtml(report.provider)}</b>, service ${escapeHtml(report.serviceUrl)}, started ${escapeHtml(report.startedAt)},
 ${Math.round(report.durationMs / 1000)} s. Bounds: open within ${report.bounds.openWithinMs} ms, recover within ${report.bounds.recoverWithinMs} ms,
 fail fast under ${report.bounds.fastFailMs} ms. Load-balancer time scale 1/${report.timeScale}.</p>

@@ -40,8 +40,6 @@ export interface Bounds {
   readonly recoverWithinMs: number;
   /** Longest an MLflow-bound request may take once the breaker is open (fail fast). */
   readonly fastFailMs: number;
-  /** Longest a liveness answer may take. */
-  readonly liveMaxMs: number;
   /** Request timeout to MLflow. */
   readonly requestTimeoutMs: number;
 }
@@ -66,7 +64,6 @@ export function deriveBounds(settings: ReportedBreakerSettings): Bounds {
       settings.max_recovery_timeout_seconds * 1000 * JITTER + successes * timeoutMs + probeMs + SLACK_MS,
     ),
     fastFailMs: Math.round(timeoutMs / 2),
-    liveMaxMs: 1_000,
     requestTimeoutMs: timeoutMs,
   };
 }

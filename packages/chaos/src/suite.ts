@@ -3,6 +3,7 @@ import { fetchJson, type Stack } from '@registry/testkit';
 import { ABUSE_EXPERIMENTS, type AbuseExperiment } from './abuse/experiments.js';
 import { type AbuseLimits, readAbuseLimits } from './abuse/limits.js';
 import { type AbuseResult, runAbuseExperiment } from './abuse/runner.js';
+import { type ControlPlan, type ControlVerdict, judgeControl } from './controls.js';
 import { EXPERIMENTS, type Experiment, missingReason } from './experiments.js';
 import { DEFAULT_TIME_SCALE } from './load-balancer.js';
 import { type ExperimentResult, runExperiment } from './runner.js';
@@ -36,6 +37,9 @@ export interface SuiteReport {
   readonly abuseLimits?: AbuseLimits;
   readonly abuse: readonly AbuseResult[];
   readonly skipped: readonly SkippedExperiment[];
+  /** Set on a negative-control run: the control and whether it held (every experiment failed as it must). */
+  readonly control?: ControlVerdict;
+  /** An ordinary run: every experiment passed. A control run: the control held. */
   readonly passed: boolean;
 }
 
@@ -149,6 +153,11 @@ export interface SuiteOptions {
   /** Called after each experiment, e.g. to print its checks as the run goes. */
   readonly onResult?: (result: ExperimentResult) => void;
   readonly onAbuseResult?: (result: AbuseResult) => void;
+  /**
+   * A negative control: its experiments (and no abuse class) against a service started with its settings;
+   * the report's verdict is whether the control held.
+   */
+  readonly control?: ControlPlan;
 }
 
 /** Reads the live service's settings, derives the bounds, seeds MLflow and runs every experiment in order. */
@@ -158,13 +167,14 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const started = Date.now();
   const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
   const settings = await readServiceSettings(stack.service.url);
-  const bounds = deriveBounds(settings);
+  const bounds = deriveBounds({ ...settings, ...options.control?.boundsSettings });
   await seedRegistry(stack);
   const results: ExperimentResult[] = [];
   const abuse: AbuseResult[] = [];
   const skipped: SkippedExperiment[] = [];
-  const experiments = options.experiments ?? EXPERIMENTS;
-  const abuseExperiments = options.abuseExperiments ?? ABUSE_EXPERIMENTS;
+  const control = options.control;
+  const experiments = control?.experiments ?? options.experiments ?? EXPERIMENTS;
+  const abuseExperiments = control ? [] : (options.abuseExperiments ?? ABUSE_EXPERIMENTS);
   const total = experiments.length + abuseExperiments.length;
   const skip = (index: number, experiment: { id: string; title: string }, reason: string) => {
     log(`[${index}/${total}] SKIP ${experiment.title}: ${reason}`);
@@ -181,8 +191,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     const result = await runExperiment(experiment, {
       stack,
       bounds,
-      settings,
       timeScale,
+      fixedHealthCheck: control?.fixedHealthCheck,
       log: (line) => log(`    ${line}`),
     }).catch((error: unknown) => abortedResult(experiment, error));
     results.push(result);
@@ -210,6 +220,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     abuse.push(result);
     options.onAbuseResult?.(result);
   }
+  const verdict = control ? judgeControl(control, results) : undefined;
   return {
     provider: stack.provider,
     serviceUrl: stack.service.url,
@@ -222,6 +233,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     abuseLimits,
     abuse,
     skipped,
-    passed: results.every((r) => r.passed) && abuse.every((r) => r.passed),
+    control: verdict,
+    passed: verdict ? verdict.held : results.every((r) => r.passed) && abuse.every((r) => r.passed),
   };
 }

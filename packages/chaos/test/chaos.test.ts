@@ -1,5 +1,5 @@
 import { localProviders, type Stack, startStack, workspaceRoot } from '@registry/testkit';
-import { describeOnProvider } from '@registry/testkit/suites';
+import { describeOnProvider, requireSomeProvider } from '@registry/testkit/suites';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   ABUSE_EXPERIMENTS,
@@ -7,6 +7,8 @@ import {
   type AbuseResult,
   type Bounds,
   CHAOS_SERVICE_ENV,
+  CONTROLS,
+  controlPlan,
   DEFAULT_TIME_SCALE,
   deriveBounds,
   EXPERIMENTS,
@@ -21,10 +23,13 @@ import {
   resetProxy,
   runAbuseExperiment,
   runExperiment,
+  runSuite,
   seedRegistry,
   watchableMlflowPort,
   writeReports,
 } from '../src/index.js';
+
+requireSomeProvider('Chaos experiments', localProviders());
 
 for (const local of localProviders()) {
   const { provider, networking, name } = local;
@@ -76,7 +81,7 @@ for (const local of localProviders()) {
         const reason = missingReason(experiment, stack);
         context.skip(reason !== undefined, reason);
         await resetProxy(stack);
-        const result = await runExperiment(experiment, { stack, bounds, settings, timeScale: DEFAULT_TIME_SCALE });
+        const result = await runExperiment(experiment, { stack, bounds, timeScale: DEFAULT_TIME_SCALE });
         results.push(result);
         const failed = result.checks.filter((c) => !c.passed);
         if (failed.length > 0) process.stdout.write(`${experiment.title}\n${formatChecks(result)}\n`);
@@ -95,6 +100,32 @@ for (const local of localProviders()) {
         if (failed.length > 0) process.stdout.write(`${experiment.title}\n${formatAbuseChecks(result)}\n`);
         expect(failed).toEqual([]);
       });
+    }
+  });
+}
+
+// Negative controls: the same experiments against a deliberately broken set-up must fail, on the
+// hypothesis each control targets. One provider is enough: the controls test the hypotheses, not the stack.
+const controlProvider = localProviders().find(({ name }) => name === 'process');
+if (controlProvider) {
+  describeOnProvider('Negative controls', controlProvider, () => {
+    for (const control of CONTROLS) {
+      const plan = controlPlan(control);
+      it(`reports "${plan.mustFail}" as FAILED in every experiment of control ${control}`, async () => {
+        const stack = await startStack({
+          provider: 'process',
+          serviceEnv: { ...CHAOS_SERVICE_ENV, ...plan.serviceEnv },
+        });
+        try {
+          const report = await runSuite({ stack, control: plan, timeScale: DEFAULT_TIME_SCALE });
+          writeReports(report, `${workspaceRoot()}/reports/chaos-test-control-${control}`);
+          process.stdout.write(`${report.control?.summary}\n`);
+          expect(report.results.map((result) => result.id)).toEqual(plan.experiments.map((e) => e.id));
+          expect(report.control).toMatchObject({ held: true, escaped: [] });
+        } finally {
+          await stack.stop();
+        }
+      }, 600_000);
     }
   });
 }

@@ -1,0 +1,82 @@
+import { ROUTES } from '@registry/service/client';
+import { EXPERIMENTS, type Experiment } from './experiments.js';
+import { FIXED_HEALTH_CHECK, type HealthCheckSettings } from './load-balancer.js';
+import type { ExperimentResult } from './runner.js';
+import { CHAOS_SERVICE_ENV, type ReportedBreakerSettings } from './settings.js';
+
+/**
+ * Negative controls: runs against a deliberately broken set-up whose hypotheses must FAIL. A suite whose
+ * controls fail is evidence that its passing runs mean something.
+ */
+export const CONTROLS = ['no-breaker', 'lb-dependency-check'] as const;
+export type Control = (typeof CONTROLS)[number];
+
+/** How a control breaks the set-up, what it runs, and which hypothesis must fail in every experiment. */
+export interface ControlPlan {
+  readonly control: Control;
+  readonly description: string;
+  /** Settings the service starts with on top of `CHAOS_SERVICE_ENV` (its ordinary environment variables). */
+  readonly serviceEnv: Readonly<Record<string, string>>;
+  /** Breaker settings the bounds are derived from instead of the reported ones (the ordinary suite's). */
+  readonly boundsSettings?: Partial<ReportedBreakerSettings>;
+  /** The fixed load balancer's health check, when the control changes it. */
+  readonly fixedHealthCheck?: HealthCheckSettings;
+  readonly experiments: readonly Experiment[];
+  /** The check (by name prefix) that must fail in every experiment of the control. */
+  readonly mustFail: string;
+}
+
+/** The failure threshold no experiment can reach: a breaker that cannot open (the setting's maximum). */
+const UNREACHABLE_FAILURE_THRESHOLD = '1000000';
+
+/** The plan of `control`. */
+export function controlPlan(control: Control): ControlPlan {
+  if (control === 'no-breaker') {
+    return {
+      control,
+      description:
+        'the breaker-dependent experiments against a service whose breaker cannot open (MLFLOW_CB_FAILURE_THRESHOLD=1000000)',
+      serviceEnv: { MLFLOW_CB_FAILURE_THRESHOLD: UNREACHABLE_FAILURE_THRESHOLD },
+      boundsSettings: { failure_threshold: Number(CHAOS_SERVICE_ENV.MLFLOW_CB_FAILURE_THRESHOLD) },
+      experiments: EXPERIMENTS.filter((experiment) => experiment.expectation === 'trips'),
+      mustFail: 'breaker opens within the bound',
+    };
+  }
+  return {
+    control,
+    description: `MLflow down with the fixed load balancer checking ${ROUTES.mlflowHealth.url}, a route that fails while MLflow is down`,
+    serviceEnv: {},
+    fixedHealthCheck: { ...FIXED_HEALTH_CHECK, name: 'dependency-path', path: ROUTES.mlflowHealth.url },
+    experiments: EXPERIMENTS.filter((experiment) => experiment.id === 'mlflow-down'),
+    mustFail: 'load balancer never marks the target unhealthy',
+  };
+}
+
+/** The verdict of a control run: it holds when every experiment failed, on the hypothesis it targets. */
+export interface ControlVerdict {
+  readonly control: Control;
+  readonly held: boolean;
+  /** Experiments that passed anyway, or failed without failing the targeted hypothesis. */
+  readonly escaped: readonly string[];
+  readonly summary: string;
+}
+
+/** Judges a control run from its results. */
+export function judgeControl(plan: ControlPlan, results: readonly ExperimentResult[]): ControlVerdict {
+  const escaped = results
+    .filter(
+      (result) =>
+        result.passed || !result.checks.some((check) => check.name.startsWith(plan.mustFail) && !check.passed),
+    )
+    .map((result) => result.id);
+  const held = results.length > 0 && escaped.length === 0;
+  const failed = results.length - escaped.length;
+  return {
+    control: plan.control,
+    held,
+    escaped,
+    summary: held
+      ? `control ${plan.control}: ${failed} of ${results.length} experiments FAILED "${plan.mustFail}", as they must`
+      : `control ${plan.control} DID NOT HOLD: ${escaped.length} of ${results.length} experiments did not fail "${plan.mustFail}" (${escaped.join(', ') || 'none ran'}); the suite cannot tell this broken set-up from a working one`,
+  };
+}
