@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { LRUCache } from 'lru-cache';
 import { bearerToken, secretsEqual } from '../auth.js';
 import type { BreakerSnapshot } from '../circuit-breaker.js';
-import type { BreakerSettings } from '../config.js';
+import type { BreakerSettings, Config } from '../config.js';
 import { ROUTES } from '../contract/routes.js';
 import { ServiceError } from '../errors.js';
 import {
@@ -18,6 +18,16 @@ import {
 import { createMemorySampler } from '../memory-sampler.js';
 import { retryAfterSeconds } from '../mlflow-gateway.js';
 import { SERVICE_VERSION } from '../version.js';
+
+/**
+ * Log level of the probe routes (liveness, readiness, health, status, MLflow health). A load balancer
+ * calls them every few seconds on every task, and at the default `info` each probe wrote two request log
+ * lines, which drowned the API's logs and cost a third of the liveness throughput. They log warnings and
+ * errors only; at `debug` and `trace` they log like every route, and a stricter LOG_LEVEL stays in force.
+ */
+export function probeLogLevel(level: Config['logLevel']): Config['logLevel'] {
+  return level === 'info' ? 'warn' : level;
+}
 
 const iso = (epochMs: number | null) => (epochMs === null ? null : new Date(epochMs).toISOString());
 
@@ -64,19 +74,24 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
   const report = (snapshot: BreakerSnapshot) => breakerReport(snapshot, ctx.config.breaker, ctx.config.mlflow);
   const uptimeSeconds = () => Math.round((ctx.now() - ctx.startedAt) / 100) / 10;
 
+  const probe = { logLevel: probeLogLevel(ctx.config.logLevel) };
   const memoryMb = createMemorySampler(ctx.now);
   const live = async () => ({ alive: true as const, uptime_seconds: uptimeSeconds(), memory_usage_mb: memoryMb() });
-  app.get(ROUTES.live.url, { schema: ROUTES.live.schema }, live);
-  app.get('/live', { schema: { ...ROUTES.live.schema, summary: 'Liveness (alias of /health/live)' } }, live);
+  app.get(ROUTES.live.url, { ...probe, schema: ROUTES.live.schema }, live);
+  app.get('/live', { ...probe, schema: { ...ROUTES.live.schema, summary: 'Liveness (alias of /health/live)' } }, live);
 
   const ready = async (_request: FastifyRequest, reply: FastifyReply) => {
     const readiness = evaluateReadiness(await ctx.collectChecks(), ctx.lifecycle.isShuttingDown);
     return reply.status(readiness.ready ? 200 : 503).send(readiness);
   };
-  app.get(ROUTES.ready.url, { schema: ROUTES.ready.schema }, ready);
-  app.get('/ready', { schema: { ...ROUTES.ready.schema, summary: 'Readiness (alias of /health/ready)' } }, ready);
+  app.get(ROUTES.ready.url, { ...probe, schema: ROUTES.ready.schema }, ready);
+  app.get(
+    '/ready',
+    { ...probe, schema: { ...ROUTES.ready.schema, summary: 'Readiness (alias of /health/ready)' } },
+    ready,
+  );
 
-  app.get(ROUTES.health.url, { schema: ROUTES.health.schema }, async (request) => {
+  app.get(ROUTES.health.url, { ...probe, schema: ROUTES.health.schema }, async (request) => {
     const checks = await ctx.collectChecks();
     const details =
       request.query.detailed === 'true'
@@ -91,7 +106,7 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
     };
   });
 
-  app.get(ROUTES.status.url, { schema: ROUTES.status.schema }, async () => {
+  app.get(ROUTES.status.url, { ...probe, schema: ROUTES.status.schema }, async () => {
     const checks = await ctx.collectChecks();
     const readiness = evaluateReadiness(checks, ctx.lifecycle.isShuttingDown);
     return {
@@ -109,7 +124,7 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
     };
   });
 
-  app.get(ROUTES.mlflowHealth.url, { schema: ROUTES.mlflowHealth.schema }, async (_request, reply) => {
+  app.get(ROUTES.mlflowHealth.url, { ...probe, schema: ROUTES.mlflowHealth.schema }, async (_request, reply) => {
     const tracking_uri = ctx.config.mlflow.trackingUri;
     if (!ctx.breaker.isCallPermitted()) {
       const snapshot = ctx.breaker.snapshot();
