@@ -17,6 +17,10 @@ export interface StreamResult {
   readonly failures: number;
   readonly errorRate: number;
   readonly rps: number;
+  /** Throughput over the run's baseline (bare route), when one was measured. */
+  readonly baselineShare?: number;
+  /** Arrival-rate streams: achieved rate over the rate asked for. */
+  readonly arrivalShare?: number;
   readonly p50Ms: number;
   readonly p95Ms: number;
   readonly p99Ms: number;
@@ -38,11 +42,24 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[rank] ?? 0;
 }
 
+/** What `judge` compares with the thresholds. */
+export interface Measured {
+  readonly errorRate: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly servedShare: number;
+  /** Throughput over the baseline measured in the same run; absent when the run measured none. */
+  readonly baselineShare?: number;
+  /** Arrival-rate streams: the rate achieved over the rate asked for (the engine must hold it). */
+  readonly arrivalShare?: number;
+}
+
+/** How far an arrival-rate stream's achieved rate may be from the rate asked for before the run is void. */
+export const ARRIVAL_TOLERANCE = 0.1;
+
 /** Compares the measurements with the thresholds. */
-export function judge(
-  measured: { errorRate: number; p95Ms: number; p99Ms: number; rps: number; maxMs: number; servedShare: number },
-  thresholds: Thresholds,
-): ThresholdVerdict[] {
+export function judge(measured: Measured, thresholds: Thresholds): ThresholdVerdict[] {
   const atMost = (name: string, limit: number | undefined, observed: number): ThresholdVerdict[] =>
     limit === undefined ? [] : [{ name, limit, observed, passed: observed <= limit }];
   const atLeast = (name: string, limit: number | undefined, observed: number): ThresholdVerdict[] =>
@@ -51,7 +68,15 @@ export function judge(
     ...atMost('error rate', thresholds.maxErrorRate, measured.errorRate),
     ...atMost('p95 ms', thresholds.p95Ms, measured.p95Ms),
     ...atMost('p99 ms', thresholds.p99Ms, measured.p99Ms),
-    ...atLeast('min rps', thresholds.minRps, measured.rps),
+    ...(measured.baselineShare === undefined
+      ? []
+      : atLeast('rps / baseline', thresholds.minBaselineShare, measured.baselineShare)),
+    ...(measured.arrivalShare === undefined
+      ? []
+      : [
+          ...atLeast('arrival rate / asked (held)', 1 - ARRIVAL_TOLERANCE, measured.arrivalShare),
+          ...atMost('arrival rate / asked (no overshoot)', 1 + ARRIVAL_TOLERANCE, measured.arrivalShare),
+        ]),
     ...atLeast('served share', thresholds.minServedShare, measured.servedShare),
     ...atMost('max ms', thresholds.maxMs, measured.maxMs),
   ];
@@ -74,6 +99,8 @@ export interface Run {
   readonly connections: number;
   readonly durationSec: number;
   readonly overallRate?: number;
+  /** Arrival-rate runs: exactly this many requests (autocannon's `amount`), at `overallRate`. */
+  readonly amount?: number;
   readonly connectionRate?: number;
   readonly startDelayMs?: number;
 }
@@ -108,16 +135,22 @@ export function planRuns(load: Load, durationSec: number): Run[][] {
       ];
     }
     case 'constant-arrival-rate':
-      return [[{ connections: load.vus, durationSec, overallRate: load.rate }]];
+      return [
+        [{ connections: load.vus, durationSec, overallRate: load.rate, amount: Math.round(load.rate * durationSec) }],
+      ];
     case 'ramping-arrival-rate': {
       const total = load.stages.reduce((sum, stage) => sum + stage.durationSec, 0);
-      return load.stages.map((stage) => [
-        {
-          connections: Math.min(load.vus, Math.max(1, stage.rate)),
-          durationSec: (stage.durationSec / total) * durationSec,
-          overallRate: stage.rate,
-        },
-      ]);
+      return load.stages.map((stage) => {
+        const stageSec = (stage.durationSec / total) * durationSec;
+        return [
+          {
+            connections: Math.min(load.vus, Math.max(1, stage.rate)),
+            durationSec: stageSec,
+            overallRate: stage.rate,
+            amount: Math.round(stage.rate * stageSec),
+          },
+        ];
+      });
     }
   }
 }
@@ -131,7 +164,12 @@ const REQUEST_TIMEOUT_SEC = 10;
  * Runs one stream with autocannon for `durationSec` (each stage of a ramp in turn), recording every
  * response's status and latency, and judges it against the stream's thresholds.
  */
-export async function runStream(baseUrl: string, stream: Stream, durationSec: number): Promise<StreamResult> {
+export async function runStream(
+  baseUrl: string,
+  stream: Stream,
+  durationSec: number,
+  options: { baselineRps?: number } = {},
+): Promise<StreamResult> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   const expected = new Set(stream.expectedStatuses ?? []);
@@ -168,6 +206,9 @@ export async function runStream(baseUrl: string, stream: Stream, durationSec: nu
           timeout: REQUEST_TIMEOUT_SEC,
           requests: requestCycle(stream.requests, onResponse),
           ...(phase.overallRate ? { overallRate: phase.overallRate } : {}),
+          // An arrival rate is held by count: exactly `amount` requests, so the engine cannot overshoot
+          // the load it was asked for; the rate achieved is then checked against the rate asked.
+          ...(phase.amount ? { amount: phase.amount } : {}),
           ...(phase.connectionRate ? { connectionRate: phase.connectionRate } : {}),
         },
         (error, finished) => (error ? rejectRun(error) : resolveRun(finished)),
@@ -179,8 +220,9 @@ export async function runStream(baseUrl: string, stream: Stream, durationSec: nu
       });
     });
   };
+  const plan = planRuns(stream.load, durationSec);
   const started = Date.now();
-  for (const runs of planRuns(stream.load, durationSec)) {
+  for (const runs of plan) {
     for (const result of await Promise.all(runs.map(run))) socketErrors += result.errors + result.timeouts;
   }
   const elapsedSec = (Date.now() - started) / 1000;
@@ -190,12 +232,16 @@ export async function runStream(baseUrl: string, stream: Stream, durationSec: nu
   const served = Object.entries(statuses)
     .filter(([status]) => Number(status) >= 200 && Number(status) < 300)
     .reduce((sum, [, count]) => sum + count, 0);
+  const rps = sorted.length / elapsedSec;
+  const asked = plan.flat().reduce((sum, run) => sum + (run.amount ?? 0), 0);
   const measured = {
     errorRate: requests === 0 ? 1 : failures / requests,
+    ...(options.baselineRps ? { baselineShare: round(rps / options.baselineRps, 4) } : {}),
+    // Asked: the requests of the plan over its nominal duration; achieved: those sent over the time taken.
+    ...(asked > 0 ? { arrivalShare: round(requests / elapsedSec / (asked / durationSec), 4) } : {}),
     servedShare: requests === 0 ? 0 : round(served / requests, 4),
     p95Ms: round(percentile(sorted, 95)),
     p99Ms: round(percentile(sorted, 99)),
-    rps: round(sorted.length / elapsedSec),
     maxMs: round(sorted.at(-1) ?? 0),
   };
   const verdicts = judge(measured, stream.thresholds);
@@ -204,7 +250,9 @@ export async function runStream(baseUrl: string, stream: Stream, durationSec: nu
     requests,
     failures,
     errorRate: measured.errorRate,
-    rps: measured.rps,
+    rps: round(rps),
+    baselineShare: measured.baselineShare,
+    arrivalShare: measured.arrivalShare,
     p50Ms: round(percentile(sorted, 50)),
     p95Ms: measured.p95Ms,
     p99Ms: measured.p99Ms,

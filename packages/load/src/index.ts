@@ -1,5 +1,8 @@
+export { BASELINE, type BareKind, type BareServer, measureBaseline, measureRps, startBareServer } from './baseline.js';
 export {
+  ARRIVAL_TOLERANCE,
   judge,
+  type Measured,
   percentile,
   planRuns,
   type Run,

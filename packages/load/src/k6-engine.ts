@@ -10,10 +10,13 @@ export function isK6Available(): boolean {
   return result.status === 0;
 }
 
-/** Runs one scenario of the k6 entry script against `serviceUrl`; returns k6's exit code (non-zero on a breach). */
-export function runK6(serviceUrl: string, scenarioId: string): number {
-  const result = spawnSync('k6', ['run', '-e', `TARGET=${serviceUrl}`, '-e', `SCENARIO=${scenarioId}`, K6_SCRIPT], {
-    stdio: 'inherit',
-  });
+/**
+ * Runs one scenario of the k6 entry script against `serviceUrl`, capacity thresholds as shares of
+ * `baselineRps` when given; returns k6's exit code (non-zero on a breach).
+ */
+export function runK6(serviceUrl: string, scenarioId: string, baselineRps?: number): number {
+  const env = ['-e', `TARGET=${serviceUrl}`, '-e', `SCENARIO=${scenarioId}`];
+  if (baselineRps !== undefined) env.push('-e', `BASELINE_RPS=${Math.round(baselineRps)}`);
+  const result = spawnSync('k6', ['run', ...env, K6_SCRIPT], { stdio: 'inherit' });
   return result.status ?? 1;
 }

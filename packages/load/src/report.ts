@@ -5,6 +5,8 @@ import type { ScenarioResult } from './run-scenario.js';
 /** The whole load run, as written to JSON and HTML. */
 export interface LoadReport {
   readonly target: string;
+  /** The bare-route throughput capacity thresholds are shares of (absent against a deployed target). */
+  readonly baselineRps?: number;
   readonly startedAt: string;
   readonly durationMs: number;
   readonly engines: readonly { readonly name: string; readonly ran: boolean; readonly note: string }[];

@@ -15,19 +15,22 @@ export interface ScenarioResult {
 
 /**
  * Runs one scenario on the Node engine: puts the target into the precondition, runs every stream at
- * once for the scenario's duration (times `durationScale`), and judges streams and resources.
+ * once for the scenario's duration (times `durationScale`), and judges streams and resources; capacity
+ * as a share of `baselineRps` when given.
  */
 export async function runScenario(
   scenario: Scenario,
   target: LoadTarget,
-  options: { durationScale?: number } = {},
+  options: { durationScale?: number; baselineRps?: number } = {},
 ): Promise<ScenarioResult> {
   const durationSec = Math.max(1, scenario.durationSec * (options.durationScale ?? 1));
   await applyPrecondition(target, scenario.precondition);
   const before = await readResources(target.serviceUrl);
   const tripsBefore = await readTrips(target.serviceUrl);
   const streams = await Promise.all(
-    scenario.streams.map((stream) => runStream(target.serviceUrl, stream, durationSec)),
+    scenario.streams.map((stream) =>
+      runStream(target.serviceUrl, stream, durationSec, { baselineRps: options.baselineRps }),
+    ),
   );
   const after = await readResources(target.serviceUrl);
   const checks: ThresholdVerdict[] = [];

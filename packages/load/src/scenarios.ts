@@ -31,10 +31,12 @@ export interface Thresholds {
   readonly p95Ms: number;
   readonly p99Ms: number;
   /**
-   * Smallest acceptable throughput, requests per second. An absolute figure that depends on the machine's
-   * speed, so a scenario about a bound the service sets itself leaves it out (its rps is still reported).
+   * Smallest throughput of a closed-loop stream, as a share of the baseline measured in the same run: a
+   * bare Fastify route with the liveness body on the same machine (`baseline.ts`). Absolute requests per
+   * second depend on the machine and are only printed; the share stays put on a slower or busier machine.
+   * Arrival-rate streams have none: they are judged on latency and errors at a rate they must hold.
    */
-  readonly minRps?: number;
+  readonly minBaselineShare?: number;
   /**
    * Smallest share of answers that are 2xx, for a stream whose expected statuses include a refusal: a
    * service that refused every request would otherwise keep every other threshold.
@@ -145,22 +147,28 @@ const transition: WeightedRequest = {
   weight: 1,
 };
 
-/** Thresholds, named so that tests and reports refer to the same numbers. */
+/**
+ * Thresholds, named so that tests and reports refer to the same numbers. Capacity floors are shares of the
+ * run's bare-route baseline (about 57,000 rps with 50 connections on the 2-core machine), set near a third
+ * of the share observed in CI (live 50 connections 0.35, sequential 0.17, detailed 0.28, core beside the
+ * 503 stream 0.075, soak 0.6). Streams limited by MLflow or by think time (mixed, slow MLflow) and
+ * arrival-rate streams (spike, ALB probe) have no floor: latency and errors at their load are the test.
+ */
 export const THRESHOLDS = {
   /** One connection on loopback: every answer in milliseconds. */
-  liveSequential: { maxErrorRate: 0, p95Ms: 20, p99Ms: 50, minRps: 200 },
+  liveSequential: { maxErrorRate: 0, p95Ms: 20, p99Ms: 50, minBaselineShare: 0.05 },
   /** 50 connections saturating one core. */
-  healthConcurrent: { maxErrorRate: 0, p95Ms: 150, p99Ms: 300, minRps: 1000 },
-  healthDetailed: { maxErrorRate: 0, p95Ms: 150, p99Ms: 300, minRps: 300 },
+  healthConcurrent: { maxErrorRate: 0, p95Ms: 150, p99Ms: 300, minBaselineShare: 0.1 },
+  healthDetailed: { maxErrorRate: 0, p95Ms: 150, p99Ms: 300, minBaselineShare: 0.08 },
   /** A probe beside the load, as an ALB would make it: never near its 10 s timeout. */
-  albProbe: { maxErrorRate: 0, p95Ms: 500, p99Ms: 1000, minRps: 0.5, maxMs: 2000 },
+  albProbe: { maxErrorRate: 0, p95Ms: 500, p99Ms: 1000, maxMs: 2000 },
   /** Registry reads hit the real MLflow (a single Python worker). */
-  mixed: { maxErrorRate: 0.01, p95Ms: 1000, p99Ms: 2000, minRps: 50 },
-  coreWhileDown: { maxErrorRate: 0, p95Ms: 150, p99Ms: 300, minRps: 500 },
+  mixed: { maxErrorRate: 0.01, p95Ms: 1000, p99Ms: 2000 },
+  coreWhileDown: { maxErrorRate: 0, p95Ms: 150, p99Ms: 300, minBaselineShare: 0.02 },
   /** Fail fast: 503 + Retry-After within milliseconds. */
-  mlflowBoundWhileDown: { maxErrorRate: 0, p95Ms: 25, p99Ms: 50, minRps: 300 },
-  spike: { maxErrorRate: 0, p95Ms: 250, p99Ms: 500, minRps: 450 },
-  slowMlflow: { maxErrorRate: 0.01, p95Ms: SLOW_MLFLOW_LATENCY_MS * 4, p99Ms: SLOW_MLFLOW_LATENCY_MS * 8, minRps: 10 },
+  mlflowBoundWhileDown: { maxErrorRate: 0, p95Ms: 25, p99Ms: 50, minBaselineShare: 0.02 },
+  spike: { maxErrorRate: 0, p95Ms: 250, p99Ms: 500 },
+  slowMlflow: { maxErrorRate: 0.01, p95Ms: SLOW_MLFLOW_LATENCY_MS * 4, p99Ms: SLOW_MLFLOW_LATENCY_MS * 8 },
   /**
    * Slow MLflow, far more users than the bulkhead admits: every answer, served or refused (503
    * MLFLOW_SATURATED), within the bulkhead's bound; no throughput floor (rps is reported, not judged).
@@ -176,7 +184,7 @@ export const THRESHOLDS = {
    * trip would take longer than the added latency.
    */
   liveWhileSaturated: { maxErrorRate: 0, p95Ms: SLOW_MLFLOW_LATENCY_MS / 4, p99Ms: SLOW_MLFLOW_LATENCY_MS / 2 },
-  soak: { maxErrorRate: 0, p95Ms: 150, p99Ms: 300, minRps: 300 },
+  soak: { maxErrorRate: 0, p95Ms: 150, p99Ms: 300, minBaselineShare: 0.15 },
 } as const satisfies Record<string, Thresholds>;
 
 /** Memory and event-loop bounds for the soak. */

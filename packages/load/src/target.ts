@@ -27,9 +27,14 @@ export interface LoadTarget {
 
 const TOXIC = 'load-slow-mlflow';
 
-/** Starts a local stack (real MLflow, Toxiproxy, the service) through testkit. */
-export async function startLocalTarget(): Promise<LoadTarget> {
-  const stack: Stack = await startStack({ provider: 'process', serviceEnv: { ...LOAD_SERVICE_ENV } });
+/**
+ * Starts a local stack (real MLflow, Toxiproxy, the service) through testkit; the service with
+ * `serviceEnv` (default `LOAD_SERVICE_ENV`).
+ */
+export async function startLocalTarget(
+  serviceEnv: Readonly<Record<string, string>> = LOAD_SERVICE_ENV,
+): Promise<LoadTarget> {
+  const stack: Stack = await startStack({ provider: 'process', serviceEnv: { ...serviceEnv } });
   return {
     serviceUrl: stack.service.url,
     description: `local stack (service ${stack.service.url}, real MLflow ${stack.mlflow.url}, Toxiproxy ${stack.toxiproxy.url})`,

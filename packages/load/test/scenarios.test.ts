@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   formatScenario,
   type LoadTarget,
+  measureBaseline,
   restoreTarget,
   runScenario,
   SCENARIOS,
@@ -10,8 +11,12 @@ import {
 } from '../src/index.js';
 
 let target: LoadTarget;
+/** The bare-route throughput measured in this run: capacity thresholds are shares of it. */
+let baselineRps: number;
 
 beforeAll(async () => {
+  baselineRps = await measureBaseline();
+  process.stdout.write(`baseline: ${Math.round(baselineRps)} rps (bare Fastify route)\n`);
   target = await startLocalTarget();
   await seedLoadModel(target.serviceUrl);
 });
@@ -24,7 +29,7 @@ afterAll(async () => {
 describe('Load scenarios on the Node engine against a local stack', () => {
   for (const scenario of SCENARIOS) {
     it(`keeps every threshold: ${scenario.title}`, async () => {
-      const result = await runScenario(scenario, target);
+      const result = await runScenario(scenario, target, { baselineRps });
       process.stdout.write(`${formatScenario(result)}\n`);
       const breached = [
         ...result.streams.flatMap((s) => s.verdicts.filter((v) => !v.passed).map((v) => `${s.name} ${v.name}`)),

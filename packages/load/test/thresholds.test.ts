@@ -1,6 +1,7 @@
 import { ERRORS, SETTINGS } from '@registry/service';
 import { describe, expect, it } from 'vitest';
 import {
+  ARRIVAL_TOLERANCE,
   judge,
   LOAD_BULKHEAD,
   LOAD_SERVICE_ENV,
@@ -18,7 +19,7 @@ import {
   THRESHOLDS,
 } from '../src/index.js';
 
-const measuredOk = { errorRate: 0, p95Ms: 1, p99Ms: 1, rps: 1, maxMs: 1, servedShare: 1 };
+const measuredOk = { errorRate: 0, p95Ms: 1, p99Ms: 1, maxMs: 1, servedShare: 1 };
 
 function scenario(id: string) {
   const found = SCENARIOS.find((s) => s.id === id);
@@ -58,15 +59,52 @@ describe('planRuns', () => {
   it('starts users without a think time at once, as one run', () => {
     expect(planRuns({ executor: 'constant-vus', vus: 50 }, 8)).toEqual([[{ connections: 50, durationSec: 8 }]]);
   });
+
+  it('holds an arrival rate by count: each stage sends exactly its rate times its seconds', () => {
+    const stages = planRuns(
+      {
+        executor: 'ramping-arrival-rate',
+        vus: 100,
+        stages: [
+          { rate: 200, durationSec: 4 },
+          { rate: 1000, durationSec: 4 },
+        ],
+      },
+      8,
+    );
+    expect(stages.map(([run]) => [run?.overallRate, run?.amount])).toEqual([
+      [200, 800],
+      [1000, 4000],
+    ]);
+  });
 });
 
 describe('judge', () => {
   it('fails every threshold that is breached and only those', () => {
     const verdicts = judge(
-      { errorRate: 0.02, p95Ms: 10, p99Ms: 600, rps: 100, maxMs: 700, servedShare: 1 },
+      { errorRate: 0.02, p95Ms: 10, p99Ms: 600, maxMs: 700, servedShare: 1, arrivalShare: 0.8 },
       THRESHOLDS.spike,
     );
-    expect(verdicts.filter((v) => !v.passed).map((v) => v.name)).toEqual(['error rate', 'p99 ms', 'min rps']);
+    expect(verdicts.filter((v) => !v.passed).map((v) => v.name)).toEqual([
+      'error rate',
+      'p99 ms',
+      'arrival rate / asked (held)',
+    ]);
+  });
+
+  it('voids an arrival-rate stream whose engine overshot the rate it was asked for', () => {
+    const verdicts = judge({ ...measuredOk, arrivalShare: 1 + ARRIVAL_TOLERANCE + 0.01 }, THRESHOLDS.spike);
+    expect(verdicts.filter((v) => !v.passed).map((v) => v.name)).toEqual(['arrival rate / asked (no overshoot)']);
+  });
+
+  it("judges throughput as a share of the run's baseline, and not at all without one", () => {
+    const limit = THRESHOLDS.healthConcurrent.minBaselineShare;
+    const below = judge({ ...measuredOk, baselineShare: limit - 0.01 }, THRESHOLDS.healthConcurrent);
+    expect(below.filter((v) => !v.passed).map((v) => v.name)).toEqual(['rps / baseline']);
+    expect(judge({ ...measuredOk, baselineShare: limit }, THRESHOLDS.healthConcurrent).every((v) => v.passed)).toBe(
+      true,
+    );
+    expect(judge(measuredOk, THRESHOLDS.healthConcurrent).map((v) => v.name)).not.toContain('rps / baseline');
   });
 
   it('checks the maximum latency when the thresholds name one', () => {
@@ -75,8 +113,8 @@ describe('judge', () => {
   });
 
   it('judges no throughput when the thresholds name no floor', () => {
-    const verdicts = judge({ ...measuredOk, rps: 0 }, THRESHOLDS.mlflowSaturated);
-    expect(verdicts.map((v) => v.name)).not.toContain('min rps');
+    const verdicts = judge({ ...measuredOk, baselineShare: 0 }, THRESHOLDS.mlflowSaturated);
+    expect(verdicts.map((v) => v.name)).not.toContain('rps / baseline');
     expect(verdicts.every((v) => v.passed)).toBe(true);
   });
 
@@ -92,9 +130,18 @@ describe('Scenario definitions', () => {
     for (const { streams } of SCENARIOS) {
       for (const { thresholds } of streams) {
         expect(thresholds.p99Ms).toBeGreaterThanOrEqual(thresholds.p95Ms);
-        if (thresholds.minRps !== undefined) expect(thresholds.minRps).toBeGreaterThan(0);
+        if (thresholds.minBaselineShare !== undefined) {
+          expect(thresholds.minBaselineShare).toBeGreaterThan(0);
+          expect(thresholds.minBaselineShare).toBeLessThan(1);
+        }
       }
     }
+  });
+
+  it('judges arrival-rate streams on latency and errors at their rate, never on a throughput floor', () => {
+    const arrival = SCENARIOS.flatMap((s) => s.streams).filter((s) => s.load.executor.endsWith('arrival-rate'));
+    expect(arrival.length).toBeGreaterThan(0);
+    expect(arrival.filter((s) => s.thresholds.minBaselineShare !== undefined).map((s) => s.name)).toEqual([]);
   });
 
   it('marks exactly the MLflow-fault scenarios as needing Toxiproxy', () => {
