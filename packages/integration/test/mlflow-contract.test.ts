@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createMlflowClient, isMlflowError, type MlflowClient } from '@registry/service';
 import { createMlflowMock, type MlflowHandle, startMlflow } from '@registry/testkit';
 import { setupServer } from 'msw/node';
@@ -18,7 +19,14 @@ function registryContract(name: string, setup: () => Promise<{ client: MlflowCli
   describe(`MLflow registry contract (${name})`, () => {
     let client: MlflowClient;
     let teardown: () => Promise<void>;
-    const model = `contract-${name}`;
+    /** A model name of this test alone: every test sets up its own preconditions, in any order. */
+    const freshName = (label: string) => `contract-${label}-${randomUUID().slice(0, 8)}`;
+    /** Creates a model of this test alone and returns its name. */
+    const freshModel = async (label: string) => {
+      const model = freshName(label);
+      await client.createRegisteredModel(model);
+      return model;
+    };
 
     beforeAll(async () => {
       ({ client, teardown } = await setup());
@@ -26,11 +34,13 @@ function registryContract(name: string, setup: () => Promise<{ client: MlflowCli
     afterAll(async () => teardown());
 
     it('creates a registered model and reads it back', async () => {
+      const model = freshName('create');
       await client.createRegisteredModel(model);
       expect((await client.getRegisteredModel(model)).name).toBe(model);
     });
 
     it('answers 400 RESOURCE_ALREADY_EXISTS for a duplicate model', async () => {
+      const model = await freshModel('duplicate');
       expect(await apiError(client.createRegisteredModel(model))).toEqual({
         kind: 'api',
         status: 400,
@@ -39,7 +49,7 @@ function registryContract(name: string, setup: () => Promise<{ client: MlflowCli
     });
 
     it('answers 404 RESOURCE_DOES_NOT_EXIST for a missing model', async () => {
-      expect(await apiError(client.getRegisteredModel(`${model}-missing`))).toEqual({
+      expect(await apiError(client.getRegisteredModel(freshName('missing')))).toEqual({
         kind: 'api',
         status: 404,
         errorCode: 'RESOURCE_DOES_NOT_EXIST',
@@ -47,6 +57,7 @@ function registryContract(name: string, setup: () => Promise<{ client: MlflowCli
     });
 
     it('creates version 1 with stage None and transitions it', async () => {
+      const model = await freshModel('version');
       const version = await client.createModelVersion({ name: model, source: 's3://contract/model' });
       expect(version).toMatchObject({ name: model, version: '1', current_stage: 'None' });
       const moved = await client.transitionModelVersionStage({
@@ -60,6 +71,7 @@ function registryContract(name: string, setup: () => Promise<{ client: MlflowCli
     });
 
     it('finds the model with a case-insensitive name filter', async () => {
+      const model = await freshModel('search');
       const page = await client.searchRegisteredModels({ filter: `name ILIKE '%${model.toUpperCase()}%'` });
       expect(page.registered_models.map((m) => m.name)).toEqual([model]);
     });

@@ -15,6 +15,21 @@ async function setMlflowReachable(enabled: boolean): Promise<void> {
   await stack.proxy.update({ enabled, listen: stack.proxy.listen, upstream: stack.proxy.upstream });
 }
 
+/** Precondition: MLflow reachable and the breaker closed (reset by hand if an earlier test left it open). */
+async function healthyStack(): Promise<void> {
+  await setMlflowReachable(true);
+  if ((await breakerState()) !== 'closed') {
+    await createRegistryClient({ baseUrl: stack.service.url, adminToken: ADMIN_TOKEN }).breaker.reset();
+  }
+  await waitFor(async () => (await breakerState()) === 'closed', { timeoutMs: 30_000, what: 'the breaker to close' });
+}
+
+/** Precondition: the breaker open, MLflow left unreachable. With its long open time it stays open. */
+async function openBreaker(): Promise<void> {
+  await setMlflowReachable(false);
+  await waitFor(async () => (await breakerState()) === 'open', { timeoutMs: 30_000, what: 'the breaker to open' });
+}
+
 beforeAll(async () => {
   // A long open time, so the breaker stays open after MLflow is back until someone resets it.
   stack = await startStack({
@@ -32,6 +47,7 @@ afterAll(async () => stack?.stop());
 
 describe('registry-ops against a real service, MLflow and Toxiproxy', () => {
   it('diagnoses a healthy stack as healthy', async () => {
+    await healthyStack();
     const diagnosis = await diagnose({ apiUrl: stack.service.url, mlflowUrl: stack.mlflow.url });
     expect(diagnosis.overall).toBe('healthy');
     expect(diagnosis.exitCode).toBe(0);
@@ -39,6 +55,7 @@ describe('registry-ops against a real service, MLflow and Toxiproxy', () => {
   });
 
   it('gives every check a distinct machine id from CHECK_IDS next to its display name', async () => {
+    await healthyStack();
     const diagnosis = await diagnose({ apiUrl: stack.service.url, mlflowUrl: stack.mlflow.url });
     const ids = diagnosis.checks.map((c) => c.id);
     expect(new Set(ids).size).toBe(ids.length);
@@ -47,8 +64,8 @@ describe('registry-ops against a real service, MLflow and Toxiproxy', () => {
   });
 
   it('reports critical while the breaker is open', async () => {
-    await setMlflowReachable(false);
-    await waitFor(async () => (await breakerState()) === 'open', { timeoutMs: 30_000, what: 'the breaker to open' });
+    await healthyStack();
+    await openBreaker();
     const diagnosis = await diagnose({
       apiUrl: stack.service.url,
       mlflowUrl: `http://127.0.0.1:${stack.proxy.listen.split(':')[1]}`,
@@ -59,6 +76,8 @@ describe('registry-ops against a real service, MLflow and Toxiproxy', () => {
   });
 
   it('leaves the breaker open in a dry run even when MLflow is back', async () => {
+    await healthyStack();
+    await openBreaker();
     await setMlflowReachable(true);
     const report = await recover({
       apiUrl: stack.service.url,
@@ -71,6 +90,9 @@ describe('registry-ops against a real service, MLflow and Toxiproxy', () => {
   });
 
   it('resets the breaker once MLflow is back and reports success', async () => {
+    await healthyStack();
+    await openBreaker();
+    await setMlflowReachable(true);
     const report = await recover({
       apiUrl: stack.service.url,
       mlflowUrl: stack.mlflow.url,
