@@ -5,6 +5,7 @@ import {
   localProviders,
   type MlflowHandle,
   type RecordingListener,
+  requiredProviders,
   startMlflowWith,
   startRecordingListener,
 } from '@registry/testkit';
@@ -98,14 +99,22 @@ for (const local of localProviders()) {
     describe('Official MLflow client through /mlflow', () => {
       const python = mlflowPython();
       const notProvisioned = 'the MLflow Python client comes from the process provider’s venv, not provisioned here';
-      if (!python) process.stdout.write(`Official MLflow client through /mlflow: not run (${notProvisioned})\n`);
+      // The client comes with the process provider: where REGISTRY_REQUIRED_PROVIDERS requires that provider,
+      // a missing client fails these tests instead of skipping them.
+      const skipClient = !python && !requiredProviders().has('process');
+      if (skipClient) process.stdout.write(`Official MLflow client through /mlflow: not run (${notProvisioned})\n`);
+      const client = () => {
+        if (!python)
+          throw new Error(`${notProvisioned}, and REGISTRY_REQUIRED_PROVIDERS requires the process provider`);
+        return python;
+      };
       const serviceEnv = () => ({ ...realMlflowEnv(mlflow.url), API_KEYS: API_KEY });
 
-      it.skipIf(!python)(
+      it.skipIf(skipClient)(
         'registers, aliases, searches, transitions and tags a model with an API key as its token',
         async () => {
           await using service = await startListeningService(serviceEnv());
-          const run = await runPython(python ?? '', REGISTER_SCRIPT, {
+          const run = await runPython(client(), REGISTER_SCRIPT, {
             args: ['python-client-model'],
             mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: API_KEY },
           });
@@ -125,12 +134,12 @@ for (const local of localProviders()) {
         },
       );
 
-      it.skipIf(!python)(
+      it.skipIf(skipClient)(
         'refuses delete_registered_model with MLFLOW_PROXY_FORBIDDEN and keeps the model',
         async () => {
           await createModelInMlflow(mlflow.url, 'undeletable-model');
           await using service = await startListeningService(serviceEnv());
-          const run = await runPython(python ?? '', ATTEMPT_SCRIPT, {
+          const run = await runPython(client(), ATTEMPT_SCRIPT, {
             args: ['delete_registered_model', 'undeletable-model'],
             mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: API_KEY },
           });
@@ -148,12 +157,12 @@ for (const local of localProviders()) {
         },
       );
 
-      it.skipIf(!python).each([
+      it.skipIf(skipClient).each([
         { token: undefined, why: 'without a token' },
         { token: 'not-an-api-key', why: 'with a token that is no API key' },
       ])('refuses the client with UNAUTHORIZED $why', async ({ token }) => {
         await using service = await startListeningService(serviceEnv());
-        const run = await runPython(python ?? '', ATTEMPT_SCRIPT, {
+        const run = await runPython(client(), ATTEMPT_SCRIPT, {
           args: ['search_registered_models', ''],
           mlflowEnv: {
             MLFLOW_TRACKING_URI: `${service.url}/mlflow`,
