@@ -305,3 +305,132 @@ describe('loadConfig never echoes a secret', () => {
     expect(error.message).not.toContain('frag-secret-2');
   });
 });
+
+describe('loadConfig error messages', () => {
+  it('names the error ConfigError and lists one indented line per problem', () => {
+    const error = configError({ PORT: 'x', LOG_LEVEL: 'loud' });
+    expect(error.name).toBe('ConfigError');
+    expect(error.message).toBe(`Invalid configuration:\n  - ${error.problems[0]}\n  - ${error.problems[1]}`);
+    expect(error.problems[0]).toBe('PORT: expected a whole number from 0 to 65535 (got "x")');
+  });
+
+  it.each(['1e3', '0x10', '8o', 'o8'])('rejects the port %s, which is not written as a whole number', (value) => {
+    expect(configError({ PORT: value }).problems).toEqual([
+      `PORT: expected a whole number from 0 to 65535 (got "${value}")`,
+    ]);
+  });
+
+  it('accepts the largest and smallest port and rejects one past the largest', () => {
+    expect(loadConfig({ PORT: '65535' }).port).toBe(65_535);
+    expect(loadConfig({ PORT: '0' }).port).toBe(0);
+    expect(configError({ PORT: '65536' }).problems).toEqual([
+      'PORT: expected a whole number from 0 to 65535 (got "65536")',
+    ]);
+  });
+
+  it.each(['1e3', '0x10', '1.5s', 's1.5'])('rejects the seconds value %s with the example of a good one', (value) => {
+    expect(configError({ SHUTDOWN_TIMEOUT: value }).problems).toEqual([
+      `SHUTDOWN_TIMEOUT: expected a number of seconds 0 or more, at most 2147483, e.g. 10 or 0.5 (got "${value}")`,
+    ]);
+  });
+
+  it('treats a variable holding only spaces as unset', () => {
+    expect(loadConfig({ PORT: '   ', SHUTDOWN_TIMEOUT: ' \t ' })).toMatchObject({
+      port: 8000,
+      shutdownTimeoutMs: 10_000,
+    });
+  });
+
+  it('rejects a database URL that is not a URL, without echoing it', () => {
+    expect(configError({ DATABASE_URL: 'not a url' }).problems).toEqual([
+      'DATABASE_URL: expected a URL starting with postgres:// or postgresql://',
+    ]);
+  });
+
+  it('accepts a recovery cap equal to the base recovery timeout', () => {
+    const config = loadConfig({ MLFLOW_CB_RECOVERY_TIMEOUT: '60', MLFLOW_CB_MAX_RECOVERY_TIMEOUT: '60' });
+    expect(config.breaker).toMatchObject({ recoveryTimeoutMs: 60_000, maxRecoveryTimeoutMs: 60_000 });
+  });
+
+  it('rejects a token beside a user name and password with that one problem only', () => {
+    const { problems } = configError({
+      MLFLOW_TRACKING_TOKEN: 'tok-1',
+      MLFLOW_TRACKING_USERNAME: 'alice',
+      MLFLOW_TRACKING_PASSWORD: 'pw-1',
+    });
+    expect(problems).toEqual(['MLFLOW_TRACKING_TOKEN: expected either a token or a user name and password, not both']);
+  });
+});
+
+describe('loadConfig shows a rejected MLFLOW_TRACKING_URI without its secrets', () => {
+  const shown = (value: string) => {
+    const [problem] = configError({ MLFLOW_TRACKING_URI: value }).problems;
+    return problem?.slice(problem.indexOf(' (got "') + 7, -2);
+  };
+
+  it('shows a URL without user info, query or fragment as given', () => {
+    expect(shown('ftp://mlflow:5000/x')).toBe('ftp://mlflow:5000/x');
+  });
+
+  it('shows a value without a scheme as given, even with an @ in it', () => {
+    expect(shown('user@mlflow')).toBe('user@mlflow');
+  });
+
+  it('replaces the user info from the scheme to the last @', () => {
+    expect(shown('ftp://alice:p@ss@mlflow:5000/x')).toBe('ftp://***@mlflow:5000/x (credentials removed)');
+  });
+
+  it('replaces everything after a query mark', () => {
+    expect(shown('http://mlflow:5000/x?token=abc')).toBe('http://mlflow:5000/x?*** (removed)');
+  });
+
+  it('replaces everything after a fragment mark', () => {
+    expect(shown('http://mlflow:5000/x#abc')).toBe('http://mlflow:5000/x#*** (removed)');
+  });
+
+  it('reads an @ inside the query as part of the query, not as user info', () => {
+    expect(shown('http://mlflow:5000/x?to=a@b')).toBe('http://mlflow:5000/x?*** (removed)');
+  });
+
+  it('removes both the user info and the query', () => {
+    expect(shown('http://alice:pw@mlflow/x?token=abc')).toBe('http://***@mlflow/x?*** (removed) (credentials removed)');
+  });
+});
+
+describe('loadConfig reads every setting into the configuration', () => {
+  it('reads the dependency, shutdown and CloudWatch settings', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://db.internal/registry',
+      REDIS_URL: 'redis://cache.internal:6379',
+      HEALTH_CHECK_TIMEOUT: '3',
+      SHUTDOWN_DRAIN_DELAY: '5',
+      SHUTDOWN_TIMEOUT: '20',
+      CLOUDWATCH_EMF_ENABLED: 'true',
+      CLOUDWATCH_NAMESPACE: 'Staging/Registry',
+      CLOUDWATCH_EMF_INTERVAL: '15',
+    });
+    expect(config).toMatchObject({
+      databaseUrl: 'postgres://db.internal/registry',
+      redisUrl: 'redis://cache.internal:6379',
+      healthCheckTimeoutMs: 3000,
+      shutdownDrainDelayMs: 5000,
+      shutdownTimeoutMs: 20_000,
+      cloudwatch: { emfEnabled: true, namespace: 'Staging/Registry', emfIntervalMs: 15_000 },
+    });
+  });
+
+  it('defaults the CloudWatch settings to off, RegistryService and 60 s', () => {
+    expect(loadConfig({}).cloudwatch).toEqual({
+      emfEnabled: false,
+      namespace: 'RegistryService',
+      emfIntervalMs: 60_000,
+    });
+  });
+
+  it('freezes every nested part', () => {
+    const config = loadConfig({ API_KEYS: 'key-one-123' });
+    for (const part of [config.mlflow, config.auth, config.auth.apiKeys, config.cache, config.cloudwatch]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
+  });
+});

@@ -3,6 +3,7 @@ import {
   type Check,
   evaluateReadiness,
   healthScore,
+  mlflowCheck,
   mlflowStatus,
   overallStatus,
 } from '@registry/service';
@@ -82,5 +83,70 @@ describe('healthScore', () => {
   it('is the percentage of passing checks', () => {
     expect(healthScore([check('a', true, false), check('b', false, false), check('c', true, true)])).toBe(66.7);
     expect(healthScore([])).toBe(100);
+  });
+});
+
+describe('mlflowStatus when the breaker is closed', () => {
+  it('reports unhealthy when a call failed and none ever succeeded', () => {
+    expect(mlflowStatus({ ...closed, lastFailureAt: 2 })).toBe('unhealthy');
+  });
+
+  it('reports healthy when the last success and the last failure fall in the same millisecond', () => {
+    expect(mlflowStatus({ ...closed, lastSuccessAt: 2, lastFailureAt: 2 })).toBe('healthy');
+  });
+});
+
+describe('mlflowCheck', () => {
+  it('passes, non-critical, while MLflow is healthy', () => {
+    expect(mlflowCheck({ ...closed, lastSuccessAt: 1 })).toEqual({
+      name: 'mlflow',
+      passed: true,
+      critical: false,
+      status: 'healthy',
+    });
+  });
+
+  it('fails, non-critical, naming the failed call while the breaker is closed', () => {
+    expect(mlflowCheck({ ...closed, lastFailureAt: 1 })).toEqual({
+      name: 'mlflow',
+      passed: false,
+      critical: false,
+      status: 'unhealthy',
+      error: 'last MLflow call failed',
+    });
+  });
+
+  it('fails, non-critical, with the breaker state and the seconds until the next trial while open', () => {
+    expect(mlflowCheck({ ...closed, state: 'open', msUntilRetry: 12_001 })).toEqual({
+      name: 'mlflow',
+      passed: false,
+      critical: false,
+      status: 'degraded',
+      error: 'circuit breaker open; next trial in 13 s',
+    });
+  });
+});
+
+describe('evaluateReadiness details', () => {
+  it('adds a failed critical shutdown check while shutting down', () => {
+    const readiness = evaluateReadiness([], true);
+    expect(readiness.checks).toEqual([
+      { name: 'shutdown', passed: false, critical: true, status: 'unhealthy', error: 'shutting down' },
+    ]);
+  });
+
+  it('turns on degraded mode when one check of several fails', () => {
+    const readiness = evaluateReadiness([check('postgres', true, true), check('mlflow', false, false)], false);
+    expect(readiness).toMatchObject({ ready: true, degraded_mode: true });
+  });
+
+  it('is not in degraded mode when every check passes', () => {
+    expect(evaluateReadiness([check('postgres', true, true)], false).degraded_mode).toBe(false);
+  });
+});
+
+describe('overallStatus with mixed components', () => {
+  it('is degraded when one non-critical component of several is not healthy', () => {
+    expect(overallStatus([check('postgres', true, true), check('redis', false, false)])).toBe('degraded');
   });
 });
