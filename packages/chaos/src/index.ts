@@ -47,3 +47,4 @@ export { formatChecks, formatMatrix, renderHtml, writeReports } from './report.j
 export { type CheckResult, type ExperimentResult, runExperiment } from './runner.js';
 export { type Bounds, CHAOS_SERVICE_ENV, deriveBounds, readServiceSettings } from './settings.js';
 export { abortedAbuseResult, resetProxy, runSuite, type SuiteReport, seedRegistry } from './suite.js';
+export { formatVersions, type RanVersions, readVersions, UNREPORTED } from './versions.js';

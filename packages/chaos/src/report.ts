@@ -5,6 +5,7 @@ import type { ExperimentResult } from './runner.js';
 import type { SuiteReport } from './suite.js';
 import { escapeHtml, formatTable, formatVerdicts } from './text.js';
 import { ROUTE_CLASSES, type RouteClass } from './traffic.js';
+import { formatVersions } from './versions.js';
 
 const COLUMN_TITLES: Record<RouteClass, string> = {
   live: 'liveness',
@@ -128,7 +129,8 @@ ${timelineSvg(r)}</section>`,
         : 'HYPOTHESES FAILED'
   }</h1>
 ${report.control ? `<p>${escapeHtml(report.control.summary)}</p>` : ''}
-<p>Provider <b>${escapeHtml(report.provider)}</b>, service ${escapeHtml(report.serviceUrl)}, started ${escapeHtml(report.startedAt)},
+<p>Provider <b>${escapeHtml(report.provider)}</b>, ${escapeHtml(formatVersions(report.versions))}.</p>
+<p>Service ${escapeHtml(report.serviceUrl)}, started ${escapeHtml(report.startedAt)},
 ${Math.round(report.durationMs / 1000)} s. Bounds: open within ${report.bounds.openWithinMs} ms, recover within ${report.bounds.recoverWithinMs} ms,
 fail fast under ${report.bounds.fastFailMs} ms. Load-balancer time scale 1/${report.timeScale}.</p>
 ${skipped ? `<h3>Not run</h3><ul>${skipped}</ul>` : ''}

@@ -15,6 +15,7 @@ import {
   readServiceSettings,
 } from './settings.js';
 import { SEEDED_MODEL } from './traffic.js';
+import { formatVersions, type RanVersions, readVersions } from './versions.js';
 
 /** An experiment that could not run on this stack, with the reason shown to the user. */
 export interface SkippedExperiment {
@@ -26,6 +27,8 @@ export interface SkippedExperiment {
 /** The whole run: settings, bounds, every result, and the experiments that could not run. */
 export interface SuiteReport {
   readonly provider: string;
+  /** The versions of the service (and its commit), MLflow and Toxiproxy, as each reported itself. */
+  readonly versions: RanVersions;
   readonly serviceUrl: string;
   readonly startedAt: string;
   readonly durationMs: number;
@@ -165,6 +168,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const { stack } = options;
   const log = options.log ?? (() => {});
   const started = Date.now();
+  const versions = await readVersions(stack);
+  log(`chaos: ${formatVersions(versions)}`);
   const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
   const settings = await readServiceSettings(stack.service.url);
   const bounds = deriveBounds({ ...settings, ...options.control?.boundsSettings });
@@ -223,6 +228,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const verdict = control ? judgeControl(control, results) : undefined;
   return {
     provider: stack.provider,
+    versions,
     serviceUrl: stack.service.url,
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,

@@ -1,4 +1,12 @@
-import { localProviders, type Stack, startStack, workspaceRoot } from '@registry/testkit';
+import { SERVICE_VERSION } from '@registry/service';
+import {
+  localProviders,
+  MLFLOW_VERSION,
+  type Stack,
+  startStack,
+  TOXIPROXY_VERSION,
+  workspaceRoot,
+} from '@registry/testkit';
 import { describeOnProvider, requireSomeProvider } from '@registry/testkit/suites';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -18,8 +26,10 @@ import {
   formatChecks,
   formatMatrix,
   missingReason,
+  type RanVersions,
   readAbuseLimits,
   readServiceSettings,
+  readVersions,
   resetProxy,
   runAbuseExperiment,
   runExperiment,
@@ -37,6 +47,7 @@ for (const local of localProviders()) {
     let stack: Stack;
     let settings: Awaited<ReturnType<typeof readServiceSettings>>;
     let bounds: Bounds;
+    let versions: RanVersions;
     const limits: AbuseLimits = readAbuseLimits(CHAOS_SERVICE_ENV);
     const results: ExperimentResult[] = [];
     const abuse: AbuseResult[] = [];
@@ -48,7 +59,12 @@ for (const local of localProviders()) {
       stack = await startStack({ provider, networking, serviceEnv: { ...CHAOS_SERVICE_ENV }, mlflowProxyPort });
       settings = await readServiceSettings(stack.service.url);
       bounds = deriveBounds(settings);
+      versions = await readVersions(stack);
       await seedRegistry(stack);
+    });
+
+    it('records the versions that ran: the pinned MLflow and Toxiproxy, and this service', () => {
+      expect(versions).toMatchObject({ service: SERVICE_VERSION, mlflow: MLFLOW_VERSION, toxiproxy: TOXIPROXY_VERSION });
     });
 
     afterAll(async () => {
@@ -58,6 +74,7 @@ for (const local of localProviders()) {
         writeReports(
           {
             provider,
+            versions,
             serviceUrl: stack.service.url,
             startedAt: new Date(started).toISOString(),
             durationMs: Date.now() - started,

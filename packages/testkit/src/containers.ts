@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import type { MlflowHandle } from './mlflow.js';
-import { waitForMlflow } from './mlflow.js';
+import { MLFLOW_SERVER_ENV, waitForMlflow } from './mlflow.js';
 import { freePort } from './process.js';
 import { MLFLOW_VERSION, provisionToxiproxy, TOXIPROXY_VERSION } from './provision.js';
 import { connectToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
@@ -292,7 +292,7 @@ function mlflowContainer({ GenericContainer, Wait }: Testcontainers, host: strin
   return (
     new GenericContainer(MLFLOW_IMAGE)
       .withLabels(labels('mlflow'))
-      .withEnvironment({ MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' })
+      .withEnvironment({ ...MLFLOW_SERVER_ENV })
       // The link is made (again after `docker start`) before MLflow starts; SQLite creates the file through it.
       .withCommand([
         'sh',

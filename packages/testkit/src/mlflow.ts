@@ -47,6 +47,16 @@ export async function waitForMlflow(
  * Starts the pinned `mlflow server` (provisioned on first use) with a SQLite store and a local
  * artifacts folder in a temp dir, on a free loopback port; resolves when its REST API answers.
  */
+/**
+ * The environment of every MLflow server the harness starts: a new database connection per request, so a
+ * broken store is noticed by the next request; and no job runner (MLflow 3.17 starts seven huey consumers
+ * for its jobs, which the harness never submits, at about a quarter of a core each while starting).
+ */
+export const MLFLOW_SERVER_ENV = {
+  MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool',
+  MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
+} as const;
+
 export async function startMlflow(options: { startTimeoutMs?: number; echo?: boolean } = {}): Promise<MlflowHandle> {
   const executable = provisionMlflow();
   const dir = mkdtempSync(join(tmpdir(), 'registry-mlflow-'));
@@ -79,8 +89,7 @@ export async function startMlflow(options: { startTimeoutMs?: number; echo?: boo
     '--workers',
     '1',
   ];
-  // A new connection per request, so a broken store file is noticed by the next request.
-  const env = { ...process.env, MLFLOW_SQLALCHEMYSTORE_POOLCLASS: 'NullPool' };
+  const env = { ...process.env, ...MLFLOW_SERVER_ENV };
   let server: ManagedProcess;
 
   async function launch(): Promise<void> {

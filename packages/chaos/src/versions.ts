@@ -1,0 +1,62 @@
+import { createRegistryClient } from '@registry/service/client';
+import type { Stack } from '@registry/testkit';
+
+/** What ran, as each part reports it about itself (not the versions the harness pinned). */
+export interface RanVersions {
+  /** The service's `/version`: its version and the commit it was built from (`unknown` without git). */
+  readonly service: string;
+  readonly serviceCommit: string;
+  /** MLflow's `/version`. */
+  readonly mlflow: string;
+  /** Toxiproxy's `/version`. */
+  readonly toxiproxy: string;
+}
+
+/** Shown for a part that did not say (not reachable from the harness, or an answer that is no version). */
+export const UNREPORTED = 'unknown';
+
+/** The text of `GET url` (trimmed), or undefined when the part does not answer 200 in time. */
+async function versionText(url: string): Promise<string | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    return response.status === 200 ? (await response.text()).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Toxiproxy answers `{"version": "..."}`; older releases answered the bare version. */
+function toxiproxyVersion(text: string | undefined): string {
+  if (text === undefined) return UNREPORTED;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null && 'version' in parsed) return String(parsed.version);
+  } catch {
+    // the bare version
+  }
+  return text;
+}
+
+/** Asks the service, MLflow and Toxiproxy of `stack` which versions they are. */
+export async function readVersions(stack: Stack): Promise<RanVersions> {
+  const [service, mlflow, toxiproxy] = await Promise.all([
+    createRegistryClient({ baseUrl: stack.service.url })
+      .version()
+      .catch(() => undefined),
+    versionText(`${stack.mlflow.url}/version`),
+    versionText(`${stack.toxiproxy.url}/version`),
+  ]);
+  const stamp = service?.status === 200 ? service.body : undefined;
+  return {
+    service: stamp?.version ?? UNREPORTED,
+    serviceCommit: stamp?.git_commit ?? UNREPORTED,
+    mlflow: mlflow ?? UNREPORTED,
+    toxiproxy: toxiproxyVersion(toxiproxy),
+  };
+}
+
+/** What ran, on one line: the service and its commit, MLflow, Toxiproxy. */
+export function formatVersions(versions: RanVersions): string {
+  const { service, serviceCommit, mlflow, toxiproxy } = versions;
+  return `service ${service} (commit ${serviceCommit}), MLflow ${mlflow}, Toxiproxy ${toxiproxy}`;
+}
