@@ -64,7 +64,11 @@ for (const local of localProviders()) {
     });
 
     it('records the versions that ran: the pinned MLflow and Toxiproxy, and this service', () => {
-      expect(versions).toMatchObject({ service: SERVICE_VERSION, mlflow: MLFLOW_VERSION, toxiproxy: TOXIPROXY_VERSION });
+      expect(versions).toMatchObject({
+        service: SERVICE_VERSION.version,
+        mlflow: MLFLOW_VERSION,
+        toxiproxy: TOXIPROXY_VERSION,
+      });
     });
 
     afterAll(async () => {
