@@ -368,32 +368,28 @@ describe('loadConfig shows a rejected MLFLOW_TRACKING_URI without its secrets', 
     return problem?.slice(problem.indexOf(' (got "') + 7, -2);
   };
 
-  it('shows a URL without user info, query or fragment as given', () => {
-    expect(shown('ftp://mlflow:5000/x')).toBe('ftp://mlflow:5000/x');
-  });
-
-  it('shows a value without a scheme as given, even with an @ in it', () => {
-    expect(shown('user@mlflow')).toBe('user@mlflow');
-  });
-
-  it('replaces the user info from the scheme to the last @', () => {
-    expect(shown('ftp://alice:p@ss@mlflow:5000/x')).toBe('ftp://***@mlflow:5000/x (credentials removed)');
-  });
-
-  it('replaces everything after a query mark', () => {
-    expect(shown('http://mlflow:5000/x?token=abc')).toBe('http://mlflow:5000/x?*** (removed)');
-  });
-
-  it('replaces everything after a fragment mark', () => {
-    expect(shown('http://mlflow:5000/x#abc')).toBe('http://mlflow:5000/x#*** (removed)');
-  });
-
-  it('reads an @ inside the query as part of the query, not as user info', () => {
-    expect(shown('http://mlflow:5000/x?to=a@b')).toBe('http://mlflow:5000/x?*** (removed)');
-  });
-
-  it('removes both the user info and the query', () => {
-    expect(shown('http://alice:pw@mlflow/x?token=abc')).toBe('http://***@mlflow/x?*** (removed) (credentials removed)');
+  it.each([
+    ['shows a URL without user info, query or fragment as given', 'ftp://mlflow:5000/x', 'ftp://mlflow:5000/x'],
+    ['shows a value without a scheme as given, even with an @ in it', 'user@mlflow', 'user@mlflow'],
+    [
+      'replaces the user info from the scheme to the last @',
+      'ftp://alice:p@ss@mlflow:5000/x',
+      'ftp://***@mlflow:5000/x (credentials removed)',
+    ],
+    ['replaces everything after a query mark', 'http://mlflow:5000/x?token=abc', 'http://mlflow:5000/x?*** (removed)'],
+    ['replaces everything after a fragment mark', 'http://mlflow:5000/x#abc', 'http://mlflow:5000/x#*** (removed)'],
+    [
+      'reads an @ inside the query as part of the query, not as user info',
+      'http://mlflow:5000/x?to=a@b',
+      'http://mlflow:5000/x?*** (removed)',
+    ],
+    [
+      'removes both the user info and the query',
+      'http://alice:pw@mlflow/x?token=abc',
+      'http://***@mlflow/x?*** (removed) (credentials removed)',
+    ],
+  ])('%s', (_behaviour, value, expected) => {
+    expect(shown(value)).toBe(expected);
   });
 });
 

@@ -97,33 +97,20 @@ describe('mlflowStatus when the breaker is closed', () => {
 });
 
 describe('mlflowCheck', () => {
-  it('passes, non-critical, while MLflow is healthy', () => {
-    expect(mlflowCheck({ ...closed, lastSuccessAt: 1 })).toEqual({
-      name: 'mlflow',
-      passed: true,
-      critical: false,
-      status: 'healthy',
-    });
-  });
-
-  it('fails, non-critical, naming the failed call while the breaker is closed', () => {
-    expect(mlflowCheck({ ...closed, lastFailureAt: 1 })).toEqual({
-      name: 'mlflow',
-      passed: false,
-      critical: false,
-      status: 'unhealthy',
-      error: 'last MLflow call failed',
-    });
-  });
-
-  it('fails, non-critical, with the breaker state and the seconds until the next trial while open', () => {
-    expect(mlflowCheck({ ...closed, state: 'open', msUntilRetry: 12_001 })).toEqual({
-      name: 'mlflow',
-      passed: false,
-      critical: false,
-      status: 'degraded',
-      error: 'circuit breaker open; next trial in 13 s',
-    });
+  it.each([
+    ['passes, non-critical, while MLflow is healthy', { lastSuccessAt: 1 }, { passed: true, status: 'healthy' }],
+    [
+      'fails, non-critical, naming the failed call while the breaker is closed',
+      { lastFailureAt: 1 },
+      { passed: false, status: 'unhealthy', error: 'last MLflow call failed' },
+    ],
+    [
+      'fails, non-critical, with the breaker state and the seconds until the next trial while open',
+      { state: 'open', msUntilRetry: 12_001 },
+      { passed: false, status: 'degraded', error: 'circuit breaker open; next trial in 13 s' },
+    ],
+  ] as const)('%s', (_behaviour, snapshot, expected) => {
+    expect(mlflowCheck({ ...closed, ...snapshot })).toEqual({ name: 'mlflow', critical: false, ...expected });
   });
 });
 
