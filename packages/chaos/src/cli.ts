@@ -18,7 +18,7 @@ import { watchableMlflowPort } from './abuse/neighbours.js';
 import { formatAbuseChecks, formatAbuseMatrix } from './abuse/report.js';
 import { CONTROLS, type Control, controlPlan } from './controls.js';
 import { EXPERIMENTS } from './experiments.js';
-import { DEFAULT_TIME_SCALE } from './load-balancer.js';
+import { chaosFleet, DEFAULT_REPLICAS, DEFAULT_TIME_SCALE, MAX_REPLICAS } from './health-checks.js';
 import { formatChecks, formatMatrix, writeReports } from './report.js';
 import { CHAOS_SERVICE_ENV } from './settings.js';
 import { runSuite } from './suite.js';
@@ -27,7 +27,7 @@ const CLASSES = ['fault', 'abuse'] as const;
 
 const USAGE = `usage: npm run chaos -- [--provider process|containers|external] [--network host|network]
                         [--class fault|abuse] [--only id,id] [--report-dir DIR] [--time-scale N]
-                        [--control ${CONTROLS.join('|')}]
+                        [--replicas N]                         [--control ${CONTROLS.join('|')}]
 
   --provider    default REGISTRY_PROVIDER, else containers when a Docker engine answers, else process.
                 process: start MLflow and Toxiproxy here as processes (needs Python and Go; npm run setup);
@@ -42,10 +42,11 @@ const USAGE = `usage: npm run chaos -- [--provider process|containers|external] 
                 abuse: ${ABUSE_EXPERIMENTS.map((e) => e.id).join(', ')}
   --report-dir  where chaos-report.json and chaos-report.html go (default: reports/chaos in the repo)
   --time-scale  load-balancer time compression (default ${DEFAULT_TIME_SCALE}: 30 s intervals become 1.5 s)
+  --replicas    service replicas behind HAProxy, 1 to ${MAX_REPLICAS} (default ${DEFAULT_REPLICAS}; process and containers)
   --control     a negative control, whose hypotheses must FAIL (exit 0 when they all do, 1 otherwise):
                 no-breaker: the breaker-dependent experiments against a service whose breaker cannot open
                 (MLFLOW_CB_FAILURE_THRESHOLD=1000000); lb-dependency-check: MLflow down with the fixed
-                load balancer checking /health/mlflow, which must mark the target unhealthy`;
+                HAProxy checking /health/mlflow, which must mark the backends DOWN`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);
@@ -61,6 +62,7 @@ async function main(): Promise<number> {
       class: { type: 'string' },
       'report-dir': { type: 'string' },
       'time-scale': { type: 'string' },
+      replicas: { type: 'string' },
       control: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -91,6 +93,12 @@ async function main(): Promise<number> {
     (experimentClass ?? name) === name ? list.filter((e) => !only || only.includes(e.id)) : [];
   const timeScale = Number(values['time-scale'] ?? DEFAULT_TIME_SCALE);
   if (!Number.isFinite(timeScale) || timeScale < 1) fail('--time-scale: expected a number of 1 or more');
+  const replicas = Number(values.replicas ?? DEFAULT_REPLICAS);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) {
+    fail(`--replicas: expected a whole number from 1 to ${MAX_REPLICAS} (got "${values.replicas}")`);
+  }
+  if (values.replicas !== undefined && provider === 'external')
+    fail('--replicas: the external provider runs no replicas');
 
   const controlName = values.control;
   if (controlName !== undefined && !(CONTROLS as readonly string[]).includes(controlName)) {
@@ -111,13 +119,17 @@ async function main(): Promise<number> {
   // A low port for MLflow's proxy, so that every port next to it can be watched (abuse class).
   const mlflowProxyPort = await watchableMlflowPort();
   const serviceEnv = { ...CHAOS_SERVICE_ENV, ...control?.serviceEnv };
-  const stack = await startStack({ provider, networking, serviceEnv, mlflowProxyPort });
+  const fleet = chaosFleet({ replicas, timeScale, check: control?.loadBalancerCheck });
+  const stack = await startStack({ provider, networking, serviceEnv, mlflowProxyPort, ...fleet });
   const stop = async () => {
     await stack.stop();
   };
   process.once('SIGINT', () => void stop().then(() => process.exit(130)));
   try {
-    log(`chaos: stack up in ${Math.round((Date.now() - started) / 1000)} s; service ${stack.service.url}`);
+    const entry = stack.loadBalancer
+      ? `HAProxy ${stack.loadBalancer.url} in front of ${stack.replicas.map((replica) => replica.url).join(', ')}`
+      : `service ${stack.service.url}`;
+    log(`chaos: stack up in ${Math.round((Date.now() - started) / 1000)} s; ${entry}`);
     const report = await runSuite({
       stack,
       experiments,

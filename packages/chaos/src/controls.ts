@@ -1,6 +1,6 @@
 import { ROUTES } from '@registry/service/client';
 import { EXPERIMENTS, type Experiment } from './experiments.js';
-import { FIXED_HEALTH_CHECK, type HealthCheckSettings } from './load-balancer.js';
+import { FIXED_HEALTH_CHECK, type HealthCheckSettings } from './health-checks.js';
 import type { ExperimentResult } from './runner.js';
 import { CHAOS_SERVICE_ENV, type ReportedBreakerSettings } from './settings.js';
 
@@ -19,8 +19,8 @@ export interface ControlPlan {
   readonly serviceEnv: Readonly<Record<string, string>>;
   /** Breaker settings the bounds are derived from instead of the reported ones (the ordinary suite's). */
   readonly boundsSettings?: Partial<ReportedBreakerSettings>;
-  /** The fixed load balancer's health check, when the control changes it. */
-  readonly fixedHealthCheck?: HealthCheckSettings;
+  /** The health check the stack's HAProxy starts with, when the control changes it. */
+  readonly loadBalancerCheck?: HealthCheckSettings;
   readonly experiments: readonly Experiment[];
   /** The check (by name prefix) that must fail in every experiment of the control. */
   readonly mustFail: string;
@@ -39,16 +39,16 @@ export function controlPlan(control: Control): ControlPlan {
       serviceEnv: { MLFLOW_CB_FAILURE_THRESHOLD: UNREACHABLE_FAILURE_THRESHOLD },
       boundsSettings: { failure_threshold: Number(CHAOS_SERVICE_ENV.MLFLOW_CB_FAILURE_THRESHOLD) },
       experiments: EXPERIMENTS.filter((experiment) => experiment.expectation === 'trips'),
-      mustFail: 'breaker opens within the bound',
+      mustFail: 'every replica breaker opens within the bound',
     };
   }
   return {
     control,
-    description: `MLflow down with the fixed load balancer checking ${ROUTES.mlflowHealth.url}, a route that fails while MLflow is down`,
+    description: `MLflow down with HAProxy checking ${ROUTES.mlflowHealth.url} (the fixed thresholds), a route that fails while MLflow is down`,
     serviceEnv: {},
-    fixedHealthCheck: { ...FIXED_HEALTH_CHECK, name: 'dependency-path', path: ROUTES.mlflowHealth.url },
+    loadBalancerCheck: { ...FIXED_HEALTH_CHECK, name: 'dependency-path', path: ROUTES.mlflowHealth.url },
     experiments: EXPERIMENTS.filter((experiment) => experiment.id === 'mlflow-down'),
-    mustFail: 'load balancer never marks the target unhealthy',
+    mustFail: 'HAProxy never marks a backend DOWN',
   };
 }
 

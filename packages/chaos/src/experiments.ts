@@ -24,7 +24,7 @@ export interface Experiment {
   readonly fault: string;
   readonly expectation: Expectation;
   readonly requires?: readonly Capability[];
-  /** Replays the incident: also runs the pre-fix load-balancer health check. */
+  /** Replays the incident: also puts an HAProxy configured as before the fix in front of the replicas. */
   readonly incidentReplay?: boolean;
   inject(context: FaultContext): Promise<void>;
   remove(context: FaultContext): Promise<void>;
@@ -84,11 +84,11 @@ function flappingFault(downMs: number, upMs: number, maxToggles = 200): Pick<Exp
  */
 export const EXPERIMENTS: readonly Experiment[] = [
   {
-    // The incident's own fault: the pre-fix load balancer watches it beside the fixed one, so the replay
-    // and the plain outage are one experiment rather than the same fault injected twice.
+    // The incident's own fault: a second HAProxy configured as before the fix sits beside the stack's,
+    // so the replay and the plain outage are one experiment rather than the same fault injected twice.
     id: 'mlflow-down',
     title:
-      'MLflow down (proxy disabled), replaying the incident: the pre-fix health check drops the target, the fixed one keeps it',
+      'MLflow down (proxy disabled), replaying the incident: the pre-fix HAProxy takes every replica out, the fixed one keeps them',
     fault: 'down',
     expectation: 'trips',
     incidentReplay: true,

@@ -36,15 +36,34 @@ export {
   missingReason,
 } from './experiments.js';
 export {
+  type BackendSample,
+  type FleetWatch,
+  isOutOfService,
+  startFleetWatch,
+  type WatchedReplica,
+  watchedReplicas,
+} from './fleet.js';
+export {
+  chaosFleet,
+  DEFAULT_REPLICAS,
   DEFAULT_TIME_SCALE,
   FIXED_HEALTH_CHECK,
   type HealthCheckSettings,
+  haproxyCheck,
   INCIDENT_HEALTH_CHECK,
-  startTargetHealthChecker,
-  type TargetHealthReport,
-} from './load-balancer.js';
+  MAX_REPLICAS,
+} from './health-checks.js';
 export { formatChecks, formatMatrix, renderHtml, writeReports } from './report.js';
-export { type CheckResult, type ExperimentResult, runExperiment } from './runner.js';
+export {
+  type CheckResult,
+  describeCheck,
+  type ExperimentResult,
+  type LoadBalancerView,
+  loadBalancerView,
+  runExperiment,
+  waitForServersUp,
+} from './runner.js';
 export { type Bounds, CHAOS_SERVICE_ENV, deriveBounds, readServiceSettings } from './settings.js';
 export { abortedAbuseResult, resetProxy, runSuite, type SuiteReport, seedRegistry } from './suite.js';
+export { type BreakerSample, ROUTE_CLASSES, type RouteClass, type Sample, SEEDED_MODEL } from './traffic.js';
 export { formatVersions, type RanVersions, readVersions, UNREPORTED } from './versions.js';

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderAbuseHtml } from './abuse/report.js';
+import { isOutOfService } from './fleet.js';
 import type { ExperimentResult } from './runner.js';
 import type { SuiteReport } from './suite.js';
 import { escapeHtml, formatTable, formatVerdicts } from './text.js';
@@ -46,27 +47,59 @@ const CLASS_COLORS: Record<RouteClass, string> = {
 
 const STATE_COLORS: Record<string, string> = { closed: '#d3f9d8', half_open: '#fff3bf', open: '#ffc9c9' };
 
-/** An inline SVG timeline: probe latency by route class (log scale, failures as crosses), breaker state band, fault window. */
+const BACKEND_COLORS: Record<string, string> = { up: '#d3f9d8', going: '#fff3bf', down: '#ffc9c9', drain: '#d0ebff' };
+
+/** The colour of an HAProxy server state: up, on its way (`UP 1/3`, `DOWN 1/2`), out of service, or drained. */
+function backendColor(status: string): string {
+  if (status.startsWith('DRAIN') || status.startsWith('NOLB')) return BACKEND_COLORS.drain as string;
+  if (isOutOfService(status)) return (status.includes('/') ? BACKEND_COLORS.going : BACKEND_COLORS.down) as string;
+  return (status.includes('/') ? BACKEND_COLORS.going : BACKEND_COLORS.up) as string;
+}
+
+/**
+ * An inline SVG timeline: probe latency by route class (log scale, failures as crosses), the fault window,
+ * and above them one band per replica breaker and one per server as each HAProxy saw it.
+ */
 function timelineSvg(result: ExperimentResult): string {
   const { timeline } = result;
   const width = 900;
-  const height = 220;
-  const band = 18;
+  const plot = 200;
+  const band = 14;
+  const bands: { label: string; spans: { at: number; fill: string; title: string }[] }[] = [
+    ...Object.entries(timeline.breakers).map(([name, samples]) => ({
+      label: `breaker ${name}`,
+      spans: samples.map((s) => ({ at: s.at, fill: STATE_COLORS[s.state] ?? '#dee2e6', title: s.state })),
+    })),
+    ...timeline.loadBalancers.flatMap((lb) => {
+      const servers = [...new Set(lb.samples.flatMap((sample) => Object.keys(sample.servers)))];
+      return servers.map((server) => ({
+        label: `${lb.label} HAProxy: ${server}`,
+        spans: lb.samples.map((sample) => {
+          const status = sample.servers[server] ?? 'absent';
+          return { at: sample.at, fill: backendColor(status), title: status };
+        }),
+      }));
+    }),
+  ];
+  const top = bands.length * band;
+  const height = top + plot;
   const t0 = timeline.startedAt;
   const span = Math.max(1, timeline.endedAt - t0);
   const x = (at: number) => ((at - t0) / span) * width;
   const maxLatency = Math.max(10, ...timeline.samples.map((s) => s.latencyMs));
-  const y = (ms: number) =>
-    band + 10 + (1 - Math.log10(Math.max(1, ms)) / Math.log10(maxLatency)) * (height - band - 30);
+  const y = (ms: number) => top + 10 + (1 - Math.log10(Math.max(1, ms)) / Math.log10(maxLatency)) * (plot - 30);
   const parts: string[] = [];
   parts.push(
-    `<rect x="${x(timeline.injectedAt)}" y="${band}" width="${Math.max(1, x(timeline.removedAt) - x(timeline.injectedAt))}" height="${height - band}" fill="#f1f3f5"/>`,
+    `<rect x="${x(timeline.injectedAt)}" y="${top}" width="${Math.max(1, x(timeline.removedAt) - x(timeline.injectedAt))}" height="${plot}" fill="#f1f3f5"/>`,
   );
-  timeline.breaker.forEach((sample, i) => {
-    const next = timeline.breaker[i + 1]?.at ?? timeline.endedAt;
-    parts.push(
-      `<rect x="${x(sample.at)}" y="0" width="${Math.max(0.5, x(next) - x(sample.at))}" height="${band}" fill="${STATE_COLORS[sample.state] ?? '#dee2e6'}"><title>${sample.state}</title></rect>`,
-    );
+  bands.forEach(({ label, spans }, row) => {
+    spans.forEach((spanAt, i) => {
+      const next = spans[i + 1]?.at ?? timeline.endedAt;
+      parts.push(
+        `<rect x="${x(spanAt.at)}" y="${row * band}" width="${Math.max(0.5, x(next) - x(spanAt.at))}" height="${band - 1}" fill="${spanAt.fill}"><title>${escapeHtml(label)}: ${escapeHtml(spanAt.title)}</title></rect>`,
+      );
+    });
+    parts.push(`<text x="2" y="${row * band + band - 4}" font-size="9">${escapeHtml(label)}</text>`);
   });
   for (const sample of timeline.samples) {
     const cx = x(sample.at).toFixed(1);
@@ -130,7 +163,7 @@ ${timelineSvg(r)}</section>`,
   }</h1>
 ${report.control ? `<p>${escapeHtml(report.control.summary)}</p>` : ''}
 <p>Provider <b>${escapeHtml(report.provider)}</b>, ${escapeHtml(formatVersions(report.versions))}.</p>
-<p>Service ${escapeHtml(report.serviceUrl)}, started ${escapeHtml(report.startedAt)},
+<p>Traffic through ${escapeHtml(report.serviceUrl)} to ${report.replicas.length} replica(s), started ${escapeHtml(report.startedAt)},
 ${Math.round(report.durationMs / 1000)} s. Bounds: open within ${report.bounds.openWithinMs} ms, recover within ${report.bounds.recoverWithinMs} ms,
 fail fast under ${report.bounds.fastFailMs} ms. Load-balancer time scale 1/${report.timeScale}.</p>
 ${skipped ? `<h3>Not run</h3><ul>${skipped}</ul>` : ''}
@@ -140,7 +173,8 @@ ${
     : `<h2>Fault experiments: MLflow fails</h2>
 <table><tr><th>fault</th>${ROUTE_CLASSES.map((c) => `<th>${COLUMN_TITLES[c]}</th>`).join('')}<th>verdict</th></tr>${matrixRows}</table>
 <p>Timelines: x is time, y is latency (log scale); crosses are 5xx or no answer; the top band is the breaker state
-(green closed, yellow half-open, red open); the grey area is the fault window. ${legend}</p>
+(green closed, yellow half-open, red open). Each HAProxy server band is that load balancer's own view (green UP,
+yellow on the way up or down, red DOWN, blue drained); the grey area is the fault window. ${legend}</p>
 ${sections}`
 }
 ${renderAbuseHtml(report.abuse)}</body></html>`;

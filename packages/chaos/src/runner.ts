@@ -1,23 +1,10 @@
-import {
-  type Answer,
-  BREAKER_STATE_VALUE,
-  CACHE_STATUS_HEADER,
-  createRegistryClient,
-  METRICS,
-  ROUTES,
-} from '@registry/service/client';
-import { type Stack, waitFor } from '@registry/testkit';
+import { BREAKER_STATE_VALUE, CACHE_STATUS_HEADER, createRegistryClient, METRICS } from '@registry/service/client';
+import { type HaproxyCheck, type HaproxyHandle, type Stack, startHaproxy, waitFor } from '@registry/testkit';
 import { percentile } from './abuse/hypotheses.js';
 import { LIVE_MAX_MS, LIVE_P99_MS } from './abuse/limits.js';
 import type { Experiment } from './experiments.js';
-import {
-  FIXED_HEALTH_CHECK,
-  type HealthCheckSettings,
-  type HealthProbeFn,
-  INCIDENT_HEALTH_CHECK,
-  startTargetHealthChecker,
-  type TargetHealthReport,
-} from './load-balancer.js';
+import { type BackendSample, isOutOfService, startFleetWatch, watchedReplicas } from './fleet.js';
+import { haproxyCheck, INCIDENT_HEALTH_CHECK } from './health-checks.js';
 import type { Bounds } from './settings.js';
 import {
   type BreakerSample,
@@ -43,6 +30,22 @@ export interface MatrixCell {
   readonly matches: boolean;
 }
 
+/** What one load balancer did during an experiment: its check, its servers' states, the requests it lost. */
+export interface LoadBalancerView {
+  /** `fixed` (the stack's HAProxy) or `before-fix` (the incident replay's HAProxy). */
+  readonly label: string;
+  readonly check: HaproxyCheck;
+  readonly samples: readonly BackendSample[];
+  /** Whether HAProxy ever took a server out of service, and whether it ever had none left. */
+  readonly everDown: boolean;
+  readonly everAllDown: boolean;
+  /** Time with every server out of service (total outage), ms. */
+  readonly outageMs: number;
+  /** Requests sent through it during the experiment, and those it answered itself or never answered. */
+  readonly requests: number;
+  readonly lost: number;
+}
+
 /** Everything one experiment produced: verdict, checks, matrix row and the timeline for the report. */
 export interface ExperimentResult {
   readonly id: string;
@@ -60,8 +63,9 @@ export interface ExperimentResult {
     readonly recoveredAt: number | null;
     readonly endedAt: number;
     readonly samples: readonly Sample[];
-    readonly breaker: readonly BreakerSample[];
-    readonly loadBalancer: readonly TargetHealthReport[];
+    /** Each replica's breaker samples, read from the replica itself, by replica name. */
+    readonly breakers: Readonly<Record<string, readonly BreakerSample[]>>;
+    readonly loadBalancers: readonly LoadBalancerView[];
   };
 }
 
@@ -69,12 +73,8 @@ export interface ExperimentResult {
 export interface RunOptions {
   readonly stack: Stack;
   readonly bounds: Bounds;
+  /** Time compression of the load balancer's checks (the incident replay's HAProxy uses it). */
   readonly timeScale: number;
-  /**
-   * The health check of the fixed load balancer (default `FIXED_HEALTH_CHECK`); the load-balancer
-   * control points it at a route that fails while MLflow is down.
-   */
-  readonly fixedHealthCheck?: HealthCheckSettings;
   readonly log?: (line: string) => void;
 }
 
@@ -82,21 +82,6 @@ export interface RunOptions {
 const HOLD_MS = 3_000;
 const NO_TRIP_HOLD_MS = 4_000;
 const MEMORY_GROWTH_LIMIT_MB = 150;
-
-/**
- * The pre-fix readiness: it answered 503 whenever the service was degraded. A raw request, like the load
- * balancer's own: whatever it cannot read counts as no answer, never as an exception.
- */
-const preFixReadiness: HealthProbeFn = async (url, timeoutMs) => {
-  try {
-    const readyUrl = url.replace(/\/ready$/, ROUTES.ready.url);
-    const response = await fetch(readyUrl, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await response.json()) as Partial<Answer<typeof ROUTES.ready>['body']>;
-    return response.status === 200 && body.degraded_mode ? 503 : response.status;
-  } catch {
-    return null;
-  }
-};
 
 function label(sample: Sample): string {
   if (sample.status === null) return 'no answer';
@@ -172,41 +157,71 @@ function check(name: string, passed: boolean, detail: string): CheckResult {
 }
 
 /**
- * Waits for the steady state every experiment starts from (breaker closed, live reads of the seeded model)
- * and returns the service's resident memory then, in MB.
+ * Waits for the steady state every experiment starts from, on every replica directly (breaker closed,
+ * live reads of the seeded model, which also warms each replica's cache) and returns each replica's
+ * resident memory then, in MB, in replica order.
  */
-export async function waitForSteadyState(stack: Stack, bounds: Bounds): Promise<number> {
-  const service = createRegistryClient({ baseUrl: stack.service.url });
-  await waitFor(
-    async () => {
-      // Not steady yet: say what was seen, so that a timeout reports the last state.
-      const status = await service.status();
-      const state = status.status === 200 ? status.body.circuit_breaker.state : undefined;
-      if (state !== 'closed') throw new Error(`last seen: breaker ${state ?? `unknown (status ${status.status})`}`);
-      const read = await service.models.get(SEEDED_MODEL);
-      const cache = read.headers.get(CACHE_STATUS_HEADER);
-      if (read.status === 200 && cache === 'live') return true;
-      const code = 'code' in read.body ? read.body.code : '';
-      throw new Error(`last seen: breaker closed, read of ${SEEDED_MODEL} ${read.status} ${code} cache ${cache}`);
-    },
-    { timeoutMs: bounds.recoverWithinMs, intervalMs: 200, what: 'steady state (breaker closed, live reads)' },
+export async function waitForSteadyState(stack: Stack, bounds: Bounds): Promise<number[]> {
+  return Promise.all(
+    stack.replicas.map(async (replica) => {
+      const service = createRegistryClient({ baseUrl: replica.url });
+      await waitFor(
+        async () => {
+          // Not steady yet: say what was seen, so that a timeout reports the last state.
+          const status = await service.status();
+          const state = status.status === 200 ? status.body.circuit_breaker.state : undefined;
+          if (state !== 'closed') throw new Error(`last seen: breaker ${state ?? `unknown (status ${status.status})`}`);
+          const read = await service.models.get(SEEDED_MODEL);
+          const cache = read.headers.get(CACHE_STATUS_HEADER);
+          if (read.status === 200 && cache === 'live') return true;
+          const code = 'code' in read.body ? read.body.code : '';
+          throw new Error(`last seen: breaker closed, read of ${SEEDED_MODEL} ${read.status} ${code} cache ${cache}`);
+        },
+        {
+          timeoutMs: bounds.recoverWithinMs,
+          intervalMs: 200,
+          what: `steady state of ${replica.url} (breaker closed, live reads)`,
+        },
+      );
+      const live = await service.live();
+      if (live.status !== 200) throw new Error(`${replica.url}/health/live answered ${live.status}`);
+      return live.body.memory_usage_mb;
+    }),
   );
-  const live = await service.live();
-  if (live.status !== 200) throw new Error(`/health/live answered ${live.status}`);
-  return live.body.memory_usage_mb;
 }
 
-/** Hypothesis shared by every experiment: the service process still runs and logged no fatal or unhandled error. */
+/**
+ * Waits until every server of `haproxy` is fully UP. HAProxy starts a server UP but one failed check from
+ * DOWN (`UP 1/3`); only after `fall - 1` passing checks does it take `fall` failures to mark it DOWN, as a
+ * target group does. An experiment starts from there, so that its thresholds are the configured ones.
+ */
+export async function waitForServersUp(haproxy: HaproxyHandle): Promise<void> {
+  const { intervalMs, rise, fall } = haproxy.check;
+  await waitFor(
+    async () => {
+      const servers = await haproxy.servers();
+      if (servers.length > 0 && servers.every((server) => server.status === 'UP')) return true;
+      throw new Error(`last seen: ${servers.map((server) => `${server.name} ${server.status}`).join(', ')}`);
+    },
+    { timeoutMs: (rise + fall + 2) * intervalMs, intervalMs: 50, what: 'every HAProxy server fully UP' },
+  );
+}
+
+/** Hypothesis shared by every experiment: every replica still runs and logged no fatal or unhandled error. */
 export async function checkNoCrash(stack: Stack): Promise<CheckResult> {
-  const running = await stack.service.isRunning();
-  const crashLines = stack.service
-    .output()
-    .split('\n')
-    .filter((line) => /unhandled|"level":60|uncaught/i.test(line));
+  const gone: string[] = [];
+  let crashLines = 0;
+  for (const [index, replica] of stack.replicas.entries()) {
+    if (!(await replica.isRunning())) gone.push(watchedReplicas(stack.replicas)[index]?.name ?? replica.url);
+    crashLines += replica
+      .output()
+      .split('\n')
+      .filter((line) => /unhandled|"level":60|uncaught/i.test(line)).length;
+  }
   return check(
     'no crash and no unhandled rejection',
-    running && crashLines.length === 0,
-    running ? `${crashLines.length} fatal/unhandled log lines` : 'the service process is gone',
+    gone.length === 0 && crashLines === 0,
+    `${stack.replicas.length} replica(s), ${gone.length === 0 ? 'all running' : `gone: ${gone.join(', ')}`}; ${crashLines} fatal/unhandled log lines`,
   );
 }
 
@@ -215,33 +230,102 @@ async function metricsBreakerState(serviceUrl: string): Promise<number | undefin
   return Number.isNaN(state) ? undefined : state;
 }
 
+/** How a load balancer's check reads in a hypothesis: path, thresholds and (scaled) timings. */
+export function describeCheck(check: HaproxyCheck): string {
+  return `GET ${check.path} every ${check.intervalMs} ms, timeout ${check.timeoutMs} ms, rise ${check.rise}, fall ${check.fall}`;
+}
+
+/** A load balancer's view: server states over time, total outage, and the requests it lost. */
+export function loadBalancerView(
+  label: string,
+  check: HaproxyCheck,
+  samples: readonly BackendSample[],
+  requests: readonly Sample[],
+  endedAt: number,
+): LoadBalancerView {
+  const allDown = (sample: BackendSample) => {
+    const states = Object.values(sample.servers);
+    return states.length > 0 && states.every(isOutOfService);
+  };
+  let outageMs = 0;
+  samples.forEach((sample, index) => {
+    if (allDown(sample)) outageMs += (samples[index + 1]?.at ?? endedAt) - sample.at;
+  });
+  return {
+    label,
+    check,
+    samples,
+    everDown: samples.some((sample) => Object.values(sample.servers).some(isOutOfService)),
+    everAllDown: samples.some(allDown),
+    outageMs,
+    requests: requests.length,
+    lost: requests.filter(answeredByLoadBalancer).length,
+  };
+}
+
+/** A request HAProxy answered itself (no replica named in `x-served-by`), or that got no answer at all. */
+function answeredByLoadBalancer(sample: Sample): boolean {
+  return sample.status === null || sample.servedBy === undefined;
+}
+
+/** Classes whose requests must never need MLflow (so the load balancer must never refuse them). */
+const NOT_MLFLOW_BOUND = ROUTE_CLASSES.filter((routeClass) => !MLFLOW_BOUND.has(routeClass));
+
 /**
- * Runs one experiment: verifies the steady state, injects the fault while traffic and a simulated load
- * balancer watch, holds it, removes it, waits for the breaker to close with health traffic only, and
- * checks every hypothesis.
+ * Runs one experiment: verifies the steady state of every replica, injects the fault while traffic goes
+ * through HAProxy and a fleet watch reads each replica's breaker and HAProxy's server states, holds it,
+ * removes it, waits for every breaker to close with health traffic only, and checks every hypothesis. An
+ * incident replay also puts a second HAProxy, configured as before the fix, in front of the same replicas.
  */
 export async function runExperiment(experiment: Experiment, options: RunOptions): Promise<ExperimentResult> {
   const { stack, bounds } = options;
   const log = options.log ?? (() => {});
   const checks: CheckResult[] = [];
   const startedAt = Date.now();
+  const replicas = watchedReplicas(stack.replicas);
+  const soleReplica = replicas.length === 1 ? replicas[0]?.name : undefined;
+
+  const fixedLb = stack.loadBalancer;
+  const preFixCheck = haproxyCheck(INCIDENT_HEALTH_CHECK, options.timeScale);
+  const preFixLb: HaproxyHandle | undefined =
+    experiment.incidentReplay && fixedLb && stack.replicas.length > 0
+      ? await startHaproxy({
+          name: 'haproxy-before-fix',
+          servers: stack.replicas.map((replica, index) => ({
+            name: replicas[index]?.name ?? `replica-${index + 1}`,
+            host: '127.0.0.1',
+            port: Number(new URL(replica.url).port),
+          })),
+          check: preFixCheck,
+        })
+      : undefined;
 
   log('steady state');
-  const baselineRssMb = await waitForSteadyState(stack, bounds);
-
-  const traffic = startTraffic(stack.service.url);
-  const fixedCheck = options.fixedHealthCheck ?? FIXED_HEALTH_CHECK;
-  const fixedLb = startTargetHealthChecker(stack.service.url, fixedCheck, { timeScale: options.timeScale });
-  const preFixLb = experiment.incidentReplay
-    ? startTargetHealthChecker(stack.service.url, INCIDENT_HEALTH_CHECK, {
-        timeScale: options.timeScale,
-        probe: preFixReadiness,
-      })
-    : undefined;
+  let baselineRssMb: number[];
+  try {
+    baselineRssMb = await waitForSteadyState(stack, bounds);
+    for (const haproxy of [fixedLb, preFixLb]) if (haproxy) await waitForServersUp(haproxy);
+  } catch (error) {
+    await preFixLb?.stop();
+    throw error;
+  }
+  const traffic = startTraffic(fixedLb?.url ?? stack.service.url, undefined, 'full', { pollBreaker: false });
+  const preFixTraffic = preFixLb ? startTraffic(preFixLb.url, undefined, 'full', { pollBreaker: false }) : undefined;
+  const fleet = startFleetWatch(() => replicas, {
+    ...(fixedLb ? { fixed: fixedLb } : {}),
+    ...(preFixLb ? { 'before-fix': preFixLb } : {}),
+  });
+  const stopLoops = async () => {
+    await Promise.allSettled([traffic.stop(), preFixTraffic?.stop(), fleet.stop()]);
+  };
+  const breakerOf = (name: string | undefined) =>
+    (name === undefined ? undefined : fleet.breakers()[name]) ??
+    (soleReplica ? fleet.breakers()[soleReplica] : []) ??
+    [];
 
   let openedAt: number | null = null;
   let recoveredAt: number | null = null;
-  let metricsStateWhileOpen: number | undefined;
+  const metricsStatesWhileOpen: (number | undefined)[] = [];
   let removedAt = Date.now();
   const injectedAt = Date.now();
   try {
@@ -250,21 +334,24 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
       await experiment.inject({ stack, bounds });
       if (experiment.expectation === 'trips') {
         try {
-          await waitFor(() => traffic.breakerState() === 'open', {
+          await waitFor(() => fleet.allIn('open'), {
             timeoutMs: bounds.openWithinMs,
             intervalMs: 50,
-            what: 'the breaker to open',
+            what: 'every replica breaker to open',
           });
-          openedAt = traffic.breakerSamples().find((s) => s.at >= injectedAt && s.state === 'open')?.at ?? Date.now();
-          log(`breaker open after ${openedAt - injectedAt} ms; holding the fault`);
-          metricsStateWhileOpen = await metricsBreakerState(stack.service.url);
+          openedAt = Math.max(
+            ...replicas.map(
+              (replica) =>
+                breakerOf(replica.name).find((s) => s.at >= injectedAt && s.state === 'open')?.at ?? Date.now(),
+            ),
+          );
+          log(`every breaker open after ${openedAt - injectedAt} ms; holding the fault`);
+          for (const replica of replicas) metricsStatesWhileOpen.push(await metricsBreakerState(replica.url));
         } catch {
-          log(`breaker did not open within ${bounds.openWithinMs} ms`);
+          log(`not every breaker opened within ${bounds.openWithinMs} ms`);
         }
-        const holdMs = experiment.incidentReplay
-          ? ((INCIDENT_HEALTH_CHECK.unhealthyThreshold + 1) * INCIDENT_HEALTH_CHECK.intervalSeconds * 1000) /
-            options.timeScale
-          : HOLD_MS;
+        // The incident replay holds the fault until the pre-fix check can have failed `fall` times, twice over.
+        const holdMs = preFixLb ? (preFixCheck.fall + 2) * preFixCheck.intervalMs : HOLD_MS;
         await waitFor(() => Date.now() - (openedAt ?? injectedAt) >= holdMs, {
           timeoutMs: holdMs + 1_000,
           intervalMs: 50,
@@ -283,34 +370,56 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
       removedAt = Date.now();
       // Recovery must need no user traffic: only health routes from here on.
       traffic.setMode('health-only');
+      preFixTraffic?.setMode('health-only');
     }
 
     try {
       await waitFor(
-        () => {
-          const last = traffic.breakerSamples().at(-1);
-          return last !== undefined && last.at > removedAt && last.state === 'closed';
-        },
-        { timeoutMs: bounds.recoverWithinMs, intervalMs: 50, what: 'the breaker to close by itself' },
+        () =>
+          replicas.every((replica) => {
+            const last = breakerOf(replica.name).at(-1);
+            return last !== undefined && last.at > removedAt && last.state === 'closed';
+          }),
+        { timeoutMs: bounds.recoverWithinMs, intervalMs: 50, what: 'every breaker to close by itself' },
       );
-      recoveredAt = traffic.breakerSamples().find((s) => s.at > removedAt && s.state === 'closed')?.at ?? Date.now();
+      recoveredAt = Math.max(
+        ...replicas.map(
+          (replica) => breakerOf(replica.name).find((s) => s.at > removedAt && s.state === 'closed')?.at ?? Date.now(),
+        ),
+      );
       log(`recovered ${recoveredAt - removedAt} ms after the fault was removed`);
     } catch {
       log(`no recovery within ${bounds.recoverWithinMs} ms`);
     }
   } catch (error) {
     // Every loop stops before the error leaves the experiment.
-    await Promise.allSettled([traffic.stop(), fixedLb.stop(), preFixLb?.stop()]);
+    await stopLoops();
+    await preFixLb?.stop();
     throw error;
   }
 
-  await traffic.stop();
-  const lbReports = [await fixedLb.stop()];
-  if (preFixLb) lbReports.push(await preFixLb.stop());
+  if (preFixLb) {
+    // The pre-fix check keeps the replicas out until `rise` checks pass again: the outage outlasts the fault.
+    // Measured to its end (bounded), with health traffic only.
+    await waitFor(
+      () => {
+        const last = fleet.backends()['before-fix']?.at(-1);
+        return last !== undefined && last.at > removedAt && Object.values(last.servers).some((s) => !isOutOfService(s));
+      },
+      {
+        timeoutMs: (preFixCheck.rise + 2) * preFixCheck.intervalMs + bounds.recoverWithinMs,
+        intervalMs: 50,
+        what: 'the pre-fix HAProxy to put a server back',
+      },
+    ).catch(() => log('the pre-fix HAProxy put no server back in time'));
+  }
+  await stopLoops();
+  await preFixLb?.stop();
   const endedAt = Date.now();
   const samples = traffic.samples();
-  const breaker = traffic.breakerSamples();
+  const breakers = fleet.breakers();
   const during = (s: Sample) => s.at >= injectedAt && s.at < removedAt;
+  const servedOpen = (s: Sample) => openAt(breakerOf(s.servedBy), s.at);
 
   // Hypothesis: liveness answers 200 on every probe, fast in the percentile and under a hard maximum (one
   // scheduler stall on a shared machine is reported in the detail; a slow service fails).
@@ -354,27 +463,29 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
   if (experiment.expectation === 'trips') {
     checks.push(
       check(
-        'breaker opens within the bound',
+        'every replica breaker opens within the bound',
         openedAt !== null,
         openedAt === null
-          ? `not open within ${bounds.openWithinMs} ms`
-          : `open after ${openedAt - injectedAt} ms (bound ${bounds.openWithinMs} ms)`,
+          ? `not every one of ${replicas.length} open within ${bounds.openWithinMs} ms`
+          : `all ${replicas.length} open after ${openedAt - injectedAt} ms (bound ${bounds.openWithinMs} ms)`,
       ),
     );
     checks.push(
       check(
-        'breaker state visible in /health/status and /metrics',
-        openedAt !== null && metricsStateWhileOpen === BREAKER_STATE_VALUE.open,
-        `status: ${openedAt !== null ? 'open' : 'never open'}; ${METRICS.breakerState}: ${metricsStateWhileOpen}`,
+        'breaker state visible in /health/status and /metrics of every replica',
+        openedAt !== null &&
+          metricsStatesWhileOpen.length === replicas.length &&
+          metricsStatesWhileOpen.every((state) => state === BREAKER_STATE_VALUE.open),
+        `status: ${openedAt !== null ? 'open' : 'never open'}; ${METRICS.breakerState}: ${metricsStatesWhileOpen.join(', ') || 'not read'}`,
       ),
     );
-    const whileOpen = bound.filter((s) => openAt(breaker, s.at) && s.routeClass !== 'cached_read');
+    const whileOpen = bound.filter((s) => servedOpen(s) && s.routeClass !== 'cached_read');
     const slow = whileOpen.filter((s) => s.status === null || s.latencyMs >= bounds.fastFailMs);
     const circuitOpen = whileOpen.filter((s) => s.code === 'MLFLOW_CIRCUIT_OPEN');
     const truthful = (s: Sample) =>
       s.status === 503 &&
       s.retryAfter !== undefined &&
-      reportedRetryAfter(breaker, s.at).some(
+      reportedRetryAfter(breakerOf(s.servedBy), s.at).some(
         (reported) => Math.abs((s.retryAfter as number) - reported) <= RETRY_AFTER_TOLERANCE_S,
       );
     const untruthful = circuitOpen.filter((s) => !truthful(s));
@@ -382,18 +493,18 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
       check(
         'MLflow-bound requests fail fast with 503 while open',
         whileOpen.length > 0 && slow.length === 0 && circuitOpen.length > 0,
-        `${whileOpen.length} requests while open, ${circuitOpen.length} MLFLOW_CIRCUIT_OPEN, ${slow.length} slower than ${bounds.fastFailMs} ms`,
+        `${whileOpen.length} requests while the answering replica was open, ${circuitOpen.length} MLFLOW_CIRCUIT_OPEN, ${slow.length} slower than ${bounds.fastFailMs} ms`,
       ),
     );
     const example = untruthful[0] ?? circuitOpen[0];
     checks.push(
       check(
-        "Retry-After is the breaker's own time until retry",
+        "Retry-After is the answering replica's own time until retry",
         circuitOpen.length > 0 && untruthful.length === 0,
-        `${circuitOpen.length} answers, ${untruthful.length} more than ${RETRY_AFTER_TOLERANCE_S} s from /health/status time_until_retry_seconds${example ? ` (${untruthful.length > 0 ? 'first' : 'e.g.'}: Retry-After ${example.retryAfter} s, reported ${reportedRetryAfter(breaker, example.at).join(' / ')} s)` : ''}`,
+        `${circuitOpen.length} answers, ${untruthful.length} more than ${RETRY_AFTER_TOLERANCE_S} s from that replica's /health/status time_until_retry_seconds${example ? ` (${untruthful.length > 0 ? 'first' : 'e.g.'}: Retry-After ${example.retryAfter} s from ${example.servedBy ?? 'the service'}, reported ${reportedRetryAfter(breakerOf(example.servedBy), example.at).join(' / ')} s)` : ''}`,
       ),
     );
-    const cachedWhileOpen = bound.filter((s) => s.routeClass === 'cached_read' && openAt(breaker, s.at));
+    const cachedWhileOpen = bound.filter((s) => s.routeClass === 'cached_read' && servedOpen(s));
     const notStale = cachedWhileOpen.filter((s) => s.status !== 200 || s.cache !== 'stale');
     checks.push(
       check(
@@ -403,11 +514,13 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
       ),
     );
   } else {
-    const notClosed = breaker.filter((s) => s.at >= injectedAt && s.at < removedAt && s.state !== 'closed');
+    const notClosed = Object.values(breakers)
+      .flat()
+      .filter((s) => s.at >= injectedAt && s.at < removedAt && s.state !== 'closed');
     const failed = bound.filter((s) => s.status !== 200);
     checks.push(
       check(
-        'breaker stays closed',
+        'every replica breaker stays closed',
         notClosed.length === 0,
         `${notClosed.length} breaker samples not closed during the fault`,
       ),
@@ -423,50 +536,79 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
 
   checks.push(
     check(
-      'breaker closes by itself with no user traffic',
+      'every replica breaker closes by itself with no user traffic',
       recoveredAt !== null,
       recoveredAt === null
-        ? `still not closed ${bounds.recoverWithinMs} ms after removal`
-        : `closed ${recoveredAt - removedAt} ms after removal (bound ${bounds.recoverWithinMs} ms)`,
+        ? `not all closed ${bounds.recoverWithinMs} ms after removal`
+        : `all closed ${recoveredAt - removedAt} ms after removal (bound ${bounds.recoverWithinMs} ms)`,
     ),
   );
 
   checks.push(await checkNoCrash(stack));
 
-  const rss = live.map((s) => s.rssMb).filter((v): v is number => v !== undefined);
-  const growth = Math.max(0, ...rss) - baselineRssMb;
+  // Memory per replica: the live probes it answered against its own baseline.
+  const growth = replicas.map((replica, index) => {
+    const rss = live
+      .filter((s) => (s.servedBy ?? soleReplica) === replica.name)
+      .map((s) => s.rssMb)
+      .filter((v): v is number => v !== undefined);
+    const baseline = baselineRssMb[index] ?? 0;
+    return { name: replica.name, baseline, peak: Math.max(baseline, ...rss) };
+  });
   checks.push(
     check(
-      'memory stays bounded',
-      growth < MEMORY_GROWTH_LIMIT_MB,
-      `RSS ${baselineRssMb} MB at start, peak ${Math.max(baselineRssMb, ...rss)} MB (limit +${MEMORY_GROWTH_LIMIT_MB} MB)`,
+      'memory stays bounded on every replica',
+      growth.every((g) => g.peak - g.baseline < MEMORY_GROWTH_LIMIT_MB),
+      `${growth.map((g) => `${g.name} RSS ${g.baseline} MB at start, peak ${g.peak} MB`).join('; ')} (limit +${MEMORY_GROWTH_LIMIT_MB} MB)`,
     ),
   );
 
-  const fixed = lbReports[0] as TargetHealthReport;
-  checks.push(
-    check(
-      `load balancer never marks the target unhealthy (path ${fixedCheck.path}, ${fixedCheck.healthyThreshold}/${fixedCheck.unhealthyThreshold}, ${fixedCheck.timeoutSeconds} s/${fixedCheck.intervalSeconds} s)`,
-      !fixed.everUnhealthy,
-      `${fixed.probes.length} health checks, ${fixed.probes.filter((p) => !p.passed).length} failed`,
-    ),
-  );
-  if (preFixLb) {
-    const preFix = lbReports[1] as TargetHealthReport;
+  const loadBalancers: LoadBalancerView[] = [];
+  if (fixedLb) {
+    const view = loadBalancerView('fixed', fixedLb.check, fleet.backends().fixed ?? [], samples, endedAt);
+    loadBalancers.push(view);
+    const statesSeen = [...new Set(view.samples.flatMap((sample) => Object.values(sample.servers)))];
     checks.push(
       check(
-        'the pre-fix health check (/ready 503 when degraded, 2 failures, 5 s) marks the target unhealthy',
-        preFix.everUnhealthy,
-        `${preFix.probes.length} health checks, ${preFix.probes.filter((p) => !p.passed).length} failed, transitions: ${preFix.transitions.map((t) => t.to).join(', ') || 'none'}`,
+        `HAProxy never marks a backend DOWN (${describeCheck(fixedLb.check)})`,
+        view.samples.length > 0 && !view.everDown,
+        `${view.samples.length} looks at ${replicas.length} servers; states seen: ${statesSeen.join(', ') || 'none'}`,
+      ),
+    );
+    const refused = samples.filter((s) => NOT_MLFLOW_BOUND.includes(s.routeClass) && answeredByLoadBalancer(s));
+    checks.push(
+      check(
+        'no request to a route that does not need MLflow is answered by HAProxy itself',
+        refused.length === 0,
+        `${samples.filter((s) => NOT_MLFLOW_BOUND.includes(s.routeClass)).length} requests, ${refused.length} answered by HAProxy or not at all; ${view.lost} of ${view.requests} on every route`,
+      ),
+    );
+  }
+  if (preFixLb && preFixTraffic) {
+    const preFix = loadBalancerView(
+      'before-fix',
+      preFixCheck,
+      fleet.backends()['before-fix'] ?? [],
+      preFixTraffic.samples(),
+      endedAt,
+    );
+    loadBalancers.push(preFix);
+    const fixed = loadBalancers[0];
+    checks.push(
+      check(
+        `the pre-fix HAProxy (${describeCheck(preFixCheck)}) takes every backend DOWN: the incident's outage`,
+        preFix.everAllDown && preFix.lost > 0,
+        `before the fix: ${(preFix.outageMs / 1000).toFixed(1)} s of total outage, ${preFix.lost} of ${preFix.requests} requests answered by HAProxy itself; fixed: ${((fixed?.outageMs ?? 0) / 1000).toFixed(1)} s, ${fixed?.lost ?? 0} of ${fixed?.requests ?? 0}`,
       ),
     );
   }
 
   // The matrix row: what each route class answered while the fault lasted (and, for faults that trip it,
-  // while the breaker was open on both sides of the request). Every cell must match its expectation for the experiment to pass.
-  // A breaker that never opened leaves no open window: the row then shows the whole fault window.
+  // while the answering replica's breaker was open on both sides of the request). Every cell must match
+  // its expectation for the experiment to pass. A breaker that never opened leaves no open window: the
+  // row then shows the whole fault window.
   const windowSamples = samples.filter((s) =>
-    experiment.expectation === 'trips' && openedAt !== null ? during(s) && openAt(breaker, s.at) : during(s),
+    experiment.expectation === 'trips' && openedAt !== null ? during(s) && servedOpen(s) : during(s),
   );
   const matrix = Object.fromEntries(
     ROUTE_CLASSES.map((routeClass) => {
@@ -506,8 +648,8 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
       recoveredAt,
       endedAt,
       samples,
-      breaker,
-      loadBalancer: lbReports,
+      breakers,
+      loadBalancers,
     },
   };
 }

@@ -5,7 +5,7 @@ import { type AbuseLimits, readAbuseLimits } from './abuse/limits.js';
 import { type AbuseResult, runAbuseExperiment } from './abuse/runner.js';
 import { type ControlPlan, type ControlVerdict, judgeControl } from './controls.js';
 import { EXPERIMENTS, type Experiment, missingReason } from './experiments.js';
-import { DEFAULT_TIME_SCALE } from './load-balancer.js';
+import { DEFAULT_TIME_SCALE } from './health-checks.js';
 import { type ExperimentResult, runExperiment } from './runner.js';
 import {
   type Bounds,
@@ -29,7 +29,10 @@ export interface SuiteReport {
   readonly provider: string;
   /** The versions of the service (and its commit), MLflow and Toxiproxy, as each reported itself. */
   readonly versions: RanVersions;
+  /** Where the traffic went: HAProxy in front of the replicas, or the service itself. */
   readonly serviceUrl: string;
+  /** The replicas the experiments ran on (their own URLs). */
+  readonly replicas: readonly string[];
   readonly startedAt: string;
   readonly durationMs: number;
   readonly timeScale: number;
@@ -106,8 +109,8 @@ function abortedResult(experiment: Experiment, error: unknown): ExperimentResult
       recoveredAt: null,
       endedAt: now,
       samples: [],
-      breaker: [],
-      loadBalancer: [],
+      breakers: {},
+      loadBalancers: [],
     },
   };
 }
@@ -197,7 +200,6 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
       stack,
       bounds,
       timeScale,
-      fixedHealthCheck: control?.fixedHealthCheck,
       log: (line) => log(`    ${line}`),
     }).catch((error: unknown) => abortedResult(experiment, error));
     results.push(result);
@@ -229,7 +231,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   return {
     provider: stack.provider,
     versions,
-    serviceUrl: stack.service.url,
+    serviceUrl: stack.loadBalancer?.url ?? stack.service.url,
+    replicas: stack.replicas.map((replica) => replica.url),
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     timeScale,

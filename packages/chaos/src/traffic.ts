@@ -8,6 +8,7 @@ import {
   REGISTRY_PREFIX,
   ROUTES,
 } from '@registry/service/client';
+import { SERVED_BY_HEADER } from '@registry/testkit';
 
 /** The kinds of route the hypothesis speaks about. */
 export type RouteClass = 'live' | 'ready' | 'core' | 'cached_read' | 'uncached_read' | 'write';
@@ -29,6 +30,8 @@ export interface Sample {
   readonly cache?: string;
   readonly degraded?: boolean;
   readonly rssMb?: number;
+  /** The replica that answered, from HAProxy's `x-served-by`; absent when HAProxy answered itself (or no LB). */
+  readonly servedBy?: string;
 }
 
 /** One look at the breaker through `/health/status`. */
@@ -140,6 +143,7 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number):
       cache: response.headers.get(CACHE_STATUS_HEADER) ?? undefined,
       degraded: typeof body.degraded_mode === 'boolean' ? body.degraded_mode : undefined,
       rssMb: typeof body.memory_usage_mb === 'number' ? body.memory_usage_mb : undefined,
+      servedBy: response.headers.get(SERVED_BY_HEADER) ?? undefined,
     };
   } catch {
     return { routeClass, at, status: null, latencyMs: Date.now() - at };
@@ -147,13 +151,15 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number):
 }
 
 /**
- * Sends a request of every route class each tick (health routes only in `health-only` mode) and reads the
+ * Sends a request of every route class each tick (health routes only in `health-only` mode) and, unless
+ * `pollBreaker` is false (behind a load balancer, where each replica is read directly instead), reads the
  * breaker state from `/health/status`. Bounded in time and count; stops by itself at the limits.
  */
 export function startTraffic(
   baseUrl: string,
   limits: TrafficLimits = DEFAULT_TRAFFIC_LIMITS,
   initialMode: TrafficMode = 'full',
+  options: { pollBreaker?: boolean } = {},
 ): Traffic {
   const samples: Sample[] = [];
   const breakerSamples: BreakerSample[] = [];
@@ -196,7 +202,7 @@ export function startTraffic(
       for (const routeClass of classes) {
         track(send(baseUrl, routeClass, limits.requestTimeoutMs).then((sample) => samples.push(sample)));
       }
-      track(pollBreaker());
+      if (options.pollBreaker !== false) track(pollBreaker());
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, limits.tickMs - (Date.now() - started))));
     }
   })();

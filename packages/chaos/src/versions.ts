@@ -10,6 +10,8 @@ export interface RanVersions {
   readonly mlflow: string;
   /** Toxiproxy's `/version`. */
   readonly toxiproxy: string;
+  /** HAProxy's own version (`show info` on its runtime API); `none` when the stack has no load balancer. */
+  readonly haproxy: string;
 }
 
 /** Shown for a part that did not say (not reachable from the harness, or an answer that is no version). */
@@ -39,12 +41,13 @@ function toxiproxyVersion(text: string | undefined): string {
 
 /** Asks the service, MLflow and Toxiproxy of `stack` which versions they are. */
 export async function readVersions(stack: Stack): Promise<RanVersions> {
-  const [service, mlflow, toxiproxy] = await Promise.all([
+  const [service, mlflow, toxiproxy, haproxy] = await Promise.all([
     createRegistryClient({ baseUrl: stack.service.url })
       .version()
       .catch(() => undefined),
     versionText(`${stack.mlflow.url}/version`),
     versionText(`${stack.toxiproxy.url}/version`),
+    stack.loadBalancer ? stack.loadBalancer.version().catch(() => UNREPORTED) : 'none',
   ]);
   const stamp = service?.status === 200 ? service.body : undefined;
   return {
@@ -52,11 +55,12 @@ export async function readVersions(stack: Stack): Promise<RanVersions> {
     serviceCommit: stamp?.git_commit ?? UNREPORTED,
     mlflow: mlflow ?? UNREPORTED,
     toxiproxy: toxiproxyVersion(toxiproxy),
+    haproxy,
   };
 }
 
-/** What ran, on one line: the service and its commit, MLflow, Toxiproxy. */
+/** What ran, on one line: the service and its commit, MLflow, Toxiproxy, HAProxy. */
 export function formatVersions(versions: RanVersions): string {
-  const { service, serviceCommit, mlflow, toxiproxy } = versions;
-  return `service ${service} (commit ${serviceCommit}), MLflow ${mlflow}, Toxiproxy ${toxiproxy}`;
+  const { service, serviceCommit, mlflow, toxiproxy, haproxy } = versions;
+  return `service ${service} (commit ${serviceCommit}), MLflow ${mlflow}, Toxiproxy ${toxiproxy}, HAProxy ${haproxy}`;
 }

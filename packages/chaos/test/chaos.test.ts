@@ -1,5 +1,6 @@
 import { SERVICE_VERSION } from '@registry/service';
 import {
+  installedHaproxyVersion,
   localProviders,
   MLFLOW_VERSION,
   type Stack,
@@ -16,7 +17,9 @@ import {
   type Bounds,
   CHAOS_SERVICE_ENV,
   CONTROLS,
+  chaosFleet,
   controlPlan,
+  DEFAULT_REPLICAS,
   DEFAULT_TIME_SCALE,
   deriveBounds,
   EXPERIMENTS,
@@ -35,6 +38,7 @@ import {
   runExperiment,
   runSuite,
   seedRegistry,
+  waitForServersUp,
   watchableMlflowPort,
   writeReports,
 } from '../src/index.js';
@@ -56,19 +60,37 @@ for (const local of localProviders()) {
     beforeAll(async () => {
       // A low port for MLflow's proxy, so that every port next to it can be watched (abuse class).
       const mlflowProxyPort = await watchableMlflowPort();
-      stack = await startStack({ provider, networking, serviceEnv: { ...CHAOS_SERVICE_ENV }, mlflowProxyPort });
+      stack = await startStack({
+        provider,
+        networking,
+        serviceEnv: { ...CHAOS_SERVICE_ENV },
+        mlflowProxyPort,
+        ...chaosFleet(),
+      });
       settings = await readServiceSettings(stack.service.url);
       bounds = deriveBounds(settings);
       versions = await readVersions(stack);
       await seedRegistry(stack);
     });
 
-    it('records the versions that ran: the pinned MLflow and Toxiproxy, and this service', () => {
+    it('records the versions that ran: the pinned MLflow and Toxiproxy, the installed HAProxy, and this service', () => {
       expect(versions).toMatchObject({
         service: SERVICE_VERSION.version,
         mlflow: MLFLOW_VERSION,
         toxiproxy: TOXIPROXY_VERSION,
+        haproxy: installedHaproxyVersion(),
       });
+    });
+
+    it('runs the default fleet: two replicas behind HAProxy, every server UP', async () => {
+      expect(stack.replicas).toHaveLength(DEFAULT_REPLICAS);
+      if (!stack.loadBalancer) throw new Error('the chaos stack started without HAProxy');
+      await waitForServersUp(stack.loadBalancer);
+      const servers = await stack.loadBalancer.servers();
+      expect(servers?.map((server) => [server.name, server.status])).toEqual([
+        ['replica-1', 'UP'],
+        ['replica-2', 'UP'],
+      ]);
     });
 
     afterAll(async () => {
@@ -79,7 +101,8 @@ for (const local of localProviders()) {
           {
             provider,
             versions,
-            serviceUrl: stack.service.url,
+            serviceUrl: stack.loadBalancer?.url ?? stack.service.url,
+            replicas: stack.replicas.map((replica) => replica.url),
             startedAt: new Date(started).toISOString(),
             durationMs: Date.now() - started,
             timeScale: DEFAULT_TIME_SCALE,
@@ -136,6 +159,7 @@ if (controlProvider) {
         const stack = await startStack({
           provider: 'process',
           serviceEnv: { ...CHAOS_SERVICE_ENV, ...plan.serviceEnv },
+          ...chaosFleet({ check: plan.loadBalancerCheck }),
         });
         try {
           const report = await runSuite({ stack, control: plan, timeScale: DEFAULT_TIME_SCALE });

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from '@cdktf/hcl2json';
-import { FIXED_HEALTH_CHECK } from '@registry/chaos';
+import { chaosFleet, FIXED_HEALTH_CHECK } from '@registry/chaos';
 import { buildApp, EMF_METRICS, isConfigError, loadConfig, SETTINGS } from '@registry/service';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -100,7 +100,7 @@ describe('Terraform contract', () => {
     await app.close();
   });
 
-  it('uses the thresholds the chaos suite simulates', () => {
+  it("uses the thresholds the chaos suite's HAProxy checks with", () => {
     const check = hcl.locals.health_check;
     expect({
       path: check.path,
@@ -117,6 +117,14 @@ describe('Terraform contract', () => {
     });
     expect(check.matcher).toBe('200-299');
     expect(resource('aws_lb_target_group', 'registry').deregistration_delay).toBe(30);
+    // What HAProxy gets: the same check, 20 times faster (1500 ms is the 30 s interval, 500 ms the 10 s timeout).
+    expect(chaosFleet({ timeScale: 20 }).loadBalancer).toEqual({
+      path: check.path,
+      intervalMs: (check.interval * 1000) / 20,
+      timeoutMs: (check.timeout * 1000) / 20,
+      rise: check.healthy_threshold,
+      fall: check.unhealthy_threshold,
+    });
   });
 
   it('sets only environment variables that the service reads', () => {

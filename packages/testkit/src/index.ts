@@ -11,6 +11,19 @@ export {
   removeStaleContainers,
   TOXIPROXY_IMAGE,
 } from './containers.js';
+export {
+  HAPROXY_BACKEND,
+  type HaproxyCheck,
+  type HaproxyHandle,
+  type HaproxyServer,
+  haproxyConfig,
+  haproxyExecutable,
+  installedHaproxyVersion,
+  parseServerStates,
+  SERVED_BY_HEADER,
+  type ServerState,
+  startHaproxy,
+} from './haproxy.js';
 export { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 export { createMlflowMock, type MlflowFault, type MlflowMock } from './mlflow-mock.js';
 export { toolsDir, workspaceRoot } from './paths.js';
@@ -51,6 +64,7 @@ export {
   requiredProviders,
   type Stack,
   type StackOptions,
+  type StackReplica,
   type StackService,
   startMlflowWith,
   startStack,

@@ -98,7 +98,7 @@ export function provisionToxiproxy(env: NodeJS.ProcessEnv = process.env): string
 }
 
 /**
- * Provisions what the suites need: the Debian packages PostgreSQL, Redis and Python's venv (when
+ * Provisions what the suites need: the Debian packages PostgreSQL, Redis, HAProxy and Python's venv (when
  * missing), the MLflow venv and Toxiproxy binary for `process`, and, when a Docker engine answers, the
  * two images for `containers` (pulled, or built from those where no registry is reachable). No MLflow
  * or Toxiproxy for `external`, which uses servers that already run.

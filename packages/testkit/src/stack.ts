@@ -6,10 +6,11 @@ import {
   networkUnavailableReason,
   startContainerDependencies,
 } from './containers.js';
+import { type HaproxyCheck, type HaproxyHandle, startHaproxy } from './haproxy.js';
 import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 import { fetchJson, freePort } from './process.js';
 import { mlflowExecutable, toxiproxyExecutable } from './provision.js';
-import { startService } from './service.js';
+import { type ServiceHandle, startService } from './service.js';
 import { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
 
 /**
@@ -44,14 +45,35 @@ export interface StackService {
   readonly mlflowUrl?: string;
 }
 
-/** MLflow behind a Toxiproxy proxy, and the service pointed at the proxy. */
+/** One service replica of a local stack: its name behind the load balancer, and its process. */
+export interface StackReplica extends StackService {
+  /** The server name HAProxy knows it by (`replica-1`, ...), also in its `x-served-by` answers. */
+  readonly name: string;
+  readonly port: number;
+  /** SIGKILL, as a crashed task. */
+  kill(): Promise<void>;
+  /** SIGTERM (graceful shutdown, as ECS stops a task), resolving with the exit code. */
+  terminate(): Promise<number | null>;
+}
+
+/** MLflow behind a Toxiproxy proxy, and the service pointed at the proxy (as replicas behind HAProxy). */
 export interface Stack extends AsyncDisposable {
   readonly provider: ProviderName;
   readonly mlflow: MlflowHandle;
   readonly toxiproxy: ToxiproxyHandle;
   /** The proxy between the service and MLflow; toxics go here. */
   readonly proxy: ToxiproxyProxy;
+  /** The first replica (the only one without a load balancer); abuse experiments attack it directly. */
   readonly service: StackService;
+  /** Every replica started with the stack (one for the external provider: the deployed service). */
+  readonly replicas: readonly StackService[];
+  /** HAProxy in front of the replicas, when the stack was started with a load balancer. */
+  readonly loadBalancer?: HaproxyHandle;
+  /**
+   * Starts one more replica with the same settings (a replacement in a rolling deployment), named
+   * `name`; not registered with the load balancer (that is the caller's step). Local providers only.
+   */
+  startReplica?(name: string): Promise<StackReplica>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +89,10 @@ export interface StackOptions {
    * and containers-host providers; a created network publishes the ports it has). Default: a free port.
    */
   readonly mlflowProxyPort?: number;
+  /** Service replicas to start (default 1). */
+  readonly replicas?: number;
+  /** Starts HAProxy in front of the replicas with this active health check (local providers). */
+  readonly loadBalancer?: HaproxyCheck;
   readonly env?: NodeJS.ProcessEnv;
   readonly echo?: boolean;
 }
@@ -97,22 +123,47 @@ async function assembleStack(
     cleanups.push(dependencies.stop);
     const { proxy, address } = await dependencies.proxyMlflow(PROXY_NAME, options.mlflowProxyPort);
     const mlflowUrl = `http://${address}`;
-    const service = await startService({
-      env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: mlflowUrl },
-      echo: options.echo,
+    const running = new Set<ServiceHandle>();
+    cleanups.push(async () => {
+      await Promise.allSettled([...running].map((handle) => handle.stop()));
     });
-    cleanups.push(async () => void (await service.stop()));
+    const startReplica = async (name: string): Promise<StackReplica> => {
+      const handle = await startService({
+        env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: mlflowUrl },
+        echo: options.echo,
+      });
+      running.add(handle);
+      void handle.process.exited.then(() => running.delete(handle));
+      return {
+        name,
+        url: handle.url,
+        port: handle.port,
+        mlflowUrl,
+        isRunning: async () => handle.process.isRunning(),
+        output: () => handle.process.output(),
+        kill: () => handle.process.kill(),
+        terminate: () => handle.stop(),
+      };
+    };
+    const count = Math.max(1, options.replicas ?? 1);
+    const replicas = await Promise.all(Array.from({ length: count }, (_, i) => startReplica(`replica-${i + 1}`)));
+    const loadBalancer = options.loadBalancer
+      ? await startHaproxy({
+          servers: replicas.map((replica) => ({ name: replica.name, host: '127.0.0.1', port: replica.port })),
+          check: options.loadBalancer,
+          echo: options.echo,
+        })
+      : undefined;
+    if (loadBalancer) cleanups.push(loadBalancer.stop);
     return {
       provider,
       mlflow: dependencies.mlflow,
       toxiproxy: dependencies.toxiproxy,
       proxy,
-      service: {
-        url: service.url,
-        isRunning: async () => service.process.isRunning(),
-        output: () => service.process.output(),
-        mlflowUrl,
-      },
+      service: replicas[0] as StackReplica,
+      replicas,
+      loadBalancer,
+      startReplica,
       stop,
       [Symbol.asyncDispose]: stop,
     };
@@ -162,17 +213,19 @@ async function connectExternalStack(options: StackOptions): Promise<Stack> {
     [Symbol.asyncDispose]: async () => {},
   };
   const stop = async () => {};
+  const service: StackService = {
+    url: serviceUrl,
+    isRunning: async () =>
+      (await fetchJson(`${serviceUrl}/health/live`, { timeoutMs: 10_000 }).catch(() => null))?.status === 200,
+    output: () => '',
+  };
   return {
     provider: 'external',
     mlflow,
     toxiproxy,
     proxy,
-    service: {
-      url: serviceUrl,
-      isRunning: async () =>
-        (await fetchJson(`${serviceUrl}/health/live`, { timeoutMs: 10_000 }).catch(() => null))?.status === 200,
-      output: () => '',
-    },
+    service,
+    replicas: [service],
     stop,
     [Symbol.asyncDispose]: stop,
   };

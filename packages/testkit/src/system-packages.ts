@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { haproxyExecutable } from './haproxy.js';
 
 const PG_ROOT = '/usr/lib/postgresql';
 
@@ -32,6 +33,11 @@ const SYSTEM_PACKAGES: readonly SystemPackage[] = [
   { name: 'postgresql', usedBy: 'the integration tests', installed: () => postgresBinDir() !== undefined },
   { name: 'redis-server', usedBy: 'the integration tests', installed: () => succeeds('redis-server', ['--version']) },
   {
+    name: 'haproxy',
+    usedBy: 'the chaos suite (the load balancer in front of the replicas)',
+    installed: () => haproxyExecutable() !== undefined,
+  },
+  {
     name: 'python3-venv',
     usedBy: 'the MLflow virtual environment of the process provider',
     installed: () => succeeds('python3', ['-c', 'import venv, ensurepip']),
@@ -58,7 +64,7 @@ function apt(prefix: string[], args: string[]): void {
 }
 
 /**
- * Installs the Debian packages the suites need (PostgreSQL, Redis, Python's venv) when any is missing,
+ * Installs the Debian packages the suites need (PostgreSQL, Redis, HAProxy, Python's venv) when any is missing,
  * with apt-get as root or through passwordless sudo. Where neither is possible it throws one line naming
  * the missing packages, what needs them and the command that installs them: the run stops before any
  * suite starts, instead of a suite crashing on a missing executable.

@@ -123,7 +123,7 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
     await experiment.prepare(context);
   }
   log('steady state');
-  const baselineRssMb = await waitForSteadyState(stack, bounds);
+  const baselineRssMb = (await waitForSteadyState(stack, bounds))[0] ?? 0;
   const before = await readBreaker(stack.service.url);
   const neighbours = await startRecordingListener({ ports: context.neighbourPorts, hosts: ['127.0.0.1', '::1'] });
   const health = startTraffic(stack.service.url, DEFAULT_TRAFFIC_LIMITS, 'health-only');

@@ -1,0 +1,216 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, isPortOpen, StopWaiting, spawnManaged, waitFor } from './process.js';
+
+/** The response header HAProxy adds naming the backend server (replica) that answered. */
+export const SERVED_BY_HEADER = 'x-served-by';
+
+/** HAProxy's name for the backend that holds the replicas (runtime API commands name `replicas/<server>`). */
+export const HAPROXY_BACKEND = 'replicas';
+
+/** An active HTTP health check, in HAProxy's units (already time-scaled by the caller). */
+export interface HaproxyCheck {
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Consecutive passes that bring a DOWN server UP (the target group's healthy threshold). */
+  readonly rise: number;
+  /** Consecutive failures that take an UP server DOWN (the target group's unhealthy threshold). */
+  readonly fall: number;
+}
+
+/** One replica HAProxy balances over. */
+export interface HaproxyServer {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A server's state as HAProxy's `show stat` reports it. */
+export interface ServerState {
+  readonly name: string;
+  /** `UP`, `DOWN`, `MAINT`, `DRAIN`, `NOLB`, or a transition such as `UP 1/3` (going down) or `DOWN 1/2`. */
+  readonly status: string;
+  /** HAProxy's last health-check result, e.g. `L7OK`, `L7STS`, `L4CON`, `L7TOUT`. */
+  readonly checkStatus: string;
+}
+
+/** A running HAProxy in front of replicas, with its runtime API. */
+export interface HaproxyHandle extends AsyncDisposable {
+  /** Where clients send traffic. */
+  readonly url: string;
+  readonly check: HaproxyCheck;
+  /** HAProxy's version, as it reports itself (`show info`). */
+  version(): Promise<string>;
+  /** Every server's state (`show stat`), read from HAProxy itself. */
+  servers(): Promise<ServerState[]>;
+  /** Sends one runtime API command (e.g. `set server replicas/replica-1 state drain`) and returns the answer. */
+  command(line: string): Promise<string>;
+  /** Sets a server's administrative state through the runtime API. */
+  setServerState(server: string, state: 'ready' | 'drain' | 'maint'): Promise<void>;
+  /** Points a server at a new address (a replacement replica) through the runtime API. */
+  setServerAddress(server: string, host: string, port: number): Promise<void>;
+  /** Output so far (start-up errors, alerts). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Options of `startHaproxy`. */
+export interface HaproxyOptions {
+  readonly servers: readonly HaproxyServer[];
+  readonly check: HaproxyCheck;
+  /** Name used in process output and the temporary folder. */
+  readonly name?: string;
+  readonly echo?: boolean;
+}
+
+/** The `haproxy` executable from Debian's package (`/usr/sbin` is not on every user's PATH). */
+export function haproxyExecutable(): string | undefined {
+  for (const candidate of ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy']) if (existsSync(candidate)) return candidate;
+  return spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status === 0 ? 'haproxy' : undefined;
+}
+
+/** The version of the installed `haproxy` (`haproxy -v`), or undefined when none is installed. */
+export function installedHaproxyVersion(): string | undefined {
+  const executable = haproxyExecutable();
+  if (!executable) return undefined;
+  const result = spawnSync(executable, ['-v'], { encoding: 'utf8' });
+  return /version (\S+)/i.exec(result.stdout ?? '')?.[1];
+}
+
+/**
+ * The configuration: one frontend on loopback, one round-robin backend whose servers carry the active
+ * health check (matcher 200-299, like a target group). Idempotent requests that meet a dead connection
+ * are retried on another server (`retry-on`, `option redispatch 1`); HAProxy adds `x-served-by` to every
+ * server answer, so an answer without it came from HAProxy itself.
+ */
+export function haproxyConfig(options: {
+  readonly port: number;
+  readonly socket: string;
+  readonly servers: readonly HaproxyServer[];
+  readonly check: HaproxyCheck;
+}): string {
+  const { check } = options;
+  return [
+    'global',
+    '  maxconn 4096',
+    `  stats socket ${options.socket} mode 600 level admin`,
+    '',
+    'defaults',
+    '  mode http',
+    '  timeout connect 1s',
+    '  timeout client 30s',
+    '  timeout server 30s',
+    '  timeout http-request 10s',
+    `  timeout check ${check.timeoutMs}ms`,
+    '  retries 3',
+    '  option redispatch 1',
+    '  retry-on conn-failure empty-response',
+    '',
+    'frontend registry',
+    `  bind 127.0.0.1:${options.port}`,
+    `  default_backend ${HAPROXY_BACKEND}`,
+    '',
+    `backend ${HAPROXY_BACKEND}`,
+    '  balance roundrobin',
+    `  option httpchk GET ${check.path}`,
+    '  http-check expect rstatus ^2[0-9][0-9]$',
+    `  http-response set-header ${SERVED_BY_HEADER} %s`,
+    `  default-server check inter ${check.intervalMs}ms rise ${check.rise} fall ${check.fall}`,
+    ...options.servers.map((server) => `  server ${server.name} ${server.host}:${server.port}`),
+    '',
+  ].join('\n');
+}
+
+/** Parses `show stat` CSV into the servers' states (the FRONTEND and BACKEND rows left out). */
+export function parseServerStates(csv: string): ServerState[] {
+  const [header = '', ...rows] = csv.trim().split('\n');
+  const columns = header.replace(/^# /, '').split(',');
+  const at = (name: string) => columns.indexOf(name);
+  return rows
+    .map((row) => row.split(','))
+    .filter((cells) => cells[at('svname')] !== 'FRONTEND' && cells[at('svname')] !== 'BACKEND')
+    .map((cells) => ({
+      name: cells[at('svname')] ?? '',
+      status: cells[at('status')] ?? '',
+      checkStatus: (cells[at('check_status')] ?? '').replace(/^\* ?/, ''),
+    }));
+}
+
+/** Sends one command to HAProxy's runtime API socket and returns the whole answer. */
+function runtimeCommand(socket: string, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const connection = createConnection(socket);
+    let answer = '';
+    connection.setTimeout(5_000, () => connection.destroy(new Error(`no answer to "${line}" within 5 s`)));
+    connection.on('connect', () => connection.end(`${line}\n`));
+    connection.on('data', (chunk) => {
+      answer += chunk.toString('utf8');
+    });
+    connection.on('error', reject);
+    connection.on('close', () => resolve(answer));
+  });
+}
+
+/**
+ * Starts Debian's HAProxy (installed by `npm run setup`) in front of `servers` on a free loopback port,
+ * with the runtime API on a socket of its own, and waits until it accepts connections.
+ */
+export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyHandle> {
+  const executable = haproxyExecutable();
+  if (!executable) throw new Error("haproxy is not installed: run npm run setup (it installs Debian's haproxy)");
+  const name = options.name ?? 'haproxy';
+  const dir = mkdtempSync(join(tmpdir(), `registry-${name}-`));
+  const socket = join(dir, 'admin.sock');
+  const port = await freePort();
+  const file = join(dir, 'haproxy.cfg');
+  writeFileSync(file, haproxyConfig({ port, socket, servers: options.servers, check: options.check }));
+  const check = spawnSync(executable, ['-c', '-q', '-f', file], { encoding: 'utf8' });
+  if (check.status !== 0) throw new Error(`HAProxy rejected its configuration:\n${check.stdout}${check.stderr}`);
+  const server = spawnManaged(name, executable, ['-db', '-f', file], { echo: options.echo });
+  const stop = async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (!server.isRunning()) throw new StopWaiting(`HAProxy exited during start-up:\n${server.output()}`);
+        return (await isPortOpen(port)) && existsSync(socket);
+      },
+      { timeoutMs: 10_000, intervalMs: 20, what: `HAProxy on 127.0.0.1:${port}` },
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const command = async (line: string) => {
+    const answer = await runtimeCommand(socket, line);
+    if (/^(Unknown command|No such|Require|Invalid)/m.test(answer)) {
+      throw new Error(`HAProxy refused "${line}": ${answer.trim()}`);
+    }
+    return answer;
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    check: options.check,
+    async version() {
+      const info = await command('show info');
+      return /^Version: (.+)$/m.exec(info)?.[1]?.trim() ?? 'unknown';
+    },
+    servers: async () => parseServerStates(await command(`show stat ${HAPROXY_BACKEND} 4 -1`)),
+    command,
+    async setServerState(serverName, state) {
+      await command(`set server ${HAPROXY_BACKEND}/${serverName} state ${state}`);
+    },
+    async setServerAddress(serverName, host, serverPort) {
+      await command(`set server ${HAPROXY_BACKEND}/${serverName} addr ${host} port ${serverPort}`);
+    },
+    output: () => server.output(),
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
