@@ -297,6 +297,7 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
             port: Number(new URL(replica.url).port),
           })),
           check: preFixCheck,
+          container: stack.provider === 'containers',
         })
       : undefined;
 

@@ -1,5 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { SERVICE_VERSION } from '@registry/service';
 import {
+  CONTAINER_LABEL,
+  HAPROXY_IMAGE,
   installedHaproxyVersion,
   localProviders,
   MLFLOW_VERSION,
@@ -92,6 +95,18 @@ for (const local of localProviders()) {
         ['replica-2', 'UP'],
       ]);
     });
+
+    // Only the containers provider has a container to look for: the test exists there alone (not a skip).
+    if (provider === 'containers') {
+      it('runs HAProxy as a container in the containers provider', () => {
+        const running = execFileSync(
+          'docker',
+          ['ps', '--filter', `label=${CONTAINER_LABEL}=haproxy`, '--format', '{{.Image}}'],
+          { encoding: 'utf8' },
+        );
+        expect(running.trim().split('\n')).toContain(HAPROXY_IMAGE);
+      });
+    }
 
     afterAll(async () => {
       if (results.length + abuse.length > 0) {

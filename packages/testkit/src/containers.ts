@@ -1,11 +1,12 @@
 import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
+import { haproxyExecutable, installedHaproxyVersion } from './haproxy.js';
 import type { MlflowHandle } from './mlflow.js';
 import { MLFLOW_SERVER_ENV, waitForMlflow } from './mlflow.js';
 import { freePort } from './process.js';
@@ -15,6 +16,12 @@ import { connectToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
 /** The official images the containers provider runs (built here under the same names when none can be pulled). */
 export const MLFLOW_IMAGE = `ghcr.io/mlflow/mlflow:v${MLFLOW_VERSION}`;
 export const TOXIPROXY_IMAGE = `ghcr.io/shopify/toxiproxy:${TOXIPROXY_VERSION}`;
+/**
+ * The HAProxy image: Debian's HAProxy, the one `npm run setup` installs, with the libraries it links,
+ * built here (no registry image carries Debian's build). Local only, never pulled.
+ */
+// An image tag allows letters, digits, `_`, `.` and `-`: Debian's `2.6.12-1+deb12u4` becomes `2.6.12-1-deb12u4`.
+export const HAPROXY_IMAGE = `registry-testkit/haproxy:${(installedHaproxyVersion() ?? 'missing').replace(/[^\w.-]/g, '-')}`;
 /** Label on every container testkit starts, so that leftovers of a killed run can be removed. */
 export const CONTAINER_LABEL = 'registry-testkit';
 
@@ -62,6 +69,12 @@ const MLFLOW_RECIPE = {
   changes: ['ENV PATH=/opt/mlflow/bin:/usr/local/bin:/usr/bin:/bin'],
 };
 
+/** Everything the HAProxy image is built from: the installed binary and what `ldd` says it loads. */
+const HAPROXY_RECIPE = {
+  version: installedHaproxyVersion() ?? 'missing',
+  dockerfile: ['FROM scratch', 'COPY rootfs/ /', 'ENTRYPOINT ["/usr/sbin/haproxy"]'],
+};
+
 function digest(recipe: object): string {
   return createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
 }
@@ -90,6 +103,28 @@ function buildToxiproxyImage(recipe: string): void {
     const dockerfile = [...TOXIPROXY_RECIPE.dockerfile, `LABEL ${RECIPE_LABEL}=${recipe}`];
     writeFileSync(join(context, 'Dockerfile'), `${dockerfile.join('\n')}\n`);
     docker(['build', '--quiet', '--tag', TOXIPROXY_IMAGE, context]);
+  } finally {
+    rmSync(context, { recursive: true, force: true });
+  }
+}
+
+/** Builds the HAProxy image from the installed binary and the shared libraries `ldd` lists for it. */
+function buildHaproxyImage(recipe: string): void {
+  const executable = haproxyExecutable();
+  if (!executable) throw new Error("the HAProxy image needs Debian's haproxy: run npm run setup");
+  const context = mkdtempSync(join(tmpdir(), 'registry-haproxy-image-'));
+  try {
+    const libraries = [...execFileSync('ldd', [executable], { encoding: 'utf8' }).matchAll(/(\/\S+) \(0x/g)]
+      .map((match) => match[1] as string)
+      .filter((path) => existsSync(path));
+    for (const file of [executable, ...libraries]) {
+      const target = join(context, 'rootfs', executable === file ? '/usr/sbin/haproxy' : file);
+      mkdirSync(dirname(target), { recursive: true });
+      copyFileSync(file, target);
+    }
+    const dockerfile = [...HAPROXY_RECIPE.dockerfile, `LABEL ${RECIPE_LABEL}=${recipe}`];
+    writeFileSync(join(context, 'Dockerfile'), `${dockerfile.join('\n')}\n`);
+    docker(['build', '--quiet', '--tag', HAPROXY_IMAGE, context]);
   } finally {
     rmSync(context, { recursive: true, force: true });
   }
@@ -138,14 +173,17 @@ export function ensureImages(): void {
   for (const [image, build, recipe] of [
     [TOXIPROXY_IMAGE, buildToxiproxyImage, digest(TOXIPROXY_RECIPE)],
     [MLFLOW_IMAGE, buildMlflowImage, digest(MLFLOW_RECIPE)],
+    [HAPROXY_IMAGE, buildHaproxyImage, digest(HAPROXY_RECIPE)],
   ] as const) {
     const state = imageState(image, recipe);
     if (state === 'usable') continue;
-    if (tryPull(image)) continue;
+    if (image !== HAPROXY_IMAGE && tryPull(image)) continue;
     log(
-      state === 'outdated'
-        ? `${image} was built here from an older recipe and cannot be pulled: rebuilding it`
-        : `${image} cannot be pulled here: building it locally`,
+      image === HAPROXY_IMAGE
+        ? `building ${image} from the installed haproxy`
+        : state === 'outdated'
+          ? `${image} was built here from an older recipe and cannot be pulled: rebuilding it`
+          : `${image} cannot be pulled here: building it locally`,
     );
     build(recipe);
   }
@@ -461,4 +499,37 @@ export async function startContainerDependencies(
     await stop();
     throw error;
   }
+}
+
+/** HAProxy running in a container: its output, whether it runs, and how to stop it. */
+export interface HaproxyContainer {
+  isRunning(): Promise<boolean>;
+  output(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts HAProxy as a container on the host's network (the replicas it balances over are processes on
+ * loopback), with `dir` (its configuration and runtime API socket) mounted at the same path.
+ */
+export async function startHaproxyContainer(dir: string, config: string): Promise<HaproxyContainer> {
+  const { GenericContainer } = await import('testcontainers');
+  ensureImages();
+  const container = await new GenericContainer(HAPROXY_IMAGE)
+    .withNetworkMode('host')
+    .withLabels(labels('haproxy'))
+    .withBindMounts([{ source: dir, target: dir }])
+    .withCommand(['-db', '-f', config])
+    .start();
+  removeAtExit('container', container.getId());
+  const inspect = async (format: string) =>
+    (await execFileAsync('docker', ['inspect', '--format', format, container.getId()], { encoding: 'utf8' })).stdout;
+  return {
+    isRunning: async () => (await inspect('{{.State.Running}}').catch(() => 'false')).trim() === 'true',
+    output: async () => {
+      const logs = await execFileAsync('docker', ['logs', container.getId()], { encoding: 'utf8' }).catch(() => null);
+      return logs ? `${logs.stdout}${logs.stderr}` : '';
+    },
+    stop: async () => void (await container.stop({ timeout: 5_000 })),
+  };
 }

@@ -53,8 +53,8 @@ export interface HaproxyHandle extends AsyncDisposable {
   setServerState(server: string, state: 'ready' | 'drain' | 'maint'): Promise<void>;
   /** Points a server at a new address (a replacement replica) through the runtime API. */
   setServerAddress(server: string, host: string, port: number): Promise<void>;
-  /** Output so far (start-up errors, alerts). */
-  output(): string;
+  /** Output so far (start-up errors, alerts such as a server going DOWN). */
+  output(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -64,6 +64,8 @@ export interface HaproxyOptions {
   readonly check: HaproxyCheck;
   /** Name used in process output and the temporary folder. */
   readonly name?: string;
+  /** Run it as a container (the containers provider) rather than as a process. */
+  readonly container?: boolean;
   readonly echo?: boolean;
 }
 
@@ -155,6 +157,23 @@ function runtimeCommand(socket: string, line: string): Promise<string> {
   });
 }
 
+/** HAProxy as this run started it: a process or a container. */
+interface RunningHaproxy {
+  isRunning(): boolean | Promise<boolean>;
+  output(): string | Promise<string>;
+  stop(): Promise<void>;
+}
+
+function haproxyProcess(name: string, executable: string, file: string, options: HaproxyOptions): RunningHaproxy {
+  const server = spawnManaged(name, executable, ['-db', '-f', file], { echo: options.echo });
+  return { isRunning: () => server.isRunning(), output: () => server.output(), stop: () => server.stop() };
+}
+
+async function haproxyContainer(dir: string, file: string): Promise<RunningHaproxy> {
+  const { startHaproxyContainer } = await import('./containers.js');
+  return startHaproxyContainer(dir, file);
+}
+
 /**
  * Starts Debian's HAProxy (installed by `npm run setup`) in front of `servers` on a free loopback port,
  * with the runtime API on a socket of its own, and waits until it accepts connections.
@@ -170,7 +189,9 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyHand
   writeFileSync(file, haproxyConfig({ port, socket, servers: options.servers, check: options.check }));
   const check = spawnSync(executable, ['-c', '-q', '-f', file], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`HAProxy rejected its configuration:\n${check.stdout}${check.stderr}`);
-  const server = spawnManaged(name, executable, ['-db', '-f', file], { echo: options.echo });
+  const server = options.container
+    ? await haproxyContainer(dir, file)
+    : haproxyProcess(name, executable, file, options);
   const stop = async () => {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -178,10 +199,12 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyHand
   try {
     await waitFor(
       async () => {
-        if (!server.isRunning()) throw new StopWaiting(`HAProxy exited during start-up:\n${server.output()}`);
+        if (!(await server.isRunning())) {
+          throw new StopWaiting(`HAProxy exited during start-up:\n${await server.output()}`);
+        }
         return (await isPortOpen(port)) && existsSync(socket);
       },
-      { timeoutMs: 10_000, intervalMs: 20, what: `HAProxy on 127.0.0.1:${port}` },
+      { timeoutMs: 30_000, intervalMs: 20, what: `HAProxy on 127.0.0.1:${port}` },
     );
   } catch (error) {
     await stop();
@@ -209,7 +232,7 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyHand
     async setServerAddress(serverName, host, serverPort) {
       await command(`set server ${HAPROXY_BACKEND}/${serverName} addr ${host} port ${serverPort}`);
     },
-    output: () => server.output(),
+    output: async () => server.output(),
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -5,6 +5,7 @@ export {
   type ContainerNetworking,
   containerNetworkingFromEnv,
   ensureImages,
+  HAPROXY_IMAGE,
   isDockerAvailable,
   MLFLOW_IMAGE,
   parseContainerNetworking,

@@ -91,7 +91,10 @@ export interface StackOptions {
   readonly mlflowProxyPort?: number;
   /** Service replicas to start (default 1). */
   readonly replicas?: number;
-  /** Starts HAProxy in front of the replicas with this active health check (local providers). */
+  /**
+   * Starts HAProxy in front of the replicas with this active health check (local providers: a process,
+   * or for the containers provider a container).
+   */
   readonly loadBalancer?: HaproxyCheck;
   readonly env?: NodeJS.ProcessEnv;
   readonly echo?: boolean;
@@ -151,6 +154,8 @@ async function assembleStack(
       ? await startHaproxy({
           servers: replicas.map((replica) => ({ name: replica.name, host: '127.0.0.1', port: replica.port })),
           check: options.loadBalancer,
+          // The containers provider runs it as a container (on the host's network, beside the replicas).
+          container: provider === 'containers',
           echo: options.echo,
         })
       : undefined;
