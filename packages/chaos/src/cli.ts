@@ -18,15 +18,16 @@ import { watchableMlflowPort } from './abuse/neighbours.js';
 import { formatAbuseChecks, formatAbuseMatrix } from './abuse/report.js';
 import { CONTROLS, type Control, controlPlan } from './controls.js';
 import { EXPERIMENTS } from './experiments.js';
+import { FLEET_EXPERIMENTS } from './fleet-experiments.js';
 import { chaosFleet, DEFAULT_REPLICAS, DEFAULT_TIME_SCALE, MAX_REPLICAS } from './health-checks.js';
-import { formatChecks, formatMatrix, writeReports } from './report.js';
+import { formatChecks, formatFleetTable, formatMatrix, writeReports } from './report.js';
 import { CHAOS_SERVICE_ENV } from './settings.js';
 import { runSuite } from './suite.js';
 
-const CLASSES = ['fault', 'abuse'] as const;
+const CLASSES = ['fault', 'abuse', 'fleet'] as const;
 
 const USAGE = `usage: npm run chaos -- [--provider process|containers|external] [--network host|network]
-                        [--class fault|abuse] [--only id,id] [--report-dir DIR] [--time-scale N]
+                        [--class fault|abuse|fleet] [--only id,id] [--report-dir DIR] [--time-scale N]
                         [--replicas N]                         [--control ${CONTROLS.join('|')}]
 
   --provider    default REGISTRY_PROVIDER, else containers when a Docker engine answers, else process.
@@ -37,9 +38,11 @@ const USAGE = `usage: npm run chaos -- [--provider process|containers|external] 
   --network     containers only; default REGISTRY_CONTAINERS_NETWORK, else host when the engine has no
                 bridge network, else network. host: every container on the host's network, on loopback
                 ports; network: a network created for the run, Toxiproxy reaching MLflow by its alias
-  --class       run one class only: fault (MLflow fails) or abuse (hostile clients); default both
+  --class       run one class only: fault (MLflow fails), abuse (hostile clients) or fleet (replicas
+                killed and replaced, rolling deployments); default all three
   --only        run only these experiments; fault: ${EXPERIMENTS.map((e) => e.id).join(', ')}
                 abuse: ${ABUSE_EXPERIMENTS.map((e) => e.id).join(', ')}
+                fleet: ${FLEET_EXPERIMENTS.map((e) => e.id).join(', ')}
   --report-dir  where chaos-report.json and chaos-report.html go (default: reports/chaos in the repo)
   --time-scale  load-balancer time compression (default ${DEFAULT_TIME_SCALE}: 30 s intervals become 1.5 s)
   --replicas    service replicas behind HAProxy, 1 to ${MAX_REPLICAS} (default ${DEFAULT_REPLICAS}; process and containers)
@@ -82,7 +85,7 @@ async function main(): Promise<number> {
     fail((error as Error).message);
   }
   const only = values.only?.split(',').map((id) => id.trim());
-  const known = [...EXPERIMENTS, ...ABUSE_EXPERIMENTS].map((e) => e.id);
+  const known = [...EXPERIMENTS, ...ABUSE_EXPERIMENTS, ...FLEET_EXPERIMENTS].map((e) => e.id);
   const unknown = only?.filter((id) => !known.includes(id)) ?? [];
   if (unknown.length > 0) fail(`--only: unknown experiment ${unknown.join(', ')}`);
   const experimentClass = values.class;
@@ -110,7 +113,8 @@ async function main(): Promise<number> {
   const reportDir = resolve(values['report-dir'] ?? defaultReportDir);
   const experiments = selected(EXPERIMENTS, 'fault');
   const abuseExperiments = selected(ABUSE_EXPERIMENTS, 'abuse');
-  if (experiments.length + abuseExperiments.length === 0) fail('no experiment selected');
+  const fleetExperiments = selected(FLEET_EXPERIMENTS, 'fleet');
+  if (experiments.length + abuseExperiments.length + fleetExperiments.length === 0) fail('no experiment selected');
 
   const log = (line: string) => process.stdout.write(`${line}\n`);
   log(`chaos: starting the ${provider} stack${networking ? ` (${networking} networking)` : ''}`);
@@ -134,6 +138,7 @@ async function main(): Promise<number> {
       stack,
       experiments,
       abuseExperiments,
+      fleetExperiments,
       timeScale,
       control,
       log,
@@ -145,6 +150,10 @@ async function main(): Promise<number> {
         log(`    ${result.passed ? 'PASS' : 'FAIL'} ${result.title}`);
         log(formatAbuseChecks(result));
       },
+      onFleetResult: (result) => {
+        log(`    ${result.passed ? 'PASS' : 'FAIL'} ${result.title}`);
+        log(formatChecks(result));
+      },
     });
     if (report.results.length > 0) {
       log('\nResiliency matrix (observed outcome while the fault lasted and the breaker was open):\n');
@@ -154,16 +163,21 @@ async function main(): Promise<number> {
       log('\nResiliency matrix, abuse class (observed figure per hypothesis while hostile clients attacked):\n');
       log(formatAbuseMatrix(report.abuse));
     }
+    if (report.fleet.length > 0) {
+      log('\nFleet class (replicas behind HAProxy killed, drained and replaced under traffic):\n');
+      log(formatFleetTable(report.fleet));
+    }
     for (const skipped of report.skipped) log(`not run: ${skipped.title} (${skipped.reason})`);
     const paths = writeReports(report, reportDir);
-    const failed = [...report.results, ...report.abuse].filter((r) => !r.passed);
+    const all = [...report.results, ...report.abuse, ...report.fleet];
+    const failed = all.filter((r) => !r.passed);
     log(`\nreports: ${paths.json}\n         ${paths.html}`);
     if (report.control) {
       log(report.control.summary);
       return report.control.held ? 0 : 1;
     }
     log(
-      `chaos: ${report.results.length + report.abuse.length - failed.length} passed, ${failed.length} failed, ${report.skipped.length} not run in ${Math.round((Date.now() - started) / 1000)} s`,
+      `chaos: ${all.length - failed.length} passed, ${failed.length} failed, ${report.skipped.length} not run in ${Math.round((Date.now() - started) / 1000)} s`,
     );
     return failed.length === 0 ? 0 : 1;
   } finally {

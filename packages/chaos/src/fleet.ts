@@ -1,5 +1,5 @@
 import { createRegistryClient } from '@registry/service/client';
-import type { HaproxyHandle, StackService } from '@registry/testkit';
+import type { HaproxyHandle, StackReplica } from '@registry/testkit';
 import type { BreakerSample } from './traffic.js';
 
 /** A replica as the fleet watch reads it: its name behind the load balancer and its own URL. */
@@ -30,17 +30,9 @@ export interface FleetWatch {
   stop(): Promise<void>;
 }
 
-/** Names the replicas of a stack: their load-balancer names, or `service` for a lone remote one. */
-export function watchedReplicas(replicas: readonly StackService[]): WatchedReplica[] {
-  return replicas.map((replica, index) => ({
-    name:
-      'name' in replica && typeof replica.name === 'string'
-        ? replica.name
-        : replicas.length === 1
-          ? 'service'
-          : `replica-${index + 1}`,
-    url: replica.url,
-  }));
+/** The replicas of a stack as the watch reads them: name and URL, as they are now. */
+export function watchedReplicas(replicas: readonly StackReplica[]): WatchedReplica[] {
+  return replicas.map((replica) => ({ name: replica.name, url: replica.url }));
 }
 
 /**

@@ -73,3 +73,9 @@ export function chaosFleet(options: { replicas?: number; timeScale?: number; che
     loadBalancer: haproxyCheck(options.check ?? FIXED_HEALTH_CHECK, options.timeScale ?? DEFAULT_TIME_SCALE),
   };
 }
+
+/** The target group's deregistration delay (alb.tf): how long the ALB lets a draining target finish. */
+export const DEREGISTRATION_DELAY_SECONDS = 30;
+
+/** The task's SHUTDOWN_DRAIN_DELAY (ecs.tf): readiness 503 before the listener closes on SIGTERM. */
+export const SHUTDOWN_DRAIN_DELAY_SECONDS = 5;

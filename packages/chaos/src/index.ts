@@ -44,6 +44,23 @@ export {
   watchedReplicas,
 } from './fleet.js';
 export {
+  downBoundMs,
+  FLEET_EXPERIMENTS,
+  type FleetContext,
+  type FleetEvent,
+  type FleetExperiment,
+  killAndReplace,
+  type Replacement,
+  rollReplica,
+  upBoundMs,
+} from './fleet-experiments.js';
+export {
+  type FleetResult,
+  fleetMissingReason,
+  runFleetExperiment,
+  WRITES_LOST_TO_A_KILL,
+} from './fleet-runner.js';
+export {
   chaosFleet,
   DEFAULT_REPLICAS,
   DEFAULT_TIME_SCALE,
@@ -53,7 +70,7 @@ export {
   INCIDENT_HEALTH_CHECK,
   MAX_REPLICAS,
 } from './health-checks.js';
-export { formatChecks, formatMatrix, renderHtml, writeReports } from './report.js';
+export { formatChecks, formatFleetTable, formatMatrix, renderHtml, writeReports } from './report.js';
 export {
   type CheckResult,
   describeCheck,
@@ -64,6 +81,13 @@ export {
   waitForServersUp,
 } from './runner.js';
 export { type Bounds, CHAOS_SERVICE_ENV, deriveBounds, readServiceSettings } from './settings.js';
-export { abortedAbuseResult, resetProxy, runSuite, type SuiteReport, seedRegistry } from './suite.js';
+export {
+  abortedAbuseResult,
+  abortedFleetResult,
+  resetProxy,
+  runSuite,
+  type SuiteReport,
+  seedRegistry,
+} from './suite.js';
 export { type BreakerSample, ROUTE_CLASSES, type RouteClass, type Sample, SEEDED_MODEL } from './traffic.js';
 export { formatVersions, type RanVersions, readVersions, UNREPORTED } from './versions.js';

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderAbuseHtml } from './abuse/report.js';
 import { isOutOfService } from './fleet.js';
+import type { FleetResult } from './fleet-runner.js';
 import type { ExperimentResult } from './runner.js';
 import type { SuiteReport } from './suite.js';
 import { escapeHtml, formatTable, formatVerdicts } from './text.js';
@@ -31,8 +32,25 @@ export function formatMatrix(results: readonly ExperimentResult[]): string {
   return formatTable(header, rows);
 }
 
+/** The fleet class as a table: each experiment, what happened to each replica, the verdict. */
+export function formatFleetTable(results: readonly FleetResult[]): string {
+  const rows = results.map((result) => [
+    result.fault,
+    result.replacements
+      .map((r) =>
+        r.how === 'kill'
+          ? `${r.replica} DOWN after ${r.markedDownAfterMs ?? '-'} ms, new UP after ${r.upAfterMs ?? '-'} ms`
+          : `${r.replica} exit ${r.exitCode}, new UP after ${r.upAfterMs ?? '-'} ms`,
+      )
+      .join('; ') || 'none',
+    `${result.checks.filter((c) => c.passed).length}/${result.checks.length}`,
+    result.passed ? 'PASS' : 'FAIL',
+  ]);
+  return formatTable(['experiment', 'replicas', 'hypotheses held', 'verdict'], rows);
+}
+
 /** One experiment's checks as text lines. */
-export function formatChecks(result: ExperimentResult): string {
+export function formatChecks(result: Pick<ExperimentResult, 'checks'>): string {
   return formatVerdicts(result.checks);
 }
 
@@ -60,7 +78,16 @@ function backendColor(status: string): string {
  * An inline SVG timeline: probe latency by route class (log scale, failures as crosses), the fault window,
  * and above them one band per replica breaker and one per server as each HAProxy saw it.
  */
-function timelineSvg(result: ExperimentResult): string {
+/** What a timeline is drawn from: a fault experiment's, or a fleet experiment's (with its events). */
+interface Timeline {
+  readonly title: string;
+  readonly timeline: Pick<
+    ExperimentResult['timeline'],
+    'startedAt' | 'injectedAt' | 'removedAt' | 'recoveredAt' | 'endedAt' | 'samples' | 'breakers' | 'loadBalancers'
+  > & { readonly openedAt?: number | null; readonly events?: FleetResult['timeline']['events'] };
+}
+
+function timelineSvg(result: Timeline): string {
   const { timeline } = result;
   const width = 900;
   const plot = 200;
@@ -113,9 +140,15 @@ function timelineSvg(result: ExperimentResult): string {
         : `<text x="${cx}" y="${cy}" font-size="8" fill="${color}" text-anchor="middle"><title>${title}</title>x</text>`,
     );
   }
+  for (const event of timeline.events ?? []) {
+    const title = `${event.replica} ${event.what}${event.detail ? ` (${event.detail})` : ''}`;
+    parts.push(
+      `<line x1="${x(event.at)}" x2="${x(event.at)}" y1="${top}" y2="${height}" stroke="#e8590c"><title>${escapeHtml(title)}</title></line>`,
+    );
+  }
   for (const [at, name] of [
     [timeline.injectedAt, 'fault'],
-    [timeline.openedAt, 'open'],
+    [timeline.openedAt ?? null, 'open'],
     [timeline.removedAt, 'removed'],
     [timeline.recoveredAt, 'closed'],
   ] as const) {
@@ -177,7 +210,20 @@ ${
 yellow on the way up or down, red DOWN, blue drained); the grey area is the fault window. ${legend}</p>
 ${sections}`
 }
-${renderAbuseHtml(report.abuse)}</body></html>`;
+${renderAbuseHtml(report.abuse)}
+${
+  report.fleet.length === 0
+    ? ''
+    : `<h2>Fleet experiments: replicas lost and replaced</h2><pre>${escapeHtml(formatFleetTable(report.fleet))}</pre>
+<p>Orange lines mark what happened to the fleet (hover for details).</p>
+${report.fleet
+  .map(
+    (r) => `<section><h2>${r.passed ? '&#10003;' : '&#10007;'} ${escapeHtml(r.title)}</h2>
+<ul>${r.checks.map((c) => `<li class="${c.passed ? 'ok' : 'bad'}"><b>${escapeHtml(c.name)}</b>: ${escapeHtml(c.detail)}</li>`).join('')}</ul>
+${timelineSvg(r)}</section>`,
+  )
+  .join('')}`
+}</body></html>`;
 }
 
 /** Writes `chaos-report.json` and `chaos-report.html` into `dir`; returns their paths. */

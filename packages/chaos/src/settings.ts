@@ -1,4 +1,5 @@
 import { type BreakerReport, createRegistryClient } from '@registry/service/client';
+import { DEFAULT_TIME_SCALE, SHUTDOWN_DRAIN_DELAY_SECONDS } from './health-checks.js';
 
 /**
  * The service settings the chaos suite runs with: the same environment variables an operator sets,
@@ -27,6 +28,8 @@ export const CHAOS_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze
   HEADERS_TIMEOUT: '2',
   ADMIN_AUTH_MAX_FAILURES: '5',
   ADMIN_AUTH_WINDOW: '10',
+  // The task's drain delay, scaled like the load balancer's timings (5 s in ecs.tf, 1/20).
+  SHUTDOWN_DRAIN_DELAY: String(SHUTDOWN_DRAIN_DELAY_SECONDS / DEFAULT_TIME_SCALE),
 });
 
 /** Breaker settings as `/health/status` reports them (`circuit_breaker.settings`), from the contract. */

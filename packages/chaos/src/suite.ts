@@ -5,6 +5,8 @@ import { type AbuseLimits, readAbuseLimits } from './abuse/limits.js';
 import { type AbuseResult, runAbuseExperiment } from './abuse/runner.js';
 import { type ControlPlan, type ControlVerdict, judgeControl } from './controls.js';
 import { EXPERIMENTS, type Experiment, missingReason } from './experiments.js';
+import { FLEET_EXPERIMENTS, type FleetExperiment } from './fleet-experiments.js';
+import { type FleetResult, fleetMissingReason, runFleetExperiment } from './fleet-runner.js';
 import { DEFAULT_TIME_SCALE } from './health-checks.js';
 import { type ExperimentResult, runExperiment } from './runner.js';
 import {
@@ -42,6 +44,8 @@ export interface SuiteReport {
   /** The abuse class's limits (from the service's settings) and results. */
   readonly abuseLimits?: AbuseLimits;
   readonly abuse: readonly AbuseResult[];
+  /** The fleet class: replicas killed and replaced, rolling deployments. */
+  readonly fleet: readonly FleetResult[];
   readonly skipped: readonly SkippedExperiment[];
   /** Set on a negative-control run: the control and whether it held (every experiment failed as it must). */
   readonly control?: ControlVerdict;
@@ -145,6 +149,31 @@ export function abortedAbuseResult(experiment: AbuseExperiment, error: unknown):
   };
 }
 
+/** The result of a fleet experiment that stopped with an error. */
+export function abortedFleetResult(experiment: FleetExperiment, error: unknown): FleetResult {
+  const now = Date.now();
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    id: experiment.id,
+    title: experiment.title,
+    fault: experiment.fault,
+    passed: false,
+    checks: [{ name: 'experiment ran to completion', passed: false, detail: message }],
+    replacements: [],
+    timeline: {
+      startedAt: now,
+      injectedAt: now,
+      removedAt: now,
+      recoveredAt: null,
+      endedAt: now,
+      samples: [],
+      breakers: {},
+      loadBalancers: [],
+      events: [],
+    },
+  };
+}
+
 /** Options of `runSuite`. */
 export interface SuiteOptions {
   readonly stack: Stack;
@@ -152,6 +181,8 @@ export interface SuiteOptions {
   readonly experiments?: readonly Experiment[];
   /** Abuse experiments (default: all of `ABUSE_EXPERIMENTS`). */
   readonly abuseExperiments?: readonly AbuseExperiment[];
+  /** Fleet experiments (default: all of `FLEET_EXPERIMENTS`). */
+  readonly fleetExperiments?: readonly FleetExperiment[];
   /** The environment the service was started with, for the abuse limits (default `CHAOS_SERVICE_ENV`). */
   readonly serviceEnv?: Readonly<Record<string, string | undefined>>;
   readonly timeScale?: number;
@@ -159,6 +190,7 @@ export interface SuiteOptions {
   /** Called after each experiment, e.g. to print its checks as the run goes. */
   readonly onResult?: (result: ExperimentResult) => void;
   readonly onAbuseResult?: (result: AbuseResult) => void;
+  readonly onFleetResult?: (result: FleetResult) => void;
   /**
    * A negative control: its experiments (and no abuse class) against a service started with its settings;
    * the report's verdict is whether the control held.
@@ -183,7 +215,9 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const control = options.control;
   const experiments = control?.experiments ?? options.experiments ?? EXPERIMENTS;
   const abuseExperiments = control ? [] : (options.abuseExperiments ?? ABUSE_EXPERIMENTS);
-  const total = experiments.length + abuseExperiments.length;
+  const fleetExperiments = control ? [] : (options.fleetExperiments ?? FLEET_EXPERIMENTS);
+  const fleet: FleetResult[] = [];
+  const total = experiments.length + abuseExperiments.length + fleetExperiments.length;
   const skip = (index: number, experiment: { id: string; title: string }, reason: string) => {
     log(`[${index}/${total}] SKIP ${experiment.title}: ${reason}`);
     skipped.push({ id: experiment.id, title: experiment.title, reason });
@@ -227,6 +261,25 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     abuse.push(result);
     options.onAbuseResult?.(result);
   }
+  // Last: these replace replicas, so every other class runs on the replicas the stack started with.
+  for (const [index, experiment] of fleetExperiments.entries()) {
+    const position = experiments.length + abuseExperiments.length + index + 1;
+    const reason = fleetMissingReason(stack);
+    if (reason) {
+      skip(position, experiment, reason);
+      continue;
+    }
+    log(`[${position}/${total}] ${experiment.title}`);
+    await resetProxy(stack);
+    const result = await runFleetExperiment(experiment, {
+      stack,
+      bounds,
+      timeScale,
+      log: (line) => log(`    ${line}`),
+    }).catch((error: unknown) => abortedFleetResult(experiment, error));
+    fleet.push(result);
+    options.onFleetResult?.(result);
+  }
   const verdict = control ? judgeControl(control, results) : undefined;
   return {
     provider: stack.provider,
@@ -241,8 +294,9 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     results,
     abuseLimits,
     abuse,
+    fleet,
     skipped,
     control: verdict,
-    passed: verdict ? verdict.held : results.every((r) => r.passed) && abuse.every((r) => r.passed),
+    passed: verdict ? verdict.held : [...results, ...abuse, ...fleet].every((r) => r.passed),
   };
 }

@@ -36,6 +36,8 @@ export interface ServerState {
   readonly status: string;
   /** HAProxy's last health-check result, e.g. `L7OK`, `L7STS`, `L4CON`, `L7TOUT`. */
   readonly checkStatus: string;
+  /** Requests (sessions) the server has in flight now (`scur`). */
+  readonly sessions: number;
 }
 
 /** A running HAProxy in front of replicas, with its runtime API. */
@@ -139,6 +141,7 @@ export function parseServerStates(csv: string): ServerState[] {
       name: cells[at('svname')] ?? '',
       status: cells[at('status')] ?? '',
       checkStatus: (cells[at('check_status')] ?? '').replace(/^\* ?/, ''),
+      sessions: Number(cells[at('scur')] ?? 0) || 0,
     }));
 }
 

@@ -45,15 +45,14 @@ export interface StackService {
   readonly mlflowUrl?: string;
 }
 
-/** One service replica of a local stack: its name behind the load balancer, and its process. */
+/** One service replica: its name behind the load balancer and, for a local process, how to stop it. */
 export interface StackReplica extends StackService {
-  /** The server name HAProxy knows it by (`replica-1`, ...), also in its `x-served-by` answers. */
+  /** The server name HAProxy knows it by (`replica-1`, ...), also in its `x-served-by` answers; `service` when remote. */
   readonly name: string;
-  readonly port: number;
-  /** SIGKILL, as a crashed task. */
-  kill(): Promise<void>;
-  /** SIGTERM (graceful shutdown, as ECS stops a task), resolving with the exit code. */
-  terminate(): Promise<number | null>;
+  /** SIGKILL, as a crashed task (local replicas). */
+  kill?(): Promise<void>;
+  /** SIGTERM (graceful shutdown, as ECS stops a task), resolving with the exit code (local replicas). */
+  terminate?(): Promise<number | null>;
 }
 
 /** MLflow behind a Toxiproxy proxy, and the service pointed at the proxy (as replicas behind HAProxy). */
@@ -64,16 +63,18 @@ export interface Stack extends AsyncDisposable {
   /** The proxy between the service and MLflow; toxics go here. */
   readonly proxy: ToxiproxyProxy;
   /** The first replica (the only one without a load balancer); abuse experiments attack it directly. */
-  readonly service: StackService;
-  /** Every replica started with the stack (one for the external provider: the deployed service). */
-  readonly replicas: readonly StackService[];
+  readonly service: StackReplica;
+  /** The replicas now in the stack (one for the external provider: the deployed service). */
+  readonly replicas: readonly StackReplica[];
   /** HAProxy in front of the replicas, when the stack was started with a load balancer. */
   readonly loadBalancer?: HaproxyHandle;
   /**
-   * Starts one more replica with the same settings (a replacement in a rolling deployment), named
-   * `name`; not registered with the load balancer (that is the caller's step). Local providers only.
+   * Starts a new process with the same settings in place of replica `name` (a replacement: after a crash,
+   * or in a rolling deployment) and returns it; `replicas` lists it from then on. The old process is the
+   * caller's to stop first, and pointing the load balancer at the new one is the caller's step too (as
+   * in ECS, where registering the new task is a step of its own). Local providers only.
    */
-  startReplica?(name: string): Promise<StackReplica>;
+  replaceReplica?(name: string): Promise<StackReplica & { readonly port: number }>;
   stop(): Promise<void>;
 }
 
@@ -130,7 +131,7 @@ async function assembleStack(
     cleanups.push(async () => {
       await Promise.allSettled([...running].map((handle) => handle.stop()));
     });
-    const startReplica = async (name: string): Promise<StackReplica> => {
+    const startReplica = async (name: string): Promise<StackReplica & { readonly port: number }> => {
       const handle = await startService({
         env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: mlflowUrl },
         echo: options.echo,
@@ -165,10 +166,18 @@ async function assembleStack(
       mlflow: dependencies.mlflow,
       toxiproxy: dependencies.toxiproxy,
       proxy,
-      service: replicas[0] as StackReplica,
+      get service() {
+        return replicas[0] as StackReplica;
+      },
       replicas,
       loadBalancer,
-      startReplica,
+      replaceReplica: async (name) => {
+        const index = replicas.findIndex((replica) => replica.name === name);
+        if (index < 0) throw new Error(`no replica named ${name} (have ${replicas.map((r) => r.name).join(', ')})`);
+        const replacement = await startReplica(name);
+        replicas[index] = replacement;
+        return replacement;
+      },
       stop,
       [Symbol.asyncDispose]: stop,
     };
@@ -218,7 +227,8 @@ async function connectExternalStack(options: StackOptions): Promise<Stack> {
     [Symbol.asyncDispose]: async () => {},
   };
   const stop = async () => {};
-  const service: StackService = {
+  const service: StackReplica = {
+    name: 'service',
     url: serviceUrl,
     isRunning: async () =>
       (await fetchJson(`${serviceUrl}/health/live`, { timeoutMs: 10_000 }).catch(() => null))?.status === 200,

@@ -1,0 +1,306 @@
+import type { Stack } from '@registry/testkit';
+import { waitFor } from '@registry/testkit';
+import { percentile } from './abuse/hypotheses.js';
+import { LIVE_MAX_MS, LIVE_P99_MS } from './abuse/limits.js';
+import { isOutOfService, startFleetWatch, watchedReplicas } from './fleet.js';
+import type { FleetEvent, FleetExperiment, Replacement } from './fleet-experiments.js';
+import {
+  type CheckResult,
+  checkNoCrash,
+  describeCheck,
+  type LoadBalancerView,
+  loadBalancerView,
+  waitForServersUp,
+  waitForSteadyState,
+} from './runner.js';
+import type { Bounds } from './settings.js';
+import { type BreakerSample, MLFLOW_BOUND, type Sample, startTraffic } from './traffic.js';
+
+/** Everything a fleet experiment produced: verdict, checks, what happened to each replica, the timeline. */
+export interface FleetResult {
+  readonly id: string;
+  readonly title: string;
+  readonly fault: string;
+  readonly passed: boolean;
+  readonly checks: readonly CheckResult[];
+  readonly replacements: readonly Replacement[];
+  readonly timeline: {
+    readonly startedAt: number;
+    /** When the actions (and, for MLflow-down experiments, the outage) began and ended. */
+    readonly injectedAt: number;
+    readonly removedAt: number;
+    readonly recoveredAt: number | null;
+    readonly endedAt: number;
+    readonly samples: readonly Sample[];
+    readonly breakers: Readonly<Record<string, readonly BreakerSample[]>>;
+    readonly loadBalancers: readonly LoadBalancerView[];
+    readonly events: readonly FleetEvent[];
+  };
+}
+
+/** Options of `runFleetExperiment`. */
+export interface FleetRunOptions {
+  readonly stack: Stack;
+  readonly bounds: Bounds;
+  readonly timeScale: number;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Writes an unretried POST may lose to a SIGKILL: the one in flight when the replica died (HAProxy retries
+ * only what it knows never reached the server, or idempotent requests; the traffic writes once a second).
+ */
+export const WRITES_LOST_TO_A_KILL = 1;
+
+function check(name: string, passed: boolean, detail: string): CheckResult {
+  return { name, passed, detail };
+}
+
+/** A request a replica answered as it should: any status but a 5xx, named by the replica that answered. */
+const answeredByReplica = (sample: Sample) => sample.status !== null && sample.servedBy !== undefined;
+
+async function setMlflowReachable(stack: Stack, enabled: boolean): Promise<void> {
+  await stack.proxy.update({ enabled, listen: stack.proxy.listen, upstream: stack.proxy.upstream });
+}
+
+/** Why `stack` cannot run fleet experiments, or undefined when it can. */
+export function fleetMissingReason(stack: Stack): string | undefined {
+  if (!stack.loadBalancer || !stack.replaceReplica) {
+    return `the ${stack.provider} provider runs no replicas behind HAProxy here (the deployed stack's are ECS tasks)`;
+  }
+  if (stack.replicas.length < 2)
+    return `it needs at least 2 replicas behind HAProxy (the stack has ${stack.replicas.length})`;
+  return undefined;
+}
+
+/**
+ * Runs one fleet experiment: steady state, traffic of every class through HAProxy while a watch reads each
+ * replica's breaker and HAProxy's server states, the experiment's actions on the replicas (with MLflow
+ * down for the whole of them where it says so), recovery with health traffic only, then the hypotheses.
+ */
+export async function runFleetExperiment(experiment: FleetExperiment, options: FleetRunOptions): Promise<FleetResult> {
+  const { stack, bounds, timeScale } = options;
+  const log = options.log ?? (() => {});
+  const haproxy = stack.loadBalancer;
+  if (!haproxy) throw new Error('fleet experiments need replicas behind HAProxy');
+  const startedAt = Date.now();
+  const events: FleetEvent[] = [];
+  const record = (replica: string, what: FleetEvent['what'], detail?: string) => {
+    events.push({ at: Date.now(), replica, what, detail });
+    log(`${replica} ${what}${detail ? ` (${detail})` : ''}`);
+  };
+
+  log('steady state');
+  await waitForSteadyState(stack, bounds);
+  await waitForServersUp(haproxy);
+  const traffic = startTraffic(haproxy.url, undefined, 'full', { pollBreaker: false });
+  const fleet = startFleetWatch(() => watchedReplicas(stack.replicas), { fixed: haproxy });
+  const context = { stack, haproxy, bounds, timeScale, record, log };
+
+  let replacements: Replacement[] = [];
+  let injectedAt = Date.now();
+  let removedAt = Date.now();
+  let openedEverywhere = true;
+  let recoveredAt: number | null = null;
+  try {
+    if (experiment.mlflowDown) {
+      await setMlflowReachable(stack, false);
+      record('mlflow', 'mlflow down');
+      openedEverywhere = await waitFor(() => fleet.allIn('open'), {
+        timeoutMs: bounds.openWithinMs,
+        intervalMs: 50,
+        what: 'every replica breaker to open',
+      }).then(
+        () => true,
+        () => false,
+      );
+    }
+    injectedAt = Date.now();
+    try {
+      replacements = await experiment.act(context);
+    } finally {
+      removedAt = Date.now();
+      if (experiment.mlflowDown) {
+        await setMlflowReachable(stack, true);
+        record('mlflow', 'mlflow up');
+        traffic.setMode('health-only');
+      }
+    }
+    // Every replica now in the stack (replacements included) must end closed, by itself.
+    await waitFor(
+      () =>
+        stack.replicas.every((replica) => {
+          const last = fleet.breakers()[replica.name]?.at(-1);
+          return last !== undefined && last.at > removedAt && last.state === 'closed';
+        }),
+      { timeoutMs: bounds.recoverWithinMs, intervalMs: 50, what: 'every breaker closed' },
+    ).then(
+      () => {
+        recoveredAt = Date.now();
+      },
+      () => log(`not every breaker closed within ${bounds.recoverWithinMs} ms`),
+    );
+  } finally {
+    await Promise.allSettled([traffic.stop(), fleet.stop()]);
+    // Whatever happened, MLflow is reachable again for the next experiment.
+    if (experiment.mlflowDown) await setMlflowReachable(stack, true).catch(() => {});
+  }
+  const endedAt = Date.now();
+  const samples = traffic.samples();
+  const breakers = fleet.breakers();
+  const view = loadBalancerView('fixed', haproxy.check, fleet.backends().fixed ?? [], samples, endedAt);
+  const checks: CheckResult[] = [];
+  const acting = (s: Sample) => s.at >= injectedAt && s.at < removedAt;
+
+  const live = samples.filter((s) => s.routeClass === 'live');
+  const liveLatencies = live.map((s) => s.latencyMs);
+  const liveP99 = percentile(liveLatencies, 99);
+  const liveMax = Math.max(0, ...liveLatencies);
+  const liveFailed = live.filter((s) => s.status !== 200 || !answeredByReplica(s));
+  checks.push(
+    check(
+      `liveness 200 from a replica on every probe, p99 <= ${LIVE_P99_MS} ms, max <= ${LIVE_MAX_MS} ms`,
+      live.length > 0 && liveFailed.length === 0 && liveP99 <= LIVE_P99_MS && liveMax <= LIVE_MAX_MS,
+      `${live.length} probes, ${liveFailed.length} failed; p99 ${liveP99} ms, max ${liveMax} ms`,
+    ),
+  );
+
+  const notMlflowBound = samples.filter((s) => !MLFLOW_BOUND.has(s.routeClass));
+  const coreFailed = notMlflowBound.filter((s) => s.status !== 200 || !answeredByReplica(s));
+  checks.push(
+    check(
+      'every request to a route that does not need MLflow answered 200 by a replica',
+      notMlflowBound.length > 0 && coreFailed.length === 0,
+      `${notMlflowBound.length} requests (liveness, readiness, core), ${coreFailed.length} failed or answered by HAProxy`,
+    ),
+  );
+
+  const bound = samples.filter((s) => MLFLOW_BOUND.has(s.routeClass));
+  if (experiment.mlflowDown) {
+    const whileDown = bound.filter(acting);
+    // A new replica's breaker starts closed: its first calls meet the outage itself (502 MLFLOW_UNREACHABLE,
+    // fast, since the address refuses connections) until it opens (503 MLFLOW_CIRCUIT_OPEN).
+    const mlflowError = (s: Sample) =>
+      s.status !== null && s.status >= 502 && s.status <= 504 && /^MLFLOW_/.test(s.code ?? '');
+    const badDown = whileDown.filter(
+      (s) =>
+        !answeredByReplica(s) ||
+        s.latencyMs >= bounds.fastFailMs ||
+        !(mlflowError(s) || (s.status === 200 && s.cache === 'stale')),
+    );
+    checks.push(
+      check(
+        'MLflow-bound requests answered fast by a replica while MLflow is down (an MLflow error, or 200 stale)',
+        whileDown.length > 0 && badDown.length === 0,
+        `${whileDown.length} requests during the deployment, ${badDown.length} otherwise (slower than ${bounds.fastFailMs} ms, another answer, or from HAProxy)`,
+      ),
+    );
+    const degraded = samples.some((s) => s.routeClass === 'ready' && acting(s) && s.degraded === true);
+    checks.push(
+      check(
+        'every replica breaker opened while MLflow was down; readiness showed degraded_mode',
+        openedEverywhere && degraded,
+        `breakers all open before the deployment: ${openedEverywhere}; degraded_mode seen: ${degraded}`,
+      ),
+    );
+  } else {
+    const reads = bound.filter((s) => s.routeClass !== 'write');
+    const failedReads = reads.filter((s) => s.status !== 200 || !answeredByReplica(s));
+    const writes = bound.filter((s) => s.routeClass === 'write');
+    const failedWrites = writes.filter((s) => s.status !== 200 || !answeredByReplica(s));
+    const writeBound = experiment.id === 'replica-loss' ? WRITES_LOST_TO_A_KILL : 0;
+    checks.push(
+      check(
+        'no MLflow-bound read failed (HAProxy retries and redispatches idempotent requests)',
+        reads.length > 0 && failedReads.length === 0,
+        `${reads.length} reads, ${failedReads.length} failed`,
+      ),
+    );
+    checks.push(
+      check(
+        `at most ${writeBound} write(s) failed`,
+        writes.length > 0 && failedWrites.length <= writeBound,
+        `${writes.length} writes, ${failedWrites.length} failed${failedWrites[0] ? ` (first: ${failedWrites[0].status ?? 'no answer'} ${failedWrites[0].servedBy ? `from ${failedWrites[0].servedBy}` : 'from HAProxy'})` : ''}`,
+      ),
+    );
+    const notClosed = Object.values(breakers)
+      .flat()
+      .filter((s) => s.state !== 'closed');
+    checks.push(
+      check('every replica breaker stays closed', notClosed.length === 0, `${notClosed.length} samples not closed`),
+    );
+  }
+
+  for (const replacement of replacements) {
+    if (replacement.how === 'kill') {
+      checks.push(
+        check(
+          `HAProxy marks the killed ${replacement.replica} DOWN within its thresholds (${describeCheck(haproxy.check)})`,
+          replacement.markedDownAfterMs !== null && replacement.markedDownAfterMs !== undefined,
+          replacement.markedDownAfterMs === null || replacement.markedDownAfterMs === undefined
+            ? `not DOWN within ${replacement.downBoundMs} ms`
+            : `DOWN ${replacement.markedDownAfterMs} ms after the kill (bound ${replacement.downBoundMs} ms)`,
+        ),
+      );
+      const others = view.samples.filter((sample) =>
+        Object.entries(sample.servers).some(([name, status]) => name !== replacement.replica && isOutOfService(status)),
+      );
+      checks.push(
+        check(
+          'the other replicas stay UP throughout',
+          view.samples.length > 0 && others.length === 0,
+          `${view.samples.length} looks at HAProxy, ${others.length} with another server out of service`,
+        ),
+      );
+    } else {
+      checks.push(
+        check(
+          `${replacement.replica} drained and exited 0 on SIGTERM`,
+          replacement.exitCode === 0,
+          `exit code ${replacement.exitCode}`,
+        ),
+      );
+    }
+    checks.push(
+      check(
+        `the replacement ${replacement.replica} is marked UP by HAProxy${experiment.mlflowDown ? ' while MLflow is down' : ''}`,
+        replacement.upAfterMs !== null,
+        replacement.upAfterMs === null
+          ? `not UP within ${replacement.upBoundMs} ms`
+          : `UP ${replacement.upAfterMs} ms after it was registered (bound ${replacement.upBoundMs} ms)`,
+      ),
+    );
+  }
+  if (replacements.length === 0) checks.push(check('the experiment replaced replicas', false, 'none replaced'));
+
+  checks.push(
+    check(
+      'every replica breaker closed at the end, by itself',
+      recoveredAt !== null,
+      recoveredAt === null
+        ? `not all closed within ${bounds.recoverWithinMs} ms`
+        : `${recoveredAt - removedAt} ms after the actions ended`,
+    ),
+  );
+  checks.push(await checkNoCrash(stack));
+
+  return {
+    id: experiment.id,
+    title: experiment.title,
+    fault: experiment.fault,
+    passed: checks.every((c) => c.passed),
+    checks,
+    replacements,
+    timeline: {
+      startedAt,
+      injectedAt,
+      removedAt,
+      recoveredAt,
+      endedAt,
+      samples,
+      breakers,
+      loadBalancers: [view],
+      events,
+    },
+  };
+}
