@@ -48,8 +48,10 @@ const USAGE = `usage: npm run chaos -- [--provider process|containers|external] 
   --replicas    service replicas behind HAProxy, 1 to ${MAX_REPLICAS} (default ${DEFAULT_REPLICAS}; process and containers)
   --control     a negative control, whose hypotheses must FAIL (exit 0 when they all do, 1 otherwise):
                 no-breaker: the breaker-dependent experiments against a service whose breaker cannot open
-                (MLFLOW_CB_FAILURE_THRESHOLD=1000000); lb-dependency-check: MLflow down with the fixed
-                HAProxy checking /health/mlflow, which must mark the backends DOWN`;
+                (MLFLOW_CB_FAILURE_THRESHOLD=1000000); lb-dependency-check: MLflow down, and a rolling
+                deployment while MLflow is down, with HAProxy checking /health/mlflow, which must mark the
+                backends DOWN; lb-no-retries: a replica killed with HAProxy neither retrying nor
+                redispatching, which must fail reads`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);
@@ -123,7 +125,12 @@ async function main(): Promise<number> {
   // A low port for MLflow's proxy, so that every port next to it can be watched (abuse class).
   const mlflowProxyPort = await watchableMlflowPort();
   const serviceEnv = { ...CHAOS_SERVICE_ENV, ...control?.serviceEnv };
-  const fleet = chaosFleet({ replicas, timeScale, check: control?.loadBalancerCheck });
+  const fleet = chaosFleet({
+    replicas,
+    timeScale,
+    check: control?.loadBalancerCheck,
+    retries: control?.loadBalancerRetries,
+  });
   const stack = await startStack({ provider, networking, serviceEnv, mlflowProxyPort, ...fleet });
   const stop = async () => {
     await stack.stop();

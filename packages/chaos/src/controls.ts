@@ -1,5 +1,6 @@
 import { ROUTES } from '@registry/service/client';
 import { EXPERIMENTS, type Experiment } from './experiments.js';
+import { FLEET_EXPERIMENTS, type FleetExperiment } from './fleet-experiments.js';
 import { FIXED_HEALTH_CHECK, type HealthCheckSettings } from './health-checks.js';
 import type { ExperimentResult } from './runner.js';
 import { CHAOS_SERVICE_ENV, type ReportedBreakerSettings } from './settings.js';
@@ -8,7 +9,7 @@ import { CHAOS_SERVICE_ENV, type ReportedBreakerSettings } from './settings.js';
  * Negative controls: runs against a deliberately broken set-up whose hypotheses must FAIL. A suite whose
  * controls fail is evidence that its passing runs mean something.
  */
-export const CONTROLS = ['no-breaker', 'lb-dependency-check'] as const;
+export const CONTROLS = ['no-breaker', 'lb-dependency-check', 'lb-no-retries'] as const;
 export type Control = (typeof CONTROLS)[number];
 
 /** How a control breaks the set-up, what it runs, and which hypothesis must fail in every experiment. */
@@ -21,13 +22,18 @@ export interface ControlPlan {
   readonly boundsSettings?: Partial<ReportedBreakerSettings>;
   /** The health check the stack's HAProxy starts with, when the control changes it. */
   readonly loadBalancerCheck?: HealthCheckSettings;
+  /** False when the control takes HAProxy's retries and redispatch away. */
+  readonly loadBalancerRetries?: boolean;
   readonly experiments: readonly Experiment[];
-  /** The check (by name prefix) that must fail in every experiment of the control. */
+  readonly fleetExperiments: readonly FleetExperiment[];
+  /** The check (by name prefix) that must fail in every experiment of the control, of either class. */
   readonly mustFail: string;
 }
 
 /** The failure threshold no experiment can reach: a breaker that cannot open (the setting's maximum). */
 const UNREACHABLE_FAILURE_THRESHOLD = '1000000';
+
+const fleet = (...ids: string[]) => FLEET_EXPERIMENTS.filter((experiment) => ids.includes(experiment.id));
 
 /** The plan of `control`. */
 export function controlPlan(control: Control): ControlPlan {
@@ -39,15 +45,28 @@ export function controlPlan(control: Control): ControlPlan {
       serviceEnv: { MLFLOW_CB_FAILURE_THRESHOLD: UNREACHABLE_FAILURE_THRESHOLD },
       boundsSettings: { failure_threshold: Number(CHAOS_SERVICE_ENV.MLFLOW_CB_FAILURE_THRESHOLD) },
       experiments: EXPERIMENTS.filter((experiment) => experiment.expectation === 'trips'),
+      fleetExperiments: [],
       mustFail: 'every replica breaker opens within the bound',
+    };
+  }
+  if (control === 'lb-no-retries') {
+    return {
+      control,
+      description: 'a replica killed under traffic with HAProxy neither retrying nor redispatching',
+      serviceEnv: {},
+      loadBalancerRetries: false,
+      experiments: [],
+      fleetExperiments: fleet('replica-loss'),
+      mustFail: 'no MLflow-bound read failed',
     };
   }
   return {
     control,
-    description: `MLflow down with HAProxy checking ${ROUTES.mlflowHealth.url} (the fixed thresholds), a route that fails while MLflow is down`,
+    description: `HAProxy checking ${ROUTES.mlflowHealth.url} (the fixed thresholds), a route that fails while MLflow is down: MLflow down, and a rolling deployment while MLflow is down`,
     serviceEnv: {},
     loadBalancerCheck: { ...FIXED_HEALTH_CHECK, name: 'dependency-path', path: ROUTES.mlflowHealth.url },
     experiments: EXPERIMENTS.filter((experiment) => experiment.id === 'mlflow-down'),
+    fleetExperiments: fleet('rolling-deployment-mlflow-down'),
     mustFail: 'HAProxy never marks a backend DOWN',
   };
 }
@@ -61,8 +80,11 @@ export interface ControlVerdict {
   readonly summary: string;
 }
 
-/** Judges a control run from its results. */
-export function judgeControl(plan: ControlPlan, results: readonly ExperimentResult[]): ControlVerdict {
+/** Judges a control run from its results (fault and fleet experiments alike). */
+export function judgeControl(
+  plan: ControlPlan,
+  results: readonly Pick<ExperimentResult, 'id' | 'passed' | 'checks'>[],
+): ControlVerdict {
   const escaped = results
     .filter(
       (result) =>

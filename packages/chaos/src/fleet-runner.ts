@@ -242,16 +242,6 @@ export async function runFleetExperiment(experiment: FleetExperiment, options: F
             : `DOWN ${replacement.markedDownAfterMs} ms after the kill (bound ${replacement.downBoundMs} ms)`,
         ),
       );
-      const others = view.samples.filter((sample) =>
-        Object.entries(sample.servers).some(([name, status]) => name !== replacement.replica && isOutOfService(status)),
-      );
-      checks.push(
-        check(
-          'the other replicas stay UP throughout',
-          view.samples.length > 0 && others.length === 0,
-          `${view.samples.length} looks at HAProxy, ${others.length} with another server out of service`,
-        ),
-      );
     } else {
       checks.push(
         check(
@@ -272,6 +262,26 @@ export async function runFleetExperiment(experiment: FleetExperiment, options: F
     );
   }
   if (replacements.length === 0) checks.push(check('the experiment replaced replicas', false, 'none replaced'));
+
+  // A replica is out of service legitimately from its kill or drain until its replacement is marked UP.
+  const windows = replacements.map((replacement) => {
+    const mine = events.filter((event) => event.replica === replacement.replica);
+    const from = mine.find((event) => event.what === 'killed' || event.what === 'drained')?.at ?? endedAt;
+    const to = mine.find((event) => event.what === 'marked up')?.at ?? endedAt;
+    return { replica: replacement.replica, from, to };
+  });
+  const replacing = (name: string, at: number) =>
+    windows.some((w) => w.replica === name && at >= w.from && at <= w.to + haproxy.check.intervalMs);
+  const outside = view.samples.filter((sample) =>
+    Object.entries(sample.servers).some(([name, status]) => isOutOfService(status) && !replacing(name, sample.at)),
+  );
+  checks.push(
+    check(
+      `HAProxy never marks a backend DOWN outside its own replacement (${describeCheck(haproxy.check)})`,
+      view.samples.length > 0 && outside.length === 0,
+      `${view.samples.length} looks at HAProxy, ${outside.length} with a server out of service that was not being replaced${outside[0] ? ` (first: ${JSON.stringify(outside[0].servers)})` : ''}`,
+    ),
+  );
 
   checks.push(
     check(

@@ -62,15 +62,16 @@ export const MAX_REPLICAS = 8;
 
 /**
  * How a chaos stack is laid out: `replicas` service processes behind HAProxy, whose active check is
- * `check` (the fixed one unless a negative control changes it), `timeScale` times faster.
+ * `check` (the fixed one unless a negative control changes it), `timeScale` times faster, with retries
+ * and redispatch unless a negative control takes them away.
  */
-export function chaosFleet(options: { replicas?: number; timeScale?: number; check?: HealthCheckSettings } = {}): {
-  replicas: number;
-  loadBalancer: HaproxyCheck;
-} {
+export function chaosFleet(
+  options: { replicas?: number; timeScale?: number; check?: HealthCheckSettings; retries?: boolean } = {},
+): { replicas: number; loadBalancer: HaproxyCheck; loadBalancerRetries: boolean } {
   return {
     replicas: options.replicas ?? DEFAULT_REPLICAS,
     loadBalancer: haproxyCheck(options.check ?? FIXED_HEALTH_CHECK, options.timeScale ?? DEFAULT_TIME_SCALE),
+    loadBalancerRetries: options.retries ?? true,
   };
 }
 

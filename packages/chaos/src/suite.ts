@@ -215,7 +215,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const control = options.control;
   const experiments = control?.experiments ?? options.experiments ?? EXPERIMENTS;
   const abuseExperiments = control ? [] : (options.abuseExperiments ?? ABUSE_EXPERIMENTS);
-  const fleetExperiments = control ? [] : (options.fleetExperiments ?? FLEET_EXPERIMENTS);
+  const fleetExperiments = control ? control.fleetExperiments : (options.fleetExperiments ?? FLEET_EXPERIMENTS);
   const fleet: FleetResult[] = [];
   const total = experiments.length + abuseExperiments.length + fleetExperiments.length;
   const skip = (index: number, experiment: { id: string; title: string }, reason: string) => {
@@ -280,7 +280,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     fleet.push(result);
     options.onFleetResult?.(result);
   }
-  const verdict = control ? judgeControl(control, results) : undefined;
+  const verdict = control ? judgeControl(control, [...results, ...fleet]) : undefined;
   return {
     provider: stack.provider,
     versions,

@@ -27,9 +27,13 @@ import {
   deriveBounds,
   EXPERIMENTS,
   type ExperimentResult,
+  FLEET_EXPERIMENTS,
+  type FleetResult,
+  fleetMissingReason,
   formatAbuseChecks,
   formatAbuseMatrix,
   formatChecks,
+  formatFleetTable,
   formatMatrix,
   missingReason,
   type RanVersions,
@@ -39,6 +43,7 @@ import {
   resetProxy,
   runAbuseExperiment,
   runExperiment,
+  runFleetExperiment,
   runSuite,
   seedRegistry,
   waitForServersUp,
@@ -58,6 +63,7 @@ for (const local of localProviders()) {
     const limits: AbuseLimits = readAbuseLimits(CHAOS_SERVICE_ENV);
     const results: ExperimentResult[] = [];
     const abuse: AbuseResult[] = [];
+    const fleet: FleetResult[] = [];
     const started = Date.now();
 
     beforeAll(async () => {
@@ -109,9 +115,10 @@ for (const local of localProviders()) {
     }
 
     afterAll(async () => {
-      if (results.length + abuse.length > 0) {
+      if (results.length + abuse.length + fleet.length > 0) {
         if (results.length > 0) process.stdout.write(`\n[${name}]\n${formatMatrix(results)}\n`);
         if (abuse.length > 0) process.stdout.write(`\n[${name}, abuse]\n${formatAbuseMatrix(abuse)}\n`);
+        if (fleet.length > 0) process.stdout.write(`\n[${name}, fleet]\n${formatFleetTable(fleet)}\n`);
         writeReports(
           {
             provider,
@@ -126,8 +133,9 @@ for (const local of localProviders()) {
             results,
             abuseLimits: limits,
             abuse,
+            fleet,
             skipped: [],
-            passed: results.every((r) => r.passed) && abuse.every((r) => r.passed),
+            passed: [...results, ...abuse, ...fleet].every((r) => r.passed),
           },
           `${workspaceRoot()}/reports/chaos-test-${name}`,
         );
@@ -160,6 +168,20 @@ for (const local of localProviders()) {
         expect(failed).toEqual([]);
       });
     }
+
+    // Last: these replace the replicas that the classes above ran on.
+    for (const experiment of FLEET_EXPERIMENTS) {
+      it(`keeps serving through HAProxy: ${experiment.title}`, async (context) => {
+        const reason = fleetMissingReason(stack);
+        context.skip(reason !== undefined, reason);
+        await resetProxy(stack);
+        const result = await runFleetExperiment(experiment, { stack, bounds, timeScale: DEFAULT_TIME_SCALE });
+        fleet.push(result);
+        const failed = result.checks.filter((c) => !c.passed);
+        if (failed.length > 0) process.stdout.write(`${experiment.title}\n${formatChecks(result)}\n`);
+        expect(failed).toEqual([]);
+      });
+    }
   });
 }
 
@@ -174,13 +196,15 @@ if (controlProvider) {
         const stack = await startStack({
           provider: 'process',
           serviceEnv: { ...CHAOS_SERVICE_ENV, ...plan.serviceEnv },
-          ...chaosFleet({ check: plan.loadBalancerCheck }),
+          ...chaosFleet({ check: plan.loadBalancerCheck, retries: plan.loadBalancerRetries }),
         });
         try {
           const report = await runSuite({ stack, control: plan, timeScale: DEFAULT_TIME_SCALE });
           writeReports(report, `${workspaceRoot()}/reports/chaos-test-control-${control}`);
           process.stdout.write(`${report.control?.summary}\n`);
-          expect(report.results.map((result) => result.id)).toEqual(plan.experiments.map((e) => e.id));
+          expect([...report.results, ...report.fleet].map((result) => result.id)).toEqual(
+            [...plan.experiments, ...plan.fleetExperiments].map((e) => e.id),
+          );
           expect(report.control).toMatchObject({ held: true, escaped: [] });
         } finally {
           await stack.stop();

@@ -66,6 +66,11 @@ export interface HaproxyOptions {
   readonly check: HaproxyCheck;
   /** Name used in process output and the temporary folder. */
   readonly name?: string;
+  /**
+   * Retry a request that met a dead connection, on another server (default true). False is the negative
+   * control's load balancer: what a crashed replica costs without them.
+   */
+  readonly retries?: boolean;
   /** Run it as a container (the containers provider) rather than as a process. */
   readonly container?: boolean;
   readonly echo?: boolean;
@@ -96,8 +101,13 @@ export function haproxyConfig(options: {
   readonly socket: string;
   readonly servers: readonly HaproxyServer[];
   readonly check: HaproxyCheck;
+  readonly retries?: boolean;
 }): string {
   const { check } = options;
+  const retries =
+    options.retries === false
+      ? ['  retries 0']
+      : ['  retries 3', '  option redispatch 1', '  retry-on conn-failure empty-response'];
   return [
     'global',
     '  maxconn 4096',
@@ -110,9 +120,7 @@ export function haproxyConfig(options: {
     '  timeout server 30s',
     '  timeout http-request 10s',
     `  timeout check ${check.timeoutMs}ms`,
-    '  retries 3',
-    '  option redispatch 1',
-    '  retry-on conn-failure empty-response',
+    ...retries,
     '',
     'frontend registry',
     `  bind 127.0.0.1:${options.port}`,
@@ -189,7 +197,10 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyHand
   const socket = join(dir, 'admin.sock');
   const port = await freePort();
   const file = join(dir, 'haproxy.cfg');
-  writeFileSync(file, haproxyConfig({ port, socket, servers: options.servers, check: options.check }));
+  writeFileSync(
+    file,
+    haproxyConfig({ port, socket, servers: options.servers, check: options.check, retries: options.retries }),
+  );
   const check = spawnSync(executable, ['-c', '-q', '-f', file], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`HAProxy rejected its configuration:\n${check.stdout}${check.stderr}`);
   const server = options.container

@@ -97,6 +97,8 @@ export interface StackOptions {
    * or for the containers provider a container).
    */
   readonly loadBalancer?: HaproxyCheck;
+  /** False: HAProxy neither retries nor redispatches (a negative control); default true. */
+  readonly loadBalancerRetries?: boolean;
   readonly env?: NodeJS.ProcessEnv;
   readonly echo?: boolean;
 }
@@ -155,6 +157,7 @@ async function assembleStack(
       ? await startHaproxy({
           servers: replicas.map((replica) => ({ name: replica.name, host: '127.0.0.1', port: replica.port })),
           check: options.loadBalancer,
+          retries: options.loadBalancerRetries,
           // The containers provider runs it as a container (on the host's network, beside the replicas).
           container: provider === 'containers',
           echo: options.echo,
