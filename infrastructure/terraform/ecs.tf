@@ -39,6 +39,8 @@ resource "aws_ecs_task_definition" "registry" {
   cpu                      = 1024
   memory                   = 2048
   execution_role_arn       = aws_iam_role.registry_execution.arn
+  # AWS FIS network faults (fis.tf) go through the ECS agent's fault injection endpoints.
+  enable_fault_injection = true
 
   container_definitions = jsonencode([
     {

@@ -56,3 +56,14 @@ variable "database_url_secret_arn" {
 variable "alarm_topic_arn" {
   type = string
 }
+
+variable "mlflow_host" {
+  type        = string
+  description = "MLflow's host name or address as the tasks reach it (the FIS network faults target it)."
+}
+
+variable "mlflow_port" {
+  type        = number
+  default     = 5000
+  description = "MLflow's port as the tasks reach it (the FIS blackhole targets it)."
+}

@@ -3,7 +3,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 5.0"
+      version = "~> 5.85" # 5.85.0 added enable_fault_injection to aws_ecs_task_definition (fis.tf)
     }
   }
 }

@@ -3,8 +3,10 @@
 // progress, prints the resiliency matrix, writes JSON and HTML reports, exits 1 if any hypothesis failed.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { FisClient } from '@aws-sdk/client-fis';
 import {
   type ContainerNetworking,
+  connectDeployedStack,
   containerNetworkingFromEnv,
   PROVIDERS,
   type ProviderName,
@@ -18,6 +20,7 @@ import { watchableMlflowPort } from './abuse/neighbours.js';
 import { formatAbuseChecks, formatAbuseMatrix } from './abuse/report.js';
 import { CONTROLS, type Control, controlPlan } from './controls.js';
 import { EXPERIMENTS } from './experiments.js';
+import { fisExperiments } from './fis.js';
 import { FLEET_EXPERIMENTS } from './fleet-experiments.js';
 import { chaosFleet, DEFAULT_REPLICAS, DEFAULT_TIME_SCALE, MAX_REPLICAS } from './health-checks.js';
 import { formatChecks, formatFleetTable, formatMatrix, writeReports } from './report.js';
@@ -28,13 +31,17 @@ const CLASSES = ['fault', 'abuse', 'fleet'] as const;
 
 const USAGE = `usage: npm run chaos -- [--provider process|containers|external] [--network host|network]
                         [--class fault|abuse|fleet] [--only id,id] [--report-dir DIR] [--time-scale N]
-                        [--replicas N]                         [--control ${CONTROLS.join('|')}]
+                        [--replicas N] [--fis]                         [--control ${CONTROLS.join('|')}]
 
   --provider    default REGISTRY_PROVIDER, else containers when a Docker engine answers, else process.
                 process: start MLflow and Toxiproxy here as processes (needs Python and Go; npm run setup);
                 containers: start them as containers (testcontainers; nothing else needed);
                 external: use running ones (REGISTRY_SERVICE_URL, REGISTRY_MLFLOW_URL, REGISTRY_TOXIPROXY_URL,
                 REGISTRY_TOXIPROXY_PROXY)
+  --fis         external only: the faults come from AWS FIS experiment templates (infrastructure/terraform/
+                fis.tf, found by their registry-chaos tag; AWS credentials and region from the usual AWS_*
+                variables) instead of Toxiproxy; traffic and hypotheses go through REGISTRY_SERVICE_URL, the
+                load balancer's URL (REGISTRY_API_KEY when the service requires API keys)
   --network     containers only; default REGISTRY_CONTAINERS_NETWORK, else host when the engine has no
                 bridge network, else network. host: every container on the host's network, on loopback
                 ports; network: a network created for the run, Toxiproxy reaching MLflow by its alias
@@ -68,6 +75,7 @@ async function main(): Promise<number> {
       'report-dir': { type: 'string' },
       'time-scale': { type: 'string' },
       replicas: { type: 'string' },
+      fis: { type: 'boolean' },
       control: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -104,6 +112,8 @@ async function main(): Promise<number> {
   }
   if (values.replicas !== undefined && provider === 'external')
     fail('--replicas: the external provider runs no replicas');
+  if (values.fis && provider !== 'external') fail('--fis applies to the external provider only');
+  if (values.fis && (values.only || values.class || values.control)) fail('--fis runs every FIS template, on its own');
 
   const controlName = values.control;
   if (controlName !== undefined && !(CONTROLS as readonly string[]).includes(controlName)) {
@@ -119,6 +129,7 @@ async function main(): Promise<number> {
   if (experiments.length + abuseExperiments.length + fleetExperiments.length === 0) fail('no experiment selected');
 
   const log = (line: string) => process.stdout.write(`${line}\n`);
+  if (values.fis) return runFis(reportDir, timeScale, log);
   log(`chaos: starting the ${provider} stack${networking ? ` (${networking} networking)` : ''}`);
   if (control) log(`chaos: negative control ${control.control}: ${control.description}; its hypotheses must FAIL`);
   const started = Date.now();
@@ -190,6 +201,32 @@ async function main(): Promise<number> {
   } finally {
     await stop();
   }
+}
+
+/** `--provider external --fis`: every FIS template against the deployed stack, through its load balancer. */
+async function runFis(reportDir: string, timeScale: number, log: (line: string) => void): Promise<number> {
+  const stack = connectDeployedStack();
+  log(`chaos: deployed stack at ${stack.service.url}; faults from AWS FIS`);
+  const experiments = await fisExperiments(new FisClient({}));
+  const report = await runSuite({
+    stack,
+    experiments,
+    abuseExperiments: [],
+    fleetExperiments: [],
+    timeScale,
+    log,
+    onResult: (result) => {
+      log(`    ${result.passed ? 'PASS' : 'FAIL'} ${result.title}`);
+      log(formatChecks(result));
+    },
+  });
+  log('\nResiliency matrix (AWS FIS faults, observed through the load balancer):\n');
+  log(formatMatrix(report.results));
+  const paths = writeReports(report, reportDir);
+  const failed = report.results.filter((r) => !r.passed);
+  log(`\nreports: ${paths.json}\n         ${paths.html}`);
+  log(`chaos: ${report.results.length - failed.length} passed, ${failed.length} failed (AWS FIS)`);
+  return failed.length === 0 ? 0 : 1;
 }
 
 main().then(

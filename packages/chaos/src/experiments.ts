@@ -1,4 +1,4 @@
-import type { Stack } from '@registry/testkit';
+import { requireToxiproxy, type Stack } from '@registry/testkit';
 import type { Bounds } from './settings.js';
 
 /** What the experiment expects of the breaker while the fault lasts. */
@@ -41,17 +41,19 @@ export function toxicFault(
   const name = `chaos-${type}`;
   return {
     async inject({ stack, bounds }) {
-      await stack.proxy.addToxic({ name, type, stream, toxicity: 1, attributes: attributes(bounds) });
+      await requireToxiproxy(stack).proxy.addToxic({ name, type, stream, toxicity: 1, attributes: attributes(bounds) });
     },
     async remove({ stack }) {
-      const toxic = await stack.proxy.getToxic(name);
+      const toxic = await requireToxiproxy(stack).proxy.getToxic(name);
       await toxic.remove();
     },
   };
 }
 
-async function setProxyEnabled(stack: Stack, enabled: boolean): Promise<void> {
-  await stack.proxy.update({ enabled, listen: stack.proxy.listen, upstream: stack.proxy.upstream });
+/** Opens or closes the way to MLflow: the proxy in front of it enabled or disabled. */
+export async function setProxyEnabled(stack: Stack, enabled: boolean): Promise<void> {
+  const { proxy } = requireToxiproxy(stack);
+  await proxy.update({ enabled, listen: proxy.listen, upstream: proxy.upstream });
 }
 
 /** Toggles the proxy off and on until removed: a flapping MLflow. Bounded in count. */
@@ -165,10 +167,10 @@ export const EXPERIMENTS: readonly Experiment[] = [
     expectation: 'trips',
     requires: ['kill', 'restart'],
     inject: async ({ stack }) => {
-      await stack.mlflow.kill?.();
+      await stack.mlflow?.kill?.();
     },
     remove: async ({ stack }) => {
-      await stack.mlflow.restart?.();
+      await stack.mlflow?.restart?.();
     },
   },
   {
@@ -177,8 +179,8 @@ export const EXPERIMENTS: readonly Experiment[] = [
     fault: '5xx',
     expectation: 'trips',
     requires: ['breakStore'],
-    inject: async ({ stack }) => stack.mlflow.breakStore?.(),
-    remove: async ({ stack }) => stack.mlflow.restoreStore?.(),
+    inject: async ({ stack }) => stack.mlflow?.breakStore?.(),
+    remove: async ({ stack }) => stack.mlflow?.restoreStore?.(),
   },
 ];
 
@@ -188,9 +190,9 @@ export function missingCapabilities(
   stack: Stack,
 ): Capability[] {
   const has: Record<Capability, boolean> = {
-    kill: typeof stack.mlflow.kill === 'function',
-    restart: typeof stack.mlflow.restart === 'function',
-    breakStore: typeof stack.mlflow.breakStore === 'function',
+    kill: typeof stack.mlflow?.kill === 'function',
+    restart: typeof stack.mlflow?.restart === 'function',
+    breakStore: typeof stack.mlflow?.breakStore === 'function',
     localMlflowAddress: stack.service.mlflowUrl !== undefined,
   };
   return (experiment.requires ?? []).filter((capability) => !has[capability]);

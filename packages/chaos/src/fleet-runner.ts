@@ -2,6 +2,7 @@ import type { Stack } from '@registry/testkit';
 import { waitFor } from '@registry/testkit';
 import { percentile } from './abuse/hypotheses.js';
 import { LIVE_MAX_MS, LIVE_P99_MS } from './abuse/limits.js';
+import { setProxyEnabled } from './experiments.js';
 import { isOutOfService, startFleetWatch, watchedReplicas } from './fleet.js';
 import type { FleetEvent, FleetExperiment, Replacement } from './fleet-experiments.js';
 import {
@@ -59,10 +60,6 @@ function check(name: string, passed: boolean, detail: string): CheckResult {
 /** A request a replica answered as it should: any status but a 5xx, named by the replica that answered. */
 const answeredByReplica = (sample: Sample) => sample.status !== null && sample.servedBy !== undefined;
 
-async function setMlflowReachable(stack: Stack, enabled: boolean): Promise<void> {
-  await stack.proxy.update({ enabled, listen: stack.proxy.listen, upstream: stack.proxy.upstream });
-}
-
 /** Why `stack` cannot run fleet experiments, or undefined when it can. */
 export function fleetMissingReason(stack: Stack): string | undefined {
   if (!stack.loadBalancer || !stack.replaceReplica) {
@@ -104,7 +101,7 @@ export async function runFleetExperiment(experiment: FleetExperiment, options: F
   let recoveredAt: number | null = null;
   try {
     if (experiment.mlflowDown) {
-      await setMlflowReachable(stack, false);
+      await setProxyEnabled(stack, false);
       record('mlflow', 'mlflow down');
       openedEverywhere = await waitFor(() => fleet.allIn('open'), {
         timeoutMs: bounds.openWithinMs,
@@ -121,7 +118,7 @@ export async function runFleetExperiment(experiment: FleetExperiment, options: F
     } finally {
       removedAt = Date.now();
       if (experiment.mlflowDown) {
-        await setMlflowReachable(stack, true);
+        await setProxyEnabled(stack, true);
         record('mlflow', 'mlflow up');
         traffic.setMode('health-only');
       }
@@ -143,7 +140,7 @@ export async function runFleetExperiment(experiment: FleetExperiment, options: F
   } finally {
     await Promise.allSettled([traffic.stop(), fleet.stop()]);
     // Whatever happened, MLflow is reachable again for the next experiment.
-    if (experiment.mlflowDown) await setMlflowReachable(stack, true).catch(() => {});
+    if (experiment.mlflowDown) await setProxyEnabled(stack, true).catch(() => {});
   }
   const endedAt = Date.now();
   const samples = traffic.samples();

@@ -36,6 +36,16 @@ export {
   missingReason,
 } from './experiments.js';
 export {
+  DEFAULT_FIS_TIMING,
+  FIS_TAG,
+  FIS_TEMPLATES,
+  type FisTemplate,
+  type FisTiming,
+  fisExperiment,
+  fisExperiments,
+  LOCAL_ONLY,
+} from './fis.js';
+export {
   type BackendSample,
   type FleetWatch,
   isOutOfService,
@@ -64,11 +74,13 @@ export {
   chaosFleet,
   DEFAULT_REPLICAS,
   DEFAULT_TIME_SCALE,
+  DEREGISTRATION_DELAY_SECONDS,
   FIXED_HEALTH_CHECK,
   type HealthCheckSettings,
   haproxyCheck,
   INCIDENT_HEALTH_CHECK,
   MAX_REPLICAS,
+  SHUTDOWN_DRAIN_DELAY_SECONDS,
 } from './health-checks.js';
 export { formatChecks, formatFleetTable, formatMatrix, renderHtml, writeReports } from './report.js';
 export {

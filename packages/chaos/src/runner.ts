@@ -310,7 +310,10 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
     await preFixLb?.stop();
     throw error;
   }
-  const traffic = startTraffic(fixedLb?.url ?? stack.service.url, undefined, 'full', { pollBreaker: false });
+  const traffic = startTraffic(fixedLb?.url ?? stack.service.url, undefined, 'full', {
+    pollBreaker: false,
+    apiKey: stack.clientApiKey,
+  });
   const preFixTraffic = preFixLb ? startTraffic(preFixLb.url, undefined, 'full', { pollBreaker: false }) : undefined;
   const fleet = startFleetWatch(() => replicas, {
     ...(fixedLb ? { fixed: fixedLb } : {}),

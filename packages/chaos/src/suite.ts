@@ -1,4 +1,4 @@
-import { createRegistryClient } from '@registry/service/client';
+import { createRegistryClient, MLFLOW_PROXY_PREFIX } from '@registry/service/client';
 import { fetchJson, type Stack } from '@registry/testkit';
 import { ABUSE_EXPERIMENTS, type AbuseExperiment } from './abuse/experiments.js';
 import { type AbuseLimits, readAbuseLimits } from './abuse/limits.js';
@@ -58,21 +58,20 @@ const LONG_TEXT = 'Registry chaos-suite model. '.repeat(170);
 
 /**
  * Seeds MLflow with the model the traffic reads (long descriptions, so bandwidth and slicer faults hit
- * every registry call, probes included) and warms the service's last-known-good cache with it.
+ * every registry call, probes included) and warms the service's last-known-good cache with it. Directly
+ * where MLflow's address is known; on a deployed stack through the service's MLflow pass-through.
  */
 export async function seedRegistry(stack: Stack): Promise<void> {
-  const api = `${stack.mlflow.url}/api/2.0/mlflow`;
+  const api = `${stack.mlflow?.url ?? `${stack.service.url}${MLFLOW_PROXY_PREFIX}`}/api/2.0/mlflow`;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (stack.clientApiKey) headers['x-api-key'] = stack.clientApiKey;
   const post = (path: string, body: unknown) =>
-    fetchJson<{ error_code?: string }>(`${api}/${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+    fetchJson<{ error_code?: string }>(`${api}/${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
   const created = await post('registered-models/create', { name: SEEDED_MODEL, description: LONG_TEXT });
   if (created.status !== 200 && created.body?.error_code !== 'RESOURCE_ALREADY_EXISTS') {
     throw new Error(`could not seed MLflow: registered-models/create answered ${created.status}`);
   }
-  const version = await fetchJson(`${api}/model-versions/get?name=${SEEDED_MODEL}&version=1`);
+  const version = await fetchJson(`${api}/model-versions/get?name=${SEEDED_MODEL}&version=1`, { headers });
   if (version.status === 404) {
     const made = await post('model-versions/create', {
       name: SEEDED_MODEL,
@@ -81,12 +80,15 @@ export async function seedRegistry(stack: Stack): Promise<void> {
     });
     if (made.status !== 200) throw new Error(`could not seed MLflow: model-versions/create answered ${made.status}`);
   }
-  const read = await createRegistryClient({ baseUrl: stack.service.url }).models.get(SEEDED_MODEL);
+  const read = await createRegistryClient({ baseUrl: stack.service.url, apiKey: stack.clientApiKey }).models.get(
+    SEEDED_MODEL,
+  );
   if (read.status !== 200) throw new Error(`the service could not read the seeded model (status ${read.status})`);
 }
 
 /** Puts the proxy back to a clean state: enabled, no toxics (after a failed experiment, say). */
 export async function resetProxy(stack: Stack): Promise<void> {
+  if (!stack.toxiproxy || !stack.proxy) return; // a deployed stack driven by AWS FIS: nothing to reset
   const proxy = await stack.toxiproxy.client.get(stack.proxy.name);
   const toxics = await fetchJson<{ name: string }[]>(`${stack.toxiproxy.url}/proxies/${proxy.name}/toxics`);
   for (const toxic of toxics.body ?? []) await (await proxy.getToxic(toxic.name)).remove();

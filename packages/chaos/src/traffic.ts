@@ -107,7 +107,7 @@ type SampleFields = Partial<
   Record<keyof (ErrorBody & Answer<typeof ROUTES.live>['body'] & Answer<typeof ROUTES.ready>['body']), unknown>
 >;
 
-async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number): Promise<Sample> {
+async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number, apiKey?: string): Promise<Sample> {
   uncachedSequence += 1;
   const requests: Record<RouteClass, { path: string; init?: RequestInit }> = {
     live: { path: ROUTES.live.url },
@@ -123,7 +123,9 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number):
   const { path, init } = requests[routeClass];
   const at = Date.now();
   try {
-    const response = await fetch(`${baseUrl}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    const headers = new Headers(init?.headers);
+    if (apiKey) headers.set('x-api-key', apiKey);
+    const response = await fetch(`${baseUrl}${path}`, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) });
     const text = await response.text();
     const latencyMs = Date.now() - at;
     let body: SampleFields = {};
@@ -153,13 +155,13 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number):
 /**
  * Sends a request of every route class each tick (health routes only in `health-only` mode) and, unless
  * `pollBreaker` is false (behind a load balancer, where each replica is read directly instead), reads the
- * breaker state from `/health/status`. Bounded in time and count; stops by itself at the limits.
+ * breaker state from `/health/status`. `apiKey` goes in `X-API-Key` (a deployed service with API_KEYS). Bounded in time and count; stops by itself at the limits.
  */
 export function startTraffic(
   baseUrl: string,
   limits: TrafficLimits = DEFAULT_TRAFFIC_LIMITS,
   initialMode: TrafficMode = 'full',
-  options: { pollBreaker?: boolean } = {},
+  options: { pollBreaker?: boolean; apiKey?: string } = {},
 ): Traffic {
   const samples: Sample[] = [];
   const breakerSamples: BreakerSample[] = [];
@@ -200,7 +202,9 @@ export function startTraffic(
         (c) => !MLFLOW_BOUND.has(c) || ticks % (c === 'write' ? WRITE_EVERY_TICKS : READ_EVERY_TICKS) === 0,
       );
       for (const routeClass of classes) {
-        track(send(baseUrl, routeClass, limits.requestTimeoutMs).then((sample) => samples.push(sample)));
+        track(
+          send(baseUrl, routeClass, limits.requestTimeoutMs, options.apiKey).then((sample) => samples.push(sample)),
+        );
       }
       if (options.pollBreaker !== false) track(pollBreaker());
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, limits.tickMs - (Date.now() - started))));

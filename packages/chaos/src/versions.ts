@@ -45,8 +45,8 @@ export async function readVersions(stack: Stack): Promise<RanVersions> {
     createRegistryClient({ baseUrl: stack.service.url })
       .version()
       .catch(() => undefined),
-    versionText(`${stack.mlflow.url}/version`),
-    versionText(`${stack.toxiproxy.url}/version`),
+    stack.mlflow ? versionText(`${stack.mlflow.url}/version`) : undefined,
+    stack.toxiproxy ? versionText(`${stack.toxiproxy.url}/version`) : undefined,
     stack.loadBalancer ? stack.loadBalancer.version().catch(() => UNREPORTED) : 'none',
   ]);
   const stamp = service?.status === 200 ? service.body : undefined;

@@ -50,6 +50,7 @@ describe('The load balancer settings', () => {
     expect(chaosFleet()).toEqual({
       replicas: 2,
       loadBalancer: { path: '/health/live', intervalMs: 1500, timeoutMs: 500, rise: 2, fall: 3 },
+      loadBalancerRetries: true,
     });
   });
 

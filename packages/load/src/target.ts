@@ -34,7 +34,7 @@ const TOXIC = 'load-slow-mlflow';
 export async function startLocalTarget(
   serviceEnv: Readonly<Record<string, string>> = LOAD_SERVICE_ENV,
 ): Promise<LoadTarget> {
-  const stack: Stack = await startStack({ provider: 'process', serviceEnv: { ...serviceEnv } });
+  const stack = await startStack({ provider: 'process', serviceEnv: { ...serviceEnv } });
   return {
     serviceUrl: stack.service.url,
     description: `local stack (service ${stack.service.url}, real MLflow ${stack.mlflow.url}, Toxiproxy ${stack.toxiproxy.url})`,

@@ -1,10 +1,10 @@
 import { createRegistryClient } from '@registry/service/client';
-import { type Stack, startStack, waitFor } from '@registry/testkit';
+import { startStack, type ToxiproxyStack, waitFor } from '@registry/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECK_IDS, diagnose, recover } from '../src/index.js';
 
 const ADMIN_TOKEN = 'ops-suite-admin-token-123';
-let stack: Stack;
+let stack: ToxiproxyStack;
 
 async function breakerState(): Promise<string> {
   const answer = await createRegistryClient({ baseUrl: stack.service.url }).status();

@@ -1,6 +1,18 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { parse } from '@cdktf/hcl2json';
-import { chaosFleet, FIXED_HEALTH_CHECK } from '@registry/chaos';
+import {
+  CHAOS_SERVICE_ENV,
+  chaosFleet,
+  DEFAULT_TIME_SCALE,
+  DEREGISTRATION_DELAY_SECONDS,
+  EXPERIMENTS,
+  FIS_TAG,
+  FIS_TEMPLATES,
+  FIXED_HEALTH_CHECK,
+  FLEET_EXPERIMENTS,
+  LOCAL_ONLY,
+  SHUTDOWN_DRAIN_DELAY_SECONDS,
+} from '@registry/chaos';
 import { buildApp, EMF_METRICS, isConfigError, loadConfig, SETTINGS } from '@registry/service';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -61,7 +73,19 @@ beforeAll(async () => {
     const parsed = (await parse(file, readFileSync(new URL(file, dir), 'utf8'))) as Record<string, unknown>;
     for (const [block, body] of Object.entries(parsed)) {
       const items = Array.isArray(body) ? body : [body];
-      for (const item of items) merged[block] = { ...merged[block], ...(item as Record<string, unknown>) };
+      for (const item of items) {
+        const entries = item as Record<string, unknown>;
+        // Resources and data sources merge per type: iam.tf and fis.tf both declare aws_iam_role.
+        const perType = block === 'resource' || block === 'data';
+        merged[block] = perType
+          ? Object.fromEntries(
+              [...new Set([...Object.keys(merged[block] ?? {}), ...Object.keys(entries)])].map((type) => [
+                type,
+                { ...(merged[block]?.[type] as object), ...(entries[type] as object) },
+              ]),
+            )
+          : { ...merged[block], ...entries };
+      }
     }
   }
   const locals = (merged.locals ?? {}) as Record<string, unknown>;
@@ -116,7 +140,10 @@ describe('Terraform contract', () => {
       intervalSeconds: FIXED_HEALTH_CHECK.intervalSeconds,
     });
     expect(check.matcher).toBe('200-299');
-    expect(resource('aws_lb_target_group', 'registry').deregistration_delay).toBe(30);
+    expect(resource('aws_lb_target_group', 'registry').deregistration_delay).toBe(DEREGISTRATION_DELAY_SECONDS);
+    expect(hcl.locals.registry_environment.SHUTDOWN_DRAIN_DELAY).toBe(String(SHUTDOWN_DRAIN_DELAY_SECONDS));
+    // The chaos replicas drain for the same time, scaled like the checks.
+    expect(Number(CHAOS_SERVICE_ENV.SHUTDOWN_DRAIN_DELAY)).toBe(SHUTDOWN_DRAIN_DELAY_SECONDS / DEFAULT_TIME_SCALE);
     // What HAProxy gets: the same check, 20 times faster (1500 ms is the 30 s interval, 500 ms the 10 s timeout).
     expect(chaosFleet({ timeScale: 20 }).loadBalancer).toEqual({
       path: check.path,
@@ -229,6 +256,76 @@ describe('Terraform contract', () => {
       metric_name: 'CircuitBreakerOpen',
       period: 60,
       evaluation_periods: 5,
+    });
+  });
+});
+
+interface FisFault {
+  mirrors: string;
+  action: string;
+  selection: string;
+  description: string;
+}
+
+describe('AWS FIS templates (fis.tf)', () => {
+  const faults = () => (hcl.locals as unknown as { fis_faults: Record<string, FisFault> }).fis_faults;
+
+  it('has one template for each FIS fault the chaos suite runs, with the same action and mirrored experiment', () => {
+    expect(
+      Object.entries(faults()).map(([template, fault]) => ({ template, action: fault.action, mirrors: fault.mirrors })),
+    ).toEqual(
+      expect.arrayContaining(FIS_TEMPLATES.map(({ template, action, mirrors }) => ({ template, action, mirrors }))),
+    );
+    expect(Object.keys(faults()).sort()).toEqual(FIS_TEMPLATES.map((t) => t.template).sort());
+  });
+
+  it('mirrors the local fault list: every local experiment has a template or a stated reason why not', () => {
+    const local = [...EXPERIMENTS, ...FLEET_EXPERIMENTS].map((experiment) => experiment.id);
+    const mirrored = FIS_TEMPLATES.map((t) => t.mirrors);
+    expect(mirrored.filter((id) => !local.includes(id))).toEqual([]);
+    expect(local.filter((id) => !mirrored.includes(id) && !(id in LOCAL_ONLY))).toEqual([]);
+    expect(Object.keys(LOCAL_ONLY).filter((id) => mirrored.includes(id) || !local.includes(id))).toEqual([]);
+  });
+
+  it("targets the registry service's tasks, which run its task definition with fault injection enabled", () => {
+    const template = resource('aws_fis_experiment_template', 'registry');
+    expect(template.for_each).toBe(ref('local.fis_faults'));
+    const target = (template.target as Record<string, unknown>[])[0];
+    expect(target).toMatchObject({
+      resource_type: 'aws:ecs:task',
+      selection_mode: ref('each.value.selection'),
+      parameters: { cluster: ref('var.ecs_cluster_arn'), service: ref('aws_ecs_service.registry.name') },
+    });
+    expect(resource('aws_ecs_service', 'registry').task_definition).toBe(ref('aws_ecs_task_definition.registry.arn'));
+    expect(resource('aws_ecs_task_definition', 'registry').enable_fault_injection).toBe(true);
+    expect(template.tags).toMatchObject({
+      [FIS_TAG]: ref('each.value.mirrors'),
+      'task-definition': ref('aws_ecs_task_definition.registry.family'),
+    });
+  });
+
+  it('stops every experiment on each alarm the project defines', () => {
+    const alarms = Object.keys(hcl.resource.aws_cloudwatch_metric_alarm ?? {});
+    const stops = (hcl.locals as unknown as { fis_stop_alarms: Record<string, string> }).fis_stop_alarms;
+    expect(alarms.length).toBe(4);
+    expect(stops).toEqual(
+      Object.fromEntries(alarms.map((name) => [name, ref(`aws_cloudwatch_metric_alarm.${name}.arn`)])),
+    );
+    const template = resource('aws_fis_experiment_template', 'registry');
+    const dynamicBlocks = template.dynamic as Record<string, Record<string, unknown>[]>;
+    const stopCondition = dynamicBlocks.stop_condition?.[0];
+    expect(stopCondition).toMatchObject({
+      for_each: ref('local.fis_stop_alarms'),
+      content: [{ source: 'aws:cloudwatch:alarm', value: ref('stop_condition.value') }],
+    });
+  });
+
+  it('lets FIS act on ECS tasks and nothing else', () => {
+    const role = resource('aws_iam_role', 'fis');
+    expect(String(role.assume_role_policy)).toContain('fis.amazonaws.com');
+    expect(resource('aws_iam_role_policy_attachment', 'fis_ecs')).toMatchObject({
+      role: ref('aws_iam_role.fis.name'),
+      policy_arn: 'arn:aws:iam::aws:policy/service-role/AWSFaultInjectionSimulatorECSAccess',
     });
   });
 });

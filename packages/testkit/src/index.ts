@@ -55,6 +55,7 @@ export { type RecordedConnection, type RecordingListener, startRecordingListener
 export { type RedisHandle, startRedis } from './redis.js';
 export { type ServiceHandle, serviceEntryPoint, startService } from './service.js';
 export {
+  connectDeployedStack,
   LOCAL_PROVIDER_NAMES,
   type LocalProvider,
   type LocalProviderName,
@@ -63,11 +64,13 @@ export {
   type ProviderName,
   providerFromEnv,
   requiredProviders,
+  requireToxiproxy,
   type Stack,
   type StackOptions,
   type StackReplica,
   type StackService,
   startMlflowWith,
   startStack,
+  type ToxiproxyStack,
 } from './stack.js';
 export { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';

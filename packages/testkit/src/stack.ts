@@ -58,10 +58,15 @@ export interface StackReplica extends StackService {
 /** MLflow behind a Toxiproxy proxy, and the service pointed at the proxy (as replicas behind HAProxy). */
 export interface Stack extends AsyncDisposable {
   readonly provider: ProviderName;
-  readonly mlflow: MlflowHandle;
-  readonly toxiproxy: ToxiproxyHandle;
-  /** The proxy between the service and MLflow; toxics go here. */
-  readonly proxy: ToxiproxyProxy;
+  /**
+   * MLflow, Toxiproxy and the proxy between the service and MLflow (toxics go there). Every stack has them
+   * but a deployed one driven by AWS FIS (`connectDeployedStack`), where faults come from FIS instead.
+   */
+  readonly mlflow?: MlflowHandle;
+  readonly toxiproxy?: ToxiproxyHandle;
+  readonly proxy?: ToxiproxyProxy;
+  /** The API key clients present (`X-API-Key`) on a deployed stack with API_KEYS (REGISTRY_API_KEY). */
+  readonly clientApiKey?: string;
   /** The first replica (the only one without a load balancer); abuse experiments attack it directly. */
   readonly service: StackReplica;
   /** The replicas now in the stack (one for the external provider: the deployed service). */
@@ -119,7 +124,7 @@ async function assembleStack(
   provider: 'process' | 'containers',
   startDependencies: () => Promise<LocalDependencies>,
   options: StackOptions,
-): Promise<Stack> {
+): Promise<ToxiproxyStack> {
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -215,7 +220,7 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   return value.replace(/\/+$/, '');
 }
 
-async function connectExternalStack(options: StackOptions): Promise<Stack> {
+async function connectExternalStack(options: StackOptions): Promise<ToxiproxyStack> {
   const env = options.env ?? process.env;
   const serviceUrl = required(env, 'REGISTRY_SERVICE_URL');
   const mlflowUrl = required(env, 'REGISTRY_MLFLOW_URL');
@@ -249,12 +254,47 @@ async function connectExternalStack(options: StackOptions): Promise<Stack> {
   };
 }
 
+/** A stack whose parts `requireToxiproxy` found: MLflow, Toxiproxy and the proxy are there. */
+export type ToxiproxyStack = Stack & Required<Pick<Stack, 'mlflow' | 'toxiproxy' | 'proxy'>>;
+
+/** `stack` with its MLflow, Toxiproxy and proxy, or an error naming what drives faults there instead. */
+export function requireToxiproxy(stack: Stack): ToxiproxyStack {
+  if (!stack.mlflow || !stack.toxiproxy || !stack.proxy) {
+    throw new Error('this stack has no Toxiproxy in front of MLflow (a deployed stack driven by AWS FIS)');
+  }
+  return stack as ToxiproxyStack;
+}
+
+/**
+ * A deployed stack reached only through its load balancer (REGISTRY_SERVICE_URL, e.g. the ALB's URL):
+ * no Toxiproxy and no MLflow address, since AWS FIS injects the faults there.
+ */
+export function connectDeployedStack(env: NodeJS.ProcessEnv = process.env): Stack {
+  const serviceUrl = required(env, 'REGISTRY_SERVICE_URL');
+  const stop = async () => {};
+  const service: StackReplica = {
+    name: 'service',
+    url: serviceUrl,
+    isRunning: async () =>
+      (await fetchJson(`${serviceUrl}/health/live`, { timeoutMs: 10_000 }).catch(() => null))?.status === 200,
+    output: () => '',
+  };
+  return {
+    provider: 'external',
+    service,
+    replicas: [service],
+    clientApiKey: env.REGISTRY_API_KEY || undefined,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
 /**
  * Starts (process) or connects to (external) MLflow, a Toxiproxy proxy in front of it and the service
  * pointed at the proxy. External needs REGISTRY_SERVICE_URL, REGISTRY_MLFLOW_URL, REGISTRY_TOXIPROXY_URL
  * and optionally REGISTRY_TOXIPROXY_PROXY (the proxy's name, default `mlflow`).
  */
-export async function startStack(options: StackOptions = {}): Promise<Stack> {
+export async function startStack(options: StackOptions = {}): Promise<ToxiproxyStack> {
   const provider = options.provider ?? providerFromEnv(options.env);
   if (provider === 'external') return connectExternalStack(options);
   return provider === 'containers'

@@ -1,5 +1,11 @@
 import { createRegistryClient } from '@registry/service/client';
-import { type RecordedConnection, type Stack, startRecordingListener, waitFor } from '@registry/testkit';
+import {
+  type RecordedConnection,
+  requireToxiproxy,
+  type Stack,
+  startRecordingListener,
+  waitFor,
+} from '@registry/testkit';
 import { type CheckResult, checkNoCrash, waitForSteadyState } from '../runner.js';
 import type { Bounds, ReportedBreakerSettings } from '../settings.js';
 import { type BreakerSample, DEFAULT_TRAFFIC_LIMITS, type Sample, startTraffic } from '../traffic.js';
@@ -85,7 +91,7 @@ export function attackContext(options: AbuseRunOptions): AttackContext {
   return {
     stack,
     target: { host: service.hostname, port: Number(service.port || 80) },
-    mlflowUrl: stack.mlflow.url,
+    mlflowUrl: requireToxiproxy(stack).mlflow.url,
     mlflowPort,
     neighbourPorts: neighbourPorts(mlflowPort),
     limits: options.limits,

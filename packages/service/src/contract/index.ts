@@ -8,5 +8,12 @@ export {
   REQUEST_ID_HEADER,
 } from './metrics.js';
 export * from './registry.js';
-export { ADMIN_SECURITY, API_KEY_SECURITY, REGISTRY_PREFIX, ROUTES, type RouteContract } from './routes.js';
+export {
+  ADMIN_SECURITY,
+  API_KEY_SECURITY,
+  MLFLOW_PROXY_PREFIX,
+  REGISTRY_PREFIX,
+  ROUTES,
+  type RouteContract,
+} from './routes.js';
 export { versionSchema } from './version.js';

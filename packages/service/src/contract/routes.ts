@@ -24,6 +24,9 @@ import { versionSchema } from './version.js';
 /** Where the registry API is mounted. */
 export const REGISTRY_PREFIX = '/api/v1';
 
+/** Where the MLflow pass-through is mounted (every MLflow path below it). */
+export const MLFLOW_PROXY_PREFIX = '/mlflow';
+
 /** The API key, as the registry routes and the pass-through accept it (OpenAPI security). */
 export const API_KEY_SECURITY: { [scheme: string]: string[] }[] = [{ apiKey: [] }, { apiKeyBearer: [] }];
 /** The admin token of the manual breaker control (OpenAPI security). */

@@ -2,14 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { createApiKeyHook } from '../auth.js';
 import { relayedErrorResponses } from '../contract/common.js';
-import { API_KEY_SECURITY } from '../contract/routes.js';
+import { API_KEY_SECURITY, MLFLOW_PROXY_PREFIX } from '../contract/routes.js';
 import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
 import { FORWARDED_REQUEST_HEADERS } from '../mlflow-client.js';
 import { decideProxyRequest, PROXY_METHODS } from '../mlflow-proxy-policy.js';
 
-/** Where the pass-through is mounted. */
-export const MLFLOW_PROXY_PREFIX = '/mlflow';
+export { MLFLOW_PROXY_PREFIX };
 
 /**
  * Pass-through of the MLflow REST API under `/mlflow/`, so the official MLflow client can use the service
