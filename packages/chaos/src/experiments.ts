@@ -8,7 +8,7 @@ export type Expectation = 'trips' | 'no-trip';
  * Stack capabilities an experiment may need beyond Toxiproxy: kill, restart or break MLflow; or, for the
  * abuse class, know which MLflow address a local service uses (to watch the ports next to it).
  */
-export type Capability = 'kill' | 'restart' | 'breakStore' | 'localMlflowAddress';
+export type Capability = 'kill' | 'restart' | 'breakStore' | 'database' | 'localMlflowAddress';
 
 /** What an experiment's fault can use. */
 export interface FaultContext {
@@ -26,6 +26,11 @@ export interface Experiment {
   readonly requires?: readonly Capability[];
   /** Replays the incident: also puts an HAProxy configured as before the fix in front of the replicas. */
   readonly incidentReplay?: boolean;
+  /**
+   * For a fault that must not trip the breaker: the median latency (ms) MLflow-bound requests must show
+   * while it lasts, so that a fault that never took effect cannot pass.
+   */
+  readonly slowsToAtLeastMs?: (bounds: Bounds) => number;
   inject(context: FaultContext): Promise<void>;
   remove(context: FaultContext): Promise<void>;
 }
@@ -48,6 +53,14 @@ export function toxicFault(
       await toxic.remove();
     },
   };
+}
+
+/** Latency on every answer of MLflow's database in the slow-database experiment. */
+const DATABASE_LATENCY_MS = 60;
+
+function requireDatabase(stack: Stack) {
+  if (!stack.databaseProxy) throw new Error("this stack has no proxy in front of MLflow's database");
+  return stack.databaseProxy;
 }
 
 /** Opens or closes the way to MLflow: the proxy in front of it enabled or disabled. */
@@ -102,6 +115,7 @@ export const EXPERIMENTS: readonly Experiment[] = [
     title: 'Latency below the request timeout does not trip the breaker',
     fault: 'latency < timeout',
     expectation: 'no-trip',
+    slowsToAtLeastMs: (bounds) => Math.round(bounds.requestTimeoutMs * 0.2),
     ...toxicFault('latency', (bounds) => ({ latency: Math.round(bounds.requestTimeoutMs * 0.2), jitter: 0 })),
   },
   {
@@ -174,13 +188,35 @@ export const EXPERIMENTS: readonly Experiment[] = [
     },
   },
   {
+    // The real form on the process provider: MLflow's PostgreSQL store unreachable (Toxiproxy between them
+    // disabled). Where MLflow keeps a SQLite store (containers), the store file is made unusable instead.
     id: 'mlflow-5xx',
-    title: 'MLflow answering 5xx (its backend store became unusable)',
+    title: 'MLflow answering 5xx (its database down, or its store unusable where it has no database)',
     fault: '5xx',
     expectation: 'trips',
     requires: ['breakStore'],
     inject: async ({ stack }) => stack.mlflow?.breakStore?.(),
     remove: async ({ stack }) => stack.mlflow?.restoreStore?.(),
+  },
+  {
+    id: 'mlflow-db-slow',
+    title: `MLflow's database slow (${DATABASE_LATENCY_MS} ms on every answer from PostgreSQL): MLflow answers late, within the timeout`,
+    fault: 'database slow',
+    expectation: 'no-trip',
+    requires: ['database'],
+    slowsToAtLeastMs: () => DATABASE_LATENCY_MS * 3,
+    inject: async ({ stack }) => {
+      await requireDatabase(stack).addToxic({
+        name: 'chaos-db-latency',
+        type: 'latency',
+        stream: 'downstream',
+        toxicity: 1,
+        attributes: { latency: DATABASE_LATENCY_MS, jitter: 0 },
+      });
+    },
+    remove: async ({ stack }) => {
+      await (await requireDatabase(stack).getToxic('chaos-db-latency')).remove();
+    },
   },
 ];
 
@@ -193,6 +229,7 @@ export function missingCapabilities(
     kill: typeof stack.mlflow?.kill === 'function',
     restart: typeof stack.mlflow?.restart === 'function',
     breakStore: typeof stack.mlflow?.breakStore === 'function',
+    database: stack.databaseProxy !== undefined,
     localMlflowAddress: stack.service.mlflowUrl !== undefined,
   };
   return (experiment.requires ?? []).filter((capability) => !has[capability]);
@@ -202,6 +239,7 @@ const CAPABILITY_PHRASES: Record<Capability, string> = {
   kill: 'kill MLflow',
   restart: 'restart MLflow',
   breakStore: "break MLflow's store",
+  database: "reach MLflow's database (MLflow keeps a SQLite store there)",
   localMlflowAddress: 'tell which MLflow address the service uses (its neighbouring ports cannot be watched)',
 };
 

@@ -60,6 +60,7 @@ export const LOCAL_ONLY: Readonly<Record<string, string>> = {
   flapping: 'an FIS action runs once for its duration; flapping needs repeated on/off',
   'process-killed': "MLflow is not one of this service's tasks; FIS stops the service's own tasks (task-stop)",
   'mlflow-5xx': "MLflow's store failing is an RDS fault, outside this service's templates",
+  'mlflow-db-slow': "a slow RDS is MLflow's database, outside this service's tasks (FIS has no RDS latency action)",
   'rolling-deployment': 'ECS performs it on every deploy (registry-ops deploy), judged by its circuit breaker',
   'rolling-deployment-mlflow-down':
     'ECS performs the deployment; run registry-ops deploy during mlflow-unreachable to combine them',

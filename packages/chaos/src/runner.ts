@@ -536,6 +536,22 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
         `${bound.length} requests during the fault, ${failed.length} not 200`,
       ),
     );
+    if (experiment.slowsToAtLeastMs) {
+      // Evidence that the fault was there at all: a no-trip fault that never took effect would pass.
+      const minimum = experiment.slowsToAtLeastMs(bounds);
+      const uncached = bound.filter((s) => s.routeClass === 'uncached_read' && s.status === 200);
+      const median = percentile(
+        uncached.map((s) => s.latencyMs),
+        50,
+      );
+      checks.push(
+        check(
+          `the fault took effect: uncached reads slowed to a median >= ${minimum} ms`,
+          uncached.length > 0 && median >= minimum,
+          `${uncached.length} uncached reads, median ${median} ms`,
+        ),
+      );
+    }
   }
 
   checks.push(

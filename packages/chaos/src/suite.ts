@@ -86,13 +86,21 @@ export async function seedRegistry(stack: Stack): Promise<void> {
   if (read.status !== 200) throw new Error(`the service could not read the seeded model (status ${read.status})`);
 }
 
-/** Puts the proxy back to a clean state: enabled, no toxics (after a failed experiment, say). */
+/** Puts the proxies (MLflow's, and its database's) back to a clean state: enabled, no toxics. */
 export async function resetProxy(stack: Stack): Promise<void> {
   if (!stack.toxiproxy || !stack.proxy) return; // a deployed stack driven by AWS FIS: nothing to reset
   const proxy = await stack.toxiproxy.client.get(stack.proxy.name);
   const toxics = await fetchJson<{ name: string }[]>(`${stack.toxiproxy.url}/proxies/${proxy.name}/toxics`);
   for (const toxic of toxics.body ?? []) await (await proxy.getToxic(toxic.name)).remove();
   if (!proxy.enabled) await proxy.update({ enabled: true, listen: proxy.listen, upstream: proxy.upstream });
+  if (stack.databaseProxy) {
+    const database = await stack.toxiproxy.client.get(stack.databaseProxy.name);
+    const dbToxics = await fetchJson<{ name: string }[]>(`${stack.toxiproxy.url}/proxies/${database.name}/toxics`);
+    for (const toxic of dbToxics.body ?? []) await (await database.getToxic(toxic.name)).remove();
+    if (!database.enabled) {
+      await database.update({ enabled: true, listen: database.listen, upstream: database.upstream });
+    }
+  }
 }
 
 function abortedResult(experiment: Experiment, error: unknown): ExperimentResult {

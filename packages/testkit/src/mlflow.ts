@@ -44,10 +44,6 @@ export async function waitForMlflow(
 }
 
 /**
- * Starts the pinned `mlflow server` (provisioned on first use) with a SQLite store and a local
- * artifacts folder in a temp dir, on a free loopback port; resolves when its REST API answers.
- */
-/**
  * The environment of every MLflow server the harness starts: a new database connection per request, so a
  * broken store is noticed by the next request; and no job runner (MLflow 3.17 starts seven huey consumers
  * for its jobs, which the harness never submits, at about a quarter of a core each while starting).
@@ -57,7 +53,15 @@ export const MLFLOW_SERVER_ENV = {
   MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
 } as const;
 
-export async function startMlflow(options: { startTimeoutMs?: number; echo?: boolean } = {}): Promise<MlflowHandle> {
+/**
+ * Starts the pinned `mlflow server` (provisioned on first use) on a free loopback port with a local
+ * artifacts folder in a temp dir and, unless `backendStoreUri` names another store (PostgreSQL in the
+ * chaos stack), a SQLite store there; resolves when its REST API answers. With another store the
+ * SQLite-only `breakStore` is absent: whoever owns that store breaks it.
+ */
+export async function startMlflow(
+  options: { startTimeoutMs?: number; echo?: boolean; backendStoreUri?: string } = {},
+): Promise<MlflowHandle> {
   const executable = provisionMlflow();
   const dir = mkdtempSync(join(tmpdir(), 'registry-mlflow-'));
   // The store path is a link to the database (see breakStore); SQLite creates the file through it.
@@ -79,7 +83,7 @@ export async function startMlflow(options: { startTimeoutMs?: number; echo?: boo
   const args = [
     'server',
     '--backend-store-uri',
-    `sqlite:///${storePath}`,
+    options.backendStoreUri ?? `sqlite:///${storePath}`,
     '--artifacts-destination',
     join(dir, 'artifacts'),
     '--host',
@@ -115,8 +119,9 @@ export async function startMlflow(options: { startTimeoutMs?: number; echo?: boo
     stop,
     kill: () => server.kill(),
     restart: launch,
-    breakStore: () => pointStoreAt(brokenPath),
-    restoreStore: () => pointStoreAt(databasePath),
+    ...(options.backendStoreUri
+      ? {}
+      : { breakStore: () => pointStoreAt(brokenPath), restoreStore: () => pointStoreAt(databasePath) }),
     [Symbol.asyncDispose]: stop,
   };
 }

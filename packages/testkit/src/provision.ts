@@ -6,6 +6,13 @@ import { provisionSystemPackages } from './system-packages.js';
 
 /** The MLflow release testkit installs and starts (pip, project-local virtual environment). */
 export const MLFLOW_VERSION = '3.17.2';
+/**
+ * The PostgreSQL driver of MLflow's store in the chaos stack (MLflow on PostgreSQL, as deployed on RDS):
+ * psycopg 3, which SQLAlchemy 2.1 (MLflow 3.17's) uses for a plain `postgresql://` URI.
+ */
+export const PSYCOPG_VERSION = '3.3.9';
+/** What the MLflow virtual environment holds; a change reinstalls it. */
+const MLFLOW_PACKAGES = [`mlflow==${MLFLOW_VERSION}`, `psycopg[binary]==${PSYCOPG_VERSION}`];
 /** The Schemathesis release that fuzzes the service against its OpenAPI document (pip, its own venv). */
 export const SCHEMATHESIS_VERSION = '4.32.5';
 /** The Toxiproxy release testkit builds and starts (`go install`, no CGO). */
@@ -34,21 +41,20 @@ export function toxiproxyExecutable(env: NodeJS.ProcessEnv = process.env): strin
   return join(toolsDir(env), `toxiproxy-${TOXIPROXY_VERSION}`, 'toxiproxy-server');
 }
 
-/** Installs the pinned MLflow into `.tools/mlflow-<version>/venv` unless it is already there. */
+/** Installs the pinned MLflow and its PostgreSQL driver into `.tools/mlflow-<version>/venv` unless there. */
 export function provisionMlflow(env: NodeJS.ProcessEnv = process.env): string {
   const dir = join(toolsDir(env), `mlflow-${MLFLOW_VERSION}`);
   const executable = mlflowExecutable(env);
-  if (isProvisioned(dir, MLFLOW_VERSION) && existsSync(executable)) return executable;
+  const stamp = MLFLOW_PACKAGES.join(' ');
+  if (isProvisioned(dir, stamp) && existsSync(executable)) return executable;
   log(`installing MLflow ${MLFLOW_VERSION} into ${dir} (pip; a few minutes the first time)`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const python = env.PYTHON ?? 'python3';
   execFileSync(python, ['-m', 'venv', join(dir, 'venv')], { stdio: 'inherit' });
   const pip = join(dir, 'venv', 'bin', 'pip');
-  execFileSync(pip, ['install', '--quiet', '--disable-pip-version-check', `mlflow==${MLFLOW_VERSION}`], {
-    stdio: 'inherit',
-  });
-  markProvisioned(dir, MLFLOW_VERSION);
+  execFileSync(pip, ['install', '--quiet', '--disable-pip-version-check', ...MLFLOW_PACKAGES], { stdio: 'inherit' });
+  markProvisioned(dir, stamp);
   return executable;
 }
 

@@ -8,6 +8,7 @@ import {
 } from './containers.js';
 import { type HaproxyCheck, type HaproxyHandle, startHaproxy } from './haproxy.js';
 import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
+import { startPostgres } from './postgres.js';
 import { fetchJson, freePort } from './process.js';
 import { mlflowExecutable, toxiproxyExecutable } from './provision.js';
 import { type ServiceHandle, startService } from './service.js';
@@ -65,6 +66,11 @@ export interface Stack extends AsyncDisposable {
   readonly mlflow?: MlflowHandle;
   readonly toxiproxy?: ToxiproxyHandle;
   readonly proxy?: ToxiproxyProxy;
+  /**
+   * The proxy between MLflow and its PostgreSQL store (the process provider runs MLflow on PostgreSQL, as
+   * deployed on RDS): database faults go here. Absent where MLflow keeps a SQLite store.
+   */
+  readonly databaseProxy?: ToxiproxyProxy;
   /** The API key clients present (`X-API-Key`) on a deployed stack with API_KEYS (REGISTRY_API_KEY). */
   readonly clientApiKey?: string;
   /** The first replica (the only one without a load balancer); abuse experiments attack it directly. */
@@ -109,11 +115,15 @@ export interface StackOptions {
 }
 
 const PROXY_NAME = 'mlflow';
+/** The Toxiproxy proxy between MLflow and its PostgreSQL store. */
+export const DATABASE_PROXY_NAME = 'mlflow-db';
 
 /** What a local provider started: MLflow, Toxiproxy, and how to stop them. */
 interface LocalDependencies {
   readonly mlflow: MlflowHandle;
   readonly toxiproxy: ToxiproxyHandle;
+  /** The proxy between MLflow and its PostgreSQL store, where the provider runs MLflow on PostgreSQL. */
+  readonly databaseProxy?: ToxiproxyProxy;
   /** Creates a Toxiproxy proxy in front of MLflow (on `port` if given); `address` is where the service reaches it. */
   proxyMlflow(name: string, port?: number): Promise<{ proxy: ToxiproxyProxy; address: string }>;
   stop(): Promise<void>;
@@ -173,6 +183,7 @@ async function assembleStack(
       provider,
       mlflow: dependencies.mlflow,
       toxiproxy: dependencies.toxiproxy,
+      databaseProxy: dependencies.databaseProxy,
       proxy,
       get service() {
         return replicas[0] as StackReplica;
@@ -195,23 +206,51 @@ async function assembleStack(
   }
 }
 
+/**
+ * MLflow as deployed: on a PostgreSQL store (production uses RDS), reached through a Toxiproxy proxy of
+ * its own, so that the database can go down (MLflow then answers 5xx) or slow down under a running MLflow.
+ */
 async function startProcessDependencies(options: StackOptions): Promise<LocalDependencies> {
-  const [mlflow, toxiproxy] = await Promise.all([
-    startMlflow({ echo: options.echo }),
-    startToxiproxy({ echo: options.echo }),
-  ]);
-  return {
-    mlflow,
-    toxiproxy,
-    proxyMlflow: async (name, port) => {
-      const listen = `127.0.0.1:${port ?? (await freePort())}`;
-      const upstream = `${mlflow.address.host}:${mlflow.address.port}`;
-      return { proxy: await toxiproxy.client.createProxy({ name, listen, upstream }), address: listen };
-    },
-    stop: async () => {
-      await Promise.allSettled([mlflow.stop(), toxiproxy.stop()]);
-    },
-  };
+  const [postgres, toxiproxy] = await Promise.all([startPostgres(), startToxiproxy({ echo: options.echo })]);
+  try {
+    const listen = `127.0.0.1:${await freePort()}`;
+    const databaseProxy = await toxiproxy.client.createProxy({
+      name: DATABASE_PROXY_NAME,
+      listen,
+      upstream: `127.0.0.1:${postgres.port}`,
+    });
+    const setDatabaseReachable = (enabled: boolean) =>
+      databaseProxy.update({ enabled, listen: databaseProxy.listen, upstream: databaseProxy.upstream }).then(() => {});
+    const started = await startMlflow({
+      echo: options.echo,
+      backendStoreUri: `postgresql://postgres@${listen}/postgres`,
+    });
+    const mlflow: MlflowHandle = {
+      ...started,
+      breakStore: () => setDatabaseReachable(false),
+      restoreStore: () => setDatabaseReachable(true),
+    };
+    return {
+      mlflow,
+      toxiproxy,
+      databaseProxy,
+      proxyMlflow: async (name, port) => {
+        const proxyListen = `127.0.0.1:${port ?? (await freePort())}`;
+        const upstream = `${mlflow.address.host}:${mlflow.address.port}`;
+        return {
+          proxy: await toxiproxy.client.createProxy({ name, listen: proxyListen, upstream }),
+          address: proxyListen,
+        };
+      },
+      stop: async () => {
+        await mlflow.stop();
+        await Promise.allSettled([toxiproxy.stop(), postgres.stop()]);
+      },
+    };
+  } catch (error) {
+    await Promise.allSettled([toxiproxy.stop(), postgres.stop()]);
+    throw error;
+  }
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
