@@ -22,7 +22,15 @@ import { CONTROLS, type Control, controlPlan } from './controls.js';
 import { EXPERIMENTS } from './experiments.js';
 import { fisExperiments } from './fis.js';
 import { FLEET_EXPERIMENTS } from './fleet-experiments.js';
-import { chaosFleet, DEFAULT_REPLICAS, DEFAULT_TIME_SCALE, MAX_REPLICAS } from './health-checks.js';
+import {
+  chaosFleet,
+  DEFAULT_CONCURRENCY_RULE,
+  DEFAULT_REPLICAS,
+  DEFAULT_TIME_SCALE,
+  defaultConcurrency,
+  MAX_CONCURRENCY,
+  MAX_REPLICAS,
+} from './health-checks.js';
 import { formatChecks, formatFleetTable, formatMatrix, writeReports } from './report.js';
 import { CHAOS_SERVICE_ENV } from './settings.js';
 import { runSuite } from './suite.js';
@@ -31,13 +39,16 @@ const CLASSES = ['fault', 'abuse', 'fleet'] as const;
 
 const USAGE = `usage: npm run chaos -- [--provider process|containers|external] [--network host|network]
                         [--class fault|abuse|fleet] [--only id,id] [--report-dir DIR] [--time-scale N]
-                        [--replicas N] [--fis]                         [--control ${CONTROLS.join('|')}]
+                        [--replicas N] [--concurrency N] [--fis]                         [--control ${CONTROLS.join('|')}]
 
   --provider    default REGISTRY_PROVIDER, else containers when a Docker engine answers, else process.
                 process: start MLflow and Toxiproxy here as processes (needs Python and Go; npm run setup);
                 containers: start them as containers (testcontainers; nothing else needed);
                 external: use running ones (REGISTRY_SERVICE_URL, REGISTRY_MLFLOW_URL, REGISTRY_TOXIPROXY_URL,
                 REGISTRY_TOXIPROXY_PROXY)
+  --concurrency fault experiments side by side, each on a lane of its own (a proxy in front of the shared
+                MLflow, its own replicas and HAProxy); those that kill or break MLflow run alone first
+                (default ${defaultConcurrency()} here: ${DEFAULT_CONCURRENCY_RULE})
   --fis         external only: the faults come from AWS FIS experiment templates (infrastructure/terraform/
                 fis.tf, found by their registry-chaos tag; AWS credentials and region from the usual AWS_*
                 variables) instead of Toxiproxy; traffic and hypotheses go through REGISTRY_SERVICE_URL, the
@@ -76,6 +87,7 @@ async function main(): Promise<number> {
       'time-scale': { type: 'string' },
       replicas: { type: 'string' },
       fis: { type: 'boolean' },
+      concurrency: { type: 'string' },
       control: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -113,6 +125,12 @@ async function main(): Promise<number> {
   if (values.replicas !== undefined && provider === 'external')
     fail('--replicas: the external provider runs no replicas');
   if (values.fis && provider !== 'external') fail('--fis applies to the external provider only');
+  const concurrency = Number(values.concurrency ?? defaultConcurrency());
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+    fail(`--concurrency: expected a whole number from 1 to ${MAX_CONCURRENCY} (got "${values.concurrency}")`);
+  }
+  if (values.concurrency !== undefined && provider === 'external')
+    fail('--concurrency: the external provider has one stack');
   if (values.fis && (values.only || values.class || values.control)) fail('--fis runs every FIS template, on its own');
 
   const controlName = values.control;
@@ -158,6 +176,7 @@ async function main(): Promise<number> {
       abuseExperiments,
       fleetExperiments,
       timeScale,
+      concurrency: provider === 'external' ? 1 : concurrency,
       control,
       log,
       onResult: (result) => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { ROUTES } from '@registry/service/client';
 import type { HaproxyCheck } from '@registry/testkit';
 
@@ -80,3 +81,14 @@ export const DEREGISTRATION_DELAY_SECONDS = 30;
 
 /** The task's SHUTDOWN_DRAIN_DELAY (ecs.tf): readiness 503 before the listener closes on SIGTERM. */
 export const SHUTDOWN_DRAIN_DELAY_SECONDS = 5;
+
+/** The most lanes `--concurrency` accepts. */
+export const MAX_CONCURRENCY = 8;
+
+/** How the default concurrency follows the machine, in words for `--help`. */
+export const DEFAULT_CONCURRENCY_RULE = 'one lane per two cores';
+
+/** Lanes side by side by default: one per two cores (each lane's replicas and HAProxy, and MLflow, share them). */
+export function defaultConcurrency(cores: number = availableParallelism()): number {
+  return Math.max(1, Math.min(MAX_CONCURRENCY, Math.floor(cores / 2)));
+}

@@ -72,13 +72,16 @@ export {
 } from './fleet-runner.js';
 export {
   chaosFleet,
+  DEFAULT_CONCURRENCY_RULE,
   DEFAULT_REPLICAS,
   DEFAULT_TIME_SCALE,
   DEREGISTRATION_DELAY_SECONDS,
+  defaultConcurrency,
   FIXED_HEALTH_CHECK,
   type HealthCheckSettings,
   haproxyCheck,
   INCIDENT_HEALTH_CHECK,
+  MAX_CONCURRENCY,
   MAX_REPLICAS,
   SHUTDOWN_DRAIN_DELAY_SECONDS,
 } from './health-checks.js';

@@ -196,6 +196,8 @@ export interface SuiteOptions {
   /** The environment the service was started with, for the abuse limits (default `CHAOS_SERVICE_ENV`). */
   readonly serviceEnv?: Readonly<Record<string, string | undefined>>;
   readonly timeScale?: number;
+  /** Fault experiments run side by side on this many lanes (default 1: one after the other). */
+  readonly concurrency?: number;
   readonly log?: (line: string) => void;
   /** Called after each experiment, e.g. to print its checks as the run goes. */
   readonly onResult?: (result: ExperimentResult) => void;
@@ -219,6 +221,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const settings = await readServiceSettings(stack.service.url);
   const bounds = deriveBounds({ ...settings, ...options.control?.boundsSettings });
   await seedRegistry(stack);
+  // By experiment index, so that the report keeps the run order whatever ran side by side.
   const results: ExperimentResult[] = [];
   const abuse: AbuseResult[] = [];
   const skipped: SkippedExperiment[] = [];
@@ -232,28 +235,84 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     log(`[${index}/${total}] SKIP ${experiment.title}: ${reason}`);
     skipped.push({ id: experiment.id, title: experiment.title, reason });
   };
-  for (const [index, experiment] of experiments.entries()) {
-    const reason = missingReason(experiment, stack);
-    if (reason) {
-      skip(index + 1, experiment, reason);
-      continue;
-    }
-    log(`[${index + 1}/${total}] ${experiment.title}`);
-    await resetProxy(stack);
+  const runOne = async (index: number, experiment: Experiment, on: Stack, label: string) => {
+    log(`[${index + 1}/${total}]${label} ${experiment.title}`);
+    await resetProxy(on);
     const result = await runExperiment(experiment, {
-      stack,
+      stack: on,
       bounds,
       timeScale,
-      log: (line) => log(`    ${line}`),
+      log: (line) => log(`   ${label} ${line}`),
     }).catch((error: unknown) => abortedResult(experiment, error));
-    results.push(result);
+    results[index] = result;
     options.onResult?.(result);
+  };
+  const runnable = [...experiments.entries()].filter(([index, experiment]) => {
+    const reason = missingReason(experiment, stack);
+    if (reason) skip(index + 1, experiment, reason);
+    return !reason;
+  });
+  // Faults that act on the shared MLflow itself (kill, restart, its store or database) run alone, first;
+  // the others sit in a proxy of their own and run side by side on lanes, `concurrency` at a time.
+  const shared = runnable.filter(([, experiment]) => (experiment.requires ?? []).length > 0);
+  const laned = runnable.filter(([, experiment]) => (experiment.requires ?? []).length === 0);
+  for (const [index, experiment] of shared) await runOne(index, experiment, stack, '');
+  const runFleet = async (index: number, experiment: FleetExperiment, on: Stack, label: string) => {
+    log(`[${experiments.length + index + 1}/${total}]${label} ${experiment.title}`);
+    await resetProxy(on);
+    const result = await runFleetExperiment(experiment, {
+      stack: on,
+      bounds,
+      timeScale,
+      log: (line) => log(`   ${label} ${line}`),
+    }).catch((error: unknown) => abortedFleetResult(experiment, error));
+    fleet[index] = result;
+    options.onFleetResult?.(result);
+  };
+  const fleetReason = fleetMissingReason(stack);
+  if (fleetReason) {
+    for (const [index, experiment] of fleetExperiments.entries()) {
+      skip(experiments.length + index + 1, experiment, fleetReason);
+    }
+  }
+  // The pool: laned faults, then the fleet class (which replaces the replicas of the lane it runs on).
+  const tasks: ((on: Stack, label: string) => Promise<void>)[] = [
+    ...laned.map(
+      ([index, experiment]) =>
+        (on: Stack, label: string) =>
+          runOne(index, experiment, on, label),
+    ),
+    ...(fleetReason ? [] : [...fleetExperiments.entries()]).map(
+      ([index, experiment]) =>
+        (on: Stack, label: string) =>
+          runFleet(index, experiment, on, label),
+    ),
+  ];
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, tasks.length));
+  const lanes: Stack[] = [stack];
+  try {
+    if (concurrency > 1) {
+      if (!stack.addLane) throw new Error(`the ${stack.provider} provider cannot run experiments side by side`);
+      const addLane = stack.addLane;
+      lanes.push(...(await Promise.all(Array.from({ length: concurrency - 1 }, (_, i) => addLane(`lane-${i + 2}`)))));
+      log(`chaos: ${tasks.length} experiments on ${concurrency} lanes side by side`);
+    }
+    const queue = [...tasks];
+    await Promise.all(
+      lanes.map(async (lane, laneIndex) => {
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          await next(lane, concurrency > 1 ? ` [lane ${laneIndex + 1}]` : '');
+        }
+      }),
+    );
+  } finally {
+    await Promise.allSettled(lanes.slice(1).map((lane) => lane.stop()));
   }
   // Read only when abuse experiments run: a fault-only run needs none of their settings.
   const abuseLimits =
     abuseExperiments.length > 0 ? readAbuseLimits(options.serviceEnv ?? CHAOS_SERVICE_ENV) : undefined;
   for (const [index, experiment] of abuseExperiments.entries()) {
-    const position = experiments.length + index + 1;
+    const position = experiments.length + fleetExperiments.length + index + 1;
     const reason = missingReason(experiment, stack);
     if (reason) {
       skip(position, experiment, reason);
@@ -271,26 +330,9 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     abuse.push(result);
     options.onAbuseResult?.(result);
   }
-  // Last: these replace replicas, so every other class runs on the replicas the stack started with.
-  for (const [index, experiment] of fleetExperiments.entries()) {
-    const position = experiments.length + abuseExperiments.length + index + 1;
-    const reason = fleetMissingReason(stack);
-    if (reason) {
-      skip(position, experiment, reason);
-      continue;
-    }
-    log(`[${position}/${total}] ${experiment.title}`);
-    await resetProxy(stack);
-    const result = await runFleetExperiment(experiment, {
-      stack,
-      bounds,
-      timeScale,
-      log: (line) => log(`    ${line}`),
-    }).catch((error: unknown) => abortedFleetResult(experiment, error));
-    fleet.push(result);
-    options.onFleetResult?.(result);
-  }
-  const verdict = control ? judgeControl(control, [...results, ...fleet]) : undefined;
+  const ran = results.filter((result): result is ExperimentResult => result !== undefined);
+  const fleetRan = fleet.filter((result): result is FleetResult => result !== undefined);
+  const verdict = control ? judgeControl(control, [...ran, ...fleetRan]) : undefined;
   return {
     provider: stack.provider,
     versions,
@@ -301,12 +343,12 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     timeScale,
     settings,
     bounds,
-    results,
+    results: ran,
     abuseLimits,
     abuse,
-    fleet,
+    fleet: fleetRan,
     skipped,
     control: verdict,
-    passed: verdict ? verdict.held : [...results, ...abuse, ...fleet].every((r) => r.passed),
+    passed: verdict ? verdict.held : [...ran, ...abuse, ...fleetRan].every((r) => r.passed),
   };
 }

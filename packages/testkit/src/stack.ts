@@ -86,6 +86,13 @@ export interface Stack extends AsyncDisposable {
    * in ECS, where registering the new task is a step of its own). Local providers only.
    */
   replaceReplica?(name: string): Promise<StackReplica & { readonly port: number }>;
+  /**
+   * Another fleet on the same MLflow and Toxiproxy: a proxy of its own in front of MLflow, its own
+   * replicas and HAProxy, stopped by its own `stop` (and by the stack's). Experiments whose fault sits in
+   * the proxy can run on lanes side by side; the lane cannot kill, restart or break the shared MLflow.
+   * Local providers only.
+   */
+  addLane?(name: string): Promise<ToxiproxyStack>;
   stop(): Promise<void>;
 }
 
@@ -129,20 +136,27 @@ interface LocalDependencies {
   stop(): Promise<void>;
 }
 
-/** Puts the proxy in front of MLflow and starts the service pointed at it; stops everything on failure. */
-async function assembleStack(
+/**
+ * A proxy in front of the shared MLflow, `replicas` service processes pointed at it and, when asked,
+ * HAProxy in front of them: the part of a stack that experiments run on. Stops what it started on failure.
+ */
+async function startFleet(
   provider: 'process' | 'containers',
-  startDependencies: () => Promise<LocalDependencies>,
+  dependencies: LocalDependencies,
+  proxyName: string,
   options: StackOptions,
-): Promise<ToxiproxyStack> {
+  mlflowProxyPort?: number,
+): Promise<Omit<ToxiproxyStack, 'provider' | 'mlflow' | 'toxiproxy' | 'databaseProxy' | typeof Symbol.asyncDispose>> {
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    cleanups.length = 0;
   };
   try {
-    const dependencies = await startDependencies();
-    cleanups.push(dependencies.stop);
-    const { proxy, address } = await dependencies.proxyMlflow(PROXY_NAME, options.mlflowProxyPort);
+    const { proxy, address } = await dependencies.proxyMlflow(proxyName, mlflowProxyPort);
+    cleanups.push(async () => {
+      if (proxyName !== PROXY_NAME) await proxy.remove();
+    });
     const mlflowUrl = `http://${address}`;
     const running = new Set<ServiceHandle>();
     cleanups.push(async () => {
@@ -180,10 +194,6 @@ async function assembleStack(
       : undefined;
     if (loadBalancer) cleanups.push(loadBalancer.stop);
     return {
-      provider,
-      mlflow: dependencies.mlflow,
-      toxiproxy: dependencies.toxiproxy,
-      databaseProxy: dependencies.databaseProxy,
       proxy,
       get service() {
         return replicas[0] as StackReplica;
@@ -198,10 +208,70 @@ async function assembleStack(
         return replacement;
       },
       stop,
-      [Symbol.asyncDispose]: stop,
     };
   } catch (error) {
     await stop();
+    throw error;
+  }
+}
+
+/**
+ * Starts the dependencies, the stack's own fleet (proxy, replicas, HAProxy) and offers lanes: more fleets
+ * on the same MLflow, each behind a proxy of its own, for experiments that run side by side.
+ */
+async function assembleStack(
+  provider: 'process' | 'containers',
+  startDependencies: () => Promise<LocalDependencies>,
+  options: StackOptions,
+): Promise<ToxiproxyStack> {
+  const dependencies = await startDependencies();
+  const lanes = new Set<() => Promise<void>>();
+  try {
+    const fleet = await startFleet(provider, dependencies, PROXY_NAME, options, options.mlflowProxyPort);
+    const stop = async () => {
+      await Promise.allSettled([...lanes].map((stopLane) => stopLane()));
+      await fleet.stop();
+      await dependencies.stop();
+    };
+    // A lane shares MLflow, so it must not kill, restart or break it: those capabilities stay with the stack.
+    const sharedMlflow: MlflowHandle = {
+      url: dependencies.mlflow.url,
+      address: dependencies.mlflow.address,
+      stop: async () => {},
+      [Symbol.asyncDispose]: async () => {},
+    };
+    const addLane = async (name: string): Promise<ToxiproxyStack> => {
+      const lane = await startFleet(provider, dependencies, `${PROXY_NAME}-${name}`, options);
+      lanes.add(lane.stop);
+      const stopLane = async () => {
+        lanes.delete(lane.stop);
+        await lane.stop();
+      };
+      return Object.defineProperties(
+        { provider, mlflow: sharedMlflow, toxiproxy: dependencies.toxiproxy, clientApiKey: undefined },
+        {
+          ...Object.getOwnPropertyDescriptors(lane),
+          stop: { value: stopLane, enumerable: true },
+          [Symbol.asyncDispose]: { value: stopLane },
+        },
+      ) as ToxiproxyStack;
+    };
+    return Object.defineProperties(
+      {
+        provider,
+        mlflow: dependencies.mlflow,
+        toxiproxy: dependencies.toxiproxy,
+        databaseProxy: dependencies.databaseProxy,
+        addLane,
+      },
+      {
+        ...Object.getOwnPropertyDescriptors(fleet),
+        stop: { value: stop, enumerable: true },
+        [Symbol.asyncDispose]: { value: stop },
+      },
+    ) as ToxiproxyStack;
+  } catch (error) {
+    await dependencies.stop();
     throw error;
   }
 }

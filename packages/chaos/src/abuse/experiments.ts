@@ -17,6 +17,7 @@ import {
   artifactPassThroughPath,
   LARGE_DESCRIPTION_BYTES,
   LARGE_MODEL,
+  LARGE_MODEL_COUNT,
   readVictim,
   restoreVictim,
   seedLargeModel,
@@ -319,32 +320,33 @@ const graphql = defineAbuse<void>({
   hypotheses: [],
 });
 
-/** Distinct searches that each return the ~1 MB model: more than the cache may hold in bytes, several times over. */
+/** Distinct searches that each return every large model (0.8 MB): more than the cache may hold, several times over. */
 const LARGE_SEARCHES = 480;
 const LARGE_SEARCH_CONCURRENCY = 4;
 
 const cacheMemory = defineAbuse<void>({
   id: 'abuse-cache-memory',
-  title: `Memory: ${LARGE_SEARCHES} distinct searches over a model with a ~1 MB description`,
-  attack: 'cache fill (1 MB answers)',
+  title: `Memory: ${LARGE_SEARCHES} distinct searches, each answered with 0.8 MB of model descriptions`,
+  attack: 'cache fill (0.8 MB answers)',
   breaker: 'stays-closed',
   requires: ['localMlflowAddress'],
-  // The cache's share and the churn of 1 MB answers: bounded, however many searches; the pre-fix service
-  // kept every answer (about 1 MB per distinct search) and passes this bound by several hundred MB.
+  // The cache's share and the churn of large answers: bounded, however many searches; the pre-fix service
+  // kept every answer (0.8 MB per distinct search, 384 MB for 480) and passes this bound.
   rssAllowanceMb: (limits) => cacheRssAllowanceMb(limits) + LARGE_ANSWER_CHURN_MB,
   prepare: (context) => seedLargeModel(context.mlflowUrl),
   async run(context) {
-    // Every (term, max_results) pair is a distinct cache key; every term matches the large model only.
+    // Every (term, max_results) pair is a distinct cache key; every term matches the large models only, and
+    // every max_results is at least their number, so that each answer returns all of them.
     const terms = times(LARGE_MODEL.length - 7, (i) => LARGE_MODEL.slice(0, 8 + i));
     const specs = times(LARGE_SEARCHES, (i) => ({
       method: 'GET',
-      path: `${REGISTRY_PREFIX}/models?search=${terms[i % terms.length]}&max_results=${1 + Math.floor(i / terms.length)}`,
+      path: `${REGISTRY_PREFIX}/models?search=${terms[i % terms.length]}&max_results=${LARGE_MODEL_COUNT + Math.floor(i / terms.length)}`,
       expect: served,
     }));
     return { samples: await sendAll(context, specs, LARGE_SEARCH_CONCURRENCY), facts: undefined };
   },
   hypotheses: [
-    hypothesis('every search returns the large model (answers of 1 MB or more)', ({ samples }) => {
+    hypothesis('every search returns every large model (answers of 0.8 MB or more)', ({ samples }) => {
       const large = samples.filter((s) => s.status === 200 && s.bodyBytes >= LARGE_DESCRIPTION_BYTES);
       return {
         passed: samples.length === LARGE_SEARCHES && large.length === samples.length,

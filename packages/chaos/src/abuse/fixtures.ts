@@ -11,10 +11,22 @@ export const VICTIM_TAG = 'owner';
 /** The experiment the attacks try to delete: MLflow's default one. */
 export const VICTIM_EXPERIMENT_ID = '0';
 
-/** A model whose description is about 1 MB, so that every search answer that returns it is that large. */
+/**
+ * Models whose descriptions add up to 0.8 MB, so that every search answer returning all of them is that
+ * large. Many models rather than one: MLflow's schema limits a description to 5,000 characters, which
+ * PostgreSQL enforces (SQLite does not).
+ */
 export const LARGE_MODEL = 'zz-abuse-large-model';
-export const LARGE_DESCRIPTION_BYTES = 1_000_000;
+export const LARGE_MODEL_COUNT = 160;
+const LARGE_DESCRIPTION_CHARS = 5_000;
+/** The description bytes of one answer that returns every large model. */
+export const LARGE_DESCRIPTION_BYTES = LARGE_MODEL_COUNT * LARGE_DESCRIPTION_CHARS;
 const LARGE_DESCRIPTION_LINE = 'Abuse-class model with a large description. ';
+
+/** The name of large model `index` (all share the prefix `LARGE_MODEL`, which no other model has). */
+export function largeModelName(index: number): string {
+  return `${LARGE_MODEL}-${String(index).padStart(3, '0')}`;
+}
 
 /** Artifacts uploaded straight to MLflow's own artifact endpoint (never through the service). */
 export const ARTIFACT_PATH = 'abuse';
@@ -122,19 +134,20 @@ export async function restoreVictim(mlflowUrl: string, renameTargets: readonly s
   await seedVictim(mlflowUrl);
 }
 
-/** Creates (or keeps) the model with a ~1 MB description, directly in MLflow. */
+/** Creates (or keeps) the large models, directly in MLflow (the last one created marks them all done). */
 export async function seedLargeModel(mlflowUrl: string): Promise<void> {
-  const existing = await mlflowCall(mlflowUrl, 'GET', `${API}/registered-models/get?name=${LARGE_MODEL}`);
+  const last = largeModelName(LARGE_MODEL_COUNT - 1);
+  const existing = await mlflowCall(mlflowUrl, 'GET', `${API}/registered-models/get?name=${last}`);
   if (existing.status === 200) return;
-  await ensure(
-    'registered-models/create (large description)',
-    mlflowCall(mlflowUrl, 'POST', `${API}/registered-models/create`, {
-      name: LARGE_MODEL,
-      description: LARGE_DESCRIPTION_LINE.repeat(
-        Math.ceil(LARGE_DESCRIPTION_BYTES / LARGE_DESCRIPTION_LINE.length),
-      ).slice(0, LARGE_DESCRIPTION_BYTES),
-    }),
-  );
+  const description = LARGE_DESCRIPTION_LINE.repeat(
+    Math.ceil(LARGE_DESCRIPTION_CHARS / LARGE_DESCRIPTION_LINE.length),
+  ).slice(0, LARGE_DESCRIPTION_CHARS);
+  for (let index = 0; index < LARGE_MODEL_COUNT; index += 1) {
+    await ensure(
+      `registered-models/create (large description ${index + 1} of ${LARGE_MODEL_COUNT})`,
+      mlflowCall(mlflowUrl, 'POST', `${API}/registered-models/create`, { name: largeModelName(index), description }),
+    );
+  }
 }
 
 /** Uploads `bytes` zero bytes as `abuse/<name>` through MLflow's own artifact endpoint (PUT, not the service). */
