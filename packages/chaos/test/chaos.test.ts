@@ -15,37 +15,25 @@ import { describeOnProvider, requireSomeProvider } from '@registry/testkit/suite
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   ABUSE_EXPERIMENTS,
-  type AbuseLimits,
   type AbuseResult,
-  type Bounds,
   CHAOS_SERVICE_ENV,
   CONTROLS,
   chaosFleet,
   controlPlan,
   DEFAULT_REPLICAS,
   DEFAULT_TIME_SCALE,
-  deriveBounds,
+  defaultConcurrency,
   EXPERIMENTS,
   type ExperimentResult,
   FLEET_EXPERIMENTS,
   type FleetResult,
-  fleetMissingReason,
   formatAbuseChecks,
   formatAbuseMatrix,
   formatChecks,
   formatFleetTable,
   formatMatrix,
-  missingReason,
-  type RanVersions,
-  readAbuseLimits,
-  readServiceSettings,
-  readVersions,
-  resetProxy,
-  runAbuseExperiment,
-  runExperiment,
-  runFleetExperiment,
   runSuite,
-  seedRegistry,
+  type SuiteReport,
   waitForServersUp,
   watchableMlflowPort,
   writeReports,
@@ -53,19 +41,36 @@ import {
 
 requireSomeProvider('Chaos experiments', localProviders());
 
+/** Lanes side by side, as `npm run chaos` runs by default on this machine. */
+const CONCURRENCY = defaultConcurrency();
+
+/** The result of `id` in `report`: its failed checks, or why it did not run (undefined when it ran). */
+function outcome(
+  report: SuiteReport,
+  id: string,
+): { failed: string; notRun?: undefined } | { failed?: undefined; notRun: string } {
+  const skipped = report.skipped.find((s) => s.id === id);
+  if (skipped) return { notRun: skipped.reason };
+  const result: ExperimentResult | AbuseResult | FleetResult | undefined = [
+    ...report.results,
+    ...report.abuse,
+    ...report.fleet,
+  ].find((r) => r.id === id);
+  if (!result) return { failed: `${id} has no result in the report` };
+  const failed = result.checks.filter((c) => !c.passed);
+  if (failed.length === 0) return { failed: '' };
+  const text = 'attack' in result ? formatAbuseChecks(result) : formatChecks(result);
+  return { failed: `${result.title}\n${text}` };
+}
+
 for (const local of localProviders()) {
   const { provider, networking, name } = local;
   describeOnProvider('Chaos experiments', local, () => {
     let stack: Stack;
-    let settings: Awaited<ReturnType<typeof readServiceSettings>>;
-    let bounds: Bounds;
-    let versions: RanVersions;
-    const limits: AbuseLimits = readAbuseLimits(CHAOS_SERVICE_ENV);
-    const results: ExperimentResult[] = [];
-    const abuse: AbuseResult[] = [];
-    const fleet: FleetResult[] = [];
-    const started = Date.now();
+    let report: SuiteReport;
 
+    // One run of the whole suite, as `npm run chaos` makes it (lanes side by side); each test below then
+    // holds one experiment to its hypotheses.
     beforeAll(async () => {
       // A low port for MLflow's proxy, so that every port next to it can be watched (abuse class).
       const mlflowProxyPort = await watchableMlflowPort();
@@ -76,14 +81,24 @@ for (const local of localProviders()) {
         mlflowProxyPort,
         ...chaosFleet(),
       });
-      settings = await readServiceSettings(stack.service.url);
-      bounds = deriveBounds(settings);
-      versions = await readVersions(stack);
-      await seedRegistry(stack);
+      report = await runSuite({ stack, timeScale: DEFAULT_TIME_SCALE, concurrency: CONCURRENCY });
+    });
+
+    afterAll(async () => {
+      if (report) {
+        if (report.results.length > 0) process.stdout.write(`\n[${name}]\n${formatMatrix(report.results)}\n`);
+        if (report.abuse.length > 0) process.stdout.write(`\n[${name}, abuse]\n${formatAbuseMatrix(report.abuse)}\n`);
+        if (report.fleet.length > 0) process.stdout.write(`\n[${name}, fleet]\n${formatFleetTable(report.fleet)}\n`);
+        process.stdout.write(
+          `[${name}] whole suite on ${CONCURRENCY} lane(s): ${Math.round(report.durationMs / 1000)} s\n`,
+        );
+        writeReports(report, `${workspaceRoot()}/reports/chaos-test-${name}`);
+      }
+      await stack?.stop();
     });
 
     it('records the versions that ran: the pinned MLflow and Toxiproxy, the installed HAProxy, and this service', () => {
-      expect(versions).toMatchObject({
+      expect(report.versions).toMatchObject({
         service: SERVICE_VERSION.version,
         mlflow: MLFLOW_VERSION,
         toxiproxy: TOXIPROXY_VERSION,
@@ -96,7 +111,7 @@ for (const local of localProviders()) {
       if (!stack.loadBalancer) throw new Error('the chaos stack started without HAProxy');
       await waitForServersUp(stack.loadBalancer);
       const servers = await stack.loadBalancer.servers();
-      expect(servers?.map((server) => [server.name, server.status])).toEqual([
+      expect(servers.map((server) => [server.name, server.status])).toEqual([
         ['replica-1', 'UP'],
         ['replica-2', 'UP'],
       ]);
@@ -114,73 +129,20 @@ for (const local of localProviders()) {
       });
     }
 
-    afterAll(async () => {
-      if (results.length + abuse.length + fleet.length > 0) {
-        if (results.length > 0) process.stdout.write(`\n[${name}]\n${formatMatrix(results)}\n`);
-        if (abuse.length > 0) process.stdout.write(`\n[${name}, abuse]\n${formatAbuseMatrix(abuse)}\n`);
-        if (fleet.length > 0) process.stdout.write(`\n[${name}, fleet]\n${formatFleetTable(fleet)}\n`);
-        writeReports(
-          {
-            provider,
-            versions,
-            serviceUrl: stack.loadBalancer?.url ?? stack.service.url,
-            replicas: stack.replicas.map((replica) => replica.url),
-            startedAt: new Date(started).toISOString(),
-            durationMs: Date.now() - started,
-            timeScale: DEFAULT_TIME_SCALE,
-            settings,
-            bounds,
-            results,
-            abuseLimits: limits,
-            abuse,
-            fleet,
-            skipped: [],
-            passed: [...results, ...abuse, ...fleet].every((r) => r.passed),
-          },
-          `${workspaceRoot()}/reports/chaos-test-${name}`,
-        );
+    const classes = [
+      ['keeps the service degraded-but-available', EXPERIMENTS],
+      ['keeps serving through HAProxy', FLEET_EXPERIMENTS],
+      ['withstands hostile clients', ABUSE_EXPERIMENTS],
+    ] as const;
+    for (const [sentence, experiments] of classes) {
+      for (const experiment of experiments) {
+        it(`${sentence}: ${experiment.title}`, (context) => {
+          const { failed, notRun } = outcome(report, experiment.id);
+          context.skip(notRun !== undefined, notRun);
+          if (failed) process.stdout.write(`${failed}\n`);
+          expect(failed).toBe('');
+        });
       }
-      await stack?.stop();
-    });
-
-    for (const experiment of EXPERIMENTS) {
-      it(`keeps the service degraded-but-available: ${experiment.title}`, async (context) => {
-        const reason = missingReason(experiment, stack);
-        context.skip(reason !== undefined, reason);
-        await resetProxy(stack);
-        const result = await runExperiment(experiment, { stack, bounds, timeScale: DEFAULT_TIME_SCALE });
-        results.push(result);
-        const failed = result.checks.filter((c) => !c.passed);
-        if (failed.length > 0) process.stdout.write(`${experiment.title}\n${formatChecks(result)}\n`);
-        expect(failed).toEqual([]);
-      });
-    }
-
-    for (const experiment of ABUSE_EXPERIMENTS) {
-      it(`withstands hostile clients: ${experiment.title}`, async (context) => {
-        const reason = missingReason(experiment, stack);
-        context.skip(reason !== undefined, reason);
-        await resetProxy(stack);
-        const result = await runAbuseExperiment(experiment, { stack, bounds, settings, limits });
-        abuse.push(result);
-        const failed = result.checks.filter((c) => !c.passed);
-        if (failed.length > 0) process.stdout.write(`${experiment.title}\n${formatAbuseChecks(result)}\n`);
-        expect(failed).toEqual([]);
-      });
-    }
-
-    // Last: these replace the replicas that the classes above ran on.
-    for (const experiment of FLEET_EXPERIMENTS) {
-      it(`keeps serving through HAProxy: ${experiment.title}`, async (context) => {
-        const reason = fleetMissingReason(stack);
-        context.skip(reason !== undefined, reason);
-        await resetProxy(stack);
-        const result = await runFleetExperiment(experiment, { stack, bounds, timeScale: DEFAULT_TIME_SCALE });
-        fleet.push(result);
-        const failed = result.checks.filter((c) => !c.passed);
-        if (failed.length > 0) process.stdout.write(`${experiment.title}\n${formatChecks(result)}\n`);
-        expect(failed).toEqual([]);
-      });
     }
   });
 }
@@ -199,7 +161,12 @@ if (controlProvider) {
           ...chaosFleet({ check: plan.loadBalancerCheck, retries: plan.loadBalancerRetries }),
         });
         try {
-          const report = await runSuite({ stack, control: plan, timeScale: DEFAULT_TIME_SCALE });
+          const report = await runSuite({
+            stack,
+            control: plan,
+            timeScale: DEFAULT_TIME_SCALE,
+            concurrency: CONCURRENCY,
+          });
           writeReports(report, `${workspaceRoot()}/reports/chaos-test-control-${control}`);
           process.stdout.write(`${report.control?.summary}\n`);
           expect([...report.results, ...report.fleet].map((result) => result.id)).toEqual(

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type BackendSample,
   chaosFleet,
+  defaultConcurrency,
   FIXED_HEALTH_CHECK,
   haproxyCheck,
   INCIDENT_HEALTH_CHECK,
@@ -78,6 +79,17 @@ describe('The load balancer settings', () => {
     expect(config).toContain('option redispatch 1');
     expect(config).toContain(`http-response set-header ${SERVED_BY_HEADER} %s`);
     expect(config).toContain('server replica-1 127.0.0.1:9000');
+  });
+});
+
+describe('Experiments side by side', () => {
+  it.each([
+    [1, 2],
+    [2, 3],
+    [4, 5],
+    [16, 8],
+  ])('runs %i-core machines with %i lanes by default (one per core plus one, at most 8)', (cores, lanes) => {
+    expect(defaultConcurrency(cores)).toBe(lanes);
   });
 });
 

@@ -463,12 +463,18 @@ async function startOnCreatedNetwork(
   const toxiproxy = await connectToxiproxy(
     `http://${toxiproxyContainer.getHost()}:${toxiproxyContainer.getMappedPort(8474)}`,
   );
+  let creating: Promise<unknown> = Promise.resolve();
   return {
     mlflow,
     toxiproxy,
-    proxyMlflow: async (name) => {
-      const created = await toxiproxyContainer.createProxy({ name, upstream: `mlflow:${MLFLOW_PORT}` });
-      return { proxy: created.instance, address: `${created.host}:${created.port}` };
+    // One at a time: the module picks the first port no proxy listens on, so two at once would pick the same.
+    proxyMlflow: (name) => {
+      const next = creating.then(async () => {
+        const created = await toxiproxyContainer.createProxy({ name, upstream: `mlflow:${MLFLOW_PORT}` });
+        return { proxy: created.instance, address: `${created.host}:${created.port}` };
+      });
+      creating = next.catch(() => {});
+      return next;
     },
   };
 }
