@@ -135,17 +135,25 @@ function openAt(breaker: readonly BreakerSample[], at: number): boolean {
 }
 
 /**
- * The Retry-After values (s) the breaker's own reports imply at `at`, rounded up as the service rounds
- * them (at least 1 s): the time until retry at the sample before, less the time since; and at the sample
- * after, plus the time until it. Two, because the breaker may re-open (with a longer timeout) between
- * two looks: a request then carries the later period's time, which only the sample after shows.
+ * The Retry-After values (s) the breaker's own reports imply for a request sent at `at` and answered
+ * `latencyMs` later, rounded up as the service rounds them (at least 1 s): the time until retry at the
+ * sample before it was sent, less the time since; and at every sample up to the first one after it was
+ * answered, plus the time until then. Several, because the breaker may re-open (with a longer timeout)
+ * while the request is on its way: it then carries the later period's time, which only a sample taken
+ * after the service answered shows (a sample taken while the request was in flight may still show the
+ * old period).
  */
-function reportedRetryAfter(breaker: readonly BreakerSample[], at: number): number[] {
-  const { before, after } = breakerAround(breaker, at);
+function reportedRetryAfter(breaker: readonly BreakerSample[], at: number, latencyMs: number): number[] {
+  const { before } = breakerAround(breaker, at);
+  const answeredAt = at + latencyMs;
+  const during = breaker.filter((sample) => sample.at > at && sample.at <= answeredAt);
+  const { after } = breakerAround(breaker, answeredAt);
   const seconds = (value: number) => Math.max(1, Math.ceil(value));
   return [
     ...(before ? [seconds(before.secondsUntilRetry - (at - before.at) / 1000)] : []),
-    ...(after ? [seconds(after.secondsUntilRetry + (after.at - at) / 1000)] : []),
+    ...[...during, ...(after ? [after] : [])].map((sample) =>
+      seconds(sample.secondsUntilRetry + (sample.at - at) / 1000),
+    ),
   ];
 }
 
@@ -489,7 +497,7 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
     const truthful = (s: Sample) =>
       s.status === 503 &&
       s.retryAfter !== undefined &&
-      reportedRetryAfter(breakerOf(s.servedBy), s.at).some(
+      reportedRetryAfter(breakerOf(s.servedBy), s.at, s.latencyMs).some(
         (reported) => Math.abs((s.retryAfter as number) - reported) <= RETRY_AFTER_TOLERANCE_S,
       );
     const untruthful = circuitOpen.filter((s) => !truthful(s));
@@ -505,7 +513,7 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
       check(
         "Retry-After is the answering replica's own time until retry",
         circuitOpen.length > 0 && untruthful.length === 0,
-        `${circuitOpen.length} answers, ${untruthful.length} more than ${RETRY_AFTER_TOLERANCE_S} s from that replica's /health/status time_until_retry_seconds${example ? ` (${untruthful.length > 0 ? 'first' : 'e.g.'}: Retry-After ${example.retryAfter} s from ${example.servedBy ?? 'the service'}, reported ${reportedRetryAfter(breakerOf(example.servedBy), example.at).join(' / ')} s)` : ''}`,
+        `${circuitOpen.length} answers, ${untruthful.length} more than ${RETRY_AFTER_TOLERANCE_S} s from that replica's /health/status time_until_retry_seconds${example ? ` (${untruthful.length > 0 ? 'first' : 'e.g.'}: Retry-After ${example.retryAfter} s from ${example.servedBy ?? 'the service'}, reported ${reportedRetryAfter(breakerOf(example.servedBy), example.at, example.latencyMs).join(' / ')} s)` : ''}`,
       ),
     );
     const cachedWhileOpen = bound.filter((s) => s.routeClass === 'cached_read' && servedOpen(s));
