@@ -138,6 +138,8 @@ for (const local of localProviders()) {
       for (const experiment of experiments) {
         it(`${sentence}: ${experiment.title}`, (context) => {
           const { failed, notRun } = outcome(report, experiment.id);
+          // The reason goes to the output, where the user reads it, not only into the test report.
+          if (notRun !== undefined) process.stdout.write(`[${name}] not run: ${experiment.title}: ${notRun}\n`);
           context.skip(notRun !== undefined, notRun);
           if (failed) process.stdout.write(`${failed}\n`);
           expect(failed).toBe('');
