@@ -9,34 +9,23 @@ import {
   type CheckResult,
   checkNoCrash,
   describeCheck,
-  type LoadBalancerView,
+  type ExperimentResult,
   loadBalancerView,
   waitForServersUp,
   waitForSteadyState,
 } from './runner.js';
 import type { Bounds } from './settings.js';
-import { type BreakerSample, MLFLOW_BOUND, type Sample, startTraffic } from './traffic.js';
+import { MLFLOW_BOUND, type Sample, startTraffic } from './traffic.js';
 
 /** Everything a fleet experiment produced: verdict, checks, what happened to each replica, the timeline. */
-export interface FleetResult {
-  readonly id: string;
-  readonly title: string;
-  readonly fault: string;
-  readonly passed: boolean;
-  readonly checks: readonly CheckResult[];
+export interface FleetResult extends Pick<ExperimentResult, 'id' | 'title' | 'fault' | 'passed' | 'checks'> {
   readonly replacements: readonly Replacement[];
-  readonly timeline: {
-    readonly startedAt: number;
-    /** When the actions (and, for MLflow-down experiments, the outage) began and ended. */
-    readonly injectedAt: number;
-    readonly removedAt: number;
-    readonly recoveredAt: number | null;
-    readonly endedAt: number;
-    readonly samples: readonly Sample[];
-    readonly breakers: Readonly<Record<string, readonly BreakerSample[]>>;
-    readonly loadBalancers: readonly LoadBalancerView[];
-    readonly events: readonly FleetEvent[];
-  };
+  /**
+   * A fault experiment's timeline without the breaker's opening (`injectedAt` and `removedAt` mark when
+   * the actions, and for MLflow-down experiments the outage, began and ended), plus what happened to the
+   * fleet.
+   */
+  readonly timeline: Omit<ExperimentResult['timeline'], 'openedAt'> & { readonly events: readonly FleetEvent[] };
 }
 
 /** Options of `runFleetExperiment`. */

@@ -235,15 +235,28 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     log(`[${index}/${total}] SKIP ${experiment.title}: ${reason}`);
     skipped.push({ id: experiment.id, title: experiment.title, reason });
   };
-  const runOne = async (index: number, experiment: Experiment, on: Stack, label: string) => {
-    log(`[${index + 1}/${total}]${label} ${experiment.title}`);
+  /** Runs one experiment of either class on `on` (the stack or a lane), its failure turned into a result. */
+  const runOn = async <R>(
+    position: number,
+    title: string,
+    on: Stack,
+    label: string,
+    run: (runOptions: { stack: Stack; bounds: Bounds; timeScale: number; log: (line: string) => void }) => Promise<R>,
+    aborted: (error: unknown) => R,
+  ): Promise<R> => {
+    log(`[${position}/${total}]${label} ${title}`);
     await resetProxy(on);
-    const result = await runExperiment(experiment, {
-      stack: on,
-      bounds,
-      timeScale,
-      log: (line) => log(`   ${label} ${line}`),
-    }).catch((error: unknown) => abortedResult(experiment, error));
+    return run({ stack: on, bounds, timeScale, log: (line) => log(`   ${label} ${line}`) }).catch(aborted);
+  };
+  const runOne = async (index: number, experiment: Experiment, on: Stack, label: string) => {
+    const result = await runOn(
+      index + 1,
+      experiment.title,
+      on,
+      label,
+      (runOptions) => runExperiment(experiment, runOptions),
+      (error) => abortedResult(experiment, error),
+    );
     results[index] = result;
     options.onResult?.(result);
   };
@@ -258,14 +271,14 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const laned = runnable.filter(([, experiment]) => (experiment.requires ?? []).length === 0);
   for (const [index, experiment] of shared) await runOne(index, experiment, stack, '');
   const runFleet = async (index: number, experiment: FleetExperiment, on: Stack, label: string) => {
-    log(`[${experiments.length + index + 1}/${total}]${label} ${experiment.title}`);
-    await resetProxy(on);
-    const result = await runFleetExperiment(experiment, {
-      stack: on,
-      bounds,
-      timeScale,
-      log: (line) => log(`   ${label} ${line}`),
-    }).catch((error: unknown) => abortedFleetResult(experiment, error));
+    const result = await runOn(
+      experiments.length + index + 1,
+      experiment.title,
+      on,
+      label,
+      (runOptions) => runFleetExperiment(experiment, runOptions),
+      (error) => abortedFleetResult(experiment, error),
+    );
     fleet[index] = result;
     options.onFleetResult?.(result);
   };

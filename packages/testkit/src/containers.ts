@@ -20,8 +20,9 @@ export const TOXIPROXY_IMAGE = `ghcr.io/shopify/toxiproxy:${TOXIPROXY_VERSION}`;
  * The HAProxy image: Debian's HAProxy, the one `npm run setup` installs, with the libraries it links,
  * built here (no registry image carries Debian's build). Local only, never pulled.
  */
+const HAPROXY_VERSION = installedHaproxyVersion() ?? 'missing';
 // An image tag allows letters, digits, `_`, `.` and `-`: Debian's `2.6.12-1+deb12u4` becomes `2.6.12-1-deb12u4`.
-export const HAPROXY_IMAGE = `registry-testkit/haproxy:${(installedHaproxyVersion() ?? 'missing').replace(/[^\w.-]/g, '-')}`;
+export const HAPROXY_IMAGE = `registry-testkit/haproxy:${HAPROXY_VERSION.replace(/[^\w.-]/g, '-')}`;
 /** Label on every container testkit starts, so that leftovers of a killed run can be removed. */
 export const CONTAINER_LABEL = 'registry-testkit';
 
@@ -71,7 +72,7 @@ const MLFLOW_RECIPE = {
 
 /** Everything the HAProxy image is built from: the installed binary and what `ldd` says it loads. */
 const HAPROXY_RECIPE = {
-  version: installedHaproxyVersion() ?? 'missing',
+  version: HAPROXY_VERSION,
   dockerfile: ['FROM scratch', 'COPY rootfs/ /', 'ENTRYPOINT ["/usr/sbin/haproxy"]'],
 };
 

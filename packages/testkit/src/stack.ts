@@ -331,7 +331,7 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
 
 async function connectExternalStack(options: StackOptions): Promise<ToxiproxyStack> {
   const env = options.env ?? process.env;
-  const serviceUrl = required(env, 'REGISTRY_SERVICE_URL');
+  const deployed = connectDeployedStack(env);
   const mlflowUrl = required(env, 'REGISTRY_MLFLOW_URL');
   const toxiproxy = await connectToxiproxy(required(env, 'REGISTRY_TOXIPROXY_URL'));
   const proxy = await toxiproxy.client.get(env.REGISTRY_TOXIPROXY_PROXY || PROXY_NAME);
@@ -343,24 +343,7 @@ async function connectExternalStack(options: StackOptions): Promise<ToxiproxySta
     stop: async () => {},
     [Symbol.asyncDispose]: async () => {},
   };
-  const stop = async () => {};
-  const service: StackReplica = {
-    name: 'service',
-    url: serviceUrl,
-    isRunning: async () =>
-      (await fetchJson(`${serviceUrl}/health/live`, { timeoutMs: 10_000 }).catch(() => null))?.status === 200,
-    output: () => '',
-  };
-  return {
-    provider: 'external',
-    mlflow,
-    toxiproxy,
-    proxy,
-    service,
-    replicas: [service],
-    stop,
-    [Symbol.asyncDispose]: stop,
-  };
+  return { ...deployed, mlflow, toxiproxy, proxy };
 }
 
 /** A stack whose parts `requireToxiproxy` found: MLflow, Toxiproxy and the proxy are there. */
@@ -376,7 +359,8 @@ export function requireToxiproxy(stack: Stack): ToxiproxyStack {
 
 /**
  * A deployed stack reached only through its load balancer (REGISTRY_SERVICE_URL, e.g. the ALB's URL):
- * no Toxiproxy and no MLflow address, since AWS FIS injects the faults there.
+ * no Toxiproxy and no MLflow address, since AWS FIS injects the faults there. The external provider adds
+ * its MLflow and Toxiproxy to this.
  */
 export function connectDeployedStack(env: NodeJS.ProcessEnv = process.env): Stack {
   const serviceUrl = required(env, 'REGISTRY_SERVICE_URL');
