@@ -188,10 +188,9 @@ export const EXPERIMENTS: readonly Experiment[] = [
     },
   },
   {
-    // The real form on the process provider: MLflow's PostgreSQL store unreachable (Toxiproxy between them
-    // disabled). Where MLflow keeps a SQLite store (containers), the store file is made unusable instead.
+    // The real form: MLflow's PostgreSQL store unreachable (the Toxiproxy proxy between them disabled).
     id: 'mlflow-5xx',
-    title: 'MLflow answering 5xx (its database down, or its store unusable where it has no database)',
+    title: 'MLflow answering 5xx (its database down)',
     fault: '5xx',
     expectation: 'trips',
     requires: ['breakStore'],
@@ -239,7 +238,7 @@ const CAPABILITY_PHRASES: Record<Capability, string> = {
   kill: 'kill MLflow',
   restart: 'restart MLflow',
   breakStore: "break MLflow's store",
-  database: "reach MLflow's database (MLflow keeps a SQLite store there)",
+  database: "reach MLflow's database (no Toxiproxy proxy between MLflow and its database)",
   localMlflowAddress: 'tell which MLflow address the service uses (its neighbouring ports cannot be watched)',
 };
 

@@ -223,8 +223,9 @@ for (const local of localProviders()) {
           timeoutMs: 120_000,
           what: `the child run to start its containers (output so far: ${output.slice(-500)})`,
         });
+        // MLflow, its PostgreSQL and Toxiproxy.
         const owned = containersOwnedBy(child.pid ?? -1);
-        expect(owned).toHaveLength(2);
+        expect(owned).toHaveLength(3);
         const networks = [...new Set(owned.flatMap((container) => container.networks))];
         expect(networks).toHaveLength(networking === 'network' ? 1 : 0);
 

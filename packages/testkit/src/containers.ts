@@ -1,8 +1,19 @@
 import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
@@ -10,19 +21,40 @@ import { haproxyExecutable, installedHaproxyVersion } from './haproxy.js';
 import type { MlflowHandle } from './mlflow.js';
 import { MLFLOW_SERVER_ENV, waitForMlflow } from './mlflow.js';
 import { freePort } from './process.js';
-import { MLFLOW_VERSION, provisionToxiproxy, TOXIPROXY_VERSION } from './provision.js';
+import {
+  MLFLOW_PACKAGES,
+  MLFLOW_VERSION,
+  PSYCOPG_VERSION,
+  provisionToxiproxy,
+  TOXIPROXY_VERSION,
+} from './provision.js';
+import { installedPostgresVersion, postgresBinDir } from './system-packages.js';
 import { connectToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
 
-/** The official images the containers provider runs (built here under the same names when none can be pulled). */
-export const MLFLOW_IMAGE = `ghcr.io/mlflow/mlflow:v${MLFLOW_VERSION}`;
+/** The official Toxiproxy image (built here under the same name from the pinned binary when it cannot be pulled). */
 export const TOXIPROXY_IMAGE = `ghcr.io/shopify/toxiproxy:${TOXIPROXY_VERSION}`;
+/**
+ * MLflow as deployed: the pinned MLflow with the PostgreSQL driver its store needs (the official image has
+ * none). Built here, never pulled: from the official image where it can be pulled, else from a Debian root
+ * filesystem.
+ */
+export const MLFLOW_IMAGE = `registry-testkit/mlflow:${MLFLOW_VERSION}-psycopg-${PSYCOPG_VERSION}`;
+/** The official MLflow image, the base of MLFLOW_IMAGE on machines that cannot build a Debian root filesystem. */
+const OFFICIAL_MLFLOW_IMAGE = `ghcr.io/mlflow/mlflow:v${MLFLOW_VERSION}`;
+// An image tag allows letters, digits, `_`, `.` and `-`: Debian's `2.6.12-1+deb12u4` becomes `2.6.12-1-deb12u4`.
+const tag = (version: string) => version.replace(/[^\w.-]/g, '-');
 /**
  * The HAProxy image: Debian's HAProxy, the one `npm run setup` installs, with the libraries it links,
  * built here (no registry image carries Debian's build). Local only, never pulled.
  */
 const HAPROXY_VERSION = installedHaproxyVersion() ?? 'missing';
-// An image tag allows letters, digits, `_`, `.` and `-`: Debian's `2.6.12-1+deb12u4` becomes `2.6.12-1-deb12u4`.
-export const HAPROXY_IMAGE = `registry-testkit/haproxy:${HAPROXY_VERSION.replace(/[^\w.-]/g, '-')}`;
+export const HAPROXY_IMAGE = `registry-testkit/haproxy:${tag(HAPROXY_VERSION)}`;
+/**
+ * The PostgreSQL image of MLflow's store: Debian's server, the one `npm run setup` installs for the
+ * process provider, with the libraries, data files and shell it needs. Local only, never pulled.
+ */
+const POSTGRES_VERSION = installedPostgresVersion() ?? 'missing';
+export const POSTGRES_IMAGE = `registry-testkit/postgres:${tag(POSTGRES_VERSION)}`;
 /** Label on every container testkit starts, so that leftovers of a killed run can be removed. */
 export const CONTAINER_LABEL = 'registry-testkit';
 
@@ -62,18 +94,40 @@ const TOXIPROXY_RECIPE = {
   dockerfile: ['FROM scratch', 'COPY toxiproxy /toxiproxy', 'ENTRYPOINT ["/toxiproxy"]', 'CMD ["-host=0.0.0.0"]'],
 };
 
-/** Everything the MLflow image is built from: a Debian root filesystem, a venv, the pinned MLflow. */
+/**
+ * Everything the MLflow image is built from: a Debian root filesystem and a venv with the same packages
+ * the process provider installs, or (no debootstrap) the official image with the driver added.
+ */
 const MLFLOW_RECIPE = {
-  version: MLFLOW_VERSION,
+  packages: MLFLOW_PACKAGES,
   debootstrap: ['--variant=minbase', '--include=python3,python3-venv,ca-certificates', 'bookworm'],
-  pip: ['install', '--quiet', '--no-cache-dir', '--disable-pip-version-check', `mlflow==${MLFLOW_VERSION}`],
+  pip: ['install', '--quiet', '--no-cache-dir', '--disable-pip-version-check'],
   changes: ['ENV PATH=/opt/mlflow/bin:/usr/local/bin:/usr/bin:/bin'],
+  dockerfile: [`FROM ${OFFICIAL_MLFLOW_IMAGE}`, `RUN pip install --no-cache-dir psycopg[binary]==${PSYCOPG_VERSION}`],
 };
 
 /** Everything the HAProxy image is built from: the installed binary and what `ldd` says it loads. */
 const HAPROXY_RECIPE = {
   version: HAPROXY_VERSION,
   dockerfile: ['FROM scratch', 'COPY rootfs/ /', 'ENTRYPOINT ["/usr/sbin/haproxy"]'],
+};
+
+/** Where Debian's PostgreSQL keeps its server files (its compiled-in paths), under the major version. */
+const postgresPaths = (major: string) => ({
+  bin: `/usr/lib/postgresql/${major}/bin`,
+  lib: `/usr/lib/postgresql/${major}/lib`,
+  share: `/usr/share/postgresql/${major}`,
+});
+
+/**
+ * Everything the PostgreSQL image is built from: the installed server, its extension libraries (not the
+ * LLVM JIT, which would bring a 100 MB library), what `ldd` says they load, its data files and time zones,
+ * a shell (initdb runs the server through one) and the `postgres` user it runs as (it refuses root).
+ */
+const POSTGRES_RECIPE = {
+  version: POSTGRES_VERSION,
+  uid: 999,
+  dockerfile: ['FROM scratch', 'COPY rootfs/ /', 'USER 999:999', 'ENV TZ=UTC'],
 };
 
 function digest(recipe: object): string {
@@ -109,34 +163,88 @@ function buildToxiproxyImage(recipe: string): void {
   }
 }
 
-/** Builds the HAProxy image from the installed binary and the shared libraries `ldd` lists for it. */
-function buildHaproxyImage(recipe: string): void {
-  const executable = haproxyExecutable();
-  if (!executable) throw new Error("the HAProxy image needs Debian's haproxy: run npm run setup");
-  const context = mkdtempSync(join(tmpdir(), 'registry-haproxy-image-'));
-  try {
-    const libraries = [...execFileSync('ldd', [executable], { encoding: 'utf8' }).matchAll(/(\/\S+) \(0x/g)]
-      .map((match) => match[1] as string)
-      .filter((path) => existsSync(path));
-    for (const file of [executable, ...libraries]) {
-      const target = join(context, 'rootfs', executable === file ? '/usr/sbin/haproxy' : file);
-      mkdirSync(dirname(target), { recursive: true });
-      copyFileSync(file, target);
+/**
+ * Copies each file (a path, or a source and the path it gets in the image), and every shared library
+ * `ldd` says it loads, to its path under `rootfs`.
+ */
+function copyWithLibraries(rootfs: string, files: readonly (string | readonly [string, string])[]): void {
+  const copies = new Map(files.map((file) => (typeof file === 'string' ? [file, file] : file)));
+  for (const source of [...copies.keys()]) {
+    const listed = spawnSync('ldd', [source], { encoding: 'utf8' }).stdout ?? '';
+    for (const [, library] of listed.matchAll(/(\/\S+) \(0x/g)) {
+      if (library && existsSync(library)) copies.set(library, library);
     }
-    const dockerfile = [...HAPROXY_RECIPE.dockerfile, `LABEL ${RECIPE_LABEL}=${recipe}`];
-    writeFileSync(join(context, 'Dockerfile'), `${dockerfile.join('\n')}\n`);
-    docker(['build', '--quiet', '--tag', HAPROXY_IMAGE, context]);
+  }
+  for (const [source, path] of copies) {
+    const target = join(rootfs, path);
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(source, target);
+  }
+}
+
+/** Builds `image` from a scratch Dockerfile and the root filesystem `fill` writes, labelled with its recipe. */
+function buildFromRootfs(image: string, dockerfile: readonly string[], recipe: string, fill: (rootfs: string) => void) {
+  const context = mkdtempSync(join(tmpdir(), 'registry-image-'));
+  try {
+    fill(join(context, 'rootfs'));
+    writeFileSync(join(context, 'Dockerfile'), `${[...dockerfile, `LABEL ${RECIPE_LABEL}=${recipe}`].join('\n')}\n`);
+    docker(['build', '--quiet', '--tag', image, context]);
   } finally {
     rmSync(context, { recursive: true, force: true });
   }
 }
 
+/** Builds the HAProxy image from the installed binary and the shared libraries `ldd` lists for it. */
+function buildHaproxyImage(recipe: string): void {
+  const executable = haproxyExecutable();
+  if (!executable) throw new Error("the HAProxy image needs Debian's haproxy: run npm run setup");
+  log(`building ${HAPROXY_IMAGE} from the installed haproxy`);
+  buildFromRootfs(HAPROXY_IMAGE, HAPROXY_RECIPE.dockerfile, recipe, (rootfs) => {
+    copyWithLibraries(rootfs, [[executable, '/usr/sbin/haproxy']]);
+  });
+}
+
+/** Builds the PostgreSQL image from the installed server (Debian's `postgresql`, as `npm run setup` installs it). */
+function buildPostgresImage(recipe: string): void {
+  const bin = postgresBinDir();
+  if (!bin) throw new Error("the PostgreSQL image needs Debian's postgresql: run npm run setup");
+  const paths = postgresPaths(basename(dirname(bin)));
+  log(`building ${POSTGRES_IMAGE} from the installed PostgreSQL server`);
+  buildFromRootfs(POSTGRES_IMAGE, POSTGRES_RECIPE.dockerfile, recipe, (rootfs) => {
+    const extensions = readdirSync(paths.lib)
+      .filter((name) => name.endsWith('.so') && !name.startsWith('llvmjit'))
+      .map((name) => join(paths.lib, name));
+    copyWithLibraries(rootfs, [join(paths.bin, 'postgres'), join(paths.bin, 'initdb'), '/bin/dash', ...extensions]);
+    symlinkSync('dash', join(rootfs, 'bin', 'sh'));
+    for (const tree of [paths.share, '/usr/share/zoneinfo']) cpSync(tree, join(rootfs, tree), { recursive: true });
+    const { uid } = POSTGRES_RECIPE;
+    mkdirSync(join(rootfs, 'etc'));
+    writeFileSync(join(rootfs, 'etc', 'passwd'), `postgres:x:${uid}:${uid}:PostgreSQL:/tmp:/bin/sh\n`);
+    writeFileSync(join(rootfs, 'etc', 'group'), `postgres:x:${uid}:\n`);
+    mkdirSync(join(rootfs, 'tmp'));
+    chmodSync(join(rootfs, 'tmp'), 0o1777);
+  });
+}
+
 /**
- * Builds the MLflow image from a Debian root filesystem (debootstrap, as root) with the pinned MLflow
- * installed by pip into /opt/mlflow, imported as MLFLOW_IMAGE.
+ * Builds the MLflow image: from a Debian root filesystem (debootstrap, as root; no registry needed) with
+ * MLflow and its driver installed by pip into /opt/mlflow; where that cannot run, from the official image
+ * with the driver added.
  */
 function buildMlflowImage(recipe: string): void {
-  if (process.getuid?.() !== 0) throw new Error('building the MLflow image needs root (debootstrap and chroot)');
+  const canDebootstrap = process.getuid?.() === 0 && spawnSync('debootstrap', ['--version']).status === 0;
+  if (!canDebootstrap) {
+    log(`building ${MLFLOW_IMAGE} from ${OFFICIAL_MLFLOW_IMAGE} (no debootstrap as root here)`);
+    const context = mkdtempSync(join(tmpdir(), 'registry-mlflow-image-'));
+    try {
+      const dockerfile = [...MLFLOW_RECIPE.dockerfile, `LABEL ${RECIPE_LABEL}=${recipe}`];
+      writeFileSync(join(context, 'Dockerfile'), `${dockerfile.join('\n')}\n`);
+      docker(['build', '--quiet', '--tag', MLFLOW_IMAGE, context]);
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+    }
+    return;
+  }
   const rootfs = mkdtempSync(join(tmpdir(), 'registry-mlflow-rootfs-'));
   try {
     log(`building ${MLFLOW_IMAGE} from a Debian root filesystem (a few minutes, once per machine)`);
@@ -149,7 +257,9 @@ function buildMlflowImage(recipe: string): void {
     copyFileSync('/etc/ssl/certs/ca-certificates.crt', join(rootfs, 'etc', 'ssl', 'certs', 'ca-certificates.crt'));
     if (existsSync('/etc/pip.conf')) copyFileSync('/etc/pip.conf', join(rootfs, 'etc', 'pip.conf'));
     execFileSync('chroot', [rootfs, 'python3', '-m', 'venv', '/opt/mlflow'], { stdio: 'inherit' });
-    execFileSync('chroot', [rootfs, '/opt/mlflow/bin/pip', ...MLFLOW_RECIPE.pip], { stdio: 'inherit' });
+    execFileSync('chroot', [rootfs, '/opt/mlflow/bin/pip', ...MLFLOW_RECIPE.pip, ...MLFLOW_RECIPE.packages], {
+      stdio: 'inherit',
+    });
     rmSync(join(rootfs, 'var', 'cache', 'apt', 'archives'), { recursive: true, force: true });
     const changes = [...MLFLOW_RECIPE.changes, `LABEL ${RECIPE_LABEL}=${recipe}`].flatMap((change) => [
       '--change',
@@ -166,26 +276,22 @@ function buildMlflowImage(recipe: string): void {
 }
 
 /**
- * Makes sure both images exist locally: already there (cached by the engine; one built here is rebuilt
- * when its recipe changed), pulled from their registries, or, where no registry is reachable, built from
- * what the project already builds.
+ * Makes sure every image exists locally: already there (cached by the engine; one built here is rebuilt
+ * when its recipe changed), or built here: Toxiproxy pulled from its registry where one is reachable,
+ * the others (and Toxiproxy where no registry is reachable) from what this machine has.
  */
 export function ensureImages(): void {
   for (const [image, build, recipe] of [
     [TOXIPROXY_IMAGE, buildToxiproxyImage, digest(TOXIPROXY_RECIPE)],
     [MLFLOW_IMAGE, buildMlflowImage, digest(MLFLOW_RECIPE)],
     [HAPROXY_IMAGE, buildHaproxyImage, digest(HAPROXY_RECIPE)],
+    [POSTGRES_IMAGE, buildPostgresImage, digest(POSTGRES_RECIPE)],
   ] as const) {
     const state = imageState(image, recipe);
     if (state === 'usable') continue;
-    if (image !== HAPROXY_IMAGE && tryPull(image)) continue;
-    log(
-      image === HAPROXY_IMAGE
-        ? `building ${image} from the installed haproxy`
-        : state === 'outdated'
-          ? `${image} was built here from an older recipe and cannot be pulled: rebuilding it`
-          : `${image} cannot be pulled here: building it locally`,
-    );
+    if (image === TOXIPROXY_IMAGE && tryPull(image)) continue;
+    if (state === 'outdated') log(`${image} was built here from an older recipe: rebuilding it`);
+    else if (image === TOXIPROXY_IMAGE) log(`${image} cannot be pulled here: building it locally`);
     build(recipe);
   }
 }
@@ -301,10 +407,15 @@ interface RunningContainer {
   stop(options?: { timeout?: number }): Promise<unknown>;
 }
 
-/** MLflow and Toxiproxy as containers; every container and network is removed on stop or at exit. */
+/**
+ * MLflow on a PostgreSQL store, and Toxiproxy, as containers; every container and network is removed on
+ * stop or at exit.
+ */
 export interface ContainerDependencies {
   readonly mlflow: MlflowHandle;
   readonly toxiproxy: ToxiproxyHandle;
+  /** The proxy between MLflow and its PostgreSQL store: database faults go here (`mlflow.breakStore` disables it). */
+  readonly databaseProxy: ToxiproxyProxy;
   /**
    * Creates a Toxiproxy proxy in front of MLflow; `address` is where the host reaches it. `port` is a wish
    * for its loopback port that host networking honours (a created network publishes the ports it has).
@@ -313,53 +424,67 @@ export interface ContainerDependencies {
   stop(): Promise<void>;
 }
 
+/** The Toxiproxy proxy between MLflow and its PostgreSQL store. */
+export const DATABASE_PROXY_NAME = 'mlflow-db';
 const MLFLOW_PORT = 5000;
+const POSTGRES_PORT = 5432;
 // Under /tmp, which every image has (the official image, python:3.11-slim plus pip install mlflow, has no
-// data folder). The store path is a link to the database, swapped atomically to break the store, as the
-// process provider does (see MlflowHandle.breakStore).
-const STORE = '/tmp/mlflow.db';
-const DATABASE = '/tmp/mlflow-data.db';
-const BROKEN = '/tmp/mlflow-broken';
-const pointStoreAt = (target: string) => `ln -sfn ${target} ${STORE}.next && mv -T ${STORE}.next ${STORE}`;
+// data folder).
 const ARTIFACTS = '/tmp/mlflow-artifacts';
 const labels = (role: string) => ({ [CONTAINER_LABEL]: role, [`${CONTAINER_LABEL}.pid`]: String(process.pid) });
 
 type Testcontainers = typeof import('testcontainers');
 
-/** The MLflow container, listening on host:port, before its networking is chosen. */
-function mlflowContainer({ GenericContainer, Wait }: Testcontainers, host: string, port: number) {
-  return (
-    new GenericContainer(MLFLOW_IMAGE)
-      .withLabels(labels('mlflow'))
-      .withEnvironment({ ...MLFLOW_SERVER_ENV })
-      // The link is made (again after `docker start`) before MLflow starts; SQLite creates the file through it.
-      .withCommand([
-        'sh',
-        '-c',
-        `mkdir -p ${BROKEN} && ${pointStoreAt(DATABASE)} && exec mlflow server "$@"`,
-        'mlflow',
-        '--backend-store-uri',
-        `sqlite:///${STORE}`,
-        '--artifacts-destination',
-        ARTIFACTS,
-        '--host',
-        host,
-        '--port',
-        String(port),
-        '--workers',
-        '1',
-      ])
-      .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
-      .withStartupTimeout(180_000)
-  );
+/**
+ * The PostgreSQL container of MLflow's store, listening on host:port: a throwaway cluster made at start
+ * (trust authentication, no fsync), as the process provider's.
+ */
+function postgresContainer({ GenericContainer, Wait }: Testcontainers, host: string, port: number) {
+  const { bin } = postgresPaths(POSTGRES_VERSION.split('.')[0] as string);
+  const data = '/tmp/data';
+  const start = [
+    `${bin}/initdb -D ${data} -U postgres -A trust --no-sync --locale=C -E UTF8 >/dev/null`,
+    // initdb trusts loopback only; on a created network MLflow's connections come from other containers.
+    `echo 'host all all all trust' >> ${data}/pg_hba.conf`,
+    `exec ${bin}/postgres -D ${data} -p ${port} -k /tmp -c listen_addresses=${host} -c fsync=off`,
+  ].join(' && ');
+  return new GenericContainer(POSTGRES_IMAGE)
+    .withLabels(labels('postgres'))
+    .withCommand(['/bin/sh', '-c', start])
+    .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/))
+    .withStartupTimeout(60_000);
+}
+
+/** The MLflow container on the PostgreSQL store at `database` (host:port), listening on host:port. */
+function mlflowContainer({ GenericContainer, Wait }: Testcontainers, database: string, host: string, port: number) {
+  return new GenericContainer(MLFLOW_IMAGE)
+    .withLabels(labels('mlflow'))
+    .withEnvironment({ ...MLFLOW_SERVER_ENV })
+    .withCommand([
+      'mlflow',
+      'server',
+      '--backend-store-uri',
+      `postgresql://postgres@${database}/postgres`,
+      '--artifacts-destination',
+      ARTIFACTS,
+      '--host',
+      host,
+      '--port',
+      String(port),
+      '--workers',
+      '1',
+    ])
+    .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
+    .withStartupTimeout(180_000);
 }
 
 /**
- * MLflow in a running container, reached at `url`; crash and store faults act on the container. The
- * docker commands run asynchronously: `docker start` can take seconds, and a blocked event loop would
- * stall the traffic and probes a chaos run measures with.
+ * MLflow in a running container, reached at `url`; a crash acts on the container, a store fault on the
+ * proxy to its database (MLflow then answers 5xx, as the process provider's). The docker commands run
+ * asynchronously: `docker start` can take seconds, and a blocked event loop would stall the traffic and
+ * probes a chaos run measures with.
  */
-function containerMlflowHandle(container: RunningContainer, url: string): MlflowHandle {
+function containerMlflowHandle(container: RunningContainer, url: string, databaseProxy: ToxiproxyProxy): MlflowHandle {
   const run = async (args: string[]) => {
     try {
       await execFileAsync('docker', args, { encoding: 'utf8' });
@@ -368,6 +493,8 @@ function containerMlflowHandle(container: RunningContainer, url: string): Mlflow
       throw new Error(`docker ${args.join(' ')}: ${stderr || (error as Error).message}`);
     }
   };
+  const setDatabaseReachable = async (enabled: boolean) =>
+    void (await databaseProxy.update({ enabled, listen: databaseProxy.listen, upstream: databaseProxy.upstream }));
   const stop = async () => void (await container.stop({ timeout: 5_000 }));
   const { hostname, port } = new URL(url);
   return {
@@ -381,8 +508,8 @@ function containerMlflowHandle(container: RunningContainer, url: string): Mlflow
       await run(['start', container.getId()]);
       await waitForMlflow(url, 120_000);
     },
-    breakStore: () => run(['exec', container.getId(), 'sh', '-c', pointStoreAt(BROKEN)]),
-    restoreStore: () => run(['exec', container.getId(), 'sh', '-c', pointStoreAt(DATABASE)]),
+    breakStore: () => setDatabaseReachable(false),
+    restoreStore: () => setDatabaseReachable(true),
     [Symbol.asyncDispose]: stop,
   };
 }
@@ -392,30 +519,45 @@ async function startOnHostNetwork(
   testcontainers: Testcontainers,
   cleanups: (() => Promise<unknown>)[],
 ): Promise<Omit<ContainerDependencies, 'stop'>> {
-  const [mlflowPort, apiPort] = [await freePort(), await freePort()];
-  const mlflowServer = own(
-    cleanups,
-    await mlflowContainer(testcontainers, '127.0.0.1', mlflowPort).withNetworkMode('host').start(),
-  );
-
+  const [mlflowPort, apiPort, postgresPort, databaseProxyPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const { GenericContainer, Wait } = testcontainers;
-  own(
-    cleanups,
-    await new GenericContainer(TOXIPROXY_IMAGE)
+  // PostgreSQL and Toxiproxy first: MLflow reaches its store through Toxiproxy.
+  await Promise.all([
+    postgresContainer(testcontainers, '127.0.0.1', postgresPort)
+      .withNetworkMode('host')
+      .start()
+      .then((container) => own(cleanups, container)),
+    new GenericContainer(TOXIPROXY_IMAGE)
       .withNetworkMode('host')
       .withLabels(labels('toxiproxy'))
       .withCommand(['-host', '127.0.0.1', '-port', String(apiPort)])
       .withWaitStrategy(Wait.forLogMessage(/Starting Toxiproxy HTTP server/))
       .withStartupTimeout(60_000)
-      .start(),
-  );
-
-  const mlflow = containerMlflowHandle(mlflowServer, `http://127.0.0.1:${mlflowPort}`);
-  await waitForMlflow(mlflow.url, 120_000);
+      .start()
+      .then((container) => own(cleanups, container)),
+  ]);
   const toxiproxy = await connectToxiproxy(`http://127.0.0.1:${apiPort}`);
+  const databaseListen = `127.0.0.1:${databaseProxyPort}`;
+  const databaseProxy = await toxiproxy.client.createProxy({
+    name: DATABASE_PROXY_NAME,
+    listen: databaseListen,
+    upstream: `127.0.0.1:${postgresPort}`,
+  });
+  const mlflowServer = own(
+    cleanups,
+    await mlflowContainer(testcontainers, databaseListen, '127.0.0.1', mlflowPort).withNetworkMode('host').start(),
+  );
+  const mlflow = containerMlflowHandle(mlflowServer, `http://127.0.0.1:${mlflowPort}`, databaseProxy);
+  await waitForMlflow(mlflow.url, 120_000);
   return {
     mlflow,
     toxiproxy,
+    databaseProxy,
     proxyMlflow: async (name, port) => {
       const listen = `127.0.0.1:${port ?? (await freePort())}`;
       const proxy = await toxiproxy.client.createProxy({ name, listen, upstream: `127.0.0.1:${mlflowPort}` });
@@ -425,8 +567,9 @@ async function startOnHostNetwork(
 }
 
 /**
- * A network created for the run: MLflow and Toxiproxy (`@testcontainers/toxiproxy`) join it under the
- * aliases `mlflow` and `toxiproxy`; the host reaches them through mapped ports.
+ * A network created for the run: PostgreSQL, Toxiproxy (`@testcontainers/toxiproxy`) and MLflow join it
+ * under the aliases `postgres`, `toxiproxy` and `mlflow`; MLflow reaches its store through Toxiproxy, and
+ * the host reaches MLflow and Toxiproxy through mapped ports.
  */
 async function startOnCreatedNetwork(
   testcontainers: Testcontainers,
@@ -437,45 +580,58 @@ async function startOnCreatedNetwork(
   removeAtExit('network', network.getName());
   cleanups.push(() => network.stop());
 
+  const [, toxiproxyContainer] = await Promise.all([
+    postgresContainer(testcontainers, '0.0.0.0', POSTGRES_PORT)
+      .withNetwork(network)
+      .withNetworkAliases('postgres')
+      .start()
+      .then((container) => own(cleanups, container)),
+    new ToxiProxyContainer(TOXIPROXY_IMAGE)
+      .withNetwork(network)
+      .withNetworkAliases('toxiproxy')
+      .withLabels(labels('toxiproxy'))
+      .withStartupTimeout(60_000)
+      .start()
+      .then((container) => own(cleanups, container)),
+  ]);
+  const toxiproxy = await connectToxiproxy(
+    `http://${toxiproxyContainer.getHost()}:${toxiproxyContainer.getMappedPort(8474)}`,
+  );
+  // One at a time: the module picks the first port no proxy listens on, so two at once would pick the same.
+  let creating: Promise<unknown> = Promise.resolve();
+  const createProxy = (name: string, upstream: string) => {
+    const next = creating.then(() => toxiproxyContainer.createProxy({ name, upstream }));
+    creating = next.catch(() => {});
+    return next;
+  };
+  const database = await createProxy(DATABASE_PROXY_NAME, `postgres:${POSTGRES_PORT}`);
+  // Inside the network MLflow reaches the proxy on the port it listens on, not on the host's mapped port.
+  const databaseListen = `toxiproxy:${database.instance.listen.slice(database.instance.listen.lastIndexOf(':') + 1)}`;
+
   // A fixed host port rather than a random one: `docker start` after a crash would publish a random
   // port anew, and the restarted MLflow must be where the run expects it.
   const mlflowHostPort = await freePort();
   const mlflowServer = own(
     cleanups,
-    await mlflowContainer(testcontainers, '0.0.0.0', MLFLOW_PORT)
+    await mlflowContainer(testcontainers, databaseListen, '0.0.0.0', MLFLOW_PORT)
       .withNetwork(network)
       .withNetworkAliases('mlflow')
       .withExposedPorts({ container: MLFLOW_PORT, host: mlflowHostPort })
       .start(),
   );
-
-  const toxiproxyContainer = own(
-    cleanups,
-    await new ToxiProxyContainer(TOXIPROXY_IMAGE)
-      .withNetwork(network)
-      .withNetworkAliases('toxiproxy')
-      .withLabels(labels('toxiproxy'))
-      .withStartupTimeout(60_000)
-      .start(),
+  const mlflow = containerMlflowHandle(
+    mlflowServer,
+    `http://${mlflowServer.getHost()}:${mlflowHostPort}`,
+    database.instance,
   );
-
-  const mlflow = containerMlflowHandle(mlflowServer, `http://${mlflowServer.getHost()}:${mlflowHostPort}`);
   await waitForMlflow(mlflow.url, 120_000);
-  const toxiproxy = await connectToxiproxy(
-    `http://${toxiproxyContainer.getHost()}:${toxiproxyContainer.getMappedPort(8474)}`,
-  );
-  let creating: Promise<unknown> = Promise.resolve();
   return {
     mlflow,
     toxiproxy,
-    // One at a time: the module picks the first port no proxy listens on, so two at once would pick the same.
-    proxyMlflow: (name) => {
-      const next = creating.then(async () => {
-        const created = await toxiproxyContainer.createProxy({ name, upstream: `mlflow:${MLFLOW_PORT}` });
-        return { proxy: created.instance, address: `${created.host}:${created.port}` };
-      });
-      creating = next.catch(() => {});
-      return next;
+    databaseProxy: database.instance,
+    proxyMlflow: async (name) => {
+      const created = await createProxy(name, `mlflow:${MLFLOW_PORT}`);
+      return { proxy: created.instance, address: `${created.host}:${created.port}` };
     },
   };
 }

@@ -8,6 +8,7 @@ export {
   HAPROXY_IMAGE,
   isDockerAvailable,
   MLFLOW_IMAGE,
+  POSTGRES_IMAGE,
   parseContainerNetworking,
   removeStaleContainers,
   TOXIPROXY_IMAGE,

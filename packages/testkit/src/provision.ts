@@ -11,8 +11,8 @@ export const MLFLOW_VERSION = '3.17.2';
  * psycopg 3, which SQLAlchemy 2.1 (MLflow 3.17's) uses for a plain `postgresql://` URI.
  */
 export const PSYCOPG_VERSION = '3.3.9';
-/** What the MLflow virtual environment holds; a change reinstalls it. */
-const MLFLOW_PACKAGES = [`mlflow==${MLFLOW_VERSION}`, `psycopg[binary]==${PSYCOPG_VERSION}`];
+/** What the MLflow virtual environment (and the MLflow image) holds; a change reinstalls it. */
+export const MLFLOW_PACKAGES = [`mlflow==${MLFLOW_VERSION}`, `psycopg[binary]==${PSYCOPG_VERSION}`];
 /** The Schemathesis release that fuzzes the service against its OpenAPI document (pip, its own venv). */
 export const SCHEMATHESIS_VERSION = '4.32.5';
 /** The Toxiproxy release testkit builds and starts (`go install`, no CGO). */

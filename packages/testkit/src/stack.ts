@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import {
   type ContainerNetworking,
+  DATABASE_PROXY_NAME,
   isDockerAvailable,
   networkUnavailableReason,
   startContainerDependencies,
@@ -67,8 +68,8 @@ export interface Stack extends AsyncDisposable {
   readonly toxiproxy?: ToxiproxyHandle;
   readonly proxy?: ToxiproxyProxy;
   /**
-   * The proxy between MLflow and its PostgreSQL store (the process provider runs MLflow on PostgreSQL, as
-   * deployed on RDS): database faults go here. Absent where MLflow keeps a SQLite store.
+   * The proxy between MLflow and its PostgreSQL store (local providers run MLflow on PostgreSQL, as
+   * deployed on RDS): database faults go here. Absent on the external provider.
    */
   readonly databaseProxy?: ToxiproxyProxy;
   /** The API key clients present (`X-API-Key`) on a deployed stack with API_KEYS (REGISTRY_API_KEY). */
@@ -122,8 +123,8 @@ export interface StackOptions {
 }
 
 const PROXY_NAME = 'mlflow';
-/** The Toxiproxy proxy between MLflow and its PostgreSQL store. */
-export const DATABASE_PROXY_NAME = 'mlflow-db';
+
+export { DATABASE_PROXY_NAME };
 
 /** What a local provider started: MLflow, Toxiproxy, and how to stop them. */
 interface LocalDependencies {

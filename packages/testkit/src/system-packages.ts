@@ -22,6 +22,17 @@ export function postgresBinDir(): string | undefined {
     .find((dir) => existsSync(join(dir, 'postgres')));
 }
 
+/**
+ * The installed PostgreSQL server's version as its package names it (`postgres -V`: Debian's
+ * `15.18-0+deb12u1`, or the upstream `15.18`), or undefined when none is installed.
+ */
+export function installedPostgresVersion(): string | undefined {
+  const bin = postgresBinDir();
+  if (!bin) return undefined;
+  const printed = spawnSync(join(bin, 'postgres'), ['-V'], { encoding: 'utf8' }).stdout ?? '';
+  return /\(Debian ([^)\s]+)\)/.exec(printed)?.[1] ?? /PostgreSQL\) (\S+)/.exec(printed)?.[1];
+}
+
 /** A Debian package the suites need, and how to tell it is there. */
 export interface SystemPackage {
   readonly name: string;
