@@ -39,16 +39,20 @@ const CLASSES = ['fault', 'abuse', 'fleet'] as const;
 
 const USAGE = `usage: npm run chaos -- [--provider process|containers|external] [--network host|network]
                         [--class fault|abuse|fleet] [--only id,id] [--report-dir DIR] [--time-scale N]
-                        [--replicas N] [--concurrency N] [--fis]                         [--control ${CONTROLS.join('|')}]
+                        [--replicas N] [--concurrency N] [--abuse-alongside] [--fis]
+                        [--control ${CONTROLS.join('|')}]
 
   --provider    default REGISTRY_PROVIDER, else containers when a Docker engine answers, else process.
                 process: start MLflow and Toxiproxy here as processes (needs Python and Go; npm run setup);
                 containers: start them as containers (testcontainers; nothing else needed);
                 external: use running ones (REGISTRY_SERVICE_URL, REGISTRY_MLFLOW_URL, REGISTRY_TOXIPROXY_URL,
                 REGISTRY_TOXIPROXY_PROXY)
-  --concurrency fault experiments side by side, each on a lane of its own (a proxy in front of the shared
-                MLflow, its own replicas and HAProxy); those that kill or break MLflow run alone first
-                (default ${defaultConcurrency()} here: ${DEFAULT_CONCURRENCY_RULE})
+  --concurrency fault and fleet experiments side by side, each on a lane of its own (a proxy in front of a
+                shared MLflow, its own replicas and HAProxy; those that kill or break MLflow on a lane with
+                an MLflow of its own); then the abuse class, alone (default ${defaultConcurrency()} here:
+                ${DEFAULT_CONCURRENCY_RULE}; 1: every experiment one after the other)
+  --abuse-alongside  with lanes, the abuse class (but its floods) runs on the stack beside them, the lanes
+                around MLflows of their own: faster, but on 2 cores the liveness bound did not hold
   --fis         external only: the faults come from AWS FIS experiment templates (infrastructure/terraform/
                 fis.tf, found by their registry-chaos tag; AWS credentials and region from the usual AWS_*
                 variables) instead of Toxiproxy; traffic and hypotheses go through REGISTRY_SERVICE_URL, the
@@ -88,6 +92,7 @@ async function main(): Promise<number> {
       replicas: { type: 'string' },
       fis: { type: 'boolean' },
       concurrency: { type: 'string' },
+      'abuse-alongside': { type: 'boolean' },
       control: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -177,6 +182,7 @@ async function main(): Promise<number> {
       fleetExperiments,
       timeScale,
       concurrency: provider === 'external' ? 1 : concurrency,
+      abuseAlongside: values['abuse-alongside'] === true,
       control,
       log,
       onResult: (result) => {

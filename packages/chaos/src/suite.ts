@@ -26,6 +26,15 @@ export interface SkippedExperiment {
   readonly reason: string;
 }
 
+/** Where an experiment ran: its lane (`stack`, or `lane N`), the MLflow behind it, and when. */
+export interface Placement {
+  readonly id: string;
+  readonly lane: string;
+  readonly mlflowUrl?: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
 /** The whole run: settings, bounds, every result, and the experiments that could not run. */
 export interface SuiteReport {
   readonly provider: string;
@@ -47,6 +56,8 @@ export interface SuiteReport {
   /** The fleet class: replicas killed and replaced, rolling deployments. */
   readonly fleet: readonly FleetResult[];
   readonly skipped: readonly SkippedExperiment[];
+  /** Where and when each experiment ran: its lane and the MLflow behind it (experiments side by side share one only when no fault acts on it). */
+  readonly placements: readonly Placement[];
   /** Set on a negative-control run: the control and whether it held (every experiment failed as it must). */
   readonly control?: ControlVerdict;
   /** An ordinary run: every experiment passed. A control run: the control held. */
@@ -198,6 +209,13 @@ export interface SuiteOptions {
   readonly timeScale?: number;
   /** Fault experiments run side by side on this many lanes (default 1: one after the other). */
   readonly concurrency?: number;
+  /**
+   * With lanes: the abuse class runs on the stack while the fault and fleet experiments run on lanes
+   * around MLflows of their own (default false: the abuse class runs after them, alone; on the 2-core
+   * machine, alongside did not hold the liveness bound: see the README). Abuse experiments marked `alone`
+   * (the floods) always run last, alone.
+   */
+  readonly abuseAlongside?: boolean;
   readonly log?: (line: string) => void;
   /** Called after each experiment, e.g. to print its checks as the run goes. */
   readonly onResult?: (result: ExperimentResult) => void;
@@ -230,6 +248,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const abuseExperiments = control ? [] : (options.abuseExperiments ?? ABUSE_EXPERIMENTS);
   const fleetExperiments = control ? control.fleetExperiments : (options.fleetExperiments ?? FLEET_EXPERIMENTS);
   const fleet: FleetResult[] = [];
+  const placements: Placement[] = [];
   const total = experiments.length + abuseExperiments.length + fleetExperiments.length;
   const skip = (index: number, experiment: { id: string; title: string }, reason: string) => {
     log(`[${index}/${total}] SKIP ${experiment.title}: ${reason}`);
@@ -238,20 +257,31 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   /** Runs one experiment of either class on `on` (the stack or a lane), its failure turned into a result. */
   const runOn = async <R>(
     position: number,
-    title: string,
+    experiment: { id: string; title: string },
     on: Stack,
     label: string,
     run: (runOptions: { stack: Stack; bounds: Bounds; timeScale: number; log: (line: string) => void }) => Promise<R>,
     aborted: (error: unknown) => R,
   ): Promise<R> => {
-    log(`[${position}/${total}]${label} ${title}`);
+    log(`[${position}/${total}]${label} ${experiment.title}`);
+    const startedAt = Date.now();
     await resetProxy(on);
-    return run({ stack: on, bounds, timeScale, log: (line) => log(`   ${label} ${line}`) }).catch(aborted);
+    const result = await run({ stack: on, bounds, timeScale, log: (line) => log(`   ${label} ${line}`) }).catch(
+      aborted,
+    );
+    placements.push({
+      id: experiment.id,
+      lane: label.trim().replace(/^\[|\]$/g, '') || 'stack',
+      mlflowUrl: on.mlflow?.url,
+      startedAt,
+      endedAt: Date.now(),
+    });
+    return result;
   };
   const runOne = async (index: number, experiment: Experiment, on: Stack, label: string) => {
     const result = await runOn(
       index + 1,
-      experiment.title,
+      experiment,
       on,
       label,
       (runOptions) => runExperiment(experiment, runOptions),
@@ -265,15 +295,14 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     if (reason) skip(index + 1, experiment, reason);
     return !reason;
   });
-  // Faults that act on the shared MLflow itself (kill, restart, its store or database) run alone, first;
-  // the others sit in a proxy of their own and run side by side on lanes, `concurrency` at a time.
+  // Faults that act on MLflow itself (kill, restart, its store or database) must have an MLflow no other
+  // experiment uses; the others sit in a proxy of their own and run side by side on lanes.
   const shared = runnable.filter(([, experiment]) => (experiment.requires ?? []).length > 0);
   const laned = runnable.filter(([, experiment]) => (experiment.requires ?? []).length === 0);
-  for (const [index, experiment] of shared) await runOne(index, experiment, stack, '');
   const runFleet = async (index: number, experiment: FleetExperiment, on: Stack, label: string) => {
     const result = await runOn(
       experiments.length + index + 1,
-      experiment.title,
+      experiment,
       on,
       label,
       (runOptions) => runFleetExperiment(experiment, runOptions),
@@ -288,63 +317,130 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
       skip(experiments.length + index + 1, experiment, fleetReason);
     }
   }
+  type Task = (on: Stack, label: string) => Promise<void>;
+  const ownMlflowTasks: Task[] = shared.map(
+    ([index, experiment]) =>
+      (on, label) =>
+        runOne(index, experiment, on, label),
+  );
   // The pool: laned faults, then the fleet class (which replaces the replicas of the lane it runs on).
-  const tasks: ((on: Stack, label: string) => Promise<void>)[] = [
+  const queue: Task[] = [
     ...laned.map(
-      ([index, experiment]) =>
-        (on: Stack, label: string) =>
+      ([index, experiment]): Task =>
+        (on, label) =>
           runOne(index, experiment, on, label),
     ),
     ...(fleetReason ? [] : [...fleetExperiments.entries()]).map(
-      ([index, experiment]) =>
-        (on: Stack, label: string) =>
+      ([index, experiment]): Task =>
+        (on, label) =>
           runFleet(index, experiment, on, label),
     ),
   ];
-  const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, tasks.length));
-  const lanes: Stack[] = [stack];
-  try {
-    if (concurrency > 1) {
-      if (!stack.addLane) throw new Error(`the ${stack.provider} provider cannot run experiments side by side`);
-      const addLane = stack.addLane;
-      lanes.push(...(await Promise.all(Array.from({ length: concurrency - 1 }, (_, i) => addLane(`lane-${i + 2}`)))));
-      log(`chaos: ${tasks.length} experiments on ${concurrency} lanes side by side`);
-    }
-    const queue = [...tasks];
-    await Promise.all(
-      lanes.map(async (lane, laneIndex) => {
-        for (let next = queue.shift(); next; next = queue.shift()) {
-          await next(lane, concurrency > 1 ? ` [lane ${laneIndex + 1}]` : '');
-        }
-      }),
-    );
-  } finally {
-    await Promise.allSettled(lanes.slice(1).map((lane) => lane.stop()));
-  }
   // Read only when abuse experiments run: a fault-only run needs none of their settings.
   const abuseLimits =
     abuseExperiments.length > 0 ? readAbuseLimits(options.serviceEnv ?? CHAOS_SERVICE_ENV) : undefined;
-  for (const [index, experiment] of abuseExperiments.entries()) {
-    const position = experiments.length + fleetExperiments.length + index + 1;
-    const reason = missingReason(experiment, stack);
-    if (reason) {
-      skip(position, experiment, reason);
-      continue;
+  /**
+   * Abuse experiments (those that run `alone`, or the others), one after the other, on the stack (its
+   * MLflow proxy's neighbours are watched).
+   */
+  const runAbuseClass = async (alone: boolean) => {
+    for (const [index, experiment] of abuseExperiments.entries()) {
+      if ((experiment.alone === true) !== alone) continue;
+      const position = experiments.length + fleetExperiments.length + index + 1;
+      const reason = missingReason(experiment, stack);
+      if (reason) {
+        skip(position, experiment, reason);
+        continue;
+      }
+      const result = await runOn(
+        position,
+        experiment,
+        stack,
+        '',
+        (runOptions) => runAbuseExperiment(experiment, { ...runOptions, settings, limits: abuseLimits as AbuseLimits }),
+        (error: unknown) => abortedAbuseResult(experiment, error),
+      );
+      abuse[index] = result;
+      options.onAbuseResult?.(result);
     }
-    log(`[${position}/${total}] ${experiment.title}`);
-    await resetProxy(stack);
-    const result = await runAbuseExperiment(experiment, {
-      stack,
-      bounds,
-      settings,
-      limits: abuseLimits as AbuseLimits,
-      log: (line) => log(`    ${line}`),
-    }).catch((error: unknown) => abortedAbuseResult(experiment, error));
-    abuse.push(result);
-    options.onAbuseResult?.(result);
+  };
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, queue.length + Math.min(1, shared.length)));
+  const alongside = concurrency > 1 && options.abuseAlongside === true && abuseExperiments.length > 0;
+  const lanes: Stack[] = [];
+  const drain = async (lane: Stack, label: string) => {
+    for (let next = queue.shift(); next; next = queue.shift()) await next(lane, label);
+  };
+  const label = (n: number) => ` [lane ${n}]`;
+  /** Every fault and fleet experiment: one after the other on the stack, or side by side on lanes. */
+  const runPool = async () => {
+    if (concurrency === 1) {
+      // The faults that act on MLflow first, then the rest.
+      for (const task of ownMlflowTasks) await task(stack, '');
+      await drain(stack, '');
+      return;
+    }
+    const addLane = stack.addLane;
+    if (!addLane) throw new Error(`the ${stack.provider} provider cannot run experiments side by side`);
+    const startOwn = async (name: string) => {
+      const lane = await addLane(name, { ownMlflow: true }).catch((error: unknown) => {
+        throw new Error(`could not start ${name} with an MLflow of its own: ${(error as Error).message}`, {
+          cause: error,
+        });
+      });
+      lanes.push(lane);
+      await seedRegistry(lane); // its MLflow starts empty
+      return lane;
+    };
+    // One lane gets an MLflow of its own (started beside the others, which begin at once) for the faults
+    // that kill or break MLflow, then joins the pool. The other lanes share an MLflow: the stack's, or
+    // (abuse class alongside) one of their own, so that the abuse class's load on MLflow stays off them.
+    const ownLane = ownMlflowTasks.length > 0;
+    const sharing = concurrency - (ownLane ? 1 : 0);
+    log(
+      `chaos: ${queue.length + ownMlflowTasks.length} experiments on ${concurrency} lanes side by side` +
+        (ownLane
+          ? `; the ${ownMlflowTasks.length} that kill or break MLflow on a lane with an MLflow of its own`
+          : '') +
+        (alongside ? `; the abuse class alongside, on the stack` : ''),
+    );
+    const runOwnLane = async () => {
+      const lane = await startOwn(`lane-${concurrency}`);
+      for (const task of ownMlflowTasks) await task(lane, label(concurrency));
+      await drain(lane, label(concurrency));
+    };
+    const runSharedLanes = async () => {
+      const host = alongside ? await startOwn('lane-1') : stack;
+      const others = await Promise.all(
+        Array.from({ length: sharing - 1 }, (_, i) => (host.addLane as typeof addLane)(`lane-${i + 2}`)),
+      );
+      if (!alongside) lanes.push(...others); // otherwise stopped with their host
+      await Promise.all([host, ...others].map((lane, i) => drain(lane, label(i + 1))));
+    };
+    await Promise.all([
+      runSharedLanes(),
+      ...(ownLane
+        ? [
+            runOwnLane().catch((error: unknown) => {
+              for (const [index, experiment] of shared) {
+                if (results[index]) continue;
+                results[index] = abortedResult(experiment, error);
+                options.onResult?.(results[index]);
+              }
+            }),
+          ]
+        : []),
+    ]);
+  };
+  try {
+    await Promise.all([runPool(), ...(alongside ? [runAbuseClass(false)] : [])]);
+  } finally {
+    await Promise.allSettled(lanes.map((lane) => lane.stop()));
   }
+  if (!alongside) await runAbuseClass(false);
+  await runAbuseClass(true);
   const ran = results.filter((result): result is ExperimentResult => result !== undefined);
   const fleetRan = fleet.filter((result): result is FleetResult => result !== undefined);
+  const abuseRan = abuse.filter((result): result is AbuseResult => result !== undefined);
   const verdict = control ? judgeControl(control, [...ran, ...fleetRan]) : undefined;
   return {
     provider: stack.provider,
@@ -358,10 +454,11 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     bounds,
     results: ran,
     abuseLimits,
-    abuse,
+    abuse: abuseRan,
     fleet: fleetRan,
     skipped,
+    placements,
     control: verdict,
-    passed: verdict ? verdict.held : [...ran, ...abuse, ...fleetRan].every((r) => r.passed),
+    passed: verdict ? verdict.held : [...ran, ...abuseRan, ...fleetRan].every((r) => r.passed),
   };
 }

@@ -117,6 +117,39 @@ for (const local of localProviders()) {
       ]);
     });
 
+    /** Experiments that ran at the same time as `id` on the same MLflow, each as `id (lane)`. */
+    const sharingMlflowWith = (id: string): string[] => {
+      const mine = report.placements.filter((p) => p.id === id);
+      return report.placements
+        .filter((other) =>
+          mine.some(
+            (p) =>
+              other.id !== id &&
+              other.mlflowUrl === p.mlflowUrl &&
+              other.startedAt < p.endedAt &&
+              p.startedAt < other.endedAt,
+          ),
+        )
+        .map((other) => `${other.id} (${other.lane})`);
+    };
+
+    it('runs each fault that kills or breaks MLflow on an MLflow no other experiment uses meanwhile', () => {
+      const acting = EXPERIMENTS.filter((e) => (e.requires ?? []).length > 0).map((e) => e.id);
+      const ran = acting.filter((id) => report.placements.some((p) => p.id === id));
+      expect(ran.length, 'faults that act on MLflow itself ran').toBeGreaterThan(0);
+      expect(Object.fromEntries(ran.map((id) => [id, sharingMlflowWith(id)]))).toEqual(
+        Object.fromEntries(ran.map((id) => [id, []])),
+      );
+    });
+
+    it('runs the abuse class on an MLflow no fault or fleet experiment uses meanwhile (its floods load MLflow)', () => {
+      const ids = ABUSE_EXPERIMENTS.map((e) => e.id).filter((id) => report.placements.some((p) => p.id === id));
+      expect(ids.length, 'abuse experiments ran').toBeGreaterThan(0);
+      expect(Object.fromEntries(ids.map((id) => [id, sharingMlflowWith(id)]))).toEqual(
+        Object.fromEntries(ids.map((id) => [id, []])),
+      );
+    });
+
     // Only the containers provider has a container to look for: the test exists there alone (not a skip).
     if (provider === 'containers') {
       it('runs HAProxy as a container in the containers provider', () => {

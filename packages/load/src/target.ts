@@ -1,5 +1,5 @@
 import { createRegistryClient, METRICS, type RegistryClient } from '@registry/service/client';
-import { connectToxiproxy, type Stack, startStack, type ToxiproxyProxy, waitFor } from '@registry/testkit';
+import { connectToxiproxy, startStack, type ToxiproxyProxy, waitFor } from '@registry/testkit';
 
 import { LOAD_BULKHEAD, LOAD_MODEL, type Precondition, SLOW_MLFLOW_LATENCY_MS } from './scenarios.js';
 

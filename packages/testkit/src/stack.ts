@@ -91,9 +91,11 @@ export interface Stack extends AsyncDisposable {
    * Another fleet on the same MLflow and Toxiproxy: a proxy of its own in front of MLflow, its own
    * replicas and HAProxy, stopped by its own `stop` (and by the stack's). Experiments whose fault sits in
    * the proxy can run on lanes side by side; the lane cannot kill, restart or break the shared MLflow.
-   * Local providers only.
+   * With `ownMlflow`, the lane is a stack of its own instead (MLflow, its database and Toxiproxy started as
+   * the stack's were, and lanes of its own to add), whose MLflow it may kill, restart and break. Local
+   * providers only.
    */
-  addLane?(name: string): Promise<ToxiproxyStack>;
+  addLane?(name: string, options?: { readonly ownMlflow?: boolean }): Promise<ToxiproxyStack>;
   stop(): Promise<void>;
 }
 
@@ -241,13 +243,30 @@ async function assembleStack(
       stop: async () => {},
       [Symbol.asyncDispose]: async () => {},
     };
-    const addLane = async (name: string): Promise<ToxiproxyStack> => {
+    const addLane = async (name: string, laneOptions: { ownMlflow?: boolean } = {}): Promise<ToxiproxyStack> => {
+      if (laneOptions.ownMlflow) {
+        // A stack of its own (its lanes, if it adds any, share its MLflow), stopped with this one.
+        const own = await assembleStack(provider, startDependencies, { ...options, mlflowProxyPort: undefined });
+        const stopOwn = async () => {
+          lanes.delete(stopOwn);
+          await own.stop();
+        };
+        lanes.add(stopOwn);
+        return Object.defineProperties(
+          {},
+          {
+            ...Object.getOwnPropertyDescriptors(own),
+            stop: { value: stopOwn, enumerable: true },
+            [Symbol.asyncDispose]: { value: stopOwn },
+          },
+        ) as ToxiproxyStack;
+      }
       const lane = await startFleet(provider, dependencies, `${PROXY_NAME}-${name}`, options);
-      lanes.add(lane.stop);
       const stopLane = async () => {
-        lanes.delete(lane.stop);
+        lanes.delete(stopLane);
         await lane.stop();
       };
+      lanes.add(stopLane);
       return Object.defineProperties(
         { provider, mlflow: sharedMlflow, toxiproxy: dependencies.toxiproxy, clientApiKey: undefined },
         {
