@@ -44,7 +44,8 @@ const USAGE = `usage: npm run chaos -- [--provider process|containers|external] 
 
   --provider    default REGISTRY_PROVIDER, else containers when a Docker engine answers, else process.
                 process: start MLflow and Toxiproxy here as processes (needs Python and Go; npm run setup);
-                containers: start them as containers (testcontainers; nothing else needed);
+                containers: start them as containers (testcontainers; the PostgreSQL and HAProxy images
+                are built from the Debian packages npm run setup installs);
                 external: use running ones (REGISTRY_SERVICE_URL, REGISTRY_MLFLOW_URL, REGISTRY_TOXIPROXY_URL,
                 REGISTRY_TOXIPROXY_PROXY)
   --concurrency fault and fleet experiments side by side, each on a lane of its own (a proxy in front of a

@@ -195,6 +195,15 @@ export function abortedFleetResult(experiment: FleetExperiment, error: unknown):
   };
 }
 
+/**
+ * Waits for every one of `work` to settle, then rejects with the first failure, if any: nothing still runs
+ * (a lane still starting, say) when the caller stops its lanes.
+ */
+async function settleAll(work: readonly Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 /** Options of `runSuite`. */
 export interface SuiteOptions {
   readonly stack: Stack;
@@ -207,7 +216,10 @@ export interface SuiteOptions {
   /** The environment the service was started with, for the abuse limits (default `CHAOS_SERVICE_ENV`). */
   readonly serviceEnv?: Readonly<Record<string, string | undefined>>;
   readonly timeScale?: number;
-  /** Fault experiments run side by side on this many lanes (default 1: one after the other). */
+  /**
+   * Fault and fleet experiments run side by side on this many lanes, one of them with an MLflow of its own
+   * for the faults that kill or break MLflow (default 1: every experiment one after the other).
+   */
   readonly concurrency?: number;
   /**
    * With lanes: the abuse class runs on the stack while the fault and fleet experiments run on lanes
@@ -265,10 +277,9 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   ): Promise<R> => {
     log(`[${position}/${total}]${label} ${experiment.title}`);
     const startedAt = Date.now();
-    await resetProxy(on);
-    const result = await run({ stack: on, bounds, timeScale, log: (line) => log(`   ${label} ${line}`) }).catch(
-      aborted,
-    );
+    const result = await resetProxy(on)
+      .then(() => run({ stack: on, bounds, timeScale, log: (line) => log(`   ${label} ${line}`) }))
+      .catch(aborted);
     placements.push({
       id: experiment.id,
       lane: label.trim().replace(/^\[|\]$/g, '') || 'stack',
@@ -366,6 +377,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   };
   const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, queue.length + Math.min(1, shared.length)));
   const alongside = concurrency > 1 && options.abuseAlongside === true && abuseExperiments.length > 0;
+  // Every lane started here (a lane with an MLflow of its own stops the lanes it hosts), stopped at the end
+  // side by side, not as a stack: a lane of containers takes seconds to stop (12 s one after the other).
   const lanes: Stack[] = [];
   const drain = async (lane: Stack, label: string) => {
     for (let next = queue.shift(); next; next = queue.shift()) await next(lane, label);
@@ -410,13 +423,16 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     };
     const runSharedLanes = async () => {
       const host = alongside ? await startOwn('lane-1') : stack;
-      const others = await Promise.all(
+      const started = await Promise.allSettled(
         Array.from({ length: sharing - 1 }, (_, i) => (host.addLane as typeof addLane)(`lane-${i + 2}`)),
       );
+      const others = started.flatMap((lane) => (lane.status === 'fulfilled' ? [lane.value] : []));
       if (!alongside) lanes.push(...others); // otherwise stopped with their host
+      const failed = started.find((lane) => lane.status === 'rejected');
+      if (failed) throw failed.reason;
       await Promise.all([host, ...others].map((lane, i) => drain(lane, label(i + 1))));
     };
-    await Promise.all([
+    await settleAll([
       runSharedLanes(),
       ...(ownLane
         ? [
@@ -432,7 +448,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     ]);
   };
   try {
-    await Promise.all([runPool(), ...(alongside ? [runAbuseClass(false)] : [])]);
+    await settleAll([runPool(), ...(alongside ? [runAbuseClass(false)] : [])]);
   } finally {
     await Promise.allSettled(lanes.map((lane) => lane.stop()));
   }

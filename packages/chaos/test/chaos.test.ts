@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { SERVICE_VERSION } from '@registry/service';
 import {
   CONTAINER_LABEL,
-  HAPROXY_IMAGE,
+  haproxyImage,
   installedHaproxyVersion,
   localProviders,
   MLFLOW_VERSION,
@@ -158,7 +158,7 @@ for (const local of localProviders()) {
           ['ps', '--filter', `label=${CONTAINER_LABEL}=haproxy`, '--format', '{{.Image}}'],
           { encoding: 'utf8' },
         );
-        expect(running.trim().split('\n')).toContain(HAPROXY_IMAGE);
+        expect(running.trim().split('\n')).toContain(haproxyImage());
       });
     }
 

@@ -181,7 +181,7 @@ function haproxyProcess(name: string, executable: string, file: string, options:
 }
 
 async function haproxyContainer(dir: string, file: string): Promise<RunningHaproxy> {
-  const { startHaproxyContainer } = await import('./containers.js');
+  const { startHaproxyContainer } = await import('./containers/index.js');
   return startHaproxyContainer(dir, file);
 }
 

@@ -5,14 +5,14 @@ export {
   type ContainerNetworking,
   containerNetworkingFromEnv,
   ensureImages,
-  HAPROXY_IMAGE,
+  haproxyImage,
   isDockerAvailable,
   MLFLOW_IMAGE,
-  POSTGRES_IMAGE,
   parseContainerNetworking,
+  postgresImage,
   removeStaleContainers,
   TOXIPROXY_IMAGE,
-} from './containers.js';
+} from './containers/index.js';
 export {
   HAPROXY_BACKEND,
   type HaproxyCheck,
@@ -74,4 +74,4 @@ export {
   startStack,
   type ToxiproxyStack,
 } from './stack.js';
-export { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
+export { connectToxiproxy, DATABASE_PROXY_NAME, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';

@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { freePort, isPortOpen, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from './process.js';
 import { postgresBinDir } from './system-packages.js';
 
@@ -22,6 +23,8 @@ function pgBinDir(): string {
   return found;
 }
 
+const execFileAsync = promisify(execFile);
+
 function asPostgresUser(command: string, args: string[]): [string, string[]] {
   // The server refuses to run as root; Debian's package creates the postgres user.
   return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
@@ -32,9 +35,10 @@ export async function startPostgres(): Promise<PostgresHandle> {
   const bin = pgBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'registry-pg-'));
   const data = join(dir, 'data');
+  // Asynchronous throughout: a lane with an MLflow of its own starts one while other lanes time something.
   if (process.getuid?.() === 0) {
-    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+    const uid = Number((await execFileAsync('id', ['-u', 'postgres'])).stdout.trim());
+    const gid = Number((await execFileAsync('id', ['-g', 'postgres'])).stdout.trim());
     chownSync(dir, uid, gid);
   }
   const [initCmd, initArgs] = asPostgresUser(join(bin, 'initdb'), [
@@ -46,7 +50,7 @@ export async function startPostgres(): Promise<PostgresHandle> {
     'trust',
     '--no-sync',
   ]);
-  execFileSync(initCmd, initArgs, { stdio: 'pipe' });
+  await execFileAsync(initCmd, initArgs);
   const port = await freePort();
   const [cmd, args] = asPostgresUser(join(bin, 'postgres'), [
     '-D',

@@ -116,7 +116,7 @@ export async function provisionAll(env: NodeJS.ProcessEnv = process.env): Promis
     log('provider external: nothing to provision');
     return;
   }
-  const { ensureImages, isDockerAvailable } = await import('./containers.js');
+  const { ensureImages, isDockerAvailable } = await import('./containers/index.js');
   const docker = isDockerAvailable();
   if (provider === 'containers' && !docker)
     throw new Error('REGISTRY_PROVIDER=containers, but no Docker engine answers');

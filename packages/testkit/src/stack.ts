@@ -2,18 +2,18 @@ import { existsSync } from 'node:fs';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import {
   type ContainerNetworking,
-  DATABASE_PROXY_NAME,
   isDockerAvailable,
   networkUnavailableReason,
   startContainerDependencies,
-} from './containers.js';
-import { type HaproxyCheck, type HaproxyHandle, startHaproxy } from './haproxy.js';
+} from './containers/index.js';
+import { type HaproxyCheck, type HaproxyHandle, haproxyExecutable, startHaproxy } from './haproxy.js';
 import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 import { startPostgres } from './postgres.js';
 import { fetchJson, freePort } from './process.js';
 import { mlflowExecutable, toxiproxyExecutable } from './provision.js';
 import { type ServiceHandle, startService } from './service.js';
-import { connectToxiproxy, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
+import { postgresBinDir } from './system-packages.js';
+import { connectToxiproxy, DATABASE_PROXY_NAME, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
 
 /**
  * How testkit gets MLflow and Toxiproxy: started here as processes, as containers (testcontainers), or
@@ -125,8 +125,6 @@ export interface StackOptions {
 }
 
 const PROXY_NAME = 'mlflow';
-
-export { DATABASE_PROXY_NAME };
 
 /** What a local provider started: MLflow, Toxiproxy, and how to stop them. */
 interface LocalDependencies {
@@ -461,8 +459,13 @@ export function localProviders(env: NodeJS.ProcessEnv = process.env): LocalProvi
   const required = requiredProviders(env);
   const docker = isDockerAvailable();
   const tools = existsSync(mlflowExecutable(env)) && existsSync(toxiproxyExecutable(env));
+  // The PostgreSQL and HAProxy images are built from Debian's packages (no registry carries those builds).
+  const packages = postgresBinDir() !== undefined && haproxyExecutable() !== undefined;
   const noDocker = 'no Docker engine answers on this machine';
-  const network = docker ? networkUnavailableReason() : noDocker;
+  const noPackages =
+    "Debian's postgresql and haproxy, which its PostgreSQL and HAProxy images are built from, are not both installed (npm run setup installs them)";
+  const containers = !docker ? noDocker : !packages ? noPackages : '';
+  const network = containers || networkUnavailableReason();
   const found: Omit<LocalProvider, 'required'>[] = [
     {
       provider: 'process',
@@ -474,8 +477,8 @@ export function localProviders(env: NodeJS.ProcessEnv = process.env): LocalProvi
       provider: 'containers',
       networking: 'host',
       name: 'containers-host',
-      available: docker,
-      reason: docker ? '' : noDocker,
+      available: !containers,
+      reason: containers,
     },
     { provider: 'containers', networking: 'network', name: 'containers-network', available: !network, reason: network },
   ];

@@ -2,6 +2,9 @@ import { Toxiproxy } from 'toxiproxy-node-client';
 import { fetchJson, freePort, StopWaiting, spawnManaged, waitFor } from './process.js';
 import { provisionToxiproxy } from './provision.js';
 
+/** The Toxiproxy proxy between MLflow and its PostgreSQL store (both local providers run MLflow on one). */
+export const DATABASE_PROXY_NAME = 'mlflow-db';
+
 /** A Toxiproxy server and its API client (`toxiproxy-node-client`). */
 export interface ToxiproxyHandle extends AsyncDisposable {
   /** The API URL, e.g. http://127.0.0.1:8474. */
