@@ -1,4 +1,4 @@
-import { requireToxiproxy, type Stack } from '@registry/testkit';
+import { requireToxiproxy, type Stack, setProxyEnabled as setEnabled } from '@registry/testkit';
 import type { Bounds } from './settings.js';
 
 /** What the experiment expects of the breaker while the fault lasts. */
@@ -65,8 +65,7 @@ function requireDatabase(stack: Stack) {
 
 /** Opens or closes the way to MLflow: the proxy in front of it enabled or disabled. */
 export async function setProxyEnabled(stack: Stack, enabled: boolean): Promise<void> {
-  const { proxy } = requireToxiproxy(stack);
-  await proxy.update({ enabled, listen: proxy.listen, upstream: proxy.upstream });
+  await setEnabled(requireToxiproxy(stack).proxy, enabled);
 }
 
 /** Toggles the proxy off and on until removed: a flapping MLflow. Bounded in count. */

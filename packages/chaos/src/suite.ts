@@ -1,5 +1,5 @@
 import { createRegistryClient, MLFLOW_PROXY_PREFIX } from '@registry/service/client';
-import { fetchJson, type Stack } from '@registry/testkit';
+import { fetchJson, type Stack, setProxyEnabled } from '@registry/testkit';
 import { ABUSE_EXPERIMENTS, type AbuseExperiment } from './abuse/experiments.js';
 import { type AbuseLimits, readAbuseLimits } from './abuse/limits.js';
 import { type AbuseResult, runAbuseExperiment } from './abuse/runner.js';
@@ -99,18 +99,13 @@ export async function seedRegistry(stack: Stack): Promise<void> {
 
 /** Puts the proxies (MLflow's, and its database's) back to a clean state: enabled, no toxics. */
 export async function resetProxy(stack: Stack): Promise<void> {
-  if (!stack.toxiproxy || !stack.proxy) return; // a deployed stack driven by AWS FIS: nothing to reset
-  const proxy = await stack.toxiproxy.client.get(stack.proxy.name);
-  const toxics = await fetchJson<{ name: string }[]>(`${stack.toxiproxy.url}/proxies/${proxy.name}/toxics`);
-  for (const toxic of toxics.body ?? []) await (await proxy.getToxic(toxic.name)).remove();
-  if (!proxy.enabled) await proxy.update({ enabled: true, listen: proxy.listen, upstream: proxy.upstream });
-  if (stack.databaseProxy) {
-    const database = await stack.toxiproxy.client.get(stack.databaseProxy.name);
-    const dbToxics = await fetchJson<{ name: string }[]>(`${stack.toxiproxy.url}/proxies/${database.name}/toxics`);
-    for (const toxic of dbToxics.body ?? []) await (await database.getToxic(toxic.name)).remove();
-    if (!database.enabled) {
-      await database.update({ enabled: true, listen: database.listen, upstream: database.upstream });
-    }
+  const { toxiproxy } = stack;
+  if (!toxiproxy || !stack.proxy) return; // a deployed stack driven by AWS FIS: nothing to reset
+  for (const { name } of [stack.proxy, ...(stack.databaseProxy ? [stack.databaseProxy] : [])]) {
+    const proxy = await toxiproxy.client.get(name);
+    const toxics = await fetchJson<{ name: string }[]>(`${toxiproxy.url}/proxies/${name}/toxics`);
+    for (const toxic of toxics.body ?? []) await (await proxy.getToxic(toxic.name)).remove();
+    if (!proxy.enabled) await setProxyEnabled(proxy, true);
   }
 }
 

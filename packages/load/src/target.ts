@@ -1,5 +1,5 @@
 import { createRegistryClient, METRICS, type RegistryClient } from '@registry/service/client';
-import { connectToxiproxy, startStack, type ToxiproxyProxy, waitFor } from '@registry/testkit';
+import { connectToxiproxy, setProxyEnabled, startStack, type ToxiproxyProxy, waitFor } from '@registry/testkit';
 
 import { LOAD_BULKHEAD, LOAD_MODEL, type Precondition, SLOW_MLFLOW_LATENCY_MS } from './scenarios.js';
 
@@ -75,10 +75,6 @@ async function removeToxic(proxy: ToxiproxyProxy): Promise<void> {
   await toxic?.remove();
 }
 
-async function setEnabled(proxy: ToxiproxyProxy, enabled: boolean): Promise<void> {
-  await proxy.update({ enabled, listen: proxy.listen, upstream: proxy.upstream });
-}
-
 /**
  * Brings the target into the scenario's precondition: MLflow healthy (breaker closed), down (proxy
  * disabled, breaker open) or slow (latency toxic below the timeout). Waits with a deadline.
@@ -86,7 +82,7 @@ async function setEnabled(proxy: ToxiproxyProxy, enabled: boolean): Promise<void
 export async function applyPrecondition(target: LoadTarget, precondition: Precondition): Promise<void> {
   if (target.proxy) {
     await removeToxic(target.proxy);
-    await setEnabled(target.proxy, precondition !== 'mlflow-down');
+    await setProxyEnabled(target.proxy, precondition !== 'mlflow-down');
     if (precondition === 'mlflow-slow') {
       await target.proxy.addToxic({
         name: TOXIC,
@@ -111,7 +107,7 @@ export async function applyPrecondition(target: LoadTarget, precondition: Precon
 export async function restoreTarget(target: LoadTarget): Promise<void> {
   if (!target.proxy) return;
   await removeToxic(target.proxy);
-  await setEnabled(target.proxy, true);
+  await setProxyEnabled(target.proxy, true);
 }
 
 /** Registers the model the registry requests read (version 1), through the service itself. */

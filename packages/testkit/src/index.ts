@@ -74,4 +74,11 @@ export {
   startStack,
   type ToxiproxyStack,
 } from './stack.js';
-export { connectToxiproxy, DATABASE_PROXY_NAME, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
+export {
+  connectToxiproxy,
+  DATABASE_PROXY_NAME,
+  proxyOnLoopback,
+  setProxyEnabled,
+  startToxiproxy,
+  type ToxiproxyHandle,
+} from './toxiproxy.js';

@@ -9,11 +9,18 @@ import {
 import { type HaproxyCheck, type HaproxyHandle, haproxyExecutable, startHaproxy } from './haproxy.js';
 import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 import { startPostgres } from './postgres.js';
-import { fetchJson, freePort } from './process.js';
+import { fetchJson } from './process.js';
 import { mlflowExecutable, toxiproxyExecutable } from './provision.js';
 import { type ServiceHandle, startService } from './service.js';
 import { postgresBinDir } from './system-packages.js';
-import { connectToxiproxy, DATABASE_PROXY_NAME, startToxiproxy, type ToxiproxyHandle } from './toxiproxy.js';
+import {
+  connectToxiproxy,
+  DATABASE_PROXY_NAME,
+  proxyOnLoopback,
+  setProxyEnabled,
+  startToxiproxy,
+  type ToxiproxyHandle,
+} from './toxiproxy.js';
 
 /**
  * How testkit gets MLflow and Toxiproxy: started here as processes, as containers (testcontainers), or
@@ -301,35 +308,26 @@ async function assembleStack(
 async function startProcessDependencies(options: StackOptions): Promise<LocalDependencies> {
   const [postgres, toxiproxy] = await Promise.all([startPostgres(), startToxiproxy({ echo: options.echo })]);
   try {
-    const listen = `127.0.0.1:${await freePort()}`;
-    const databaseProxy = await toxiproxy.client.createProxy({
-      name: DATABASE_PROXY_NAME,
-      listen,
-      upstream: `127.0.0.1:${postgres.port}`,
-    });
-    const setDatabaseReachable = (enabled: boolean) =>
-      databaseProxy.update({ enabled, listen: databaseProxy.listen, upstream: databaseProxy.upstream }).then(() => {});
+    const { proxy: databaseProxy, address: listen } = await proxyOnLoopback(
+      toxiproxy,
+      DATABASE_PROXY_NAME,
+      `127.0.0.1:${postgres.port}`,
+    );
     const started = await startMlflow({
       echo: options.echo,
       backendStoreUri: `postgresql://postgres@${listen}/postgres`,
     });
     const mlflow: MlflowHandle = {
       ...started,
-      breakStore: () => setDatabaseReachable(false),
-      restoreStore: () => setDatabaseReachable(true),
+      breakStore: () => setProxyEnabled(databaseProxy, false),
+      restoreStore: () => setProxyEnabled(databaseProxy, true),
     };
     return {
       mlflow,
       toxiproxy,
       databaseProxy,
-      proxyMlflow: async (name, port) => {
-        const proxyListen = `127.0.0.1:${port ?? (await freePort())}`;
-        const upstream = `${mlflow.address.host}:${mlflow.address.port}`;
-        return {
-          proxy: await toxiproxy.client.createProxy({ name, listen: proxyListen, upstream }),
-          address: proxyListen,
-        };
-      },
+      proxyMlflow: (name, port) =>
+        proxyOnLoopback(toxiproxy, name, `${mlflow.address.host}:${mlflow.address.port}`, port),
       stop: async () => {
         await mlflow.stop();
         await Promise.allSettled([toxiproxy.stop(), postgres.stop()]);

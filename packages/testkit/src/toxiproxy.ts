@@ -1,9 +1,28 @@
-import { Toxiproxy } from 'toxiproxy-node-client';
+import { Toxiproxy, type Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import { fetchJson, freePort, StopWaiting, spawnManaged, waitFor } from './process.js';
 import { provisionToxiproxy } from './provision.js';
 
 /** The Toxiproxy proxy between MLflow and its PostgreSQL store (both local providers run MLflow on one). */
 export const DATABASE_PROXY_NAME = 'mlflow-db';
+
+/** Enables or disables `proxy` (Toxiproxy's update takes its listen address and upstream again). */
+export async function setProxyEnabled(proxy: ToxiproxyProxy, enabled: boolean): Promise<void> {
+  await proxy.update({ enabled, listen: proxy.listen, upstream: proxy.upstream });
+}
+
+/**
+ * Creates the proxy `name` in front of `upstream` on a loopback port (`port`, else a free one); `address`
+ * is where it listens.
+ */
+export async function proxyOnLoopback(
+  toxiproxy: { readonly client: Toxiproxy },
+  name: string,
+  upstream: string,
+  port?: number,
+): Promise<{ proxy: ToxiproxyProxy; address: string }> {
+  const address = `127.0.0.1:${port ?? (await freePort())}`;
+  return { proxy: await toxiproxy.client.createProxy({ name, listen: address, upstream }), address };
+}
 
 /** A Toxiproxy server and its API client (`toxiproxy-node-client`). */
 export interface ToxiproxyHandle extends AsyncDisposable {

@@ -3,7 +3,13 @@ import { promisify } from 'node:util';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import { MLFLOW_SERVER_ENV, type MlflowHandle, waitForMlflow } from '../mlflow.js';
 import { freePort } from '../process.js';
-import { connectToxiproxy, DATABASE_PROXY_NAME, type ToxiproxyHandle } from '../toxiproxy.js';
+import {
+  connectToxiproxy,
+  DATABASE_PROXY_NAME,
+  proxyOnLoopback,
+  setProxyEnabled,
+  type ToxiproxyHandle,
+} from '../toxiproxy.js';
 import { own, removeAtExit, removeStaleContainers } from './cleanup.js';
 import { labels, loadTestcontainers, type RunningContainer, type Testcontainers } from './docker.js';
 import { ensureImages, MLFLOW_IMAGE, postgresImage, postgresImagePaths, TOXIPROXY_IMAGE } from './images.js';
@@ -92,8 +98,6 @@ function containerMlflowHandle(container: RunningContainer, url: string, databas
       throw new Error(`docker ${args.join(' ')}: ${stderr || (error as Error).message}`);
     }
   };
-  const setDatabaseReachable = async (enabled: boolean) =>
-    void (await databaseProxy.update({ enabled, listen: databaseProxy.listen, upstream: databaseProxy.upstream }));
   const stop = async () => void (await container.stop({ timeout: 5_000 }));
   const { hostname, port } = new URL(url);
   return {
@@ -107,8 +111,8 @@ function containerMlflowHandle(container: RunningContainer, url: string, databas
       await run(['start', container.getId()]);
       await waitForMlflow(url, 120_000);
     },
-    breakStore: () => setDatabaseReachable(false),
-    restoreStore: () => setDatabaseReachable(true),
+    breakStore: () => setProxyEnabled(databaseProxy, false),
+    restoreStore: () => setProxyEnabled(databaseProxy, true),
     [Symbol.asyncDispose]: stop,
   };
 }
@@ -118,12 +122,7 @@ async function startOnHostNetwork(
   testcontainers: Testcontainers,
   cleanups: (() => Promise<unknown>)[],
 ): Promise<Omit<ContainerDependencies, 'stop'>> {
-  const [mlflowPort, apiPort, postgresPort, databaseProxyPort] = [
-    await freePort(),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
+  const [mlflowPort, apiPort, postgresPort] = [await freePort(), await freePort(), await freePort()];
   const { GenericContainer, Wait } = testcontainers;
   // PostgreSQL and Toxiproxy first: MLflow reaches its store through Toxiproxy.
   await Promise.all([
@@ -141,12 +140,11 @@ async function startOnHostNetwork(
       .then((container) => own(cleanups, container)),
   ]);
   const toxiproxy = await connectToxiproxy(`http://127.0.0.1:${apiPort}`);
-  const databaseListen = `127.0.0.1:${databaseProxyPort}`;
-  const databaseProxy = await toxiproxy.client.createProxy({
-    name: DATABASE_PROXY_NAME,
-    listen: databaseListen,
-    upstream: `127.0.0.1:${postgresPort}`,
-  });
+  const { proxy: databaseProxy, address: databaseListen } = await proxyOnLoopback(
+    toxiproxy,
+    DATABASE_PROXY_NAME,
+    `127.0.0.1:${postgresPort}`,
+  );
   const mlflowServer = own(
     cleanups,
     await mlflowContainer(testcontainers, databaseListen, '127.0.0.1', mlflowPort).withNetworkMode('host').start(),
@@ -157,11 +155,7 @@ async function startOnHostNetwork(
     mlflow,
     toxiproxy,
     databaseProxy,
-    proxyMlflow: async (name, port) => {
-      const listen = `127.0.0.1:${port ?? (await freePort())}`;
-      const proxy = await toxiproxy.client.createProxy({ name, listen, upstream: `127.0.0.1:${mlflowPort}` });
-      return { proxy, address: listen };
-    },
+    proxyMlflow: (name, port) => proxyOnLoopback(toxiproxy, name, `127.0.0.1:${mlflowPort}`, port),
   };
 }
 
