@@ -21,14 +21,28 @@ export interface ServiceHandle extends AsyncDisposable {
   stop(): Promise<number | null>;
 }
 
+type ServiceOptions = { env?: Record<string, string | undefined>; startTimeoutMs?: number; echo?: boolean };
+
+/** Tries on a free port before giving up: the port can be taken between choosing it and the child's listen. */
+const PORT_ATTEMPTS = 3;
+
 /**
  * Starts the service's real entry point with `env` (on a free loopback port unless PORT is given) and
- * waits until `/health/live` answers.
+ * waits until `/health/live` answers. A free port taken before the service listened (seen in CI: Docker
+ * publishing a starting container's ports) is replaced by another, up to PORT_ATTEMPTS times.
  */
-export async function startService(
-  options: { env?: Record<string, string | undefined>; startTimeoutMs?: number; echo?: boolean } = {},
-): Promise<ServiceHandle> {
-  const port = options.env?.PORT ? Number(options.env.PORT) : await freePort();
+export async function startService(options: ServiceOptions = {}): Promise<ServiceHandle> {
+  if (options.env?.PORT) return startServiceOn(Number(options.env.PORT), options);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServiceOn(await freePort(), options);
+    } catch (error) {
+      if (attempt >= PORT_ATTEMPTS || !(error as Error).message.includes('EADDRINUSE')) throw error;
+    }
+  }
+}
+
+async function startServiceOn(port: number, options: ServiceOptions): Promise<ServiceHandle> {
   const env = { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...options.env, PORT: String(port) };
   const child = spawnManaged('service', process.execPath, ['--enable-source-maps', serviceEntryPoint()], {
     env,
