@@ -1,8 +1,17 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { createRegistryClient } from '@registry/service/client';
-import { fetchJson, freePort, serviceEntryPoint, startService, waitFor } from '@registry/testkit';
+import {
+  fetchJson,
+  freePort,
+  listensOn,
+  onFreePort,
+  serviceEntryPoint,
+  startService,
+  waitFor,
+} from '@registry/testkit';
 import { describe, expect, it } from 'vitest';
 
 /** A stand-in MLflow on loopback that holds every request until the test releases it. */
@@ -95,5 +104,94 @@ describe('Service process', () => {
     const response = await inFlight;
     expect(response.status).toBe(200);
     expect(await service.process.exited).toBe(0);
+  });
+});
+
+/** A listener on a loopback port nobody else uses, standing for whoever takes a chosen port first. */
+async function occupyPort() {
+  const server = createNetServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { port, [Symbol.asyncDispose]: async () => void server.close() };
+}
+
+/** An HTTP server on a free loopback port that answers every request 200 and counts them. */
+async function startAnsweringServer() {
+  let answered = 0;
+  const server = createServer((_request, response) => {
+    answered++;
+    response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"alive"}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { port, answered: () => answered, [Symbol.asyncDispose]: async () => void server.close() };
+}
+
+describe('Starting a server on a free port', () => {
+  it('starts the service on another port when the chosen one was taken before it listened', async () => {
+    await using taken = await occupyPort();
+    const closedPort = await freePort();
+    const chosen: number[] = [];
+    const choosePort = async () => {
+      const port = chosen.length === 0 ? taken.port : await freePort();
+      chosen.push(port);
+      return port;
+    };
+    await using service = await onFreePort(
+      (port) => startService({ env: { PORT: String(port), MLFLOW_TRACKING_URI: `http://127.0.0.1:${closedPort}` } }),
+      { choosePort },
+    );
+    expect(chosen).toHaveLength(2);
+    expect(chosen[0]).toBe(taken.port);
+    expect(service.port).toBe(chosen[1]);
+    expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
+  });
+
+  it('does not take a server that answers on the chosen port for the one it started', async () => {
+    // Another server that answers every request 200, as another replica's /health/live would.
+    await using impostor = await startAnsweringServer();
+    const closedPort = await freePort();
+    let first = true;
+    const choosePort = async () => {
+      const port = first ? impostor.port : await freePort();
+      first = false;
+      return port;
+    };
+    await using service = await onFreePort(
+      (port) => startService({ env: { PORT: String(port), MLFLOW_TRACKING_URI: `http://127.0.0.1:${closedPort}` } }),
+      { choosePort },
+    );
+    expect(service.port).not.toBe(impostor.port);
+    expect(await listensOn(service.process.pid, service.port)).toBe(true);
+    expect(await listensOn(service.process.pid, impostor.port)).toBe(false);
+    expect(impostor.answered()).toBe(0);
+  });
+
+  it('does not try again when the start failed for another reason than a taken port', async () => {
+    let starts = 0;
+    const failing = onFreePort(async () => {
+      starts++;
+      throw new Error('the configuration was refused');
+    });
+    await expect(failing).rejects.toThrow('the configuration was refused');
+    expect(starts).toBe(1);
+  });
+
+  it('gives up after three taken ports with the last failure', async () => {
+    await using taken = await occupyPort();
+    let starts = 0;
+    const failing = onFreePort(
+      async (port) => {
+        starts++;
+        throw new Error(`listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
+      },
+      { choosePort: async () => taken.port },
+    );
+    await expect(failing).rejects.toThrow(`EADDRINUSE: address already in use 127.0.0.1:${taken.port}`);
+    expect(starts).toBe(3);
   });
 });

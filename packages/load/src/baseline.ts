@@ -1,6 +1,14 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { fetchJson, freePort, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from '@registry/testkit';
+import {
+  fetchJson,
+  listensYet,
+  type ManagedProcess,
+  onFreePort,
+  StopWaiting,
+  spawnManaged,
+  waitFor,
+} from '@registry/testkit';
 import autocannon from 'autocannon';
 
 /** A reference server with the liveness body (`bare-server.ts`), as a child process. */
@@ -19,8 +27,11 @@ function bareServerScript(): string {
 }
 
 /** Starts a reference server on a free loopback port and waits until it answers. */
-export async function startBareServer(kind: BareKind = 'fastify'): Promise<BareServer> {
-  const port = await freePort();
+export function startBareServer(kind: BareKind = 'fastify'): Promise<BareServer> {
+  return onFreePort((port) => startBareServerOn(port, kind));
+}
+
+async function startBareServerOn(port: number, kind: BareKind): Promise<BareServer> {
   const child: ManagedProcess = spawnManaged(`bare-${kind}`, process.execPath, [
     bareServerScript(),
     String(port),
@@ -31,7 +42,7 @@ export async function startBareServer(kind: BareKind = 'fastify'): Promise<BareS
     await waitFor(
       async () =>
         child.isRunning()
-          ? (await fetchJson(`${url}/health/live`)).status === 200
+          ? (await listensYet(child.pid, port)) && (await fetchJson(`${url}/health/live`)).status === 200
           : Promise.reject(new StopWaiting(child.output())),
       {
         timeoutMs: 15_000,

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, isPortOpen, StopWaiting, spawnManaged, waitFor } from './process.js';
+import { isPortOpen, listensYet, onFreePort, StopWaiting, spawnManaged, waitFor } from './process.js';
 
 /** The response header HAProxy adds naming the backend server (replica) that answered. */
 export const SERVED_BY_HEADER = 'x-served-by';
@@ -170,6 +170,8 @@ function runtimeCommand(socket: string, line: string): Promise<string> {
 
 /** HAProxy as this run started it: a process or a container. */
 interface RunningHaproxy {
+  /** The process's pid (a container's HAProxy is not this run's child). */
+  readonly pid?: number;
   isRunning(): boolean | Promise<boolean>;
   output(): string | Promise<string>;
   stop(): Promise<void>;
@@ -177,7 +179,12 @@ interface RunningHaproxy {
 
 function haproxyProcess(name: string, executable: string, file: string, options: HaproxyOptions): RunningHaproxy {
   const server = spawnManaged(name, executable, ['-db', '-f', file], { echo: options.echo });
-  return { isRunning: () => server.isRunning(), output: () => server.output(), stop: () => server.stop() };
+  return {
+    pid: server.pid,
+    isRunning: () => server.isRunning(),
+    output: () => server.output(),
+    stop: () => server.stop(),
+  };
 }
 
 async function haproxyContainer(dir: string, file: string): Promise<RunningHaproxy> {
@@ -192,17 +199,23 @@ async function haproxyContainer(dir: string, file: string): Promise<RunningHapro
 export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyHandle> {
   const executable = haproxyExecutable();
   if (!executable) throw new Error("haproxy is not installed: run npm run setup (it installs Debian's haproxy)");
+  return onFreePort((port) => startHaproxyOn(executable, port, options));
+}
+
+async function startHaproxyOn(executable: string, port: number, options: HaproxyOptions): Promise<HaproxyHandle> {
   const name = options.name ?? 'haproxy';
   const dir = mkdtempSync(join(tmpdir(), `registry-${name}-`));
   const socket = join(dir, 'admin.sock');
-  const port = await freePort();
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(
     file,
     haproxyConfig({ port, socket, servers: options.servers, check: options.check, retries: options.retries }),
   );
   const check = spawnSync(executable, ['-c', '-q', '-f', file], { encoding: 'utf8' });
-  if (check.status !== 0) throw new Error(`HAProxy rejected its configuration:\n${check.stdout}${check.stderr}`);
+  if (check.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`HAProxy rejected its configuration:\n${check.stdout}${check.stderr}`);
+  }
   const server = options.container
     ? await haproxyContainer(dir, file)
     : haproxyProcess(name, executable, file, options);
@@ -216,7 +229,8 @@ export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyHand
         if (!(await server.isRunning())) {
           throw new StopWaiting(`HAProxy exited during start-up:\n${await server.output()}`);
         }
-        return (await isPortOpen(port)) && existsSync(socket);
+        const listening = server.pid === undefined ? await isPortOpen(port) : await listensYet(server.pid, port);
+        return listening && existsSync(socket);
       },
       { timeoutMs: 30_000, intervalMs: 20, what: `HAProxy on 127.0.0.1:${port}` },
     );

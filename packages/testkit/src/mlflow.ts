@@ -1,7 +1,15 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fetchJson, freePort, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from './process.js';
+import {
+  fetchJson,
+  listensOn,
+  type ManagedProcess,
+  onFreePort,
+  StopWaiting,
+  spawnManaged,
+  waitFor,
+} from './process.js';
 import { provisionMlflow } from './provision.js';
 
 /** A real MLflow tracking server / model registry. Capabilities a provider cannot offer are absent. */
@@ -77,10 +85,8 @@ export async function startMlflow(
     renameSync(next, storePath);
   };
   mkdirSync(join(dir, 'artifacts'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   const startTimeoutMs = options.startTimeoutMs ?? 120_000;
-  const args = [
+  const argsOn = (port: number) => [
     'server',
     '--backend-store-uri',
     options.backendStoreUri ?? `sqlite:///${storePath}`,
@@ -96,10 +102,16 @@ export async function startMlflow(
   const env = { ...process.env, ...MLFLOW_SERVER_ENV };
   let server: ManagedProcess;
 
-  async function launch(): Promise<void> {
-    server = spawnManaged('mlflow', executable, args, { env, cwd: dir, echo: options.echo });
+  /** Starts MLflow on `port` (a restart after a crash uses the same one: MLflow stays at its address). */
+  async function launch(port: number): Promise<void> {
+    const url = `http://127.0.0.1:${port}`;
+    server = spawnManaged('mlflow', executable, argsOn(port), { env, cwd: dir, echo: options.echo });
     try {
       await waitForMlflow(url, startTimeoutMs, () => server.isRunning());
+      // Another MLflow may have answered there (see onFreePort).
+      if (!(await listensOn(server.pid, port))) {
+        throw new Error(`127.0.0.1:${port}: address already in use by an MLflow this start did not begin`);
+      }
     } catch (error) {
       await server.stop();
       throw new Error(`MLflow did not start: ${(error as Error).message}\n${server.output().slice(-4000)}`, {
@@ -108,7 +120,17 @@ export async function startMlflow(
     }
   }
 
-  await launch();
+  let port: number;
+  try {
+    port = await onFreePort(async (chosen) => {
+      await launch(chosen);
+      return chosen;
+    });
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -118,7 +140,7 @@ export async function startMlflow(
     address: { host: '127.0.0.1', port },
     stop,
     kill: () => server.kill(),
-    restart: launch,
+    restart: () => launch(port),
     ...(options.backendStoreUri
       ? {}
       : { breakStore: () => pointStoreAt(brokenPath), restoreStore: () => pointStoreAt(databasePath) }),

@@ -3,7 +3,7 @@ import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, isPortOpen, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from './process.js';
+import { listensYet, type ManagedProcess, onFreePort, StopWaiting, spawnManaged, waitFor } from './process.js';
 import { postgresBinDir } from './system-packages.js';
 
 /** A real PostgreSQL server on loopback; `url` is ready to use. */
@@ -51,34 +51,41 @@ export async function startPostgres(): Promise<PostgresHandle> {
     '--no-sync',
   ]);
   await execFileAsync(initCmd, initArgs);
-  const port = await freePort();
-  const [cmd, args] = asPostgresUser(join(bin, 'postgres'), [
-    '-D',
-    data,
-    '-p',
-    String(port),
-    '-k',
-    dir,
-    '-c',
-    'listen_addresses=127.0.0.1',
-    '-c',
-    'fsync=off',
-  ]);
-  // INT is PostgreSQL's fast shutdown; TERM would wait for every client to disconnect.
-  const server: ManagedProcess = spawnManaged('postgres', cmd, args, { stopSignal: 'INT' });
+  const startOn = async (port: number) => {
+    const [cmd, args] = asPostgresUser(join(bin, 'postgres'), [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+    ]);
+    // INT is PostgreSQL's fast shutdown; TERM would wait for every client to disconnect.
+    const server: ManagedProcess = spawnManaged('postgres', cmd, args, { stopSignal: 'INT' });
+    try {
+      await waitFor(
+        async () =>
+          !server.isRunning() ? Promise.reject(new StopWaiting(server.output())) : listensYet(server.pid, port),
+        { timeoutMs: 30_000, what: `PostgreSQL on port ${port}` },
+      );
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
+    return { port, server };
+  };
+  let started: { port: number; server: ManagedProcess };
   try {
-    await waitFor(
-      async () => (!server.isRunning() ? Promise.reject(new StopWaiting(server.output())) : isPortOpen(port)),
-      {
-        timeoutMs: 30_000,
-        what: `PostgreSQL on port ${port}`,
-      },
-    );
+    started = await onFreePort(startOn);
   } catch (error) {
-    await server.stop();
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+  const { port, server } = started;
   const stop = async () => {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

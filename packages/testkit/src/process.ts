@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -58,6 +59,100 @@ export async function freePort(): Promise<number> {
   await once(server, 'close');
   if (address === null || typeof address === 'string') throw new Error('could not determine a free port');
   return address.port;
+}
+
+/**
+ * Whether `pid` or a process it started listens on TCP `port`: a start must not take whoever else
+ * listens there for the server it started (another run's server, Docker's proxy for a container). Read from
+ * Linux's /proc; where that cannot tell (no /proc), true.
+ */
+export async function listensOn(pid: number, port: number): Promise<boolean> {
+  const sockets = await listeningSockets(port);
+  if (!sockets) return true;
+  if (sockets.size === 0) return false;
+  for (const member of await processTree(pid)) {
+    const fds = await readdir(`/proc/${member}/fd`).catch(() => []);
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${member}/fd/${fd}`).catch(() => '');
+      if (sockets.has(target)) return true;
+    }
+  }
+  return false;
+}
+
+/** The `socket:[inode]` names of the sockets listening on `port`; undefined without /proc/net/tcp. */
+async function listeningSockets(port: number): Promise<Set<string> | undefined> {
+  const tables = await Promise.all(
+    ['/proc/net/tcp', '/proc/net/tcp6'].map((file) => readFile(file, 'utf8').catch(() => '')),
+  );
+  if (!tables[0]) return undefined;
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const sockets = new Set<string>();
+  for (const line of tables.join('\n').split('\n')) {
+    // sl local_address rem_address st ... inode: the local port after the colon, state 0A is LISTEN.
+    const fields = line.trim().split(/\s+/);
+    if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A') sockets.add(`socket:[${fields[9]}]`);
+  }
+  return sockets;
+}
+
+/** `root` and every process descended from it. */
+async function processTree(root: number): Promise<number[]> {
+  const children = new Map<number, number[]>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // The parent's pid is the second field after the command name, which is in parentheses.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!Number.isNaN(parent)) children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+  }
+  const tree = [root];
+  for (let at = 0; at < tree.length; at++) tree.push(...(children.get(tree[at] as number) ?? []));
+  return tree;
+}
+
+/**
+ * Whether the server `pid` started listens on 127.0.0.1:port yet: false while nothing does, and a
+ * StopWaiting naming the taken address when another process does (see `onFreePort`).
+ */
+export async function listensYet(pid: number, port: number): Promise<boolean> {
+  if (!(await isPortOpen(port))) return false;
+  if (await listensOn(pid, port)) return true;
+  throw new StopWaiting(`127.0.0.1:${port}: address already in use by a process this start did not begin`);
+}
+
+/** How often a server is started on a free port before giving up (see `onFreePort`). */
+const PORT_ATTEMPTS = 3;
+/** How Node, Go (Toxiproxy), Python (MLflow), HAProxy, Redis, PostgreSQL and Docker say a port is taken. */
+const PORT_TAKEN = /EADDRINUSE|address already in use|connection in use|port is already allocated/i;
+
+/**
+ * Starts a server with `start(port)` on a free loopback port, and on another (up to PORT_ATTEMPTS tries)
+ * when the port was taken between choosing it and the server's listen: the failure names a taken address,
+ * or something other than the stopped server listens there. Seen in CI: Docker publishing a starting
+ * container's ports while a replica started. `start` must stop what it started before it throws.
+ */
+export async function onFreePort<T>(
+  start: (port: number) => Promise<T>,
+  options: { choosePort?: () => Promise<number> } = {},
+): Promise<T> {
+  const choosePort = options.choosePort ?? freePort;
+  for (let attempt = 1; ; attempt++) {
+    const port = await choosePort();
+    try {
+      return await start(port);
+    } catch (error) {
+      if (attempt >= PORT_ATTEMPTS || !(await portWasTaken(error, port))) throw error;
+    }
+  }
+}
+
+async function portWasTaken(error: unknown, port: number): Promise<boolean> {
+  const messages: string[] = [];
+  for (let cause = error; cause instanceof Error && messages.length < 5; cause = cause.cause) {
+    messages.push(cause.message);
+  }
+  return PORT_TAKEN.test(messages.join('\n') || String(error)) || (await isPortOpen(port));
 }
 
 /** A real process started by testkit; stopping it is idempotent, and `await using` stops it too. */

@@ -1,4 +1,4 @@
-import { freePort, isPortOpen, StopWaiting, spawnManaged, waitFor } from './process.js';
+import { listensYet, onFreePort, StopWaiting, spawnManaged, waitFor } from './process.js';
 
 /** A real Redis server on loopback. */
 export interface RedisHandle extends AsyncDisposable {
@@ -8,8 +8,11 @@ export interface RedisHandle extends AsyncDisposable {
 }
 
 /** Starts a throwaway Redis server (no persistence, loopback only) from the system's redis-server. */
-export async function startRedis(): Promise<RedisHandle> {
-  const port = await freePort();
+export function startRedis(): Promise<RedisHandle> {
+  return onFreePort(startRedisOn);
+}
+
+async function startRedisOn(port: number): Promise<RedisHandle> {
   const server = spawnManaged('redis', 'redis-server', [
     '--port',
     String(port),
@@ -22,7 +25,8 @@ export async function startRedis(): Promise<RedisHandle> {
   ]);
   try {
     await waitFor(
-      async () => (!server.isRunning() ? Promise.reject(new StopWaiting(server.output())) : isPortOpen(port)),
+      async () =>
+        !server.isRunning() ? Promise.reject(new StopWaiting(server.output())) : listensYet(server.pid, port),
       {
         timeoutMs: 15_000,
         what: `Redis on port ${port} (is the Debian package redis-server installed?)`,

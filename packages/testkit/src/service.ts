@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { freePort, type ManagedProcess, StopWaiting, spawnManaged, waitFor } from './process.js';
+import { listensYet, type ManagedProcess, onFreePort, StopWaiting, spawnManaged, waitFor } from './process.js';
 
 const require = createRequire(import.meta.url);
 
@@ -23,23 +23,13 @@ export interface ServiceHandle extends AsyncDisposable {
 
 type ServiceOptions = { env?: Record<string, string | undefined>; startTimeoutMs?: number; echo?: boolean };
 
-/** Tries on a free port before giving up: the port can be taken between choosing it and the child's listen. */
-const PORT_ATTEMPTS = 3;
-
 /**
- * Starts the service's real entry point with `env` (on a free loopback port unless PORT is given) and
- * waits until `/health/live` answers. A free port taken before the service listened (seen in CI: Docker
- * publishing a starting container's ports) is replaced by another, up to PORT_ATTEMPTS times.
+ * Starts the service's real entry point with `env` (on a free loopback port unless PORT is given, see
+ * `onFreePort`) and waits until `/health/live` answers.
  */
 export async function startService(options: ServiceOptions = {}): Promise<ServiceHandle> {
   if (options.env?.PORT) return startServiceOn(Number(options.env.PORT), options);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startServiceOn(await freePort(), options);
-    } catch (error) {
-      if (attempt >= PORT_ATTEMPTS || !(error as Error).message.includes('EADDRINUSE')) throw error;
-    }
-  }
+  return onFreePort((port) => startServiceOn(port, options));
 }
 
 async function startServiceOn(port: number, options: ServiceOptions): Promise<ServiceHandle> {
@@ -53,7 +43,9 @@ async function startServiceOn(port: number, options: ServiceOptions): Promise<Se
     await waitFor(
       async () => {
         if (!child.isRunning()) throw new StopWaiting(`the service exited during start-up:\n${child.output()}`);
-        const response = await fetch(`${url}/health/live`);
+        if (!(await listensYet(child.pid, port))) return false;
+        // Bounded: whoever took the port may accept and never answer.
+        const response = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(2_000) });
         return response.ok;
       },
       { timeoutMs: options.startTimeoutMs ?? 30_000, what: `the service on ${url}` },

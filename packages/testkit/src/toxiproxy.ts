@@ -1,5 +1,5 @@
 import { Toxiproxy, type Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
-import { fetchJson, freePort, StopWaiting, spawnManaged, waitFor } from './process.js';
+import { fetchJson, listensYet, onFreePort, StopWaiting, spawnManaged, waitFor } from './process.js';
 import { provisionToxiproxy } from './provision.js';
 
 /** The Toxiproxy proxy between MLflow and its PostgreSQL store (both local providers run MLflow on one). */
@@ -20,8 +20,11 @@ export async function proxyOnLoopback(
   upstream: string,
   port?: number,
 ): Promise<{ proxy: ToxiproxyProxy; address: string }> {
-  const address = `127.0.0.1:${port ?? (await freePort())}`;
-  return { proxy: await toxiproxy.client.createProxy({ name, listen: address, upstream }), address };
+  const create = async (listenPort: number) => {
+    const address = `127.0.0.1:${listenPort}`;
+    return { proxy: await toxiproxy.client.createProxy({ name, listen: address, upstream }), address };
+  };
+  return port === undefined ? onFreePort(create) : create(port);
 }
 
 /** A Toxiproxy server and its API client (`toxiproxy-node-client`). */
@@ -35,7 +38,14 @@ export interface ToxiproxyHandle extends AsyncDisposable {
 /** Starts the pinned Toxiproxy server (built on first use) with its API on a free loopback port. */
 export async function startToxiproxy(options: { echo?: boolean } = {}): Promise<ToxiproxyHandle> {
   const executable = provisionToxiproxy();
-  const port = await freePort();
+  return onFreePort((port) => startToxiproxyOn(executable, port, options));
+}
+
+async function startToxiproxyOn(
+  executable: string,
+  port: number,
+  options: { echo?: boolean },
+): Promise<ToxiproxyHandle> {
   const url = `http://127.0.0.1:${port}`;
   const server = spawnManaged('toxiproxy', executable, ['-host', '127.0.0.1', '-port', String(port)], {
     echo: options.echo,
@@ -44,6 +54,7 @@ export async function startToxiproxy(options: { echo?: boolean } = {}): Promise<
     await waitFor(
       async () => {
         if (!server.isRunning()) throw new StopWaiting(`Toxiproxy exited during start-up:\n${server.output()}`);
+        if (!(await listensYet(server.pid, port))) return false;
         return (await fetchJson(`${url}/version`, { timeoutMs: 2_000 })).status === 200;
       },
       { timeoutMs: 15_000, what: `Toxiproxy's API at ${url}` },

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import { MLFLOW_SERVER_ENV, type MlflowHandle, waitForMlflow } from '../mlflow.js';
-import { freePort } from '../process.js';
+import { onFreePort, waitFor } from '../process.js';
 import {
   connectToxiproxy,
   DATABASE_PROXY_NAME,
@@ -62,25 +62,28 @@ function postgresContainer({ GenericContainer, Wait }: Testcontainers, host: str
 
 /** The MLflow container on the PostgreSQL store at `database` (host:port), listening on host:port. */
 function mlflowContainer({ GenericContainer, Wait }: Testcontainers, database: string, host: string, port: number) {
-  return new GenericContainer(MLFLOW_IMAGE)
-    .withLabels(labels('mlflow'))
-    .withEnvironment({ ...MLFLOW_SERVER_ENV })
-    .withCommand([
-      'mlflow',
-      'server',
-      '--backend-store-uri',
-      `postgresql://postgres@${database}/postgres`,
-      '--artifacts-destination',
-      ARTIFACTS,
-      '--host',
-      host,
-      '--port',
-      String(port),
-      '--workers',
-      '1',
-    ])
-    .withWaitStrategy(Wait.forLogMessage(/Application startup complete/))
-    .withStartupTimeout(180_000);
+  return (
+    new GenericContainer(MLFLOW_IMAGE)
+      .withLabels(labels('mlflow'))
+      .withEnvironment({ ...MLFLOW_SERVER_ENV })
+      .withCommand([
+        'mlflow',
+        'server',
+        '--backend-store-uri',
+        `postgresql://postgres@${database}/postgres`,
+        '--artifacts-destination',
+        ARTIFACTS,
+        '--host',
+        host,
+        '--port',
+        String(port),
+        '--workers',
+        '1',
+      ])
+      // Uvicorn says so once it listens ("Application startup complete" comes before the bind).
+      .withWaitStrategy(Wait.forLogMessage(/Uvicorn running on/))
+      .withStartupTimeout(180_000)
+  );
 }
 
 /**
@@ -122,33 +125,47 @@ async function startOnHostNetwork(
   testcontainers: Testcontainers,
   cleanups: (() => Promise<unknown>)[],
 ): Promise<Omit<ContainerDependencies, 'stop'>> {
-  const [mlflowPort, apiPort, postgresPort] = [await freePort(), await freePort(), await freePort()];
   const { GenericContainer, Wait } = testcontainers;
+  // Each on a free port, another if it was taken before the container listened (see onFreePort).
   // PostgreSQL and Toxiproxy first: MLflow reaches its store through Toxiproxy.
-  await Promise.all([
-    postgresContainer(testcontainers, '127.0.0.1', postgresPort)
-      .withNetworkMode('host')
-      .start()
-      .then((container) => own(cleanups, container)),
-    new GenericContainer(TOXIPROXY_IMAGE)
-      .withNetworkMode('host')
-      .withLabels(labels('toxiproxy'))
-      .withCommand(['-host', '127.0.0.1', '-port', String(apiPort)])
-      .withWaitStrategy(Wait.forLogMessage(/Starting Toxiproxy HTTP server/))
-      .withStartupTimeout(60_000)
-      .start()
-      .then((container) => own(cleanups, container)),
+  const [postgresPort, toxiproxy] = await Promise.all([
+    onFreePort(async (port) => {
+      own(cleanups, await postgresContainer(testcontainers, '127.0.0.1', port).withNetworkMode('host').start());
+      return port;
+    }),
+    onFreePort(async (port) => {
+      const container = await new GenericContainer(TOXIPROXY_IMAGE)
+        .withNetworkMode('host')
+        .withLabels(labels('toxiproxy'))
+        .withCommand(['-host', '127.0.0.1', '-port', String(port)])
+        .withWaitStrategy(Wait.forLogMessage(/Starting Toxiproxy HTTP server/))
+        .withStartupTimeout(60_000)
+        .start();
+      own(cleanups, container);
+      // It says so just before it listens; a port someone else took answers something else, or nothing.
+      try {
+        return await waitFor(() => connectToxiproxy(`http://127.0.0.1:${port}`), {
+          timeoutMs: 10_000,
+          what: `Toxiproxy's API on 127.0.0.1:${port}`,
+        });
+      } catch (error) {
+        await container.stop({ timeout: 0 }).catch(() => {});
+        throw error;
+      }
+    }),
   ]);
-  const toxiproxy = await connectToxiproxy(`http://127.0.0.1:${apiPort}`);
   const { proxy: databaseProxy, address: databaseListen } = await proxyOnLoopback(
     toxiproxy,
     DATABASE_PROXY_NAME,
     `127.0.0.1:${postgresPort}`,
   );
-  const mlflowServer = own(
-    cleanups,
-    await mlflowContainer(testcontainers, databaseListen, '127.0.0.1', mlflowPort).withNetworkMode('host').start(),
-  );
+  const { mlflowPort, mlflowServer } = await onFreePort(async (mlflowPort) => ({
+    mlflowPort,
+    mlflowServer: own(
+      cleanups,
+      await mlflowContainer(testcontainers, databaseListen, '127.0.0.1', mlflowPort).withNetworkMode('host').start(),
+    ),
+  }));
   const mlflow = containerMlflowHandle(mlflowServer, `http://127.0.0.1:${mlflowPort}`, databaseProxy);
   await waitForMlflow(mlflow.url, 120_000);
   return {
@@ -203,15 +220,17 @@ async function startOnCreatedNetwork(
 
   // A fixed host port rather than a random one: `docker start` after a crash would publish a random
   // port anew, and the restarted MLflow must be where the run expects it.
-  const mlflowHostPort = await freePort();
-  const mlflowServer = own(
-    cleanups,
-    await mlflowContainer(testcontainers, databaseListen, '0.0.0.0', MLFLOW_PORT)
-      .withNetwork(network)
-      .withNetworkAliases('mlflow')
-      .withExposedPorts({ container: MLFLOW_PORT, host: mlflowHostPort })
-      .start(),
-  );
+  const { mlflowHostPort, mlflowServer } = await onFreePort(async (mlflowHostPort) => ({
+    mlflowHostPort,
+    mlflowServer: own(
+      cleanups,
+      await mlflowContainer(testcontainers, databaseListen, '0.0.0.0', MLFLOW_PORT)
+        .withNetwork(network)
+        .withNetworkAliases('mlflow')
+        .withExposedPorts({ container: MLFLOW_PORT, host: mlflowHostPort })
+        .start(),
+    ),
+  }));
   const mlflow = containerMlflowHandle(
     mlflowServer,
     `http://${mlflowServer.getHost()}:${mlflowHostPort}`,
