@@ -24,7 +24,11 @@ const CHECKS = [
   'content_type_conformance',
   'response_schema_conformance',
 ];
-/** Bounds of one run: examples per operation, the whole run, and each request. */
+/**
+ * Bounds of one run: examples per operation, the whole run, and each request. In `npm test` this file is
+ * the integration package's `fuzz` task, which runs beside the rest of the integration suite (no timed
+ * suite runs beside it) at the lowest CPU priority, SCHED_IDLE (`chrt --idle 0`): README, "Fuzzing".
+ */
 const MAX_EXAMPLES = 40;
 const MAX_SECONDS = 150;
 const REQUEST_TIMEOUT_SECONDS = 15;

@@ -49,6 +49,11 @@ const SYSTEM_PACKAGES: readonly SystemPackage[] = [
     installed: () => haproxyExecutable() !== undefined,
   },
   {
+    name: 'util-linux',
+    usedBy: "npm test's fuzzing task (chrt runs it at the lowest CPU priority)",
+    installed: () => succeeds('chrt', ['--version']),
+  },
+  {
     name: 'python3-venv',
     usedBy: 'the MLflow virtual environment of the process provider',
     installed: () => succeeds('python3', ['-c', 'import venv, ensurepip']),
@@ -75,7 +80,7 @@ function apt(prefix: string[], args: string[]): void {
 }
 
 /**
- * Installs the Debian packages the suites need (PostgreSQL, Redis, HAProxy, Python's venv) when any is missing,
+ * Installs the Debian packages the suites need (PostgreSQL, Redis, HAProxy, chrt, Python's venv) when any is missing,
  * with apt-get as root or through passwordless sudo. Where neither is possible it throws one line naming
  * the missing packages, what needs them and the command that installs them: the run stops before any
  * suite starts, instead of a suite crashing on a missing executable.
