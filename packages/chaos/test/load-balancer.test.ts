@@ -1,6 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type HaproxyHandle, haproxyConfig, SERVED_BY_HEADER, startHaproxy, waitFor } from '@registry/testkit';
+import {
+  HAPROXY_BACKEND,
+  HAPROXY_CONNECT_TIMEOUT_MS,
+  type HaproxyHandle,
+  haproxyConfig,
+  SERVED_BY_HEADER,
+  startHaproxy,
+  waitFor,
+} from '@registry/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type BackendSample,
@@ -190,6 +198,28 @@ describe('HAProxy in front of replicas (real HAProxy)', () => {
     const servedBy = new Set<string | null>();
     for (let i = 0; i < 4; i += 1) servedBy.add((await fetch(`${haproxy.url}/x`)).headers.get(SERVED_BY_HEADER));
     expect([...servedBy]).toEqual(['replica-2']);
+  });
+
+  it('retries a dead server after its connect timeout, not after 1 s, when no other server is up', async () => {
+    const dead = await backend('dead');
+    await new Promise<void>((resolve) => dead.server.close(() => resolve()));
+    const haproxy = await startHaproxy({
+      servers: [{ name: 'replica-1', host: '127.0.0.1', port: dead.port }],
+      check: { ...CHECK, intervalMs: 60_000, fall: 3 },
+    });
+    started.push({ close: haproxy.stop });
+    // The first check marks it DOWN; forced UP, it stays UP until the next check a minute later, so every
+    // request meets a failed connection with no other server up: the case of a replica killed as it goes DOWN.
+    await waitFor(async () => (await haproxy.servers())[0]?.status === 'DOWN', { timeoutMs: 5_000, what: 'DOWN' });
+    await haproxy.command(`set server ${HAPROXY_BACKEND}/replica-1 health up`);
+    expect((await haproxy.servers())[0]?.status).toBe('UP');
+    const begun = performance.now();
+    const refused = await fetch(`${haproxy.url}/anything`);
+    const elapsedMs = performance.now() - begun;
+    expect([refused.status, refused.headers.get(SERVED_BY_HEADER)]).toEqual([503, null]);
+    // Three retries, each after the turn-around wait: about 750 ms; HAProxy's default of 1 s makes it 3 s.
+    expect(elapsedMs).toBeGreaterThanOrEqual(3 * HAPROXY_CONNECT_TIMEOUT_MS - 50);
+    expect(elapsedMs).toBeLessThan(2_500);
   });
 
   it('refuses a runtime command for a server it does not have, naming it', async () => {

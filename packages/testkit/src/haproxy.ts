@@ -91,6 +91,15 @@ export function installedHaproxyVersion(): string | undefined {
 }
 
 /**
+ * HAProxy's `timeout connect`. When a connection fails and no other server is up, HAProxy waits
+ * min(`timeout connect`, 1 s) before it retries (its turn-around timer). In CI a replica killed just as the
+ * check marked it DOWN held a liveness probe for 1002 ms that way, past the 1000 ms bound (2026-11-29).
+ * A connect on loopback or a local bridge takes well under a millisecond, so 250 ms keeps that wait at half
+ * the liveness p99 bound.
+ */
+export const HAPROXY_CONNECT_TIMEOUT_MS = 250;
+
+/**
  * The configuration: one frontend on loopback, one round-robin backend whose servers carry the active
  * health check (matcher 200-299, like a target group). Idempotent requests that meet a dead connection
  * are retried on another server (`retry-on`, `option redispatch 1`); HAProxy adds `x-served-by` to every
@@ -115,7 +124,7 @@ export function haproxyConfig(options: {
     '',
     'defaults',
     '  mode http',
-    '  timeout connect 1s',
+    `  timeout connect ${HAPROXY_CONNECT_TIMEOUT_MS}ms`,
     '  timeout client 30s',
     '  timeout server 30s',
     '  timeout http-request 10s',

@@ -15,6 +15,7 @@ export {
 } from './containers/index.js';
 export {
   HAPROXY_BACKEND,
+  HAPROXY_CONNECT_TIMEOUT_MS,
   type HaproxyCheck,
   type HaproxyHandle,
   type HaproxyServer,
