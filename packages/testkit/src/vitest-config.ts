@@ -11,6 +11,10 @@ export interface RegistryVitestOptions {
   /** Measure v8 coverage of the service's sources (unit and integration feed the coverage gate). */
   readonly serviceCoverage?: boolean;
   readonly globalSetup?: readonly string[];
+  /** Test files to run, when not every `test/**\/*.test.ts`. */
+  readonly include?: readonly string[];
+  /** Where service coverage goes (default `coverage`). */
+  readonly coverageDirectory?: string;
 }
 
 /**
@@ -23,7 +27,7 @@ export function registryVitestConfig(options: RegistryVitestOptions = {}): ViteU
     resolve: { conditions: ['source'] },
     ssr: { resolve: { conditions: ['source'] } },
     test: {
-      include: ['test/**/*.test.ts'],
+      include: options.include ? [...options.include] : ['test/**/*.test.ts'],
       environment: 'node',
       restoreMocks: true,
       ...(options.globalSetup ? { globalSetup: [...options.globalSetup] } : {}),
@@ -45,7 +49,7 @@ export function registryVitestConfig(options: RegistryVitestOptions = {}): ViteU
               // run's v8 coverage cannot see it.
               exclude: [`${serviceSrc}/server.ts`],
               reporter: ['text-summary', 'json'],
-              reportsDirectory: 'coverage',
+              reportsDirectory: options.coverageDirectory ?? 'coverage',
             },
           }
         : {}),
