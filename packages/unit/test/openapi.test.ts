@@ -85,6 +85,50 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('documents examples that the service accepts as they stand: no validation error for any of them', async () => {
+    type Parameter = { in: string; name: string; example?: unknown };
+    type Operation = {
+      parameters?: Parameter[];
+      requestBody?: { content: Record<string, { schema: { properties?: Record<string, { examples?: unknown[] }> } }> };
+    };
+    const document = (await servedDocument()) as unknown as { paths: Record<string, Record<string, Operation>> };
+    const { app } = buildTestApp();
+    const answered: string[] = [];
+    for (const [path, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const parameters = operation.parameters ?? [];
+        const properties = operation.requestBody?.content['application/json']?.schema.properties ?? {};
+        const bodyExamples = Object.entries(properties).flatMap(([name, schema]) =>
+          schema.examples?.length ? [[name, schema.examples[0]] as const] : [],
+        );
+        const exemplified = parameters.some((p) => p.example !== undefined) || bodyExamples.length > 0;
+        if (!exemplified || parameters.some((p) => p.in === 'path' && p.example === undefined)) continue;
+        const url = path.replace(/\{(\w+)\}/g, (_, name: string) =>
+          encodeURIComponent(String(parameters.find((p) => p.name === name)?.example)),
+        );
+        const query = Object.fromEntries(
+          parameters.filter((p) => p.in === 'query' && p.example !== undefined).map((p) => [p.name, String(p.example)]),
+        );
+        const response = await app.inject({
+          method: method.toUpperCase() as 'GET' | 'POST',
+          url,
+          query,
+          ...(bodyExamples.length > 0 ? { payload: Object.fromEntries(bodyExamples) } : {}),
+        });
+        answered.push(`${method.toUpperCase()} ${path}`);
+        expect(response.statusCode, `${method.toUpperCase()} ${url}: ${response.body}`).not.toBe(400);
+      }
+    }
+    expect(answered).toEqual(
+      expect.arrayContaining([
+        'GET /api/v1/models',
+        'GET /api/v1/models/{name}/versions/{version}',
+        'POST /api/v1/models/{name}/versions',
+        'POST /api/v1/models/{name}/versions/{version}/stage',
+      ]),
+    );
+  });
+
   it('is the document committed as docs/openapi.json (npm run build rewrites it)', async () => {
     const committed = readFileSync(join(workspaceRoot(), 'docs', 'openapi.json'), 'utf8');
     expect(committed).toBe(formatOpenApiDocument(await buildOpenApiDocument()));

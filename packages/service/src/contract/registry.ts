@@ -40,12 +40,21 @@ const modelName = z
   .min(1, { error: 'expected a model name' })
   .max(256, { error: 'expected at most 256 characters' })
   // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-  .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' });
-const versionNumber = z.string().regex(/^[1-9]\d{0,9}$/, { error: 'expected a positive whole number' });
+  .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' })
+  .meta({ examples: ['churn-classifier'] });
+const versionNumber = z
+  .string()
+  .regex(/^[1-9]\d{0,9}$/, { error: 'expected a positive whole number' })
+  .meta({ examples: ['1'] });
 
 /** `GET /api/v1/models` query. */
 export const searchQuerySchema = z.strictObject({
-  search: z.string().max(256).optional().describe('text the model name contains, matched literally, any case'),
+  search: z
+    .string()
+    .max(256)
+    .optional()
+    .describe('text the model name contains, matched literally, any case')
+    .meta({ examples: ['churn'] }),
   filter: z.string().max(1024).optional().describe('an MLflow filter expression; overrides `search`'),
   max_results: z
     .string()
@@ -53,7 +62,8 @@ export const searchQuerySchema = z.strictObject({
     .transform(Number)
     .refine((n) => n >= 1 && n <= 1000, { error: 'expected a whole number from 1 to 1000' })
     .optional()
-    .describe('1 to 1000, default 100'),
+    .describe('1 to 1000, default 100')
+    .meta({ examples: ['10'] }),
   page_token: z.string().max(4096).optional(),
 });
 
@@ -64,15 +74,25 @@ export const versionParamsSchema = z.strictObject({ name: modelName, version: ve
 
 /** `POST /api/v1/models/{name}/versions` body. */
 export const registerBodySchema = z.strictObject({
-  source: z.string().min(1, { error: 'expected the artifact URI of the model' }).max(4096),
+  source: z
+    .string()
+    .min(1, { error: 'expected the artifact URI of the model' })
+    .max(4096)
+    .meta({ examples: ['s3://models/churn-classifier/1'] }),
   run_id: z.string().min(1).max(256).optional(),
-  description: z.string().max(5000).optional(),
+  description: z
+    .string()
+    .max(5000)
+    .optional()
+    .meta({ examples: ['gradient-boosted trees, trained on the November data'] }),
 });
 
 /** `POST /api/v1/models/{name}/versions/{version}/stage` body. */
 export const stageBodySchema = z
   .strictObject({
-    stage: z.enum(MODEL_STAGES, { error: `expected one of ${MODEL_STAGES.join(', ')}` }),
+    stage: z
+      .enum(MODEL_STAGES, { error: `expected one of ${MODEL_STAGES.join(', ')}` })
+      .meta({ examples: ['Staging'] }),
     archive_existing_versions: z
       .boolean()
       .optional()
