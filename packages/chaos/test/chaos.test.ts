@@ -173,6 +173,10 @@ for (const local of localProviders()) {
           const { failed, notRun } = outcome(report, experiment.id);
           // The reason goes to the output, where the user reads it, not only into the test report.
           if (notRun !== undefined) process.stdout.write(`[${name}] not run: ${experiment.title}: ${notRun}\n`);
+          // Where REGISTRY_REQUIRED_PROVIDERS names this provider (CI), an experiment that did not run fails.
+          expect(notRun === undefined || !local.required, `required provider ${name} did not run it: ${notRun}`).toBe(
+            true,
+          );
           context.skip(notRun !== undefined, notRun);
           if (failed) process.stdout.write(`${failed}\n`);
           expect(failed).toBe('');
