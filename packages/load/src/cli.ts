@@ -99,7 +99,9 @@ async function main(): Promise<number> {
     let k6Failures = 0;
     if (isK6Available()) {
       const healthy = scenarios.filter((s) => !needsToxiproxy(s));
-      k6Failures = healthy.filter((s) => runK6(target.serviceUrl, s.id, baselineRps) !== 0).length;
+      for (const scenario of healthy) {
+        if ((await runK6(target.serviceUrl, scenario.id, baselineRps)) !== 0) k6Failures += 1;
+      }
       engines.push({
         name: 'k6',
         ran: true,

@@ -1,9 +1,12 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { isPortOpen, listensYet, onFreePort, StopWaiting, spawnManaged, waitFor } from './process.js';
+
+const execFileAsync = promisify(execFile);
 
 /** The response header HAProxy adds naming the backend server (replica) that answered. */
 export const SERVED_BY_HEADER = 'x-served-by';
@@ -220,10 +223,15 @@ async function startHaproxyOn(executable: string, port: number, options: Haproxy
     file,
     haproxyConfig({ port, socket, servers: options.servers, check: options.check, retries: options.retries }),
   );
-  const check = spawnSync(executable, ['-c', '-q', '-f', file], { encoding: 'utf8' });
-  if (check.status !== 0) {
+  // Checked without blocking: other lanes may be timing liveness while this one starts its HAProxy.
+  const rejection = await execFileAsync(executable, ['-c', '-q', '-f', file], { encoding: 'utf8' }).then(
+    () => undefined,
+    (error: { stdout?: string; stderr?: string; message: string }) =>
+      `${error.stdout ?? ''}${error.stderr ?? ''}` || error.message,
+  );
+  if (rejection !== undefined) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`HAProxy rejected its configuration:\n${check.stdout}${check.stderr}`);
+    throw new Error(`HAProxy rejected its configuration:\n${rejection}`);
   }
   const server = options.container
     ? await haproxyContainer(dir, file)
