@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
-import { createRegistryClient } from '@registry/service/client';
+import { SETTINGS } from '@registry/service';
+import { createRegistryClient, METRICS } from '@registry/service/client';
 import {
   fetchJson,
   freePort,
@@ -12,7 +13,7 @@ import {
   startService,
   waitFor,
 } from '@registry/testkit';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 /** A stand-in MLflow on loopback that holds every request until the test releases it. */
 async function startHeldMlflow() {
@@ -69,12 +70,14 @@ describe('Service process', () => {
     const ready = await fetch(`${service.url}/health/ready`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ degraded_mode: true });
+    const client = createRegistryClient({ baseUrl: service.url });
+    const refusedBefore = (await client.metrics()).value(METRICS.breakerRejections);
     const response = await fetchJson<{ code: string }>(`${service.url}/api/v1/models/anything`);
     expect(response.status).toBe(503);
     expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(response.body.code).toBe('MLFLOW_CIRCUIT_OPEN');
-    // Far below MLFLOW_REQUEST_TIMEOUT (10 s): the breaker answers without calling MLflow.
-    expect(response.elapsedMs).toBeLessThan(2_000);
+    // The breaker refused the call itself (its refusal count went up): the request never waited on MLflow.
+    expect((await client.metrics()).value(METRICS.breakerRejections)).toBe(refusedBefore + 1);
   });
 
   it('reports the commit it was built from and when, as stamped by the build', async () => {
@@ -86,6 +89,18 @@ describe('Service process', () => {
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ git_commit: head, name: '@registry/service' });
     if (answer.status === 200) expect(Date.parse(answer.body.build_date ?? '')).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('runs with the settings its test gives, never with a service setting exported in the shell', async () => {
+    vi.stubEnv('ENVIRONMENT', 'from-the-shell');
+    try {
+      const closedPort = await freePort();
+      await using service = await startService({ env: { MLFLOW_TRACKING_URI: `http://127.0.0.1:${closedPort}` } });
+      const answer = await createRegistryClient({ baseUrl: service.url }).version();
+      expect(answer.body).toMatchObject({ environment: SETTINGS.ENVIRONMENT.default });
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('turns readiness 503 on SIGTERM, finishes in-flight requests and exits 0', async () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { SETTINGS } from '@registry/service';
 import { listensYet, type ManagedProcess, onFreePort, StopWaiting, spawnManaged, waitFor } from './process.js';
 
 const require = createRequire(import.meta.url);
@@ -32,8 +33,19 @@ export async function startService(options: ServiceOptions = {}): Promise<Servic
   return onFreePort((port) => startServiceOn(port, options));
 }
 
+/**
+ * This process's environment without any of the service's own settings: a started service runs with
+ * exactly the settings its caller gives (and the defaults), never with an `API_KEYS`, `ENVIRONMENT` or
+ * `CACHE_MAX_BYTES` that happens to be set in the shell running the tests.
+ */
+function inheritedEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const name of Object.keys(SETTINGS)) delete env[name];
+  return env;
+}
+
 async function startServiceOn(port: number, options: ServiceOptions): Promise<ServiceHandle> {
-  const env = { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...options.env, PORT: String(port) };
+  const env = { ...inheritedEnv(), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...options.env, PORT: String(port) };
   const child = spawnManaged('service', process.execPath, ['--enable-source-maps', serviceEntryPoint()], {
     env,
     echo: options.echo,
