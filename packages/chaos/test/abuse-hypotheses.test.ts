@@ -7,6 +7,7 @@ import {
   type AttackSample,
   CHAOS_SERVICE_ENV,
   deriveBounds,
+  LIVE_P99_MS,
   neighbourPorts,
   readAbuseLimits,
   SHARED_HYPOTHESES,
@@ -103,6 +104,51 @@ describe('SHARED_HYPOTHESES', () => {
   it('fails the RSS hypothesis above the allowance', () => {
     const live = [{ routeClass: 'live' as const, at: 0, status: 200, latencyMs: 2, rssMb: 300 }];
     expect(judge('RSS', observation({ live })).passed).toBe(false);
+  });
+
+  it('fails the liveness hypothesis on one probe that is not 200, on a p99 above its bound and with no probe at all', () => {
+    const probe = { routeClass: 'live' as const, at: 0, status: 200, latencyMs: 2, rssMb: 100 };
+    expect(judge('liveness', observation({ live: [probe, { ...probe, status: 503 }] })).passed).toBe(false);
+    const slow = Array.from({ length: 10 }, () => ({ ...probe, latencyMs: LIVE_P99_MS + 1 }));
+    expect(judge('liveness', observation({ live: slow }))).toMatchObject({
+      passed: false,
+      figure: `p99 ${LIVE_P99_MS + 1} ms`,
+    });
+    expect(judge('liveness', observation({ live: [] })).passed).toBe(false);
+  });
+
+  it('fails the answers hypothesis when a request gets another answer than its contract gives, or none was sent', () => {
+    const sample = observation().samples[0] as AttackSample;
+    const passedThrough = { ...sample, status: 200, code: undefined };
+    expect(judge('answers', observation({ samples: [sample, passedThrough] }))).toMatchObject({
+      passed: false,
+      figure: '1/2',
+    });
+    expect(judge('answers', observation({ samples: [] })).passed).toBe(false);
+  });
+
+  it('fails the process hypothesis when the service crashed', () => {
+    const crash = { name: 'crash', passed: false, detail: 'exited with code 1' };
+    expect(judge('process', observation({ crash }))).toMatchObject({ passed: false, figure: 'CRASH' });
+  });
+
+  it('fails the breaker hypothesis of a hung MLflow when the breaker did not close after MLflow answered again', () => {
+    const hung = { breakerExpectation: 'follows-mlflow' as const, faultRemovedAt: 1_000 };
+    expect(judge('breaker', observation({ ...hung, recoveredAt: null }))).toMatchObject({
+      passed: false,
+      figure: 'not recovered',
+    });
+    expect(judge('breaker', observation({ ...hung, recoveredAt: 1_500 })).passed).toBe(true);
+  });
+});
+
+describe('readAbuseLimits', () => {
+  it("reads the limits as the service's own configuration parses them, and refuses what the service refuses", () => {
+    expect(readAbuseLimits({ REQUEST_TIMEOUT: '45', CACHE_MAX_BYTES: '  ' })).toMatchObject({
+      requestTimeoutMs: 45_000,
+      cacheMaxBytes: readAbuseLimits({}).cacheMaxBytes,
+    });
+    expect(() => readAbuseLimits({ MLFLOW_QUEUE_SIZE: '1e3' })).toThrow('MLFLOW_QUEUE_SIZE');
   });
 });
 

@@ -1,23 +1,6 @@
-import { SETTINGS } from '@registry/service';
+import { loadConfig } from '@registry/service';
 
-/**
- * The service settings the abuse class is judged by, each with its environment variable. They are the
- * operator's own settings, so every bound below follows whatever the service runs with.
- */
-const LIMIT_SETTINGS = {
-  proxyMode: 'MLFLOW_PROXY',
-  proxyMaxBytes: 'MLFLOW_PROXY_MAX_BYTES',
-  maxConcurrency: 'MLFLOW_MAX_CONCURRENCY',
-  queueSize: 'MLFLOW_QUEUE_SIZE',
-  cacheMaxBytes: 'CACHE_MAX_BYTES',
-  cacheMaxEntryBytes: 'CACHE_MAX_ENTRY_BYTES',
-  requestTimeout: 'REQUEST_TIMEOUT',
-  headersTimeout: 'HEADERS_TIMEOUT',
-  adminMaxFailures: 'ADMIN_AUTH_MAX_FAILURES',
-  adminWindow: 'ADMIN_AUTH_WINDOW',
-} as const;
-
-/** The service's limits against hostile clients (times in ms, sizes in bytes). */
+/** The service's limits against hostile clients (times in ms, sizes in bytes), as its configuration holds them. */
 export interface AbuseLimits {
   /** `MLFLOW_PROXY`: off, read-only, registry or full. */
   readonly proxyMode: string;
@@ -71,40 +54,24 @@ export function cacheRssAllowanceMb(limits: AbuseLimits): number {
   return Math.ceil((CACHE_RSS_FACTOR * limits.cacheMaxBytes) / MIB) + RSS_HEADROOM_MB;
 }
 
-function settingValue(name: string, env: Readonly<Record<string, string | undefined>>): string {
-  const given = env[name];
-  if (given !== undefined && given !== '') return given;
-  const spec = (SETTINGS as Readonly<Record<string, { readonly default?: string }>>)[name];
-  if (spec?.default === undefined) {
-    throw new Error(`the abuse experiments need ${name}: it is not set and the service has no default for it`);
-  }
-  return spec.default;
-}
-
-function positive(name: string, text: string, scale = 1): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name}: expected a number, got "${text}"`);
-  return Math.round(value * scale);
-}
-
 /**
- * The limits the service runs with: each from the environment it was started with (`env`, e.g.
- * `CHAOS_SERVICE_ENV`), else the default in the service's own `SETTINGS`. `/health/status` does not report
- * these settings, so for an external service pass the environment it was given.
+ * The limits the service runs with, read by the service's own `loadConfig` from the environment it was
+ * started with (`env`, e.g. `CHAOS_SERVICE_ENV`; defaults for what it leaves out), so the bounds follow
+ * the operator's settings exactly as the service parses them. `/health/status` does not report these
+ * settings, so for an external service pass the environment it was given.
  */
 export function readAbuseLimits(env: Readonly<Record<string, string | undefined>>): AbuseLimits {
-  const value = (key: keyof typeof LIMIT_SETTINGS) => settingValue(LIMIT_SETTINGS[key], env);
-  const number = (key: keyof typeof LIMIT_SETTINGS, scale = 1) => positive(LIMIT_SETTINGS[key], value(key), scale);
+  const config = loadConfig(env);
   return Object.freeze({
-    proxyMode: value('proxyMode'),
-    proxyMaxBytes: number('proxyMaxBytes'),
-    maxConcurrency: number('maxConcurrency'),
-    queueSize: number('queueSize'),
-    cacheMaxBytes: number('cacheMaxBytes'),
-    cacheMaxEntryBytes: number('cacheMaxEntryBytes'),
-    requestTimeoutMs: number('requestTimeout', 1000),
-    headersTimeoutMs: number('headersTimeout', 1000),
-    adminMaxFailures: number('adminMaxFailures'),
-    adminWindowMs: number('adminWindow', 1000),
+    proxyMode: config.mlflow.proxyMode,
+    proxyMaxBytes: config.mlflow.maxResponseBytes,
+    maxConcurrency: config.mlflow.maxConcurrency,
+    queueSize: config.mlflow.queueSize,
+    cacheMaxBytes: config.cache.maxBytes,
+    cacheMaxEntryBytes: config.cache.maxEntryBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
+    adminMaxFailures: config.auth.adminMaxFailures,
+    adminWindowMs: config.auth.adminFailureWindowMs,
   });
 }
