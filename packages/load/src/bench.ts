@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: the performance ratios of docs/performance.md, measured in one run on one machine,
-// with the service in its default configuration (LOG_LEVEL=info).
+// with the service at its default log level (LOG_LEVEL=info) and the load stack's probe, breaker and
+// bulkhead settings (LOAD_SERVICE_ENV: the breaker-open ratio needs it to open and close in seconds).
 //  1. /health/live throughput of the service vs a bare Fastify route returning the same body (>= 0.9),
 //     and both vs Node's own http server with that body (the physical ceiling; reported)
 //  2. MLflow-bound p99 with the breaker open vs the request timeout (<= 1/500)
@@ -11,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { SETTINGS } from '@registry/service';
 import { workspaceRoot } from '@registry/testkit';
 import autocannon from 'autocannon';
 import { type BareServer, startBareServer } from './baseline.js';
@@ -77,7 +79,8 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stdout.write(`${line}\n`);
   // Children inherit the affinity: pin to the servers' CPU while starting them, then move to our own.
   const pinned = pinSelf(SERVER_CPU);
-  const { LOG_LEVEL: _benchRunsTheDefault, ...serviceEnv } = LOAD_SERVICE_ENV;
+  // The service's own default log level, given explicitly: a started service otherwise logs at `warn`.
+  const serviceEnv = { ...LOAD_SERVICE_ENV, LOG_LEVEL: SETTINGS.LOG_LEVEL.default };
   const target = await startLocalTarget(serviceEnv);
   const servers: BareServer[] = [];
   try {
@@ -87,7 +90,7 @@ async function main(): Promise<void> {
     servers.push(raw);
     const separated = pinned && pinSelf(GENERATOR_CPU);
     log(
-      `bench: ${ROUNDS} rounds of ${SECONDS} s, ${CONNECTIONS} connections; service (default LOG_LEVEL=info) ${target.serviceUrl}, bare Fastify ${bare.url}, node:http ${raw.url}`,
+      `bench: ${ROUNDS} rounds of ${SECONDS} s, ${CONNECTIONS} connections; service (LOG_LEVEL=${serviceEnv.LOG_LEVEL}, its default) ${target.serviceUrl}, bare Fastify ${bare.url}, node:http ${raw.url}`,
     );
     log(
       separated
