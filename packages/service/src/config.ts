@@ -216,7 +216,8 @@ export const SETTINGS = {
   },
   CACHE_MAX_BYTES: {
     default: '67108864',
-    description: 'Bytes the last-known-good cache may hold, counted as the JSON size of each entry (0 disables it).',
+    description:
+      'Bytes the last-known-good cache may hold, counted as the JSON size of each entry plus its key (0 disables it).',
     schema: integer(0, 2 ** 40),
   },
   CACHE_MAX_ENTRY_BYTES: {

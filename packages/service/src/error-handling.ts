@@ -83,10 +83,11 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
         ? 'HEADERS_TOO_LARGE'
         : 'BAD_REQUEST';
   const { status, message } = ERRORS[code];
-  const body = JSON.stringify({ code, message, requestId: randomUUID() } satisfies ErrorBody);
+  const requestId = randomUUID();
+  const body = JSON.stringify({ code, message, requestId } satisfies ErrorBody);
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\n${REQUEST_ID_HEADER}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy();

@@ -32,6 +32,7 @@ export {
   type DependencyCheck,
 } from './dependency-checks.js';
 export { EMF_METRICS, emfLine, startEmfPublisher } from './emf-publisher.js';
+export { MLFLOW_ERROR_CODE_BY_STATUS } from './error-handling.js';
 export { ERRORS, type ErrorBody, type ErrorCode, isServiceError, ServiceError } from './errors.js';
 export {
   type Check,

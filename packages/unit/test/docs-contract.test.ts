@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ERRORS, SETTINGS } from '@registry/service';
+import { ERRORS, MLFLOW_ERROR_CODE_BY_STATUS, SETTINGS } from '@registry/service';
 import { describe, expect, it } from 'vitest';
 
 const docs = new URL('../../../docs/', import.meta.url);
@@ -24,6 +24,13 @@ describe('Error catalogue', () => {
 
   it('documents no code the service does not have', () => {
     expect([...documented.keys()].filter((code) => !(code in ERRORS))).toEqual([]);
+  });
+
+  it("documents the MLflow error_code the pass-through's errors carry for each status", () => {
+    const text = readFileSync(new URL('errors.md', docs), 'utf8').replaceAll(/\s+/g, ' ');
+    for (const [status, code] of Object.entries(MLFLOW_ERROR_CODE_BY_STATUS)) {
+      expect(text, `${status} ${code}`).toContain(`${status} \`${code}\``);
+    }
   });
 });
 

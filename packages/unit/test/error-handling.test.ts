@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { ERRORS } from '@registry/service';
+import { ERRORS, REQUEST_ID_HEADER } from '@registry/service';
 import { describe, expect, it, vi } from 'vitest';
 import { buildTestApp } from './support/fakes.js';
 import { createCapturingLogger } from './support/logs.js';
@@ -160,25 +160,29 @@ describe('clientErrorHandler', () => {
     ['ERR_HTTP_REQUEST_TIMEOUT', 'HTTP/1.1 408 Request Timeout', 'REQUEST_TIMEOUT'],
     ['HPE_HEADER_OVERFLOW', 'HTTP/1.1 431 Request Header Fields Too Large', 'HEADERS_TOO_LARGE'],
     ['HPE_INVALID_METHOD', 'HTTP/1.1 400 Bad Request', 'BAD_REQUEST'],
-  ])('answers %s with "%s" and a %s catalogue body, then closes the socket', (errorCode, statusLine, code) => {
-    const { app } = buildTestApp();
-    const { socket, written, asSocket } = socketStub();
-    app.server.emit('clientError', clientError(errorCode), asSocket);
-    expect(written).toHaveLength(1);
-    const response = parseRaw(written[0] ?? '');
-    expect(response.statusLine).toBe(statusLine);
-    expect(response.headers).toMatchObject({
-      'content-type': 'application/json',
-      connection: 'close',
-      'content-length': String(response.bodyBytes),
-    });
-    expect(response.body).toEqual({
-      code,
-      message: ERRORS[code as keyof typeof ERRORS].message,
-      requestId: expect.any(String),
-    });
-    expect(socket.destroy).toHaveBeenCalled();
-  });
+  ])(
+    'answers %s with "%s", a %s catalogue body and its request id in the header, then closes the socket',
+    (errorCode, statusLine, code) => {
+      const { app } = buildTestApp();
+      const { socket, written, asSocket } = socketStub();
+      app.server.emit('clientError', clientError(errorCode), asSocket);
+      expect(written).toHaveLength(1);
+      const response = parseRaw(written[0] ?? '');
+      expect(response.statusLine).toBe(statusLine);
+      expect(response.headers).toMatchObject({
+        'content-type': 'application/json',
+        connection: 'close',
+        'content-length': String(response.bodyBytes),
+      });
+      expect(response.body).toEqual({
+        code,
+        message: ERRORS[code as keyof typeof ERRORS].message,
+        requestId: expect.any(String),
+      });
+      expect(response.headers[REQUEST_ID_HEADER]).toBe((response.body as { requestId: string }).requestId);
+      expect(socket.destroy).toHaveBeenCalled();
+    },
+  );
 
   it('writes nothing for a connection the client reset', () => {
     const { app } = buildTestApp();
