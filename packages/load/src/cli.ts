@@ -26,7 +26,10 @@ const USAGE = `usage: npm run load -- [--target URL] [--toxiproxy URL] [--toxipr
   --toxiproxy-proxy the proxy's name on that Toxiproxy (default mlflow)
   --only            run only these scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}
   --report-dir      where load-report.json and load-report.html go (default: reports/load in the repo)
-  --duration-scale  multiply every scenario's duration (default 1)`;
+  --duration-scale  multiply every scenario's duration (default 1)
+
+  REGISTRY_API_KEY  with --target: the API key every request carries (x-api-key), for a service that
+                    runs with API_KEYS (a deployed one does)`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);
@@ -56,13 +59,15 @@ async function main(): Promise<number> {
   const durationScale = Number(values['duration-scale'] ?? 1);
   if (!Number.isFinite(durationScale) || durationScale <= 0) fail('--duration-scale: expected a number above 0');
   const reportDir = resolve(values['report-dir'] ?? `${workspaceRoot()}/reports/load`);
+  // From the environment, not a flag: a key on the command line shows in the process list.
+  const apiKey = process.env.REGISTRY_API_KEY || undefined;
   const scenarios = only ? SCENARIOS.filter((s) => only.includes(s.id)) : SCENARIOS;
 
   const log = (line: string) => process.stdout.write(`${line}\n`);
   const started = Date.now();
   log(values.target ? `load: checking ${values.target}` : 'load: starting a local stack');
   const target: LoadTarget = values.target
-    ? await connectRemoteTarget(values.target, values.toxiproxy, values['toxiproxy-proxy'])
+    ? await connectRemoteTarget(values.target, values.toxiproxy, values['toxiproxy-proxy'], apiKey)
     : await startLocalTarget();
   process.once('SIGINT', () => void target.stop().then(() => process.exit(130)));
   try {
@@ -75,7 +80,7 @@ async function main(): Promise<number> {
         ? 'load: no baseline (deployed target): throughput is reported, not judged; latency and error thresholds hold'
         : `load: baseline ${Math.round(baselineRps)} rps (bare Fastify route, ${BASELINE.connections} connections, ${BASELINE.seconds} s); capacity thresholds are shares of it`,
     );
-    await seedLoadModel(target.serviceUrl);
+    await seedLoadModel(target.serviceUrl, target.apiKey);
     const results: ScenarioResult[] = [];
     const skipped: LoadReport['skipped'][number][] = [];
     for (const [index, scenario] of scenarios.entries()) {

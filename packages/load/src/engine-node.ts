@@ -83,15 +83,24 @@ export function judge(measured: Measured, thresholds: Thresholds): ThresholdVerd
 }
 
 /** The stream's mix as autocannon's request cycle: each request repeated `weight` times. */
-function requestCycle(requests: readonly WeightedRequest[], onResponse: autocannon.Request['onResponse']) {
-  return requests.flatMap((request) =>
-    Array.from({ length: Math.max(1, Math.round(request.weight)) }, () => ({
+function requestCycle(
+  requests: readonly WeightedRequest[],
+  onResponse: autocannon.Request['onResponse'],
+  apiKey: string | undefined,
+) {
+  return requests.flatMap((request) => {
+    const headers: Record<string, string> = {
+      ...(request.body ? { 'content-type': 'application/json' } : {}),
+      ...(apiKey ? { 'x-api-key': apiKey } : {}),
+    };
+    return Array.from({ length: Math.max(1, Math.round(request.weight)) }, () => ({
       method: request.method,
       path: request.path,
-      ...(request.body ? { body: request.body, headers: { 'content-type': 'application/json' } } : {}),
+      ...(request.body ? { body: request.body } : {}),
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
       onResponse,
-    })),
-  );
+    }));
+  });
 }
 
 /** One autocannon run; `startDelayMs` holds it back from the start of its stage. */
@@ -162,13 +171,14 @@ const REQUEST_TIMEOUT_SEC = 10;
 
 /**
  * Runs one stream with autocannon for `durationSec` (each stage of a ramp in turn), recording every
- * response's status and latency, and judges it against the stream's thresholds.
+ * response's status and latency, and judges it against the stream's thresholds. With `apiKey`, every
+ * request carries it in `x-api-key` (a service that runs with API_KEYS).
  */
 export async function runStream(
   baseUrl: string,
   stream: Stream,
   durationSec: number,
-  options: { baselineRps?: number } = {},
+  options: { baselineRps?: number; apiKey?: string | undefined } = {},
 ): Promise<StreamResult> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
@@ -204,7 +214,7 @@ export async function runStream(
           connections: phase.connections,
           duration: Math.max(1, phase.durationSec),
           timeout: REQUEST_TIMEOUT_SEC,
-          requests: requestCycle(stream.requests, onResponse),
+          requests: requestCycle(stream.requests, onResponse, options.apiKey),
           ...(phase.overallRate ? { overallRate: phase.overallRate } : {}),
           // An arrival rate is held by count: exactly `amount` requests, so the engine cannot overshoot
           // the load it was asked for; the rate achieved is then checked against the rate asked.

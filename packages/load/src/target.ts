@@ -22,6 +22,8 @@ export interface LoadTarget {
   readonly description: string;
   /** The Toxiproxy proxy between the service and MLflow; without it MLflow-fault scenarios cannot run. */
   readonly proxy: ToxiproxyProxy | undefined;
+  /** The API key every request to the registry routes carries (`x-api-key`), for a service that runs with `API_KEYS`. */
+  readonly apiKey?: string;
   stop(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ export async function connectRemoteTarget(
   serviceUrl: string,
   toxiproxyUrl?: string,
   proxyName = 'mlflow',
+  apiKey?: string,
 ): Promise<LoadTarget> {
   const url = serviceUrl.replace(/\/+$/, '');
   const live = await serviceClient(url)
@@ -57,12 +60,18 @@ export async function connectRemoteTarget(
     });
   if (live.status !== 200) throw new Error(`--target ${url}: /health/live answered ${live.status}`);
   const proxy = toxiproxyUrl ? await (await connectToxiproxy(toxiproxyUrl)).client.get(proxyName) : undefined;
-  return { serviceUrl: url, description: `deployed service ${url}`, proxy, stop: async () => {} };
+  return {
+    serviceUrl: url,
+    description: `deployed service ${url}${apiKey ? ' (with an API key)' : ''}`,
+    proxy,
+    ...(apiKey ? { apiKey } : {}),
+    stop: async () => {},
+  };
 }
 
 /** The typed client of the service under load (for setup and readings, never in the measured loop). */
-function serviceClient(serviceUrl: string): RegistryClient {
-  return createRegistryClient({ baseUrl: serviceUrl, timeoutMs: 10_000 });
+function serviceClient(serviceUrl: string, apiKey?: string): RegistryClient {
+  return createRegistryClient({ baseUrl: serviceUrl, timeoutMs: 10_000, ...(apiKey ? { apiKey } : {}) });
 }
 
 async function breakerState(serviceUrl: string): Promise<string | undefined> {
@@ -111,13 +120,15 @@ export async function restoreTarget(target: LoadTarget): Promise<void> {
 }
 
 /** Registers the model the registry requests read (version 1), through the service itself. */
-export async function seedLoadModel(serviceUrl: string): Promise<void> {
-  const service = serviceClient(serviceUrl);
+export async function seedLoadModel(serviceUrl: string, apiKey?: string): Promise<void> {
+  const service = serviceClient(serviceUrl, apiKey);
   const existing = await service.models.version(LOAD_MODEL, '1');
   if (existing.status === 200) return;
   const created = await service.models.register(LOAD_MODEL, { source: 's3://registry-load/models/load-model/1' });
   if (created.status !== 201)
-    throw new Error(`could not register ${LOAD_MODEL} through the service (status ${created.status})`);
+    throw new Error(
+      `could not register ${LOAD_MODEL} through the service (status ${created.status})${created.status === 401 ? ': it runs with API_KEYS; set REGISTRY_API_KEY to one of them' : ''}`,
+    );
 }
 
 /** The service's own resident memory and event-loop lag p99, read from /metrics. */
