@@ -1,4 +1,5 @@
 import type { ProxyMode } from './config.js';
+import { MAX_FILTER_LENGTH } from './contract/registry.js';
 import type { ErrorCode } from './errors.js';
 
 /** The only methods the pass-through relays. */
@@ -10,12 +11,17 @@ export type EndpointAccess = 'read' | 'write';
 /** One MLflow endpoint the restricted modes allow. */
 export interface ProxyEndpoint {
   readonly method: (typeof PROXY_METHODS)[number];
-  /** The path below the tracking URI; with `prefix`, any path below it (one or more segments). */
+  /**
+   * The path below the tracking URI; a `*` segment stands for exactly one non-empty segment. With `prefix`,
+   * any path below it (one or more segments).
+   */
   readonly path: string;
   readonly access: EndpointAccess;
   readonly prefix?: boolean;
   /** An artifact download: its body may stream for longer than MLFLOW_REQUEST_TIMEOUT (the size cap holds). */
   readonly artifact?: boolean;
+  /** A search: its `filter` (query for GET, JSON body for POST) is held to MAX_FILTER_LENGTH. */
+  readonly search?: boolean;
 }
 
 const API = '/api/2.0/mlflow';
@@ -42,7 +48,7 @@ const write = (method: ProxyEndpoint['method'], path: string, extra: Partial<Pro
 export const PROXY_ENDPOINTS: readonly ProxyEndpoint[] = [
   write('POST', `${API}/registered-models/create`),
   read('GET', `${API}/registered-models/get`),
-  read('GET', `${API}/registered-models/search`),
+  read('GET', `${API}/registered-models/search`, { search: true }),
   read('GET', `${API}/registered-models/get-latest-versions`),
   read('POST', `${API}/registered-models/get-latest-versions`),
   write('PATCH', `${API}/registered-models/update`),
@@ -51,23 +57,24 @@ export const PROXY_ENDPOINTS: readonly ProxyEndpoint[] = [
   read('GET', `${API}/registered-models/alias`),
   write('POST', `${API}/model-versions/create`),
   read('GET', `${API}/model-versions/get`),
-  read('GET', `${API}/model-versions/search`),
+  read('GET', `${API}/model-versions/search`, { search: true }),
   write('PATCH', `${API}/model-versions/update`),
   write('POST', `${API}/model-versions/transition-stage`),
   write('POST', `${API}/model-versions/set-tag`),
   read('GET', `${API}/model-versions/get-download-uri`),
   read('GET', `${API}/experiments/get`),
   read('GET', `${API}/experiments/get-by-name`),
-  read('GET', `${API}/experiments/search`),
-  read('POST', `${API}/experiments/search`),
+  read('GET', `${API}/experiments/search`, { search: true }),
+  read('POST', `${API}/experiments/search`, { search: true }),
   read('GET', `${API}/runs/get`),
-  read('POST', `${API}/runs/search`),
+  read('POST', `${API}/runs/search`, { search: true }),
   read('GET', `${API}/metrics/get-history`),
   read('GET', `${API}/artifacts/list`),
   read('GET', `${API}/logged-models`, { prefix: true }),
-  read('POST', `${API}/logged-models/search`),
-  // register_model records the new version on the logged model: PATCH logged-models/<id>/tags.
-  write('PATCH', `${API}/logged-models`, { prefix: true }),
+  read('POST', `${API}/logged-models/search`, { search: true }),
+  // register_model records the new version on the logged model: PATCH logged-models/<id>/tags, and only
+  // that (PATCH logged-models/<id> finalizes a logged model, which is not the registry's to change).
+  write('PATCH', `${API}/logged-models/*/tags`),
   read('GET', '/api/3.0/mlflow/server-info'),
   read('GET', ARTIFACTS),
   read('GET', ARTIFACTS, { prefix: true, artifact: true }),
@@ -97,7 +104,26 @@ const refuse = (code: ProxyRefusal['code'], message: string): ProxyRefusal => ({
 
 function matches(endpoint: ProxyEndpoint, method: string, path: string): boolean {
   if (endpoint.method !== method) return false;
-  return endpoint.prefix ? path.startsWith(`${endpoint.path}/`) : path === endpoint.path;
+  if (endpoint.prefix) return path.startsWith(`${endpoint.path}/`) && path.length > endpoint.path.length + 1;
+  if (!endpoint.path.includes('*')) return path === endpoint.path;
+  const wanted = endpoint.path.split('/');
+  const given = path.split('/');
+  return (
+    wanted.length === given.length && wanted.every((part, i) => (part === '*' ? given[i] !== '' : part === given[i]))
+  );
+}
+
+/** The `filter` values of a search request: from the query of a GET, from the JSON body of a POST. */
+function searchFilters(method: string, query: string, body: Uint8Array | undefined): string[] {
+  if (method === 'GET') return new URLSearchParams(query).getAll('filter');
+  if (!body || body.byteLength === 0) return [];
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(body));
+    const filter = typeof parsed === 'object' && parsed !== null ? (parsed as { filter?: unknown }).filter : undefined;
+    return typeof filter === 'string' ? [filter] : [];
+  } catch {
+    return []; // Not JSON: MLflow refuses it itself, at no cost.
+  }
 }
 
 /** The decoded path below the route prefix, or a refusal for anything that could leave it. */
@@ -142,6 +168,8 @@ export function decideProxyRequest(input: {
   /** Where the pass-through is mounted, e.g. `/mlflow`. */
   readonly routePrefix: string;
   readonly trackingUri: string;
+  /** The request body, for the searches whose filter it carries. */
+  readonly body?: Uint8Array;
 }): ProxyDecision {
   const { mode, method, rawUrl, routePrefix, trackingUri } = input;
   if (!rawUrl.startsWith(`${routePrefix}/`)) {
@@ -159,6 +187,12 @@ export function decideProxyRequest(input: {
   const rawPath = queryAt === -1 ? below : below.slice(0, queryAt);
   const checked = checkPath(rawPath);
   if ('ok' in checked) return checked;
+  const query = queryAt === -1 ? '' : below.slice(queryAt + 1);
+  try {
+    decodeURIComponent(query);
+  } catch {
+    return refuse('BAD_REQUEST', 'The query string is not valid percent-encoding.');
+  }
 
   if (mode === 'off') return refuse('MLFLOW_PROXY_FORBIDDEN', 'The MLflow pass-through is off (MLFLOW_PROXY=off).');
   const endpoint = PROXY_ENDPOINTS.find((candidate) => matches(candidate, method, checked.path));
@@ -168,6 +202,16 @@ export function decideProxyRequest(input: {
       return refuse(
         'MLFLOW_PROXY_FORBIDDEN',
         `MLFLOW_PROXY=${mode} does not allow ${method} ${checked.path} through the MLflow pass-through.`,
+      );
+    }
+  }
+
+  if (endpoint?.search) {
+    const tooLong = searchFilters(method, query, input.body).find((filter) => filter.length > MAX_FILTER_LENGTH);
+    if (tooLong !== undefined) {
+      return refuse(
+        'BAD_REQUEST',
+        `The filter of ${method} ${checked.path} has ${tooLong.length} characters; the pass-through accepts at most ${MAX_FILTER_LENGTH} (a longer one can cost MLflow seconds of CPU and a gigabyte of memory).`,
       );
     }
   }

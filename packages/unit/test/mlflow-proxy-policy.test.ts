@@ -1,4 +1,10 @@
-import { decideProxyRequest, MLFLOW_PROXY_PREFIX, type ProxyDecision, type ProxyMode } from '@registry/service';
+import {
+  decideProxyRequest,
+  MAX_FILTER_LENGTH,
+  MLFLOW_PROXY_PREFIX,
+  type ProxyDecision,
+  type ProxyMode,
+} from '@registry/service';
 import { describe, expect, it } from 'vitest';
 
 const API = '/mlflow/api/2.0/mlflow';
@@ -129,6 +135,11 @@ describe('decideProxyRequest', () => {
       ['POST', `${API}/experiments/delete`],
       ['POST', `${API}/runs/create`],
       ['GET', `${API}/registered-models/search/`],
+      // Finalizes a logged model (its status): only its tags are the registry's to write.
+      ['PATCH', `${API}/logged-models/m-123`],
+      ['PATCH', `${API}/logged-models/m-123/tags/extra`],
+      // A prefix entry needs something below it.
+      ['GET', `${API}/logged-models/`],
     ])('refuses %s %s in registry mode', (method, rawUrl) => {
       expect(decide(method, rawUrl, 'registry')).toMatchObject({ ok: false, code: 'MLFLOW_PROXY_FORBIDDEN' });
     });
@@ -146,6 +157,50 @@ describe('decideProxyRequest', () => {
         ok: false,
         code: 'BAD_REQUEST',
       });
+    });
+  });
+
+  describe('query and search filters', () => {
+    it('refuses a query string that is not valid percent-encoding, in every mode', () => {
+      for (const mode of ['read-only', 'registry', 'full'] as const) {
+        expect(decide('GET', `${API}/registered-models/get?name=%ZZ`, mode)).toMatchObject({
+          ok: false,
+          code: 'BAD_REQUEST',
+        });
+      }
+    });
+
+    function decideWithBody(rawUrl: string, body: unknown, mode: ProxyMode = 'read-only') {
+      return decideProxyRequest({
+        mode,
+        method: 'POST',
+        rawUrl,
+        routePrefix: MLFLOW_PROXY_PREFIX,
+        trackingUri: TRACKING_URI,
+        body: new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)),
+      });
+    }
+
+    it('refuses a search whose filter is longer than MAX_FILTER_LENGTH, in the query or in the body', () => {
+      const long = `metrics.a > 1${' AND metrics.a > 1'.repeat(60)}`;
+      expect(long.length).toBeGreaterThan(MAX_FILTER_LENGTH);
+      const inQuery = decide('GET', `${API}/model-versions/search?filter=${encodeURIComponent(long)}`, 'read-only');
+      expect(refusalMessage(inQuery)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+      for (const path of ['runs/search', 'experiments/search', 'logged-models/search']) {
+        expect(decideWithBody(`${API}/${path}`, { experiment_ids: ['0'], filter: long }, 'full')).toMatchObject({
+          ok: false,
+          code: 'BAD_REQUEST',
+        });
+      }
+    });
+
+    it('relays a search whose filter is at most MAX_FILTER_LENGTH, and a body MLflow must judge itself', () => {
+      const longest = 'a'.repeat(MAX_FILTER_LENGTH);
+      expect(decideWithBody(`${API}/runs/search`, { experiment_ids: ['0'], filter: longest })).toMatchObject({
+        ok: true,
+      });
+      expect(decideWithBody(`${API}/runs/search`, 'not json')).toMatchObject({ ok: true });
+      expect(decide('GET', `${API}/registered-models/search?filter=${longest}`)).toMatchObject({ ok: true });
     });
   });
 
