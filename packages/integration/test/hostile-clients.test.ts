@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { FORWARDED_RESPONSE_HEADERS } from '@registry/service';
+import { connect } from 'node:net';
+import { FORWARDED_RESPONSE_HEADERS, MAX_FILTER_LENGTH, METRICS } from '@registry/service';
+import { readMetrics } from '@registry/service/client';
 import {
   freePort,
   localProviders,
@@ -8,6 +10,7 @@ import {
   requiredProviders,
   startMlflowWith,
   startRecordingListener,
+  waitFor,
 } from '@registry/testkit';
 import { describeOnProvider } from '@registry/testkit/suites';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +27,8 @@ const BREAKER_ENV = { MLFLOW_CB_FAILURE_THRESHOLD: '2' };
 /** An artifact bigger than one cap below and smaller than the other. */
 const ARTIFACT_BYTES = 3_000_000;
 const ARTIFACT_PATH = 'hostile/model.bin';
+/** An artifact far bigger than the socket buffers between the service and a client that stops reading. */
+const STALLED_ARTIFACT_BYTES = 48_000_000;
 
 /** Registers, aliases, searches, transitions and tags a model, and prints what the client read back. */
 const REGISTER_SCRIPT = `
@@ -225,6 +230,52 @@ for (const local of localProviders()) {
         await service.request.get('/api/v1/models').expect(200);
       });
 
+      it('answers 400 to a pass-through search whose filter is longer than the typed API accepts, before MLflow works on it', async () => {
+        // 1,000 metric clauses took MLflow 20 s of CPU and 1.3 GB of memory (3.17.2, PostgreSQL).
+        const filter = Array.from({ length: 1_000 }, () => 'metrics.a > 1').join(' AND ');
+        await using service = await startService(serviceEnv());
+        const response = await service.request
+          .post('/mlflow/api/2.0/mlflow/runs/search')
+          .send({ experiment_ids: ['0'], filter, max_results: 1 });
+        expect(response.status).toBe(400);
+        expect(response.body).toMatchObject({ code: 'BAD_REQUEST', error_code: 'BAD_REQUEST' });
+        // The service's own refusal (MLflow would have answered 500, or the service 504 after 10 s).
+        expect(response.body.message).toContain(`at most ${MAX_FILTER_LENGTH}`);
+        await expectBreakerUntouched(service);
+        const short = await service.request
+          .post('/mlflow/api/2.0/mlflow/runs/search')
+          .send({ experiment_ids: ['0'], filter: 'metrics.a > 1', max_results: 1 });
+        expect(short.status).toBe(200);
+      });
+
+      it('refuses to finalize a logged model through the registry mode, and still sets its tags', async () => {
+        const created = await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ experiment_id: '0', name: 'hostile-finalize' }),
+        });
+        expect(created.status, 'MLflow creates the logged model').toBe(200);
+        const { model } = (await created.json()) as { model: { info: { model_id: string; status: string } } };
+        const id = model.info.model_id;
+        await using service = await startService({ ...realMlflowEnv(mlflow.url), MLFLOW_PROXY: 'registry' });
+
+        const finalize = await service.request
+          .patch(`/mlflow/api/2.0/mlflow/logged-models/${id}`)
+          .send({ model_id: id, status: 'LOGGED_MODEL_UPLOAD_FAILED' });
+        expect(finalize.status).toBe(403);
+        expect(finalize.body).toMatchObject({ code: 'MLFLOW_PROXY_FORBIDDEN' });
+        const tagged = await service.request
+          .patch(`/mlflow/api/2.0/mlflow/logged-models/${id}/tags`)
+          .send({ model_id: id, tags: [{ key: 'registered-by', value: 'hostile-clients' }] });
+        expect(tagged.status).toBe(200);
+
+        const after = (await (await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models/${id}`)).json()) as {
+          model: { info: { status: string; tags?: { key: string; value: string }[] } };
+        };
+        expect(after.model.info.status).toBe(model.info.status);
+        expect(after.model.info.tags).toContainEqual({ key: 'registered-by', value: 'hostile-clients' });
+      });
+
       it('answers 405 with Allow to TRACE and keeps the breaker closed', async () => {
         await using service = await startListeningService(serviceEnv());
         for (let attempt = 0; attempt < HOSTILE_REQUESTS; attempt += 1) {
@@ -294,6 +345,56 @@ for (const local of localProviders()) {
         expect(bytes.byteLength).toBe(ARTIFACT_BYTES);
         expect(sha256(bytes)).toBe(sha256(artifact));
         for (const name of sent) expect(relayed.headers.get(name), name).toBe(direct.headers.get(name));
+      });
+
+      it('ends a download its client stopped reading once nothing passed for MLFLOW_REQUEST_TIMEOUT, freeing its place', async () => {
+        // Bigger than the socket buffers between the service and a client that reads nothing.
+        const big = randomBytes(STALLED_ARTIFACT_BYTES);
+        const bigPath = '/api/2.0/mlflow-artifacts/artifacts/hostile/stalled.bin';
+        const upload = await fetch(`${mlflow.url}${bigPath}`, { method: 'PUT', body: big });
+        expect(upload.status, 'MLflow stores the artifact').toBe(200);
+        await using service = await startListeningService({
+          ...realMlflowEnv(mlflow.url),
+          ...BREAKER_ENV,
+          MLFLOW_REQUEST_TIMEOUT: '1',
+          MLFLOW_MAX_CONCURRENCY: '1',
+          MLFLOW_PROXY_MAX_BYTES: String(2 * STALLED_ARTIFACT_BYTES),
+        });
+        const streaming = async () => readMetrics((await service.request.get('/metrics')).text);
+
+        const { port } = new URL(service.url);
+        const stalled = connect({ host: '127.0.0.1', port: Number(port) });
+        stalled.on('error', () => {});
+        stalled.pause();
+        stalled.write(`GET /mlflow${bigPath} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+        await waitFor(async () => (await streaming()).value(METRICS.streamsInFlight) === 1, {
+          timeoutMs: 10_000,
+          intervalMs: 50,
+          what: 'the stalled download to hold its stream slot',
+        });
+        // One stream at most: the next download is refused while the stalled one holds its place.
+        const refused = await fetch(`${service.url}/mlflow${artifactPath}`);
+        expect(refused.status).toBe(503);
+        expect(await refused.json()).toMatchObject({ code: 'MLFLOW_SATURATED' });
+
+        // Cut after 1 s without progress (plus slack for a loaded machine), never held open by the client.
+        await waitFor(async () => (await streaming()).value(METRICS.streamsInFlight) === 0, {
+          timeoutMs: 15_000,
+          intervalMs: 100,
+          what: 'the stalled download to be cut',
+        });
+        const relayed = await fetch(`${service.url}/mlflow${artifactPath}`);
+        expect(relayed.status).toBe(200);
+        expect(sha256(new Uint8Array(await relayed.arrayBuffer()))).toBe(sha256(artifact));
+        let received = 0;
+        stalled.on('data', (chunk: Buffer) => {
+          received += chunk.byteLength;
+        });
+        const closed = new Promise((resolve) => stalled.once('close', resolve));
+        stalled.resume();
+        await closed;
+        expect(received).toBeLessThan(STALLED_ARTIFACT_BYTES);
+        await expectBreakerUntouched(service);
       });
 
       it('answers 502 MLFLOW_RESPONSE_TOO_LARGE over a 1 MB cap and keeps the breaker closed', async () => {

@@ -83,7 +83,10 @@ export interface ForwardedRequest {
   readonly pathAndQuery: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array<ArrayBuffer> | undefined;
-  /** Artifact downloads may stream for longer than the request timeout (the size cap still holds). */
+  /**
+   * Artifact downloads: the body may stream for longer than the request timeout as a whole, but the
+   * timeout still ends it after that long without a chunk passing (the size cap holds too).
+   */
   readonly untimedBody?: boolean;
 }
 
@@ -149,10 +152,12 @@ export const FORWARDED_RESPONSE_HEADERS = [
 ] as const;
 
 /** Counts bytes through a stream and fails it once they pass `max`. */
-function byteCap(max: number, what: string): Transform {
+/** Passes at most `max` bytes through; `onChunk` hears of every chunk that passes (progress). */
+function byteCap(max: number, what: string, onChunk: () => void = () => {}): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      onChunk();
       seen += chunk.byteLength;
       if (seen > max) {
         callback(new MlflowError('too_large', `MLflow's answer to ${what} passed ${max} bytes`));
@@ -198,11 +203,17 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
     }
     const controller = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const expire = () => {
       timedOut = true;
       controller.abort();
-    }, options.timeoutMs);
+    };
+    let timer = setTimeout(expire, options.timeoutMs);
     const done = () => clearTimeout(timer);
+    /** From now on the timeout measures time without progress: each call starts it again. */
+    const progressed = () => {
+      clearTimeout(timer);
+      timer = setTimeout(expire, options.timeoutMs);
+    };
     const failure = (error: unknown) => {
       if (isMlflowError(error)) return error;
       if (timedOut) {
@@ -224,7 +235,7 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
           status: response.status,
         });
       }
-      return { response, what, done, failure };
+      return { response, what, done, failure, progressed };
     } catch (error) {
       done();
       throw failure(error);
@@ -340,8 +351,15 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
         const value = request.headers[name];
         if (value !== undefined) headers[name] = value;
       }
-      const { response, what, done } = await start(request.method, request.pathAndQuery, headers, request.body);
-      if (request.untimedBody) done();
+      const { response, what, done, progressed } = await start(
+        request.method,
+        request.pathAndQuery,
+        headers,
+        request.body,
+      );
+      // An artifact body may take longer than the timeout as a whole, but never that long without a chunk
+      // passing: a client that stops reading (the chunks back up) or an MLflow that stops sending ends it.
+      if (request.untimedBody) progressed();
       const relayed: Record<string, string> = {};
       for (const name of FORWARDED_RESPONSE_HEADERS) {
         const value = response.headers.get(name);
@@ -355,7 +373,8 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
         return { status: response.status, headers: relayed, body: null };
       }
       // The cap (or the timeout, or the client going away) ends the relay and the upstream body with it.
-      const body = pipeline(Readable.fromWeb(response.body as WebReadableStream), byteCap(maxBytes, what), done);
+      const cap = byteCap(maxBytes, what, request.untimedBody ? progressed : undefined);
+      const body = pipeline(Readable.fromWeb(response.body as WebReadableStream), cap, done);
       return { status: response.status, headers: relayed, body };
     },
   };

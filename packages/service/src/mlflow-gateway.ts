@@ -1,3 +1,4 @@
+import { finished, type Readable } from 'node:stream';
 import { type BulkheadPolicy, bulkhead, isBulkheadRejectedError } from 'cockatiel';
 import { LRUCache } from 'lru-cache';
 import { type CircuitBreaker, isBreakerOpenError } from './circuit-breaker.js';
@@ -24,6 +25,15 @@ export interface MlflowGateway {
    * not closed, but its outcome is never counted, so no client can open (or hold closed) the breaker for others.
    */
   relay<T>(operation: (client: MlflowClient) => Promise<T>): Promise<T>;
+  /**
+   * Like `relay`, for an answer whose body streams on after the call returns (artifact downloads). The
+   * bulkhead's slot is freed when the headers arrive, so long downloads never hold up registry calls; but
+   * at most `bulkhead.maxConcurrency` such bodies stream at once, each holding a stream slot until it ends,
+   * and one more is refused with 503 MLFLOW_SATURATED: no client decides how many MLflow connections stay open.
+   */
+  relayStream<T extends { readonly body: Readable | null }>(
+    operation: (client: MlflowClient) => Promise<T>,
+  ): Promise<T>;
   /** A call that may be a recovery trial: the background probe's. */
   probe(operation: (client: MlflowClient) => Promise<void>): Promise<void>;
   /**
@@ -38,8 +48,13 @@ export interface MlflowGateway {
   ): Promise<ReadResult<T>>;
   readonly client: MlflowClient;
   readonly breaker: CircuitBreaker;
-  /** Calls in flight, calls waiting for a slot, and calls turned away since start, for metrics. */
-  load(): { readonly active: number; readonly queued: number; readonly rejectedTotal: number };
+  /** Calls in flight, calls waiting for a slot, artifact bodies streaming, and calls turned away since start, for metrics. */
+  load(): {
+    readonly active: number;
+    readonly queued: number;
+    readonly streaming: number;
+    readonly rejectedTotal: number;
+  };
 }
 
 /** Limits of the last-known-good cache; any of them 0 disables it. */
@@ -74,9 +89,34 @@ export interface MlflowGatewayOptions {
 /** Retry-After given to a call turned away because the bulkhead and its queue are full. */
 export const SATURATED_RETRY_AFTER_SECONDS = 1;
 
+function saturated(cause?: unknown): ServiceError {
+  return new ServiceError('MLFLOW_SATURATED', {
+    headers: { 'retry-after': String(SATURATED_RETRY_AFTER_SECONDS) },
+    details: { retry_after_seconds: SATURATED_RETRY_AFTER_SECONDS },
+    cause,
+  });
+}
+
 /** Retry-After, in whole seconds (at least 1), for a breaker rejection. */
 export function retryAfterSeconds(retryAfterMs: number): number {
   return Math.max(1, Math.ceil(retryAfterMs / 1000));
+}
+
+/** Longest part of MLflow's own message a client sees in MLFLOW_REJECTED / MODEL_NOT_FOUND. */
+export const MLFLOW_MESSAGE_MAX_LENGTH = 500;
+
+/**
+ * MLflow's message for a request it refused, as a client may see it: without what its database said
+ * (SQLAlchemy appends the SQL statement and its parameters, e.g. to "integer out of range") and at most
+ * MLFLOW_MESSAGE_MAX_LENGTH characters. The whole message stays on the error's `cause`.
+ */
+export function clientFacingMlflowMessage(message: string): string {
+  const sqlAt = message.search(/\[SQL: |\(Background on this error/);
+  const kept = (sqlAt === -1 ? message : message.slice(0, sqlAt)).trim();
+  if (/^\((psycopg|sqlalchemy|sqlite3|pymysql|mysqldb)\b/i.test(kept)) {
+    return 'MLflow could not store or read a value of this request (its database refused it)';
+  }
+  return kept.length > MLFLOW_MESSAGE_MAX_LENGTH ? `${kept.slice(0, MLFLOW_MESSAGE_MAX_LENGTH)}...` : kept;
 }
 
 /** Maps an MLflow or breaker failure to the catalogue error a client sees. */
@@ -89,13 +129,7 @@ export function toServiceError(error: unknown): ServiceError {
       cause: error,
     });
   }
-  if (isBulkheadRejectedError(error)) {
-    return new ServiceError('MLFLOW_SATURATED', {
-      headers: { 'retry-after': String(SATURATED_RETRY_AFTER_SECONDS) },
-      details: { retry_after_seconds: SATURATED_RETRY_AFTER_SECONDS },
-      cause: error,
-    });
-  }
+  if (isBulkheadRejectedError(error)) return saturated(error);
   if (isMlflowError(error)) {
     switch (error.kind) {
       case 'invalid_request':
@@ -112,10 +146,13 @@ export function toServiceError(error: unknown): ServiceError {
         return new ServiceError('MLFLOW_BAD_RESPONSE', { cause: error });
       case 'api':
         if (error.errorCode === 'RESOURCE_DOES_NOT_EXIST') {
-          return new ServiceError('MODEL_NOT_FOUND', { message: error.message, cause: error });
+          return new ServiceError('MODEL_NOT_FOUND', {
+            message: clientFacingMlflowMessage(error.message),
+            cause: error,
+          });
         }
         return new ServiceError('MLFLOW_REJECTED', {
-          message: error.message,
+          message: clientFacingMlflowMessage(error.message),
           details: { mlflow_error_code: error.errorCode, mlflow_status: error.status },
           cause: error,
         });
@@ -166,20 +203,49 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     }
   }
 
+  async function relay<T>(operation: (mlflow: MlflowClient) => Promise<T>): Promise<T> {
+    try {
+      return await breaker.execute(limited(operation), relayCall);
+    } catch (error) {
+      throw toServiceError(error);
+    }
+  }
+
+  let streaming = 0;
+  async function relayStream<T extends { readonly body: Readable | null }>(
+    operation: (mlflow: MlflowClient) => Promise<T>,
+  ): Promise<T> {
+    if (streaming >= options.bulkhead.maxConcurrency) {
+      rejectedTotal += 1;
+      throw saturated();
+    }
+    streaming += 1;
+    let released = false;
+    const release = () => {
+      if (!released) streaming -= 1;
+      released = true;
+    };
+    try {
+      const answer = await relay(operation);
+      if (answer.body) finished(answer.body, release);
+      else release();
+      return answer;
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
   return {
     client,
     breaker,
     call,
-    async relay(operation) {
-      try {
-        return await breaker.execute(limited(operation), relayCall);
-      } catch (error) {
-        throw toServiceError(error);
-      }
-    },
+    relay,
+    relayStream,
     load: () => ({
       active: options.bulkhead.maxConcurrency - slots.executionSlots,
       queued: options.bulkhead.queueSize - slots.queueSlots,
+      streaming,
       rejectedTotal,
     }),
     async probe(operation) {

@@ -344,15 +344,46 @@ describe('MlflowClient', () => {
       return { client, bodies };
     }
 
-    it('keeps streaming an artifact body after the request timeout would have fired', async () => {
+    it('keeps streaming an artifact body for longer than the request timeout while its chunks keep coming', async () => {
       const { client, bodies } = clientWithFeedableBodies();
       const response = await client.forward(forwardRequest({ untimedBody: true }));
       const received = text(response.body as Readable);
-      bodies[0]?.push('first;');
-      await vi.advanceTimersByTimeAsync(5_000);
-      bodies[0]?.push('second');
+      // 6 s in all against a 2 s timeout, never 2 s without a chunk.
+      for (const chunk of ['a;', 'b;', 'c;', 'd']) {
+        bodies[0]?.push(chunk);
+        await vi.advanceTimersByTimeAsync(1_500);
+      }
       bodies[0]?.end();
-      expect(await received).toBe('first;second');
+      expect(await received).toBe('a;b;c;d');
+    });
+
+    it('cuts an artifact body after the request timeout without a chunk from MLflow', async () => {
+      const { client, bodies } = clientWithFeedableBodies();
+      const response = await client.forward(forwardRequest({ untimedBody: true }));
+      const received = text(response.body as Readable).then(
+        () => 'completed',
+        () => 'cut',
+      );
+      bodies[0]?.push('first;');
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(await received).toBe('cut');
+    });
+
+    it('cuts an artifact body its client stopped reading, after the request timeout without progress', async () => {
+      const { client, bodies } = clientWithFeedableBodies();
+      const response = await client.forward(forwardRequest({ untimedBody: true }));
+      const body = response.body as Readable;
+      // Nobody reads: once the buffers are full, MLflow's chunks back up and nothing passes any more.
+      let cut = false;
+      body.once('error', () => {
+        cut = true;
+      });
+      // 4 s of chunks at 2 per second, against a 2 s timeout: only the backed-up chunks can stop progress.
+      for (let i = 0; i < 8 && !cut; i += 1) {
+        bodies[0]?.push('x'.repeat(64 * 1024));
+        await vi.advanceTimersByTimeAsync(500);
+      }
+      expect(cut).toBe(true);
     });
 
     it('cuts a non-artifact body at the request timeout', async () => {

@@ -1,5 +1,12 @@
 import { PassThrough } from 'node:stream';
-import { CACHE_STATUS_HEADER, SATURATED_RETRY_AFTER_SECONDS } from '@registry/service';
+import {
+  CACHE_STATUS_HEADER,
+  clientFacingMlflowMessage,
+  MLFLOW_MESSAGE_MAX_LENGTH,
+  MlflowError,
+  SATURATED_RETRY_AFTER_SECONDS,
+  toServiceError,
+} from '@registry/service';
 import { describe, expect, it, vi } from 'vitest';
 import { buildTestApp, type FakeMlflow } from './support/fakes.js';
 
@@ -117,6 +124,35 @@ describe('MLflow bulkhead and streaming', () => {
     expect((await download).body).toBe('first;second');
   });
 
+  it('streams at most MLFLOW_MAX_CONCURRENCY artifact bodies at once and refuses one more with 503 MLFLOW_SATURATED', async () => {
+    const { app, mlflow } = buildTestApp({ env: { MLFLOW_MAX_CONCURRENCY: '2', MLFLOW_QUEUE_SIZE: '0' } });
+    const bodies: PassThrough[] = [];
+    mlflow.forward = async () => {
+      const body = new PassThrough();
+      bodies.push(body);
+      body.write('first;');
+      return { status: 200, headers: {}, body };
+    };
+    const downloads = [
+      app.inject('/mlflow/get-artifact?path=a.pkl&run_uuid=abc'),
+      app.inject('/mlflow/get-artifact?path=b.pkl&run_uuid=abc'),
+    ];
+    await vi.waitFor(() => expect(bodies).toHaveLength(2), { interval: 5, timeout: 5_000 });
+    const third = await app.inject('/mlflow/get-artifact?path=c.pkl&run_uuid=abc');
+    expect(third.statusCode).toBe(503);
+    expect(third.json()).toMatchObject({ code: 'MLFLOW_SATURATED' });
+    expect(third.headers['retry-after']).toBe(String(SATURATED_RETRY_AFTER_SECONDS));
+    expect(bodies).toHaveLength(2);
+    // Registry calls are not held up by the streams, and a finished stream frees its place.
+    expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(200);
+    bodies[0]?.end('done');
+    expect((await downloads[0])?.body).toBe('first;done');
+    const fourth = app.inject('/mlflow/get-artifact?path=d.pkl&run_uuid=abc');
+    await vi.waitFor(() => expect(bodies).toHaveLength(3), { interval: 5, timeout: 5_000 });
+    for (const body of bodies.slice(1)) body.end('done');
+    expect([(await downloads[1])?.statusCode, (await fourth).statusCode]).toEqual([200, 200]);
+  });
+
   it('lets the health probe through while the bulkhead is full', async () => {
     const { app, mlflow } = buildTestApp({ env: BULKHEAD });
     const gate = Promise.withResolvers<void>();
@@ -172,5 +208,40 @@ describe('Last-known-good cache', () => {
     await app.inject('/api/v1/models/fraud');
     await tripBreaker(app, mlflow);
     expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(503);
+  });
+});
+
+describe('clientFacingMlflowMessage', () => {
+  const sqlError = [
+    '(psycopg.errors.NumericValueOutOfRange) integer out of range',
+    '[SQL: SELECT model_versions.name FROM model_versions WHERE model_versions.version = %(version_1)s::INTEGER]',
+    "[parameters: {'workspace_1': 'default', 'version_1': 2147483648}]",
+    '(Background on this error at: https://sqlalche.me/e/20/9h9h)',
+  ].join('\n');
+
+  it("replaces what MLflow's database said, statement and parameters included, with a plain sentence", () => {
+    const message = clientFacingMlflowMessage(sqlError);
+    expect(message).toBe('MLflow could not store or read a value of this request (its database refused it)');
+  });
+
+  it("keeps MLflow's own words before an appended statement, and keeps a plain message as it is", () => {
+    expect(clientFacingMlflowMessage('Invalid filter\n[SQL: SELECT 1]')).toBe('Invalid filter');
+    expect(clientFacingMlflowMessage('Registered Model (name=fraud) already exists.')).toBe(
+      'Registered Model (name=fraud) already exists.',
+    );
+  });
+
+  it('cuts a message at MLFLOW_MESSAGE_MAX_LENGTH characters', () => {
+    const message = clientFacingMlflowMessage('x'.repeat(MLFLOW_MESSAGE_MAX_LENGTH + 100));
+    expect(message).toBe(`${'x'.repeat(MLFLOW_MESSAGE_MAX_LENGTH)}...`);
+  });
+
+  it('gives MLFLOW_REJECTED the plain message and keeps the whole one on its cause', () => {
+    const error = toServiceError(
+      new MlflowError('api', sqlError, { status: 400, errorCode: 'INVALID_PARAMETER_VALUE' }),
+    );
+    expect(error).toMatchObject({ code: 'MLFLOW_REJECTED', details: { mlflow_error_code: 'INVALID_PARAMETER_VALUE' } });
+    expect(error.message).not.toContain('SELECT');
+    expect((error.cause as Error).message).toBe(sqlError);
   });
 });

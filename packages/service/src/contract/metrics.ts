@@ -11,6 +11,7 @@ export const METRICS = {
   breakerRejections: `${BREAKER_METRIC_PREFIX}rejections_total`,
   callsInFlight: 'registry_mlflow_calls_in_flight',
   callsQueued: 'registry_mlflow_calls_queued',
+  streamsInFlight: 'registry_mlflow_streams_in_flight',
   saturated: 'registry_mlflow_saturated_total',
   healthScore: 'registry_health_score',
   residentMemoryBytes: 'registry_process_resident_memory_bytes',

@@ -73,6 +73,14 @@ async function metrics(app: FastifyInstance): Promise<void> {
       this.set(gateway.load().queued);
     },
   });
+  new Gauge({
+    name: METRICS.streamsInFlight,
+    help: 'Artifact bodies streaming from MLflow (at most MLFLOW_MAX_CONCURRENCY).',
+    registers: [register],
+    collect() {
+      this.set(gateway.load().streaming);
+    },
+  });
   new Counter({
     name: METRICS.saturated,
     help: 'MLflow calls turned away with 503 MLFLOW_SATURATED because the bulkhead and its queue were full.',

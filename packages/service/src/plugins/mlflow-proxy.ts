@@ -5,7 +5,7 @@ import { relayedErrorResponses } from '../contract/common.js';
 import { API_KEY_SECURITY, MLFLOW_PROXY_PREFIX } from '../contract/routes.js';
 import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
-import { FORWARDED_REQUEST_HEADERS } from '../mlflow-client.js';
+import { FORWARDED_REQUEST_HEADERS, type MlflowClient } from '../mlflow-client.js';
 import { decideProxyRequest, PROXY_METHODS } from '../mlflow-proxy-policy.js';
 
 export { MLFLOW_PROXY_PREFIX };
@@ -27,12 +27,14 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   const relay = async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : undefined;
     const decision = decideProxyRequest({
       mode: config.mlflow.proxyMode,
       method: request.method,
       rawUrl: request.raw.url ?? '',
       routePrefix: MLFLOW_PROXY_PREFIX,
       trackingUri: config.mlflow.trackingUri,
+      body,
     });
     if (!decision.ok) {
       const headers: Record<string, string> =
@@ -45,16 +47,15 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       const value = request.headers[name];
       if (typeof value === 'string') headers[name] = value;
     }
-    const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : undefined;
-    const response = await gateway.relay((mlflow) =>
+    const forward = (mlflow: MlflowClient) =>
       mlflow.forward({
         method: request.method,
         pathAndQuery: decision.pathAndQuery,
         headers,
         body,
         untimedBody: decision.artifact,
-      }),
-    );
+      });
+    const response = await (decision.artifact ? gateway.relayStream(forward) : gateway.relay(forward));
     reply.status(response.status).headers(response.headers);
     return reply.send(response.body ?? '');
   };
