@@ -122,7 +122,8 @@ export const SETTINGS = {
   },
   MLFLOW_MAX_CONCURRENCY: {
     default: '16',
-    description: 'MLflow calls in flight at once (bulkhead); beyond it and the queue, 503 MLFLOW_SATURATED at once.',
+    description:
+      'MLflow calls in flight at once (bulkhead), and artifact bodies streaming at once; beyond them (and the queue, for calls), 503 MLFLOW_SATURATED at once.',
     schema: integer(1, 10_000),
   },
   MLFLOW_QUEUE_SIZE: {

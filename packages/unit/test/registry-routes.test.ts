@@ -1,4 +1,4 @@
-import { CACHE_STATUS_HEADER } from '@registry/service';
+import { CACHE_STATUS_HEADER, MAX_MODEL_VERSION } from '@registry/service';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildTestApp } from './support/fakes.js';
 
@@ -176,6 +176,46 @@ describe('Registry routes', () => {
     });
     expect(response.statusCode).toBe(400);
     expect(response.json().message).toContain('None, Staging, Production, Archived');
+  });
+
+  it.each([
+    [
+      'a lone surrogate in the description',
+      { source: 's3://m/1', description: 'trained on \ud83d data' },
+      'description',
+    ],
+    ['a lone surrogate in the run id', { source: 's3://m/1', run_id: '\udc00abc' }, 'run_id'],
+    ['a source longer than MLflow stores (500)', { source: `s3://${'a'.repeat(500)}` }, 'source'],
+    ['a run id longer than MLflow stores (32)', { source: 's3://m/1', run_id: 'a'.repeat(33) }, 'run_id'],
+  ])(
+    'refuses a registration with %s with 400 naming the field, without calling MLflow',
+    async (_what, payload, field) => {
+      const { app, mlflow } = buildTestApp();
+      const before = mlflow.calls();
+      const response = await app.inject({ method: 'POST', url: '/api/v1/models/fraud/versions', payload });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', details: [{ field }] });
+      expect(mlflow.calls()).toBe(before);
+    },
+  );
+
+  it('refuses a version above the largest MLflow stores, without calling MLflow', async () => {
+    const { app, mlflow } = buildTestApp();
+    const before = mlflow.calls();
+    const response = await app.inject(`/api/v1/models/fraud/versions/${MAX_MODEL_VERSION + 1}`);
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', details: [{ field: 'version' }] });
+    expect(mlflow.calls()).toBe(before);
+    expect((await app.inject(`/api/v1/models/fraud/versions/${MAX_MODEL_VERSION}`)).statusCode).not.toBe(400);
+  });
+
+  it('refuses a search text with a NUL or other control character, without calling MLflow', async () => {
+    const { app, mlflow } = buildTestApp();
+    const before = mlflow.calls();
+    const response = await app.inject('/api/v1/models?search=a%00b');
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', details: [{ field: 'search' }] });
+    expect(mlflow.calls()).toBe(before);
   });
 
   it('passes MLflow 4xx answers on as MLFLOW_REJECTED', async () => {

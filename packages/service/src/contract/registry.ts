@@ -35,27 +35,48 @@ export const registeredModelSchema = z
   })
   .meta({ id: 'RegisteredModel' });
 
+/**
+ * Text that is valid Unicode. A lone surrogate (half of a UTF-16 pair) cannot be stored: MLflow's database
+ * kept an empty string instead of the whole field and answered 201, so the field is refused here instead.
+ */
+function validUnicode(schema: z.ZodString): z.ZodString {
+  return schema.refine((text) => !/\p{Cs}/u.test(text), {
+    error: 'must be valid Unicode text (it has a lone surrogate code unit)',
+  });
+}
+/** Longest MLflow filter expression accepted, on the typed routes and on the pass-through's searches. */
+export const MAX_FILTER_LENGTH = 1024;
+/** Largest model version: MLflow stores versions in a 32-bit integer column. */
+export const MAX_MODEL_VERSION = 2_147_483_647;
+
 const modelName = z
   .string()
   .min(1, { error: 'expected a model name' })
   .max(256, { error: 'expected at most 256 characters' })
   // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
   .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' })
+  .refine((name) => !/\p{Cs}/u.test(name), { error: 'must be valid Unicode text (it has a lone surrogate code unit)' })
   .meta({ examples: ['churn-classifier'] });
 const versionNumber = z
   .string()
-  .regex(/^[1-9]\d{0,9}$/, { error: 'expected a positive whole number' })
+  .regex(/^[1-9]\d{0,9}$/, { error: `expected a positive whole number up to ${MAX_MODEL_VERSION}` })
+  .refine((version) => Number(version) <= MAX_MODEL_VERSION, {
+    error: `expected a positive whole number up to ${MAX_MODEL_VERSION}`,
+  })
   .meta({ examples: ['1'] });
 
 /** `GET /api/v1/models` query. */
 export const searchQuerySchema = z.strictObject({
-  search: z
-    .string()
-    .max(256)
+  search: validUnicode(z.string().max(256))
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+    .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' })
     .optional()
     .describe('text the model name contains, matched literally, any case')
     .meta({ examples: ['churn'] }),
-  filter: z.string().max(1024).optional().describe('an MLflow filter expression; overrides `search`'),
+  filter: validUnicode(z.string().max(MAX_FILTER_LENGTH))
+    .regex(/^[^\0]*$/, { error: 'must not contain NUL characters' })
+    .optional()
+    .describe('an MLflow filter expression; overrides `search`'),
   max_results: z
     .string()
     .regex(/^\d+$/, { error: 'expected a whole number from 1 to 1000' })
@@ -64,7 +85,10 @@ export const searchQuerySchema = z.strictObject({
     .optional()
     .describe('1 to 1000, default 100')
     .meta({ examples: ['10'] }),
-  page_token: z.string().max(4096).optional(),
+  page_token: validUnicode(z.string().max(4096))
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+    .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' })
+    .optional(),
 });
 
 /** Path of the model routes. */
@@ -74,15 +98,15 @@ export const versionParamsSchema = z.strictObject({ name: modelName, version: ve
 
 /** `POST /api/v1/models/{name}/versions` body. */
 export const registerBodySchema = z.strictObject({
-  source: z
-    .string()
-    .min(1, { error: 'expected the artifact URI of the model' })
-    .max(4096)
-    .meta({ examples: ['s3://models/churn-classifier/1'] }),
-  run_id: z.string().min(1).max(256).optional(),
-  description: z
-    .string()
-    .max(5000)
+  // The lengths of MLflow's own columns: a longer value fails in its database.
+  source: validUnicode(
+    z
+      .string()
+      .min(1, { error: 'expected the artifact URI of the model' })
+      .max(500, { error: 'expected at most 500 characters' }),
+  ).meta({ examples: ['s3://models/churn-classifier/1'] }),
+  run_id: validUnicode(z.string().min(1).max(32, { error: 'expected at most 32 characters' })).optional(),
+  description: validUnicode(z.string().max(5000))
     .optional()
     .meta({ examples: ['gradient-boosted trees, trained on the November data'] }),
 });
