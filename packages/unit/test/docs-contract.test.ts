@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ERRORS, MLFLOW_ERROR_CODE_BY_STATUS, SETTINGS } from '@registry/service';
+import { acceptedValues, ERRORS, formatSettingsTable, MLFLOW_ERROR_CODE_BY_STATUS, SETTINGS } from '@registry/service';
 import { describe, expect, it } from 'vitest';
 
 const docs = new URL('../../../docs/', import.meta.url);
@@ -52,5 +52,15 @@ describe('README settings table', () => {
 
   it('lists no variable the service does not read', () => {
     expect([...documented.keys()].filter((name) => !(name in SETTINGS))).toEqual([]);
+  });
+
+  it('is the table SETTINGS gives, what each setting accepts included (npm run build rewrites it)', () => {
+    expect(section.replace('<!-- settings:start -->\n', '').trimEnd()).toBe(formatSettingsTable());
+  });
+
+  it("says what a setting accepts in its schema's words", () => {
+    expect(acceptedValues('MLFLOW_MAX_CONCURRENCY')).toBe('a whole number from 1 to 10000');
+    expect(acceptedValues('ADMIN_TOKEN')).toBe('a token of at least 16 characters');
+    expect(acceptedValues('HOST')).toBe('any text');
   });
 });
