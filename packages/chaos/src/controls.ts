@@ -9,7 +9,7 @@ import { CHAOS_SERVICE_ENV, type ReportedBreakerSettings } from './settings.js';
  * Negative controls: runs against a deliberately broken set-up whose hypotheses must FAIL. A suite whose
  * controls fail is evidence that its passing runs mean something.
  */
-export const CONTROLS = ['no-breaker', 'lb-dependency-check', 'lb-no-retries'] as const;
+export const CONTROLS = ['no-breaker', 'lb-dependency-check', 'lb-no-retries', 'no-cache', 'no-probe'] as const;
 export type Control = (typeof CONTROLS)[number];
 
 /** How a control breaks the set-up, what it runs, and which hypothesis must fail in every experiment. */
@@ -47,6 +47,32 @@ export function controlPlan(control: Control): ControlPlan {
       experiments: EXPERIMENTS.filter((experiment) => experiment.expectation === 'trips'),
       fleetExperiments: [],
       mustFail: 'every replica breaker opens within the bound',
+    };
+  }
+  if (control === 'no-cache') {
+    return {
+      control,
+      description: 'MLflow down against a service without its last-known-good cache (CACHE_MAX_ENTRIES=0)',
+      serviceEnv: { CACHE_MAX_ENTRIES: '0' },
+      experiments: EXPERIMENTS.filter((experiment) => experiment.id === 'mlflow-down'),
+      fleetExperiments: [],
+      mustFail: 'cached reads served stale while open',
+    };
+  }
+  if (control === 'no-probe') {
+    return {
+      control,
+      description:
+        'connections to MLflow reset against a service without its background probe (MLFLOW_HEALTH_PROBE_INTERVAL=0): only user traffic could close the breaker',
+      serviceEnv: { MLFLOW_HEALTH_PROBE_INTERVAL: '0' },
+      boundsSettings: {
+        health_probe_interval_seconds: Number(CHAOS_SERVICE_ENV.MLFLOW_HEALTH_PROBE_INTERVAL),
+      },
+      // Not mlflow-down: its incident replay has a second HAProxy checking /health/mlflow, a real call
+      // that closes the breaker with no user traffic and no probe.
+      experiments: EXPERIMENTS.filter((experiment) => experiment.id === 'reset-peer'),
+      fleetExperiments: [],
+      mustFail: 'every replica breaker closes by itself with no user traffic',
     };
   }
   if (control === 'lb-no-retries') {

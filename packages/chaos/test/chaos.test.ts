@@ -188,9 +188,9 @@ for (const local of localProviders()) {
 
 // Negative controls: the same experiments against a deliberately broken set-up must fail, on the
 // hypothesis each control targets. One provider is enough: the controls test the hypotheses, not the stack.
-// The three run side by side, each on a stack of its own: nothing they judge is a timing the others' load
+// They run side by side, each on a stack of its own: nothing they judge is a timing the others' load
 // could make pass (a breaker that cannot open, a check path that fails while MLflow is down, a killed
-// replica without retries), and no timed suite runs beside them.
+// replica without retries, no cache, no probe), and no timed suite runs beside them.
 const controlProvider = localProviders().find(({ name }) => name === 'process');
 if (controlProvider) {
   describeOnProvider('Negative controls', controlProvider, () => {
