@@ -74,7 +74,8 @@ export const searchQuerySchema = z.strictObject({
     .describe('text the model name contains, matched literally, any case')
     .meta({ examples: ['churn'] }),
   filter: validUnicode(z.string().max(MAX_FILTER_LENGTH))
-    .regex(/^[^\0]*$/, { error: 'must not contain NUL characters' })
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting NUL is the point.
+    .regex(/^[^\u0000]*$/, { error: 'must not contain NUL characters' })
     .optional()
     .describe('an MLflow filter expression; overrides `search`'),
   max_results: z
