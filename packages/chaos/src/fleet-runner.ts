@@ -1,6 +1,5 @@
 import type { Stack } from '@registry/testkit';
-import { waitFor } from '@registry/testkit';
-import { percentile } from './abuse/hypotheses.js';
+import { percentile, waitFor } from '@registry/testkit';
 import { LIVE_MAX_MS, LIVE_P99_MS } from './abuse/limits.js';
 import { setProxyEnabled } from './experiments.js';
 import { isOutOfService, startFleetWatch, watchedReplicas } from './fleet.js';

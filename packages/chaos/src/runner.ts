@@ -1,6 +1,12 @@
 import { BREAKER_STATE_VALUE, CACHE_STATUS_HEADER, createRegistryClient, METRICS } from '@registry/service/client';
-import { type HaproxyCheck, type HaproxyHandle, type Stack, startHaproxy, waitFor } from '@registry/testkit';
-import { percentile } from './abuse/hypotheses.js';
+import {
+  type HaproxyCheck,
+  type HaproxyHandle,
+  percentile,
+  type Stack,
+  startHaproxy,
+  waitFor,
+} from '@registry/testkit';
 import { LIVE_MAX_MS, LIVE_P99_MS } from './abuse/limits.js';
 import type { Experiment } from './experiments.js';
 import { type BackendSample, isOutOfService, startFleetWatch, watchedReplicas } from './fleet.js';

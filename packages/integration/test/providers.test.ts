@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import {
   CONTAINER_LABEL,
   containerNetworkingFromEnv,
+  docker,
   fetchJson,
   localProviders,
   type MlflowHandle,
@@ -45,10 +46,6 @@ function runFixtureWithoutTools(
   } finally {
     rmSync(tools, { recursive: true, force: true });
   }
-}
-
-function docker(args: string[]): string {
-  return execFileSync('docker', args, { encoding: 'utf8' }).trim();
 }
 
 /** Containers (id and networks) that carry the given owner process id. */

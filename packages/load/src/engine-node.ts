@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { percentileOfSorted } from '@registry/testkit';
 import autocannon from 'autocannon';
 import type { Load, Stream, Thresholds, WeightedRequest } from './scenarios.js';
 
@@ -33,13 +34,6 @@ export interface StreamResult {
   readonly wrongRefusalCode: number;
   readonly verdicts: readonly ThresholdVerdict[];
   readonly passed: boolean;
-}
-
-/** Latency (ms) at percentile `p` (0-100) by nearest rank; 0 for no samples. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank] ?? 0;
 }
 
 /** What `judge` compares with the thresholds. */
@@ -250,8 +244,8 @@ export async function runStream(
     // Asked: the requests of the plan over its nominal duration; achieved: those sent over the time taken.
     ...(asked > 0 ? { arrivalShare: round(requests / elapsedSec / (asked / durationSec), 4) } : {}),
     servedShare: requests === 0 ? 0 : round(served / requests, 4),
-    p95Ms: round(percentile(sorted, 95)),
-    p99Ms: round(percentile(sorted, 99)),
+    p95Ms: round(percentileOfSorted(sorted, 95)),
+    p99Ms: round(percentileOfSorted(sorted, 99)),
     maxMs: round(sorted.at(-1) ?? 0),
   };
   const verdicts = judge(measured, stream.thresholds);
@@ -263,7 +257,7 @@ export async function runStream(
     rps: round(rps),
     baselineShare: measured.baselineShare,
     arrivalShare: measured.arrivalShare,
-    p50Ms: round(percentile(sorted, 50)),
+    p50Ms: round(percentileOfSorted(sorted, 50)),
     p95Ms: measured.p95Ms,
     p99Ms: measured.p99Ms,
     maxMs: measured.maxMs,

@@ -3,7 +3,6 @@ export {
   ARRIVAL_TOLERANCE,
   judge,
   type Measured,
-  percentile,
   planRuns,
   type Run,
   runStream,

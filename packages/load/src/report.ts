@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { escapeHtml } from '@registry/testkit';
 import type { ScenarioResult } from './run-scenario.js';
 
 /** The whole load run, as written to JSON and HTML. */
@@ -60,10 +61,6 @@ function formatStatuses(statuses: Readonly<Record<string, number>>): string {
   return Object.entries(statuses)
     .map(([status, count]) => `${status}:${count}`)
     .join(' ');
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
 /** A self-contained HTML summary of the run. */

@@ -1,5 +1,5 @@
 import { createRegistryClient } from '@registry/service/client';
-import { startStack, type ToxiproxyStack, waitFor } from '@registry/testkit';
+import { setProxyEnabled, startStack, type ToxiproxyStack, waitFor } from '@registry/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECK_IDS, diagnose, recover } from '../src/index.js';
 
@@ -12,7 +12,7 @@ async function breakerState(): Promise<string> {
 }
 
 async function setMlflowReachable(enabled: boolean): Promise<void> {
-  await stack.proxy.update({ enabled, listen: stack.proxy.listen, upstream: stack.proxy.upstream });
+  await setProxyEnabled(stack.proxy, enabled);
 }
 
 /** Precondition: MLflow reachable and the breaker closed (reset by hand if an earlier test left it open). */

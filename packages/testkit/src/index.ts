@@ -4,6 +4,7 @@ export {
   CONTAINER_NETWORKINGS,
   type ContainerNetworking,
   containerNetworkingFromEnv,
+  docker,
   ensureImages,
   haproxyImage,
   isDockerAvailable,
@@ -58,6 +59,7 @@ export {
 } from './provision.js';
 export { type RecordedConnection, type RecordingListener, startRecordingListener } from './recording-listener.js';
 export { type RedisHandle, startRedis } from './redis.js';
+export { escapeHtml, percentile, percentileOfSorted } from './report-text.js';
 export { type ServiceHandle, serviceEntryPoint, startService } from './service.js';
 export {
   connectDeployedStack,

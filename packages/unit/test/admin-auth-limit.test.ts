@@ -11,7 +11,7 @@ const attempt = (app: App, headers: Record<string, string>, remoteAddress = '10.
   app.inject({ method: 'POST', url: '/health/mlflow/open', headers, remoteAddress });
 
 const limitWarnings = (lines: readonly LogLine[]) =>
-  lines.filter((line) => line.level === 'warn' && line.msg?.includes('too many failed authentications'));
+  lines.filter((line) => line.level === 'warn' && line.event === 'admin_auth_limited');
 
 describe('Failed admin authentication limit', () => {
   beforeEach(() => {

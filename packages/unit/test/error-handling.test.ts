@@ -5,6 +5,25 @@ import { buildTestApp } from './support/fakes.js';
 import { createCapturingLogger } from './support/logs.js';
 
 describe('Framework errors', () => {
+  it('answers a text/plain body on a JSON route with 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/x/versions',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'source=s3://m/1',
+    });
+    expect(response.statusCode).toBe(415);
+    expect(response.json().code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('sends the x-request-id header on a path that is not valid percent-encoding', async () => {
+    const { app } = buildTestApp();
+    const response = await app.inject({ url: '/api/v1/models/%ZZ', headers: { 'x-request-id': 'trace-1' } });
+    expect(response.headers['x-request-id']).toBe('trace-1');
+    expect(response.json().requestId).toBe('trace-1');
+  });
+
   it('answers a path that is not valid percent-encoding with a catalogue 400 carrying the request id', async () => {
     const { app, mlflow } = buildTestApp();
     const response = await app.inject({ url: '/api/v1/models/%ZZ', headers: { 'x-request-id': 'trace-bad-url' } });
@@ -240,10 +259,18 @@ describe('Error handler', () => {
   });
 });
 
-describe('Slow clients', () => {
+describe('Server timeouts', () => {
   it('gives the server REQUEST_TIMEOUT and HEADERS_TIMEOUT, checked every second at most', () => {
     const { app } = buildTestApp({ env: { REQUEST_TIMEOUT: '7', HEADERS_TIMEOUT: '3' } });
     expect(app.server.requestTimeout).toBe(7_000);
     expect(app.server.headersTimeout).toBe(3_000);
+    const { connectionsCheckingInterval } = app.server as typeof app.server & { connectionsCheckingInterval: number };
+    expect(connectionsCheckingInterval).toBe(1_000);
+  });
+
+  it('checks sooner than every second when HEADERS_TIMEOUT is shorter', () => {
+    const { app } = buildTestApp({ env: { REQUEST_TIMEOUT: '7', HEADERS_TIMEOUT: '0.5' } });
+    const { connectionsCheckingInterval } = app.server as typeof app.server & { connectionsCheckingInterval: number };
+    expect(connectionsCheckingInterval).toBe(500);
   });
 });

@@ -1,14 +1,6 @@
 import { SERVICE_VERSION } from '@registry/service';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ADMIN_AUTH, buildTestApp, createSwitchableCheck } from './support/fakes.js';
-
-async function tripBreaker(
-  app: ReturnType<typeof buildTestApp>['app'],
-  mlflow: ReturnType<typeof buildTestApp>['mlflow'],
-) {
-  mlflow.failWith('unreachable');
-  for (let i = 0; i < 3; i += 1) await app.inject('/api/v1/models/fraud');
-}
+import { ADMIN_AUTH, buildTestApp, createSwitchableCheck, tripBreaker } from './support/fakes.js';
 
 describe('Health routes', () => {
   beforeEach(() => {
@@ -105,7 +97,7 @@ describe('Health routes', () => {
     expect(body).toMatchObject({
       status: 'degraded',
       health_score: 0,
-      version: '1.0.0',
+      version: SERVICE_VERSION.version,
       environment: 'staging',
       readiness: { ready: true, degraded_mode: true },
       services: { mlflow: 'degraded' },

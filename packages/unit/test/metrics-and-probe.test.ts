@@ -1,12 +1,7 @@
-import { startEmfPublisher } from '@registry/service';
+import { METRICS, startEmfPublisher } from '@registry/service';
+import { readMetrics } from '@registry/service/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildTestApp } from './support/fakes.js';
-
-function metricValue(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  if (!line) throw new Error(`metric ${name} not found`);
-  return Number(line.split(' ')[1]);
-}
 
 describe('Metrics', () => {
   it('exposes breaker state, trips, rejections and the health score', async () => {
@@ -15,21 +10,23 @@ describe('Metrics', () => {
     for (let i = 0; i < 4; i += 1) await app.inject('/api/v1/models/fraud');
     const response = await app.inject('/metrics');
     expect(response.headers['content-type']).toContain('text/plain');
-    expect(metricValue(response.body, 'registry_mlflow_circuit_breaker_state')).toBe(2);
-    expect(metricValue(response.body, 'registry_mlflow_circuit_breaker_trips_total')).toBe(1);
-    expect(metricValue(response.body, 'registry_mlflow_circuit_breaker_rejections_total')).toBe(1);
-    expect(metricValue(response.body, 'registry_health_score')).toBe(0);
+    expect(readMetrics(response.body).value(METRICS.breakerState)).toBe(2);
+    expect(readMetrics(response.body).value(METRICS.breakerTrips)).toBe(1);
+    expect(readMetrics(response.body).value(METRICS.breakerRejections)).toBe(1);
+    expect(readMetrics(response.body).value(METRICS.healthScore)).toBe(0);
   });
 
   it('exposes the bulkhead gauges and the saturation total, at 0 when idle', async () => {
     const { app } = buildTestApp();
     const body = (await app.inject('/metrics')).body;
+    // The one place the wire names and types are pinned; everything else reads them through METRICS.
     expect(body).toContain('# TYPE registry_mlflow_calls_in_flight gauge');
     expect(body).toContain('# TYPE registry_mlflow_calls_queued gauge');
+    expect(body).toContain('# TYPE registry_mlflow_streams_in_flight gauge');
     expect(body).toContain('# TYPE registry_mlflow_saturated_total counter');
-    expect(metricValue(body, 'registry_mlflow_calls_in_flight')).toBe(0);
-    expect(metricValue(body, 'registry_mlflow_calls_queued')).toBe(0);
-    expect(metricValue(body, 'registry_mlflow_saturated_total')).toBe(0);
+    expect(readMetrics(body).value(METRICS.callsInFlight)).toBe(0);
+    expect(readMetrics(body).value(METRICS.callsQueued)).toBe(0);
+    expect(readMetrics(body).value(METRICS.saturated)).toBe(0);
   });
 
   it('counts a call in flight while MLflow has not answered', async () => {
@@ -38,13 +35,13 @@ describe('Metrics', () => {
     const pending = app.inject('/api/v1/models/fraud');
     await vi.waitFor(
       async () => {
-        expect(metricValue((await app.inject('/metrics')).body, 'registry_mlflow_calls_in_flight')).toBe(1);
+        expect(readMetrics((await app.inject('/metrics')).body).value(METRICS.callsInFlight)).toBe(1);
       },
       { interval: 5, timeout: 5_000 },
     );
     release();
     expect((await pending).statusCode).toBe(200);
-    expect(metricValue((await app.inject('/metrics')).body, 'registry_mlflow_calls_in_flight')).toBe(0);
+    expect(readMetrics((await app.inject('/metrics')).body).value(METRICS.callsInFlight)).toBe(0);
   });
 
   it('records request durations by route and status code', async () => {
@@ -70,7 +67,7 @@ describe('MlflowProber', () => {
     mlflow.failWith('unreachable');
     await app.ready();
     await vi.advanceTimersByTimeAsync(10_000);
-    expect(app.registry.breaker.snapshot().state).toBe('open');
+    expect((await app.inject('/health/status')).json().circuit_breaker.state).toBe('open');
     await app.close();
   });
 
@@ -82,7 +79,7 @@ describe('MlflowProber', () => {
     mlflow.failWith(null);
     // Open at t=10 s for 30 s: the trial is due at 40 s, and the second success follows at once.
     await vi.advanceTimersByTimeAsync(30_000);
-    expect(app.registry.breaker.snapshot().state).toBe('closed');
+    expect((await app.inject('/health/status')).json().circuit_breaker.state).toBe('closed');
     expect((await app.inject('/health')).json().services.mlflow).toBe('healthy');
     await app.close();
   });
@@ -97,7 +94,7 @@ describe('MlflowProber', () => {
     expect(response.statusCode).toBe(503);
     expect(mlflow.calls()).toBe(calls);
     // The probe made the due trial, it failed, and the Retry-After names the new trial time.
-    expect(app.registry.breaker.snapshot().recoveryAttempts).toBe(1);
+    expect((await app.inject('/health/status')).json().circuit_breaker.recovery_attempts).toBe(1);
     expect(response.headers['retry-after']).toBe('30');
   });
 

@@ -2,25 +2,16 @@ import { PassThrough } from 'node:stream';
 import {
   CACHE_STATUS_HEADER,
   clientFacingMlflowMessage,
+  METRICS,
   MLFLOW_MESSAGE_MAX_LENGTH,
   MlflowError,
   SATURATED_RETRY_AFTER_SECONDS,
   toServiceError,
 } from '@registry/service';
 import { describe, expect, it, vi } from 'vitest';
-import { buildTestApp, type FakeMlflow } from './support/fakes.js';
+import { buildTestApp, type FakeMlflow, metric, tripBreaker } from './support/fakes.js';
 
 type App = ReturnType<typeof buildTestApp>['app'];
-
-function metricValue(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  if (!line) throw new Error(`metric ${name} not found`);
-  return Number(line.split(' ')[1]);
-}
-
-async function metric(app: App, name: string): Promise<number> {
-  return metricValue((await app.inject('/metrics')).body, name);
-}
 
 /** Fills the one slot and the one queue place with calls that hang until `release` is called. */
 async function saturate(app: App, mlflow: FakeMlflow) {
@@ -28,18 +19,12 @@ async function saturate(app: App, mlflow: FakeMlflow) {
   const hanging = [app.inject('/api/v1/models/fraud/versions/1'), app.inject('/api/v1/models/fraud/versions/1')];
   await vi.waitFor(
     async () => {
-      expect(await metric(app, 'registry_mlflow_calls_in_flight')).toBe(1);
-      expect(await metric(app, 'registry_mlflow_calls_queued')).toBe(1);
+      expect(await metric(app, METRICS.callsInFlight)).toBe(1);
+      expect(await metric(app, METRICS.callsQueued)).toBe(1);
     },
     { interval: 5, timeout: 5_000 },
   );
   return { release, hanging };
-}
-
-async function tripBreaker(app: App, mlflow: FakeMlflow) {
-  mlflow.failWith('unreachable');
-  for (let i = 0; i < 3; i += 1) await app.inject('/api/v1/models/trip-the-breaker');
-  mlflow.failWith(null);
 }
 
 const BULKHEAD = { MLFLOW_MAX_CONCURRENCY: '1', MLFLOW_QUEUE_SIZE: '1' };
@@ -72,10 +57,10 @@ describe('MLflow bulkhead', () => {
     const { release, hanging } = await saturate(app, mlflow);
     await app.inject('/api/v1/models/fraud');
     await app.inject({ method: 'POST', url: '/api/v1/models/fraud/versions', payload: { source: 's3://m/2' } });
-    expect(await metric(app, 'registry_mlflow_saturated_total')).toBe(2);
+    expect(await metric(app, METRICS.saturated)).toBe(2);
     release();
     await Promise.all(hanging);
-    expect(await metric(app, 'registry_mlflow_calls_in_flight')).toBe(0);
+    expect(await metric(app, METRICS.callsInFlight)).toBe(0);
   });
 
   it('serves a cached read as stale while saturated', async () => {
@@ -115,7 +100,7 @@ describe('MLflow bulkhead and streaming', () => {
     await vi.waitFor(
       async () => {
         expect(answered).toBe(true);
-        expect(await metric(app, 'registry_mlflow_calls_in_flight')).toBe(0);
+        expect(await metric(app, METRICS.callsInFlight)).toBe(0);
       },
       { interval: 5, timeout: 5_000 },
     );
@@ -162,7 +147,7 @@ describe('MLflow bulkhead and streaming', () => {
       return forward(request);
     };
     const hanging = [0, 1].map(() => app.inject('/mlflow/api/2.0/mlflow/registered-models/search'));
-    await vi.waitFor(async () => expect(await metric(app, 'registry_mlflow_calls_queued')).toBe(1), {
+    await vi.waitFor(async () => expect(await metric(app, METRICS.callsQueued)).toBe(1), {
       interval: 5,
       timeout: 5_000,
     });
@@ -180,7 +165,7 @@ describe('Last-known-good cache', () => {
     mlflow.addModel({ name: 'big', description: 'x'.repeat(400) });
     expect((await app.inject('/api/v1/models/big')).headers[CACHE_STATUS_HEADER]).toBe('live');
     expect((await app.inject('/api/v1/models/fraud')).headers[CACHE_STATUS_HEADER]).toBe('live');
-    await tripBreaker(app, mlflow);
+    await tripBreaker(app, mlflow, { recover: true });
     const big = await app.inject('/api/v1/models/big');
     expect(big.statusCode).toBe(503);
     expect(big.json().code).toBe('MLFLOW_CIRCUIT_OPEN');
@@ -194,7 +179,7 @@ describe('Last-known-good cache', () => {
       mlflow.addModel({ name, description: name.repeat(350) });
       expect((await app.inject(`/api/v1/models/${name}`)).statusCode).toBe(200);
     }
-    await tripBreaker(app, mlflow);
+    await tripBreaker(app, mlflow, { recover: true });
     const answers = await Promise.all(['a', 'b', 'c'].map((name) => app.inject(`/api/v1/models/${name}`)));
     expect(answers.map((r) => [r.statusCode, r.headers[CACHE_STATUS_HEADER] ?? r.json().code])).toEqual([
       [503, 'MLFLOW_CIRCUIT_OPEN'],
@@ -206,7 +191,7 @@ describe('Last-known-good cache', () => {
   it('serves nothing stale when CACHE_MAX_ENTRIES is 0', async () => {
     const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_ENTRIES: '0' } });
     await app.inject('/api/v1/models/fraud');
-    await tripBreaker(app, mlflow);
+    await tripBreaker(app, mlflow, { recover: true });
     expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(503);
   });
 });

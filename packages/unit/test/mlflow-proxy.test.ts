@@ -22,6 +22,19 @@ async function breakerReport(app: ReturnType<typeof buildApp>) {
 }
 
 describe('MLflow pass-through', () => {
+  it("never hands the client's credentials to the MLflow client's forward", async () => {
+    const { app, mlflow } = buildTestApp({ env: { API_KEYS: 'client-key-123' } });
+    await app.inject({
+      url: '/mlflow/api/2.0/mlflow/registered-models/search',
+      headers: { authorization: 'Bearer client-key-123', cookie: 'session=abc', 'x-api-key': 'client-key-123' },
+    });
+    const forwarded = mlflow.forwarded()[0]?.headers;
+    expect(forwarded).toBeDefined();
+    expect(forwarded).not.toHaveProperty('authorization');
+    expect(forwarded).not.toHaveProperty('cookie');
+    expect(forwarded).not.toHaveProperty('x-api-key');
+  });
+
   describe('refusals', () => {
     it.each([
       ['an encoded slash', '/mlflow/api/2.0/mlflow/%2fregistered-models/search'],

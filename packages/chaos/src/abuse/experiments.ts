@@ -1,5 +1,6 @@
 import { REGISTRY_PREFIX, ROUTES } from '@registry/service/client';
 import type { Stack } from '@registry/testkit';
+import { percentile } from '@registry/testkit';
 import { type Capability, type Experiment, toxicFault } from '../experiments.js';
 import type { Bounds, ReportedBreakerSettings } from '../settings.js';
 import { SEEDED_MODEL } from '../traffic.js';
@@ -29,13 +30,7 @@ import {
   VICTIM_TAG,
   type VictimState,
 } from './fixtures.js';
-import {
-  type AbuseHypothesis,
-  type BreakerExpectation,
-  catalogueStatus,
-  describeSamples,
-  percentile,
-} from './hypotheses.js';
+import { type AbuseHypothesis, type BreakerExpectation, catalogueStatus, describeSamples } from './hypotheses.js';
 import {
   type AbuseLimits,
   CUT_SLACK_MS,

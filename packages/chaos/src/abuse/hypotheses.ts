@@ -1,5 +1,5 @@
 import { ERRORS } from '@registry/service';
-import type { RecordedConnection } from '@registry/testkit';
+import { percentile, type RecordedConnection } from '@registry/testkit';
 import type { CheckResult } from '../runner.js';
 import type { Bounds, ReportedBreakerSettings } from '../settings.js';
 import type { BreakerSample, Sample } from '../traffic.js';
@@ -145,13 +145,6 @@ export function describeSamples(samples: readonly AttackSample[], limit = 4): st
   const sorted = [...groups.entries()].sort((a, b) => b[1] - a[1]);
   const shown = sorted.slice(0, limit).map(([key, count]) => (count > 1 ? `${key} (x${count})` : key));
   return sorted.length > limit ? `${shown.join('; ')}; and ${sorted.length - limit} more` : shown.join('; ');
-}
-
-/** Nearest-rank percentile of `values` (0 when empty). */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
 }
 
 function verdict(passed: boolean, detail: string, figure: string): Verdict {

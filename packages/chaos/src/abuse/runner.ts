@@ -1,5 +1,6 @@
 import { createRegistryClient } from '@registry/service/client';
 import {
+  percentile,
   type RecordedConnection,
   requireToxiproxy,
   type Stack,
@@ -11,13 +12,7 @@ import type { Bounds, ReportedBreakerSettings } from '../settings.js';
 import { type BreakerSample, DEFAULT_TRAFFIC_LIMITS, type Sample, startTraffic } from '../traffic.js';
 import type { AttackSample } from './clients.js';
 import type { AbuseExperiment, AttackContext } from './experiments.js';
-import {
-  type AbuseObservation,
-  type BreakerReading,
-  outcomeLabel,
-  percentile,
-  SHARED_HYPOTHESES,
-} from './hypotheses.js';
+import { type AbuseObservation, type BreakerReading, outcomeLabel, SHARED_HYPOTHESES } from './hypotheses.js';
 import type { AbuseLimits } from './limits.js';
 import { neighbourPorts } from './neighbours.js';
 

@@ -175,7 +175,12 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
       if (warned.has(key)) return;
       warned.set(key, true);
       request.log.warn(
-        { ip: request.ip, max_failures: adminMaxFailures, window_seconds: adminFailureWindowMs / 1000 },
+        {
+          event: 'admin_auth_limited',
+          ip: request.ip,
+          max_failures: adminMaxFailures,
+          window_seconds: adminFailureWindowMs / 1000,
+        },
         'manual breaker control: too many failed authentications from one client; refusing it until the window ends',
       );
     },

@@ -1,5 +1,5 @@
 export { removeStaleContainers } from './cleanup.js';
-export { CONTAINER_LABEL, isDockerAvailable } from './docker.js';
+export { CONTAINER_LABEL, docker, isDockerAvailable } from './docker.js';
 export { type HaproxyContainer, startHaproxyContainer } from './haproxy.js';
 export { ensureImages, haproxyImage, MLFLOW_IMAGE, postgresImage, TOXIPROXY_IMAGE } from './images.js';
 export {

@@ -11,6 +11,7 @@ import {
   type ModelVersion,
   type RegisteredModel,
 } from '@registry/service';
+import { readMetrics } from '@registry/service/client';
 
 /** Settings for unit tests: quiet, no background probe, small breaker numbers. */
 export function testConfig(env: Record<string, string> = {}): Config {
@@ -188,4 +189,21 @@ export function injectFetch(app: ReturnType<typeof buildApp>): typeof fetch {
       headers: Object.entries(answer.headers).map(([name, value]) => [name, String(value)] as [string, string]),
     });
   };
+}
+
+type TestApp = ReturnType<typeof buildTestApp>['app'];
+
+/**
+ * Opens the breaker as users would: MLflow unreachable for three registry reads (the default
+ * MLFLOW_CB_FAILURE_THRESHOLD). MLflow keeps failing unless `recover` is set.
+ */
+export async function tripBreaker(app: TestApp, mlflow: FakeMlflow, options: { recover?: boolean } = {}) {
+  mlflow.failWith('unreachable');
+  for (let i = 0; i < 3; i += 1) await app.inject('/api/v1/models/trip-the-breaker');
+  if (options.recover) mlflow.failWith(null);
+}
+
+/** One sample of `GET /metrics` by name, read as a Prometheus client would. */
+export async function metric(app: TestApp, name: string): Promise<number> {
+  return readMetrics((await app.inject('/metrics')).body).value(name);
 }
