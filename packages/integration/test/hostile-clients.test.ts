@@ -364,6 +364,7 @@ for (const local of localProviders()) {
 
         const { port } = new URL(service.url);
         const stalled = connect({ host: '127.0.0.1', port: Number(port) });
+        await using _closeStalled = { [Symbol.asyncDispose]: async () => void stalled.destroy() };
         stalled.on('error', () => {});
         stalled.pause();
         stalled.write(`GET /mlflow${bigPath} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);

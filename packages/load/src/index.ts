@@ -40,4 +40,5 @@ export {
   restoreTarget,
   seedLoadModel,
   startLocalTarget,
+  startServiceBeside,
 } from './target.js';

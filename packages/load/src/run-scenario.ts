@@ -16,15 +16,16 @@ export interface ScenarioResult {
 /**
  * Runs one scenario on the Node engine: puts the target into the precondition, runs every stream at
  * once for the scenario's duration (times `durationScale`), and judges streams and resources; capacity
- * as a share of `baselineRps` when given.
+ * as a share of `baselineRps` when given. `awaitBreaker: false` puts a negative control's service under
+ * the fault without waiting for a breaker state it cannot reach.
  */
 export async function runScenario(
   scenario: Scenario,
   target: LoadTarget,
-  options: { durationScale?: number; baselineRps?: number } = {},
+  options: { durationScale?: number; baselineRps?: number; awaitBreaker?: boolean } = {},
 ): Promise<ScenarioResult> {
   const durationSec = Math.max(1, scenario.durationSec * (options.durationScale ?? 1));
-  await applyPrecondition(target, scenario.precondition);
+  await applyPrecondition(target, scenario.precondition, { awaitBreaker: options.awaitBreaker });
   const before = await readResources(target.serviceUrl);
   const tripsBefore = await readTrips(target.serviceUrl);
   const streams = await Promise.all(

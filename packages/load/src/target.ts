@@ -1,5 +1,12 @@
 import { createRegistryClient, METRICS, type RegistryClient } from '@registry/service/client';
-import { connectToxiproxy, setProxyEnabled, startStack, type ToxiproxyProxy, waitFor } from '@registry/testkit';
+import {
+  connectToxiproxy,
+  setProxyEnabled,
+  startService,
+  startStack,
+  type ToxiproxyProxy,
+  waitFor,
+} from '@registry/testkit';
 
 import { LOAD_BULKHEAD, LOAD_MODEL, type Precondition, SLOW_MLFLOW_LATENCY_MS } from './scenarios.js';
 
@@ -88,7 +95,11 @@ async function removeToxic(proxy: ToxiproxyProxy): Promise<void> {
  * Brings the target into the scenario's precondition: MLflow healthy (breaker closed), down (proxy
  * disabled, breaker open) or slow (latency toxic below the timeout). Waits with a deadline.
  */
-export async function applyPrecondition(target: LoadTarget, precondition: Precondition): Promise<void> {
+export async function applyPrecondition(
+  target: LoadTarget,
+  precondition: Precondition,
+  options: { readonly awaitBreaker?: boolean } = {},
+): Promise<void> {
   if (target.proxy) {
     await removeToxic(target.proxy);
     await setProxyEnabled(target.proxy, precondition !== 'mlflow-down');
@@ -104,12 +115,37 @@ export async function applyPrecondition(target: LoadTarget, precondition: Precon
   } else if (precondition !== 'mlflow-healthy') {
     throw new Error(`precondition ${precondition} needs a Toxiproxy in front of MLflow`);
   }
+  // A negative control's service may have a breaker that never opens: it is put under the same fault, unwaited.
+  if (options.awaitBreaker === false) return;
   const wanted = precondition === 'mlflow-down' ? 'open' : 'closed';
   await waitFor(async () => (await breakerState(target.serviceUrl)) === wanted, {
     timeoutMs: 60_000,
     intervalMs: 200,
     what: `the breaker to be ${wanted}`,
   });
+}
+
+/**
+ * A second service on the same MLflow proxy as the local `target`, started with `serviceEnv` on top of
+ * LOAD_SERVICE_ENV: a negative control's deliberately broken settings, under the same faults.
+ */
+export async function startServiceBeside(
+  target: LoadTarget,
+  serviceEnv: Readonly<Record<string, string>>,
+): Promise<LoadTarget & AsyncDisposable> {
+  if (!target.proxy)
+    throw new Error("a service beside the target needs the target's Toxiproxy proxy in front of MLflow");
+  const service = await startService({
+    env: { ...LOAD_SERVICE_ENV, ...serviceEnv, MLFLOW_TRACKING_URI: `http://${target.proxy.listen}` },
+  });
+  const stop = async () => void (await service.stop());
+  return {
+    serviceUrl: service.url,
+    description: `service ${service.url} beside ${target.description}`,
+    proxy: target.proxy,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
 }
 
 /** Puts MLflow back to healthy after the last scenario. */

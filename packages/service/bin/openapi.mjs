@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { buildOpenApiDocument, formatOpenApiDocument } from '../dist/openapi-document.js';
 
 const target = fileURLToPath(new URL('../../../docs/openapi.json', import.meta.url));
-const check = process.argv.includes('--check') || Boolean(process.env.CI);
+const check = process.argv.includes('--check') || ['1', 'true'].includes(String(process.env.CI).toLowerCase());
 const expected = formatOpenApiDocument(await buildOpenApiDocument());
 const committed = existsSync(target) ? readFileSync(target, 'utf8') : undefined;
 

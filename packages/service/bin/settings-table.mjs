@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { formatSettingsTable } from '../dist/settings-doc.js';
 
 const target = fileURLToPath(new URL('../../../README.md', import.meta.url));
-const check = process.argv.includes('--check') || Boolean(process.env.CI);
+const check = process.argv.includes('--check') || ['1', 'true'].includes(String(process.env.CI).toLowerCase());
 const START = '<!-- settings:start -->\n';
 const END = '\n<!-- settings:end -->';
 const readme = readFileSync(target, 'utf8');

@@ -62,10 +62,10 @@ export {
 export {
   type BulkheadLimits,
   type CacheLimits,
-  clientFacingMlflowMessage,
   MLFLOW_MESSAGE_MAX_LENGTH,
   retryAfterSeconds,
   SATURATED_RETRY_AFTER_SECONDS,
+  toClientFacingMessage,
   toServiceError,
 } from './mlflow-gateway.js';
 export {
@@ -79,5 +79,5 @@ export { buildOpenApiDocument, formatOpenApiDocument } from './openapi-document.
 export { MLFLOW_PROXY_PREFIX } from './plugins/mlflow-proxy.js';
 export { DOCS_PATH, OPENAPI_PATH } from './plugins/openapi.js';
 export { searchFilter } from './plugins/registry-routes.js';
-export { acceptedValues, formatSettingsTable } from './settings-doc.js';
+export { describeAcceptedValues, formatSettingsTable } from './settings-doc.js';
 export { SERVICE_VERSION } from './version.js';

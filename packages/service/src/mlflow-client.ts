@@ -151,8 +151,7 @@ export const FORWARDED_RESPONSE_HEADERS = [
   'strict-transport-security',
 ] as const;
 
-/** Counts bytes through a stream and fails it once they pass `max`. */
-/** Passes at most `max` bytes through; `onChunk` hears of every chunk that passes (progress). */
+/** Passes at most `max` bytes through and fails once more come; `onChunk` hears of every chunk (progress). */
 function byteCap(max: number, what: string, onChunk: () => void = () => {}): Transform {
   let seen = 0;
   return new Transform({
@@ -203,9 +202,12 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
     }
     const controller = new AbortController();
     let timedOut = false;
+    /** What else the timeout ends: the relayed body, once there is one (it may hold MLflow's last bytes). */
+    const alsoEnd: (() => void)[] = [];
     const expire = () => {
       timedOut = true;
       controller.abort();
+      for (const end of alsoEnd) end();
     };
     let timer = setTimeout(expire, options.timeoutMs);
     const done = () => clearTimeout(timer);
@@ -235,7 +237,7 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
           status: response.status,
         });
       }
-      return { response, what, done, failure, progressed };
+      return { response, what, done, failure, progressed, alsoEnd };
     } catch (error) {
       done();
       throw failure(error);
@@ -351,14 +353,15 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
         const value = request.headers[name];
         if (value !== undefined) headers[name] = value;
       }
-      const { response, what, done, progressed } = await start(
+      const { response, what, done, progressed, alsoEnd } = await start(
         request.method,
         request.pathAndQuery,
         headers,
         request.body,
       );
       // An artifact body may take longer than the timeout as a whole, but never that long without a chunk
-      // passing: a client that stops reading (the chunks back up) or an MLflow that stops sending ends it.
+      // passing: an MLflow that stops sending, or a client that stops reading (the chunks back up), ends
+      // it. (A client that stops once MLflow has sent everything is the pass-through's socket timeout's.)
       if (request.untimedBody) progressed();
       const relayed: Record<string, string> = {};
       for (const name of FORWARDED_RESPONSE_HEADERS) {
@@ -375,6 +378,11 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
       // The cap (or the timeout, or the client going away) ends the relay and the upstream body with it.
       const cap = byteCap(maxBytes, what, request.untimedBody ? progressed : undefined);
       const body = pipeline(Readable.fromWeb(response.body as WebReadableStream), cap, done);
+      alsoEnd.push(() =>
+        body.destroy(
+          new MlflowError('timeout', `MLflow's answer to ${what} made no progress for ${options.timeoutMs} ms`),
+        ),
+      );
       return { status: response.status, headers: relayed, body };
     },
   };

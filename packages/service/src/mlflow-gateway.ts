@@ -110,13 +110,17 @@ export const MLFLOW_MESSAGE_MAX_LENGTH = 500;
  * (SQLAlchemy appends the SQL statement and its parameters, e.g. to "integer out of range") and at most
  * MLFLOW_MESSAGE_MAX_LENGTH characters. The whole message stays on the error's `cause`.
  */
-export function clientFacingMlflowMessage(message: string): string {
+export function toClientFacingMessage(message: string): string {
   const sqlAt = message.search(/\[SQL: |\(Background on this error/);
   const kept = (sqlAt === -1 ? message : message.slice(0, sqlAt)).trim();
-  if (/^\((psycopg|sqlalchemy|sqlite3|pymysql|mysqldb)\b/i.test(kept)) {
+  if (/^\((psycopg2?|sqlalchemy|sqlite3|pymysql|mysqldb)[.)]/i.test(kept)) {
     return 'MLflow could not store or read a value of this request (its database refused it)';
   }
-  return kept.length > MLFLOW_MESSAGE_MAX_LENGTH ? `${kept.slice(0, MLFLOW_MESSAGE_MAX_LENGTH)}...` : kept;
+  // Cut by code points, so that a character outside the BMP is never split in half.
+  const characters = Array.from(kept);
+  return characters.length > MLFLOW_MESSAGE_MAX_LENGTH
+    ? `${characters.slice(0, MLFLOW_MESSAGE_MAX_LENGTH).join('')}...`
+    : kept;
 }
 
 /** Maps an MLflow or breaker failure to the catalogue error a client sees. */
@@ -147,12 +151,12 @@ export function toServiceError(error: unknown): ServiceError {
       case 'api':
         if (error.errorCode === 'RESOURCE_DOES_NOT_EXIST') {
           return new ServiceError('MODEL_NOT_FOUND', {
-            message: clientFacingMlflowMessage(error.message),
+            message: toClientFacingMessage(error.message),
             cause: error,
           });
         }
         return new ServiceError('MLFLOW_REJECTED', {
-          message: clientFacingMlflowMessage(error.message),
+          message: toClientFacingMessage(error.message),
           details: { mlflow_error_code: error.errorCode, mlflow_status: error.status },
           cause: error,
         });

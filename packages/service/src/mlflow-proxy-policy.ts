@@ -113,17 +113,36 @@ function matches(endpoint: ProxyEndpoint, method: string, path: string): boolean
   );
 }
 
-/** The `filter` values of a search request: from the query of a GET, from the JSON body of a POST. */
-function searchFilters(method: string, query: string, body: Uint8Array | undefined): string[] {
+/**
+ * The `filter` values of a search request: from the query of a GET, from the JSON body of a POST. MLflow
+ * reads more bodies than `JSON.parse` does (UTF-16 or UTF-32, NaN, a JSON string holding the object as
+ * older clients send it), so a POST body must be UTF-8 JSON holding an object, or a JSON string holding
+ * one; any other body is refused rather than passed on unread.
+ */
+function readSearchFilters(
+  method: string,
+  path: string,
+  query: string,
+  body: Uint8Array | undefined,
+): string[] | ProxyRefusal {
   if (method === 'GET') return new URLSearchParams(query).getAll('filter');
   if (!body || body.byteLength === 0) return [];
+  const unreadable = refuse('BAD_REQUEST', `The body of ${method} ${path} must be a JSON object in UTF-8.`);
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(new TextDecoder().decode(body));
-    const filter = typeof parsed === 'object' && parsed !== null ? (parsed as { filter?: unknown }).filter : undefined;
-    return typeof filter === 'string' ? [filter] : [];
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    if (typeof parsed === 'string') parsed = JSON.parse(parsed);
   } catch {
-    return []; // Not JSON: MLflow refuses it itself, at no cost.
+    return unreadable;
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return unreadable;
+  const { filter } = parsed as { filter?: unknown };
+  return typeof filter === 'string' ? [filter] : [];
+}
+
+/** MLflow serves every REST endpoint under `/ajax-api/` as well as `/api/`: the same endpoint either way. */
+function canonicalPath(path: string): string {
+  return path.replace(/^\/ajax-api\//, '/api/');
 }
 
 /** The decoded path below the route prefix, or a refusal for anything that could leave it. */
@@ -195,7 +214,9 @@ export function decideProxyRequest(input: {
   }
 
   if (mode === 'off') return refuse('MLFLOW_PROXY_FORBIDDEN', 'The MLflow pass-through is off (MLFLOW_PROXY=off).');
-  const endpoint = PROXY_ENDPOINTS.find((candidate) => matches(candidate, method, checked.path));
+  // The restricted modes allow the `/api/` paths only; `full` relays `/ajax-api/` too, with the same limits.
+  const lookupPath = mode === 'full' ? canonicalPath(checked.path) : checked.path;
+  const endpoint = PROXY_ENDPOINTS.find((candidate) => matches(candidate, method, lookupPath));
   if (mode !== 'full') {
     const allowed = endpoint !== undefined && (endpoint.access === 'read' || mode === 'registry');
     if (!allowed) {
@@ -207,7 +228,9 @@ export function decideProxyRequest(input: {
   }
 
   if (endpoint?.search) {
-    const tooLong = searchFilters(method, query, input.body).find((filter) => filter.length > MAX_FILTER_LENGTH);
+    const filters = readSearchFilters(method, checked.path, query, input.body);
+    if (!Array.isArray(filters)) return filters;
+    const tooLong = filters.find((filter) => filter.length > MAX_FILTER_LENGTH);
     if (tooLong !== undefined) {
       return refuse(
         'BAD_REQUEST',

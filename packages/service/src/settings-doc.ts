@@ -7,7 +7,7 @@ const PROBE = '\u0000?';
  * What a setting accepts, in its own schema's words: the message it gives for a bad value without the
  * leading "expected" (e.g. "a whole number from 1 to 10000"), or "any text" when it takes every string.
  */
-export function acceptedValues(name: SettingName): string {
+export function describeAcceptedValues(name: SettingName): string {
   const probe = SETTINGS[name].schema.safeParse(PROBE);
   if (probe.success) return 'any text';
   return (probe.error.issues[0]?.message ?? '').replace(/^expected /, '');
@@ -28,7 +28,7 @@ export function formatSettingsTable(): string {
     return [
       `\`${name}\``,
       spec.default === undefined ? 'unset' : `\`${spec.default}\``,
-      cell(acceptedValues(name)),
+      cell(describeAcceptedValues(name)),
       cell(spec.description),
     ];
   });

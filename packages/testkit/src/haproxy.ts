@@ -79,10 +79,16 @@ export interface HaproxyOptions {
   readonly echo?: boolean;
 }
 
-/** The `haproxy` executable from Debian's package (`/usr/sbin` is not on every user's PATH). */
+let onPath: boolean | undefined;
+
+/**
+ * The `haproxy` executable from Debian's package (`/usr/sbin` is not on every user's PATH). Asking PATH
+ * runs `haproxy -v` once per process, so a lane starting its HAProxy later never waits on it.
+ */
 export function haproxyExecutable(): string | undefined {
   for (const candidate of ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy']) if (existsSync(candidate)) return candidate;
-  return spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status === 0 ? 'haproxy' : undefined;
+  onPath ??= spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status === 0;
+  return onPath ? 'haproxy' : undefined;
 }
 
 /** The version of the installed `haproxy` (`haproxy -v`), or undefined when none is installed. */

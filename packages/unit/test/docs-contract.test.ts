@@ -1,5 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { acceptedValues, ERRORS, formatSettingsTable, MLFLOW_ERROR_CODE_BY_STATUS, SETTINGS } from '@registry/service';
+import {
+  describeAcceptedValues,
+  ERRORS,
+  formatSettingsTable,
+  MLFLOW_ERROR_CODE_BY_STATUS,
+  SETTINGS,
+} from '@registry/service';
 import { describe, expect, it } from 'vitest';
 
 const docs = new URL('../../../docs/', import.meta.url);
@@ -59,8 +65,8 @@ describe('README settings table', () => {
   });
 
   it("says what a setting accepts in its schema's words", () => {
-    expect(acceptedValues('MLFLOW_MAX_CONCURRENCY')).toBe('a whole number from 1 to 10000');
-    expect(acceptedValues('ADMIN_TOKEN')).toBe('a token of at least 16 characters');
-    expect(acceptedValues('HOST')).toBe('any text');
+    expect(describeAcceptedValues('MLFLOW_MAX_CONCURRENCY')).toBe('a whole number from 1 to 10000');
+    expect(describeAcceptedValues('ADMIN_TOKEN')).toBe('a token of at least 16 characters');
+    expect(describeAcceptedValues('HOST')).toBe('any text');
   });
 });

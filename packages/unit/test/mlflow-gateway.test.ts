@@ -1,11 +1,11 @@
 import { PassThrough } from 'node:stream';
 import {
   CACHE_STATUS_HEADER,
-  clientFacingMlflowMessage,
   METRICS,
   MLFLOW_MESSAGE_MAX_LENGTH,
   MlflowError,
   SATURATED_RETRY_AFTER_SECONDS,
+  toClientFacingMessage,
   toServiceError,
 } from '@registry/service';
 import { describe, expect, it, vi } from 'vitest';
@@ -109,7 +109,8 @@ describe('MLflow bulkhead and streaming', () => {
     expect((await download).body).toBe('first;second');
   });
 
-  it('streams at most MLFLOW_MAX_CONCURRENCY artifact bodies at once and refuses one more with 503 MLFLOW_SATURATED', async () => {
+  /** An app whose MLflow answers every artifact download with a body the test ends; two stream slots. */
+  async function appWithTwoStreams() {
     const { app, mlflow } = buildTestApp({ env: { MLFLOW_MAX_CONCURRENCY: '2', MLFLOW_QUEUE_SIZE: '0' } });
     const bodies: PassThrough[] = [];
     mlflow.forward = async () => {
@@ -122,20 +123,58 @@ describe('MLflow bulkhead and streaming', () => {
       app.inject('/mlflow/get-artifact?path=a.pkl&run_uuid=abc'),
       app.inject('/mlflow/get-artifact?path=b.pkl&run_uuid=abc'),
     ];
-    await vi.waitFor(() => expect(bodies).toHaveLength(2), { interval: 5, timeout: 5_000 });
+    await vi.waitFor(async () => expect(await metric(app, METRICS.streamsInFlight)).toBe(2), {
+      interval: 5,
+      timeout: 5_000,
+    });
+    const endAll = async () => {
+      for (const body of bodies) body.end('done');
+      await Promise.allSettled(downloads);
+    };
+    return { app, bodies, downloads, endAll };
+  }
+
+  it('refuses an artifact download beyond MLFLOW_MAX_CONCURRENCY streams at once with 503 MLFLOW_SATURATED', async () => {
+    const { app, bodies, endAll } = await appWithTwoStreams();
     const third = await app.inject('/mlflow/get-artifact?path=c.pkl&run_uuid=abc');
     expect(third.statusCode).toBe(503);
     expect(third.json()).toMatchObject({ code: 'MLFLOW_SATURATED' });
     expect(third.headers['retry-after']).toBe(String(SATURATED_RETRY_AFTER_SECONDS));
     expect(bodies).toHaveLength(2);
-    // Registry calls are not held up by the streams, and a finished stream frees its place.
+    await endAll();
+  });
+
+  it('never holds registry calls up while artifact streams take every stream slot', async () => {
+    const { app, endAll } = await appWithTwoStreams();
     expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(200);
+    await endAll();
+  });
+
+  it('frees a stream slot when its body ends, and reports the streams in registry_mlflow_streams_in_flight', async () => {
+    const { app, bodies, downloads, endAll } = await appWithTwoStreams();
     bodies[0]?.end('done');
     expect((await downloads[0])?.body).toBe('first;done');
+    expect(await metric(app, METRICS.streamsInFlight)).toBe(1);
     const fourth = app.inject('/mlflow/get-artifact?path=d.pkl&run_uuid=abc');
     await vi.waitFor(() => expect(bodies).toHaveLength(3), { interval: 5, timeout: 5_000 });
-    for (const body of bodies.slice(1)) body.end('done');
-    expect([(await downloads[1])?.statusCode, (await fourth).statusCode]).toEqual([200, 200]);
+    await endAll();
+    expect((await fourth).statusCode).toBe(200);
+    expect(await metric(app, METRICS.streamsInFlight)).toBe(0);
+  });
+
+  it('frees a stream slot when its body fails', async () => {
+    const { app, bodies, downloads, endAll } = await appWithTwoStreams();
+    const cut = downloads[0]?.then(
+      () => 'completed',
+      () => 'cut',
+    );
+    bodies[0]?.destroy(new Error('MLflow went away'));
+    expect(await cut).toBe('cut');
+    await vi.waitFor(async () => expect(await metric(app, METRICS.streamsInFlight)).toBe(1), {
+      interval: 5,
+      timeout: 5_000,
+    });
+    await endAll();
   });
 
   it('lets the health probe through while the bulkhead is full', async () => {
@@ -196,7 +235,7 @@ describe('Last-known-good cache', () => {
   });
 });
 
-describe('clientFacingMlflowMessage', () => {
+describe('toClientFacingMessage', () => {
   const sqlError = [
     '(psycopg.errors.NumericValueOutOfRange) integer out of range',
     '[SQL: SELECT model_versions.name FROM model_versions WHERE model_versions.version = %(version_1)s::INTEGER]',
@@ -205,20 +244,32 @@ describe('clientFacingMlflowMessage', () => {
   ].join('\n');
 
   it("replaces what MLflow's database said, statement and parameters included, with a plain sentence", () => {
-    const message = clientFacingMlflowMessage(sqlError);
+    const message = toClientFacingMessage(sqlError);
     expect(message).toBe('MLflow could not store or read a value of this request (its database refused it)');
   });
 
+  it('replaces what psycopg2 said as it does for psycopg 3', () => {
+    expect(toClientFacingMessage('(psycopg2.errors.NumericValueOutOfRange) integer out of range')).toBe(
+      'MLflow could not store or read a value of this request (its database refused it)',
+    );
+  });
+
   it("keeps MLflow's own words before an appended statement, and keeps a plain message as it is", () => {
-    expect(clientFacingMlflowMessage('Invalid filter\n[SQL: SELECT 1]')).toBe('Invalid filter');
-    expect(clientFacingMlflowMessage('Registered Model (name=fraud) already exists.')).toBe(
+    expect(toClientFacingMessage('Invalid filter\n[SQL: SELECT 1]')).toBe('Invalid filter');
+    expect(toClientFacingMessage('Registered Model (name=fraud) already exists.')).toBe(
       'Registered Model (name=fraud) already exists.',
     );
   });
 
   it('cuts a message at MLFLOW_MESSAGE_MAX_LENGTH characters', () => {
-    const message = clientFacingMlflowMessage('x'.repeat(MLFLOW_MESSAGE_MAX_LENGTH + 100));
+    const message = toClientFacingMessage('x'.repeat(MLFLOW_MESSAGE_MAX_LENGTH + 100));
     expect(message).toBe(`${'x'.repeat(MLFLOW_MESSAGE_MAX_LENGTH)}...`);
+  });
+
+  it('never cuts a character outside the BMP in half', () => {
+    const message = toClientFacingMessage('\u{1F600}'.repeat(MLFLOW_MESSAGE_MAX_LENGTH + 1));
+    expect(message).toBe(`${'\u{1F600}'.repeat(MLFLOW_MESSAGE_MAX_LENGTH)}...`);
+    expect(/\p{Cs}/u.test(message)).toBe(false);
   });
 
   it('gives MLFLOW_REJECTED the plain message and keeps the whole one on its cause', () => {

@@ -194,13 +194,55 @@ describe('decideProxyRequest', () => {
       }
     });
 
-    it('relays a search whose filter is at most MAX_FILTER_LENGTH, and a body MLflow must judge itself', () => {
+    it('relays a search whose filter is at most MAX_FILTER_LENGTH, and one without a body', () => {
       const longest = 'a'.repeat(MAX_FILTER_LENGTH);
       expect(decideWithBody(`${API}/runs/search`, { experiment_ids: ['0'], filter: longest })).toMatchObject({
         ok: true,
       });
-      expect(decideWithBody(`${API}/runs/search`, 'not json')).toMatchObject({ ok: true });
+      expect(decide('POST', `${API}/runs/search`, 'read-only')).toMatchObject({ ok: true });
       expect(decide('GET', `${API}/registered-models/search?filter=${longest}`)).toMatchObject({ ok: true });
+    });
+
+    const long = 'metrics.a > 1 AND '.repeat(80);
+    function decideWithBytes(bytes: Uint8Array) {
+      return decideProxyRequest({
+        mode: 'read-only',
+        method: 'POST',
+        rawUrl: `${API}/runs/search`,
+        routePrefix: MLFLOW_PROXY_PREFIX,
+        trackingUri: TRACKING_URI,
+        body: bytes,
+      });
+    }
+
+    it.each([
+      ['text that is not JSON', new TextEncoder().encode('not json')],
+      [
+        'JSON with NaN, which MLflow reads and JSON.parse does not',
+        new TextEncoder().encode(`{"filter": "${long}", "x": NaN}`),
+      ],
+      ['UTF-16 JSON, which MLflow reads', new Uint8Array(Buffer.from(JSON.stringify({ filter: long }), 'utf16le'))],
+      ['a JSON array', new TextEncoder().encode(JSON.stringify([{ filter: long }]))],
+    ])('refuses a search body that is %s, instead of passing its filter on unread', (_what, bytes) => {
+      expect(refusalMessage(decideWithBytes(bytes))).toContain('must be a JSON object in UTF-8');
+    });
+
+    it('reads a body sent as a JSON string holding the object, as MLflow does for older clients', () => {
+      const doubleEncoded = new TextEncoder().encode(JSON.stringify(JSON.stringify({ filter: long })));
+      expect(refusalMessage(decideWithBytes(doubleEncoded))).toContain(`at most ${MAX_FILTER_LENGTH}`);
+    });
+
+    it('holds the same limits on the /ajax-api/ paths MLflow also serves, in full mode', () => {
+      const ajax = decideWithBody('/mlflow/ajax-api/2.0/mlflow/runs/search', { filter: long }, 'full');
+      expect(refusalMessage(ajax)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+      expect(decide('GET', '/mlflow/ajax-api/2.0/mlflow-artifacts/artifacts/1/model.pkl', 'full')).toMatchObject({
+        ok: true,
+        artifact: true,
+      });
+      expect(decide('GET', '/mlflow/ajax-api/2.0/mlflow/registered-models/search', 'read-only')).toMatchObject({
+        ok: false,
+        code: 'MLFLOW_PROXY_FORBIDDEN',
+      });
     });
   });
 

@@ -49,14 +49,14 @@ export const MAX_FILTER_LENGTH = 1024;
 /** Largest model version: MLflow stores versions in a 32-bit integer column. */
 export const MAX_MODEL_VERSION = 2_147_483_647;
 
-const modelName = z
-  .string()
-  .min(1, { error: 'expected a model name' })
-  .max(256, { error: 'expected at most 256 characters' })
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-  .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' })
-  .refine((name) => !/\p{Cs}/u.test(name), { error: 'must be valid Unicode text (it has a lone surrogate code unit)' })
-  .meta({ examples: ['churn-classifier'] });
+const modelName = validUnicode(
+  z
+    .string()
+    .min(1, { error: 'expected a model name' })
+    .max(256, { error: 'expected at most 256 characters' })
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+    .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' }),
+).meta({ examples: ['churn-classifier'] });
 const versionNumber = z
   .string()
   .regex(/^[1-9]\d{0,9}$/, { error: `expected a positive whole number up to ${MAX_MODEL_VERSION}` })

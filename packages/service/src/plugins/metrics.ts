@@ -83,7 +83,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
   });
   new Counter({
     name: METRICS.saturated,
-    help: 'MLflow calls turned away with 503 MLFLOW_SATURATED because the bulkhead and its queue were full.',
+    help: 'MLflow calls turned away with 503 MLFLOW_SATURATED: the bulkhead and its queue were full, or every artifact stream slot was taken.',
     registers: [register],
     collect() {
       this.reset();

@@ -55,6 +55,12 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
         body,
         untimedBody: decision.artifact,
       });
+    if (decision.artifact) {
+      // An artifact body streams for as long as it takes, but its socket may not sit idle: a client that
+      // stops reading stops the writes, and after MLFLOW_REQUEST_TIMEOUT without one the connection closes
+      // (Fastify then ends the body, which frees its stream slot and MLflow's connection).
+      reply.raw.setTimeout(config.mlflow.requestTimeoutMs, () => reply.raw.destroy());
+    }
     const response = await (decision.artifact ? gateway.relayStream(forward) : gateway.relay(forward));
     reply.status(response.status).headers(response.headers);
     return reply.send(response.body ?? '');
