@@ -1,6 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
-import { FORWARDED_RESPONSE_HEADERS, MAX_FILTER_LENGTH, METRICS } from '@registry/service';
+import { type AddressInfo, connect } from 'node:net';
+import { PassThrough } from 'node:stream';
+import {
+  buildApp,
+  FORWARDED_RESPONSE_HEADERS,
+  loadConfig,
+  MAX_FILTER_LENGTH,
+  METRICS,
+  type MlflowClient,
+} from '@registry/service';
 import { readMetrics } from '@registry/service/client';
 import {
   freePort,
@@ -482,3 +490,50 @@ for (const local of localProviders()) {
     });
   });
 }
+
+// No MLflow here: an MLflow client whose artifact answer is already complete (all of it handed over, as
+// when MLflow has sent its last byte), so only the service's socket timeout can end a stalled download.
+describe('Artifact downloads after MLflow has sent everything', () => {
+  it('closes the connection of a client that stopped reading once its socket sat idle for MLFLOW_REQUEST_TIMEOUT, freeing the stream slot', async () => {
+    const complete = (): MlflowClient['forward'] => async () => {
+      // In 64 KB chunks, as MLflow's body arrives: the relay hands them on as the client's socket takes them.
+      const body = new PassThrough();
+      const chunk = Buffer.alloc(64 * 1024);
+      for (let sent = 0; sent < STALLED_ARTIFACT_BYTES; sent += chunk.byteLength) body.write(chunk);
+      body.end();
+      return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body };
+    };
+    const config = loadConfig({
+      LOG_LEVEL: 'silent',
+      MLFLOW_REQUEST_TIMEOUT: '1',
+      MLFLOW_HEALTH_PROBE_INTERVAL: '0',
+      MLFLOW_MAX_CONCURRENCY: '1',
+      MLFLOW_PROXY_MAX_BYTES: String(2 * STALLED_ARTIFACT_BYTES),
+    });
+    const app = buildApp({ config, mlflowClient: { forward: complete() } as unknown as MlflowClient });
+    await using _app = { [Symbol.asyncDispose]: () => app.close() };
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const streams = async () => readMetrics((await app.inject('/metrics')).body).value(METRICS.streamsInFlight);
+
+    const stalled = connect({ host: '127.0.0.1', port });
+    await using _closeStalled = { [Symbol.asyncDispose]: async () => void stalled.destroy() };
+    stalled.on('error', () => {});
+    stalled.pause();
+    stalled.write('GET /mlflow/get-artifact?path=model.bin&run_uuid=abc HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await waitFor(async () => (await streams()) === 1, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'the stalled download to hold its stream slot',
+    });
+    const closed = new Promise((resolve) => stalled.once('close', resolve));
+    await waitFor(async () => (await streams()) === 0, {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: 'the stalled connection to be closed',
+    });
+    stalled.resume();
+    await closed;
+    expect(stalled.bytesRead).toBeLessThan(STALLED_ARTIFACT_BYTES);
+  });
+});
