@@ -224,10 +224,8 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
       throw saturated();
     }
     streaming += 1;
-    let released = false;
     const release = () => {
-      if (!released) streaming -= 1;
-      released = true;
+      streaming -= 1;
     };
     try {
       const answer = await relay(operation);

@@ -162,6 +162,28 @@ describe('MLflow bulkhead and streaming', () => {
     expect(await metric(app, METRICS.streamsInFlight)).toBe(0);
   });
 
+  it('counts a refused artifact download in registry_mlflow_saturated_total', async () => {
+    const { app, endAll } = await appWithTwoStreams();
+    await app.inject('/mlflow/get-artifact?path=c.pkl&run_uuid=abc');
+    expect(await metric(app, METRICS.saturated)).toBe(1);
+    await endAll();
+  });
+
+  it('frees the stream slot of an artifact answer without a body, and of a download MLflow failed', async () => {
+    const { app, mlflow } = buildTestApp({ env: { MLFLOW_MAX_CONCURRENCY: '1', MLFLOW_QUEUE_SIZE: '0' } });
+    let unreachable = false;
+    mlflow.forward = async () => {
+      if (unreachable) throw new MlflowError('unreachable', 'MLflow could not be reached');
+      return { status: 204, headers: {}, body: null };
+    };
+    expect((await app.inject('/mlflow/get-artifact?path=a.pkl&run_uuid=abc')).statusCode).toBe(204);
+    unreachable = true;
+    expect((await app.inject('/mlflow/get-artifact?path=b.pkl&run_uuid=abc')).statusCode).toBe(502);
+    expect(await metric(app, METRICS.streamsInFlight)).toBe(0);
+    unreachable = false;
+    expect((await app.inject('/mlflow/get-artifact?path=c.pkl&run_uuid=abc')).statusCode).toBe(204);
+  });
+
   it('frees a stream slot when its body fails', async () => {
     const { app, bodies, downloads, endAll } = await appWithTwoStreams();
     const cut = downloads[0]?.then(
@@ -259,6 +281,15 @@ describe('toClientFacingMessage', () => {
     expect(toClientFacingMessage('Registered Model (name=fraud) already exists.')).toBe(
       'Registered Model (name=fraud) already exists.',
     );
+  });
+
+  it('keeps a message that only mentions a database driver after its start', () => {
+    expect(toClientFacingMessage('Bad value (sqlite3) in the filter')).toBe('Bad value (sqlite3) in the filter');
+  });
+
+  it('keeps a message of exactly MLFLOW_MESSAGE_MAX_LENGTH characters whole', () => {
+    const message = 'x'.repeat(MLFLOW_MESSAGE_MAX_LENGTH);
+    expect(toClientFacingMessage(message)).toBe(message);
   });
 
   it('cuts a message at MLFLOW_MESSAGE_MAX_LENGTH characters', () => {

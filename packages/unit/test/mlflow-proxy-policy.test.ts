@@ -223,6 +223,8 @@ describe('decideProxyRequest', () => {
       ],
       ['UTF-16 JSON, which MLflow reads', new Uint8Array(Buffer.from(JSON.stringify({ filter: long }), 'utf16le'))],
       ['a JSON array', new TextEncoder().encode(JSON.stringify([{ filter: long }]))],
+      ['JSON null', new TextEncoder().encode('null')],
+      ['a JSON number', new TextEncoder().encode('5')],
     ])('refuses a search body that is %s, instead of passing its filter on unread', (_what, bytes) => {
       expect(refusalMessage(decideWithBytes(bytes))).toContain('must be a JSON object in UTF-8');
     });
