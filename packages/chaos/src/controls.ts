@@ -33,6 +33,7 @@ export interface ControlPlan {
 /** The failure threshold no experiment can reach: a breaker that cannot open (the setting's maximum). */
 const UNREACHABLE_FAILURE_THRESHOLD = '1000000';
 
+const faults = (...ids: string[]) => EXPERIMENTS.filter((experiment) => ids.includes(experiment.id));
 const fleet = (...ids: string[]) => FLEET_EXPERIMENTS.filter((experiment) => ids.includes(experiment.id));
 
 /** The plan of `control`. */
@@ -54,7 +55,7 @@ export function controlPlan(control: Control): ControlPlan {
       control,
       description: 'MLflow down against a service without its last-known-good cache (CACHE_MAX_ENTRIES=0)',
       serviceEnv: { CACHE_MAX_ENTRIES: '0' },
-      experiments: EXPERIMENTS.filter((experiment) => experiment.id === 'mlflow-down'),
+      experiments: faults('mlflow-down'),
       fleetExperiments: [],
       mustFail: 'cached reads served stale while open',
     };
@@ -70,7 +71,7 @@ export function controlPlan(control: Control): ControlPlan {
       },
       // Not mlflow-down: its incident replay has a second HAProxy checking /health/mlflow, a real call
       // that closes the breaker with no user traffic and no probe.
-      experiments: EXPERIMENTS.filter((experiment) => experiment.id === 'reset-peer'),
+      experiments: faults('reset-peer'),
       fleetExperiments: [],
       mustFail: 'every replica breaker closes by itself with no user traffic',
     };
@@ -91,7 +92,7 @@ export function controlPlan(control: Control): ControlPlan {
     description: `HAProxy checking ${ROUTES.mlflowHealth.url} (the fixed thresholds), a route that fails while MLflow is down: MLflow down, and a rolling deployment while MLflow is down`,
     serviceEnv: {},
     loadBalancerCheck: { ...FIXED_HEALTH_CHECK, name: 'dependency-path', path: ROUTES.mlflowHealth.url },
-    experiments: EXPERIMENTS.filter((experiment) => experiment.id === 'mlflow-down'),
+    experiments: faults('mlflow-down'),
     fleetExperiments: fleet('rolling-deployment-mlflow-down'),
     mustFail: 'HAProxy never marks a backend DOWN',
   };

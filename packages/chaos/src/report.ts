@@ -1,11 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { escapeHtml } from '@registry/testkit';
 import { renderAbuseHtml } from './abuse/report.js';
 import { isOutOfService } from './fleet.js';
 import type { FleetResult } from './fleet-runner.js';
 import type { ExperimentResult } from './runner.js';
 import type { SuiteReport } from './suite.js';
-import { escapeHtml, formatTable, formatVerdicts } from './text.js';
+import { formatTable, formatVerdicts } from './text.js';
 import { ROUTE_CLASSES, type RouteClass } from './traffic.js';
 import { formatVersions } from './versions.js';
 

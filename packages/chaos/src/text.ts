@@ -11,5 +11,3 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 export function formatVerdicts(checks: readonly { passed: boolean; name: string; detail: string }[]): string {
   return checks.map((c) => `    ${c.passed ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`).join('\n');
 }
-
-export { escapeHtml } from '@registry/testkit';

@@ -95,6 +95,35 @@ async function expectBreakerUntouched(service: Service): Promise<void> {
   expect(status.body.circuit_breaker).toMatchObject({ state: 'closed', failure_count: 0 });
 }
 
+/** A client that asks the service on `port` for `target` and never reads the answer; destroyed on dispose. */
+function stallDownload(port: number, target: string) {
+  const socket = connect({ host: '127.0.0.1', port });
+  socket.on('error', () => {});
+  socket.pause();
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  return {
+    /** Reads on until the service closes the connection; resolves with the bytes that came. */
+    async readRest(): Promise<number> {
+      if (!socket.closed) {
+        const closed = new Promise((resolve) => socket.once('close', resolve));
+        socket.resume();
+        await closed;
+      }
+      return socket.bytesRead;
+    },
+    [Symbol.asyncDispose]: async () => void socket.destroy(),
+  };
+}
+
+/** Waits until the service's `registry_mlflow_streams_in_flight` (read from `metricsText`) is `count`. */
+async function waitForStreams(
+  metricsText: () => Promise<string>,
+  count: number,
+  options: { timeoutMs: number; intervalMs: number; what: string },
+): Promise<void> {
+  await waitFor(async () => readMetrics(await metricsText()).value(METRICS.streamsInFlight) === count, options);
+}
+
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -368,15 +397,10 @@ for (const local of localProviders()) {
           MLFLOW_MAX_CONCURRENCY: '1',
           MLFLOW_PROXY_MAX_BYTES: String(2 * STALLED_ARTIFACT_BYTES),
         });
-        const streaming = async () => readMetrics((await service.request.get('/metrics')).text);
+        const metricsText = async () => (await service.request.get('/metrics')).text;
 
-        const { port } = new URL(service.url);
-        const stalled = connect({ host: '127.0.0.1', port: Number(port) });
-        await using _closeStalled = { [Symbol.asyncDispose]: async () => void stalled.destroy() };
-        stalled.on('error', () => {});
-        stalled.pause();
-        stalled.write(`GET /mlflow${bigPath} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
-        await waitFor(async () => (await streaming()).value(METRICS.streamsInFlight) === 1, {
+        await using stalled = stallDownload(Number(new URL(service.url).port), `/mlflow${bigPath}`);
+        await waitForStreams(metricsText, 1, {
           timeoutMs: 10_000,
           intervalMs: 50,
           what: 'the stalled download to hold its stream slot',
@@ -387,7 +411,7 @@ for (const local of localProviders()) {
         expect(await refused.json()).toMatchObject({ code: 'MLFLOW_SATURATED' });
 
         // Cut after 1 s without progress (plus slack for a loaded machine), never held open by the client.
-        await waitFor(async () => (await streaming()).value(METRICS.streamsInFlight) === 0, {
+        await waitForStreams(metricsText, 0, {
           timeoutMs: 15_000,
           intervalMs: 100,
           what: 'the stalled download to be cut',
@@ -395,14 +419,7 @@ for (const local of localProviders()) {
         const relayed = await fetch(`${service.url}/mlflow${artifactPath}`);
         expect(relayed.status).toBe(200);
         expect(sha256(new Uint8Array(await relayed.arrayBuffer()))).toBe(sha256(artifact));
-        let received = 0;
-        stalled.on('data', (chunk: Buffer) => {
-          received += chunk.byteLength;
-        });
-        const closed = new Promise((resolve) => stalled.once('close', resolve));
-        stalled.resume();
-        await closed;
-        expect(received).toBeLessThan(STALLED_ARTIFACT_BYTES);
+        expect(await stalled.readRest()).toBeLessThan(STALLED_ARTIFACT_BYTES);
         await expectBreakerUntouched(service);
       });
 
@@ -514,26 +531,19 @@ describe('Artifact downloads after MLflow has sent everything', () => {
     await using _app = { [Symbol.asyncDispose]: () => app.close() };
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as AddressInfo;
-    const streams = async () => readMetrics((await app.inject('/metrics')).body).value(METRICS.streamsInFlight);
+    const metricsText = async () => (await app.inject('/metrics')).body;
 
-    const stalled = connect({ host: '127.0.0.1', port });
-    await using _closeStalled = { [Symbol.asyncDispose]: async () => void stalled.destroy() };
-    stalled.on('error', () => {});
-    stalled.pause();
-    stalled.write('GET /mlflow/get-artifact?path=model.bin&run_uuid=abc HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-    await waitFor(async () => (await streams()) === 1, {
+    await using stalled = stallDownload(port, '/mlflow/get-artifact?path=model.bin&run_uuid=abc');
+    await waitForStreams(metricsText, 1, {
       timeoutMs: 10_000,
       intervalMs: 50,
       what: 'the stalled download to hold its stream slot',
     });
-    const closed = new Promise((resolve) => stalled.once('close', resolve));
-    await waitFor(async () => (await streams()) === 0, {
+    await waitForStreams(metricsText, 0, {
       timeoutMs: 15_000,
       intervalMs: 100,
       what: 'the stalled connection to be closed',
     });
-    stalled.resume();
-    await closed;
-    expect(stalled.bytesRead).toBeLessThan(STALLED_ARTIFACT_BYTES);
+    expect(await stalled.readRest()).toBeLessThan(STALLED_ARTIFACT_BYTES);
   });
 });

@@ -17,13 +17,6 @@ describe('Framework errors', () => {
     expect(response.json().code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 
-  it('sends the x-request-id header on a path that is not valid percent-encoding', async () => {
-    const { app } = buildTestApp();
-    const response = await app.inject({ url: '/api/v1/models/%ZZ', headers: { 'x-request-id': 'trace-1' } });
-    expect(response.headers['x-request-id']).toBe('trace-1');
-    expect(response.json().requestId).toBe('trace-1');
-  });
-
   it('answers a path that is not valid percent-encoding with a catalogue 400 carrying the request id', async () => {
     const { app, mlflow } = buildTestApp();
     const response = await app.inject({ url: '/api/v1/models/%ZZ', headers: { 'x-request-id': 'trace-bad-url' } });
@@ -33,6 +26,7 @@ describe('Framework errors', () => {
       message: 'The request path is not valid percent-encoding.',
       requestId: 'trace-bad-url',
     });
+    expect(response.headers['x-request-id']).toBe('trace-bad-url');
     expect(mlflow.calls()).toBe(0);
   });
 

@@ -332,6 +332,13 @@ describe('MlflowClient', () => {
       expect((await client.forward(forwardRequest())).headers['content-length']).toBe('5');
     });
 
+    /** Reads a relayed body to its end: 'completed', or 'cut' when the relay ended it early. */
+    const readToEnd = (body: Readable) =>
+      text(body).then(
+        () => 'completed',
+        () => 'cut',
+      );
+
     /** A client whose MLflow answers with bodies the test feeds chunk by chunk, under fake timers. */
     function clientWithFeedableBodies() {
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
@@ -360,10 +367,7 @@ describe('MlflowClient', () => {
     it('cuts an artifact body after the request timeout without a chunk from MLflow', async () => {
       const { client, bodies } = clientWithFeedableBodies();
       const response = await client.forward(forwardRequest({ untimedBody: true }));
-      const received = text(response.body as Readable).then(
-        () => 'completed',
-        () => 'cut',
-      );
+      const received = readToEnd(response.body as Readable);
       bodies[0]?.push('first;');
       await vi.advanceTimersByTimeAsync(2_000);
       expect(await received).toBe('cut');
@@ -389,10 +393,7 @@ describe('MlflowClient', () => {
     it('cuts a non-artifact body at the request timeout', async () => {
       const { client, bodies } = clientWithFeedableBodies();
       const response = await client.forward(forwardRequest());
-      const received = text(response.body as Readable).then(
-        () => 'completed',
-        () => 'cut',
-      );
+      const received = readToEnd(response.body as Readable);
       bodies[0]?.push('first;');
       await vi.advanceTimersByTimeAsync(2_000);
       expect(await received).toBe('cut');

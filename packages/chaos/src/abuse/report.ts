@@ -1,4 +1,5 @@
-import { escapeHtml, formatTable, formatVerdicts } from '../text.js';
+import { escapeHtml } from '@registry/testkit';
+import { formatTable, formatVerdicts } from '../text.js';
 import { SHARED_HYPOTHESES } from './hypotheses.js';
 import type { AbuseResult } from './runner.js';
 
