@@ -18,6 +18,7 @@ import { mlflowProxyRoutes } from './plugins/mlflow-proxy.js';
 import { openapiPlugin } from './plugins/openapi.js';
 import { registryRoutes } from './plugins/registry-routes.js';
 import { versionRoutes } from './plugins/version-routes.js';
+import { parseJsonBody } from './validation.js';
 
 /** What `buildApp` needs; everything with a side effect or a clock can be swapped in tests. */
 export interface AppDeps {
@@ -99,6 +100,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     frameworkErrors,
     clientErrorHandler,
   });
+
+  // JSON bodies with errors that say what is wrong (Fastify's parser has one message for every failure).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
 
   const breaker = createCircuitBreaker({
     ...config.breaker,

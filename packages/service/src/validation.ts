@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import secureJson from 'secure-json-parse';
 import { ServiceError } from './errors.js';
 
 /**
@@ -16,5 +17,35 @@ export async function requireValidQueryEncoding(request: FastifyRequest): Promis
       message: 'The query string is not valid percent-encoding.',
       details: [{ field: 'query', problem: 'not valid percent-encoding' }],
     });
+  }
+}
+
+/** Keys that would change an object's prototype when a JSON body is merged into another object. */
+const FORBIDDEN_KEYS_MESSAGE =
+  'The body has a "__proto__" key, or a "constructor" key holding "prototype"; neither is accepted.';
+
+/**
+ * The JSON body parser of every route but the pass-through (which relays bodies as bytes): Fastify's, with
+ * messages that say what is wrong. Fastify's own parser answers "Body is not valid JSON" for any failure,
+ * also for valid JSON that it refuses for a `__proto__` key.
+ */
+export function parseJsonBody(
+  _request: FastifyRequest,
+  body: string,
+  done: (error: Error | null, value?: unknown) => void,
+): void {
+  if (body.length === 0) {
+    done(new ServiceError('BAD_REQUEST', { message: 'The body is empty, but its content-type is JSON.' }));
+    return;
+  }
+  try {
+    done(null, secureJson.parse(body, { protoAction: 'error', constructorAction: 'error' }));
+  } catch (error) {
+    const forbidden = error instanceof SyntaxError && error.message === 'Object contains forbidden prototype property';
+    const message = forbidden
+      ? FORBIDDEN_KEYS_MESSAGE
+      : `The body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`;
+    const problem = forbidden ? 'a __proto__ or constructor.prototype key' : 'not valid JSON';
+    done(new ServiceError('BAD_REQUEST', { message, details: [{ field: 'body', problem }] }));
   }
 }

@@ -121,7 +121,66 @@ describe('Framework errors', () => {
       payload: '{"source": "s3://m/1"',
     });
     expect(response.statusCode).toBe(400);
-    expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', requestId: 'trace-json' });
+    expect(response.json()).toMatchObject({
+      code: 'BAD_REQUEST',
+      requestId: 'trace-json',
+      details: [{ field: 'body', problem: 'not valid JSON' }],
+    });
+    // The parser's own words say where the JSON broke off.
+    expect(response.json().message).toMatch(/^The body is not valid JSON: .*JSON/);
+  });
+
+  it.each([
+    ['a __proto__ key', '{"source": "s3://m/1", "__proto__": {"admin": true}}'],
+    ['a constructor.prototype key', '{"source": "s3://m/1", "constructor": {"prototype": {"admin": true}}}'],
+  ])(
+    'refuses valid JSON with %s by naming the key, not as malformed JSON, and never calls MLflow',
+    async (_key, payload) => {
+      const { app, mlflow } = buildTestApp();
+      mlflow.addModel({ name: 'x' });
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/v1/models/x/versions',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({
+        code: 'BAD_REQUEST',
+        message: 'The body has a "__proto__" key, or a "constructor" key holding "prototype"; neither is accepted.',
+        details: [{ field: 'body', problem: 'a __proto__ or constructor.prototype key' }],
+      });
+      expect(mlflow.calls()).toBe(0);
+    },
+  );
+
+  it('answers an empty body sent as JSON with a 400 that says it is empty', async () => {
+    const { app, mlflow } = buildTestApp();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/x/versions',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      payload: '',
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'The body is empty, but its content-type is JSON.',
+    });
+    expect(mlflow.calls()).toBe(0);
+  });
+
+  it('still holds a JSON body to BODY_LIMIT (413) with the parser that names JSON errors', async () => {
+    const { app, mlflow } = buildTestApp({ env: { BODY_LIMIT: '1024' } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ name: 'm', description: 'd'.repeat(2048) }),
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json().code).toBe('PAYLOAD_TOO_LARGE');
+    expect(mlflow.calls()).toBe(0);
   });
 
   it('answers a failure of the MLflow client that is not an MLflow error with a catalogue 500 and logs it', async () => {
