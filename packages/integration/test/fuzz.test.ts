@@ -101,17 +101,20 @@ if (processProvider) {
       mlflow = await startMlflowWith('process');
     });
     afterAll(async () => mlflow?.stop());
+    /** The service as both runs fuzz it: an API key, the admin token set, no lockout of failed admin attempts. */
+    const startFuzzedService = () =>
+      startListeningService({
+        ...realMlflowEnv(mlflow.url),
+        API_KEYS: API_KEY,
+        ADMIN_TOKEN,
+        ADMIN_AUTH_MAX_FAILURES: '100000',
+      });
 
     it(
       'finds no server error, undocumented status, wrong content type or answer outside its schema in any operation',
       async () => {
         expect(existsSync(schemathesisExecutable()), 'Schemathesis is provisioned by npm run setup').toBe(true);
-        await using service = await startListeningService({
-          ...realMlflowEnv(mlflow.url),
-          API_KEYS: API_KEY,
-          ADMIN_TOKEN,
-          ADMIN_AUTH_MAX_FAILURES: '100000',
-        });
+        await using service = await startFuzzedService();
         const { code, output } = await runSchemathesis(service.url, {
           maxSeconds: MAX_SECONDS,
           args: ['--header', `X-API-Key: ${API_KEY}`],
@@ -128,12 +131,7 @@ if (processProvider) {
     it(
       'finds none in the manual breaker control either when the fuzzer holds the admin token and opens and resets the breaker',
       async () => {
-        await using service = await startListeningService({
-          ...realMlflowEnv(mlflow.url),
-          API_KEYS: API_KEY,
-          ADMIN_TOKEN,
-          ADMIN_AUTH_MAX_FAILURES: '100000',
-        });
+        await using service = await startFuzzedService();
         const { code, output } = await runSchemathesis(service.url, {
           maxSeconds: ADMIN_MAX_SECONDS,
           args: ['--include-path-regex', ADMIN_OPERATIONS, '--header', `Authorization: Bearer ${ADMIN_TOKEN}`],
