@@ -101,9 +101,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     clientErrorHandler,
   });
 
-  // JSON bodies with errors that say what is wrong (Fastify's parser has one message for every failure).
+  // JSON bodies: UTF-8 only, and errors that say what is wrong (Fastify's parser has one message for all).
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody);
 
   const breaker = createCircuitBreaker({
     ...config.breaker,
@@ -119,6 +119,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       fetch: deps.fetch,
       authorization: config.mlflow.authorization,
       maxResponseBytes: config.mlflow.maxResponseBytes,
+      maxApiResponseBytes: config.mlflow.maxApiResponseBytes,
     });
   const gateway = createMlflowGateway({
     client,

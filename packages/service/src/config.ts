@@ -117,7 +117,13 @@ export const SETTINGS = {
   },
   MLFLOW_PROXY_MAX_BYTES: {
     default: '268435456',
-    description: 'Largest MLflow answer the service relays or reads, in bytes (streamed, never buffered whole).',
+    description: 'Largest MLflow answer the pass-through relays, in bytes (streamed, never buffered whole).',
+    schema: integer(1024, 2 ** 40),
+  },
+  MLFLOW_API_MAX_BYTES: {
+    default: '8388608',
+    description:
+      'Largest MLflow answer the service reads for its own calls (the registry API, the probe), in bytes: they are buffered whole, and a client can make an object large (tags through the pass-through). A larger answer is 502 MLFLOW_RESPONSE_TOO_LARGE and counts nothing against MLflow.',
     schema: integer(1024, 2 ** 40),
   },
   MLFLOW_MAX_CONCURRENCY: {
@@ -316,6 +322,8 @@ export interface Config {
     readonly authorization: string | undefined;
     readonly proxyMode: ProxyMode;
     readonly maxResponseBytes: number;
+    /** Largest answer read for the service's own calls (MLFLOW_API_MAX_BYTES). */
+    readonly maxApiResponseBytes: number;
     readonly maxConcurrency: number;
     readonly queueSize: number;
   };
@@ -432,6 +440,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       authorization,
       proxyMode: get('MLFLOW_PROXY'),
       maxResponseBytes: get('MLFLOW_PROXY_MAX_BYTES'),
+      maxApiResponseBytes: get('MLFLOW_API_MAX_BYTES'),
       maxConcurrency: get('MLFLOW_MAX_CONCURRENCY'),
       queueSize: get('MLFLOW_QUEUE_SIZE'),
     },

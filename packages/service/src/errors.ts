@@ -34,7 +34,11 @@ export const ERRORS = {
   MLFLOW_UNREACHABLE: { status: 502, message: 'MLflow could not be reached.' },
   MLFLOW_UPSTREAM_ERROR: { status: 502, message: 'MLflow answered with a server error.' },
   MLFLOW_BAD_RESPONSE: { status: 502, message: 'MLflow answered with a malformed response.' },
-  MLFLOW_RESPONSE_TOO_LARGE: { status: 502, message: 'MLflow answered with more bytes than MLFLOW_PROXY_MAX_BYTES.' },
+  MLFLOW_RESPONSE_TOO_LARGE: {
+    status: 502,
+    message:
+      'MLflow answered with more bytes than the service reads (MLFLOW_API_MAX_BYTES) or relays (MLFLOW_PROXY_MAX_BYTES).',
+  },
   MLFLOW_CIRCUIT_OPEN: {
     status: 503,
     message: 'MLflow is unavailable and the circuit breaker is open; retry after the Retry-After delay.',

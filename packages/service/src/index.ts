@@ -76,6 +76,7 @@ export {
   type ProxyEndpoint,
 } from './mlflow-proxy-policy.js';
 export { buildOpenApiDocument, formatOpenApiDocument } from './openapi-document.js';
+export { MLFLOW_HEALTH_REUSE_MS } from './plugins/health-routes.js';
 export { MLFLOW_PROXY_PREFIX } from './plugins/mlflow-proxy.js';
 export { DOCS_PATH, OPENAPI_PATH } from './plugins/openapi.js';
 export { searchFilter } from './plugins/registry-routes.js';

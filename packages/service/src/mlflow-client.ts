@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
@@ -7,7 +8,8 @@ import { modelVersionSchema, registeredModelSchema } from './contract/registry.j
 /**
  * How an MLflow call failed. `unreachable`, `timeout`, `upstream` and `malformed` mean MLflow is unwell;
  * `api` is a proper MLflow error answer (a 4xx); `invalid_request` is a request fetch refused to build
- * (the caller's fault, never sent); `too_large` is an answer over MLFLOW_PROXY_MAX_BYTES.
+ * (the caller's fault, never sent); `too_large` is an answer over MLFLOW_PROXY_MAX_BYTES (relayed) or
+ * MLFLOW_API_MAX_BYTES (read for the service's own calls).
  */
 export type MlflowErrorKind =
   | 'unreachable'
@@ -115,7 +117,11 @@ export interface MlflowClient {
     stage: string;
     archiveExistingVersions: boolean;
   }): Promise<ModelVersion>;
-  /** A cheap call that touches MLflow's store (a one-item model search): MLflow's /health does not. */
+  /**
+   * A cheap call that touches MLflow's store (MLflow's /health does not): a model search for a name no
+   * client knows, so that its answer is empty whatever clients stored (a padded model sorting first would
+   * otherwise make every probe download it).
+   */
   ping(): Promise<void>;
   forward(request: ForwardedRequest): Promise<ForwardedResponse>;
 }
@@ -128,8 +134,10 @@ export interface MlflowClientOptions {
   readonly fetch?: typeof fetch;
   /** The service's own credentials for MLflow (`Authorization` header value), sent on every call. */
   readonly authorization?: string;
-  /** Largest answer read or relayed, in bytes (default: no cap). */
+  /** Largest answer relayed, in bytes (default: no cap). */
   readonly maxResponseBytes?: number;
+  /** Largest answer read whole for the service's own calls, in bytes (default: no cap). */
+  readonly maxApiResponseBytes?: number;
 }
 
 /** Request headers a client may pass through. Never `authorization` or cookies: MLflow gets the service's own. */
@@ -179,13 +187,17 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
   const base = options.baseUrl.replace(/\/+$/, '');
 
   const maxBytes = options.maxResponseBytes ?? Number.POSITIVE_INFINITY;
+  const maxApiBytes = options.maxApiResponseBytes ?? Number.POSITIVE_INFINITY;
+  /** The probe's search: a name drawn at random for this client, which no client can guess and register. */
+  const probeFilter = `name = 'registry-probe-${randomUUID()}'`;
 
   /** Starts a call; the timer keeps running until `done` is called (after the body is read or relayed). */
   async function start(
     method: string,
     pathAndQuery: string,
     clientHeaders: Record<string, string>,
-    body?: Uint8Array<ArrayBuffer>,
+    body: Uint8Array<ArrayBuffer> | undefined,
+    cap: number,
   ) {
     const url = `${base}${pathAndQuery}`;
     const what = `${method} ${pathAndQuery.split('?')[0]}`;
@@ -230,10 +242,10 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
     try {
       const response = await fetchImpl(url, { ...init, signal: controller.signal, redirect: 'manual' });
       const length = declaredLength(response);
-      if (length !== undefined && length > maxBytes) {
+      if (length !== undefined && length > cap) {
         await response.body?.cancel().catch(() => {});
         done();
-        throw new MlflowError('too_large', `MLflow's answer to ${what} has ${length} bytes, over ${maxBytes}`, {
+        throw new MlflowError('too_large', `MLflow's answer to ${what} has ${length} bytes, over ${cap}`, {
           status: response.status,
         });
       }
@@ -250,15 +262,15 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
     headers: Record<string, string>,
     body?: Uint8Array<ArrayBuffer>,
   ) {
-    const { response, what, done, failure } = await start(method, pathAndQuery, headers, body);
+    const { response, what, done, failure } = await start(method, pathAndQuery, headers, body, maxApiBytes);
     try {
       const chunks: Buffer[] = [];
       let size = 0;
       if (response.body) {
         for await (const chunk of Readable.fromWeb(response.body as WebReadableStream)) {
           size += (chunk as Buffer).byteLength;
-          if (size > maxBytes)
-            throw new MlflowError('too_large', `MLflow's answer to ${what} passed ${maxBytes} bytes`);
+          if (size > maxApiBytes)
+            throw new MlflowError('too_large', `MLflow's answer to ${what} passed ${maxApiBytes} bytes`);
           chunks.push(chunk as Buffer);
         }
       }
@@ -345,7 +357,7 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
         )
       ).model_version,
     ping: async () => {
-      await callJson('GET', 'registered-models/search', { max_results: 1 }, searchSchema);
+      await callJson('GET', 'registered-models/search', { filter: probeFilter, max_results: 1 }, searchSchema);
     },
     forward: async (request) => {
       const headers: Record<string, string> = {};
@@ -358,6 +370,7 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
         request.pathAndQuery,
         headers,
         request.body,
+        maxBytes,
       );
       // An artifact body may take longer than the timeout as a whole, but never that long without a chunk
       // passing: an MLflow that stops sending, or a client that stops reading (the chunks back up), ends

@@ -13,8 +13,11 @@ export interface ProbeResult {
 export interface MlflowProber {
   start(): void;
   stop(): void;
-  /** Probes now through the breaker (a rejection while open counts as a failed probe result). */
-  probe(): Promise<ProbeResult>;
+  /**
+   * Probes now through the breaker (a rejection while open counts as a failed probe result). With
+   * `maxAgeMs`, a result that ended less than that long ago is returned instead of probing again.
+   */
+  probe(options?: { readonly maxAgeMs?: number }): Promise<ProbeResult>;
   lastResult(): ProbeResult | null;
 }
 
@@ -54,7 +57,9 @@ export function createMlflowProber(options: MlflowProberOptions): MlflowProber {
     return last;
   }
 
-  function probe(): Promise<ProbeResult> {
+  function probe(probeOptions: { readonly maxAgeMs?: number } = {}): Promise<ProbeResult> {
+    const maxAgeMs = probeOptions.maxAgeMs ?? 0;
+    if (!inFlight && last && now() - (last.at + last.latencyMs) < maxAgeMs) return Promise.resolve(last);
     inFlight ??= runProbe().finally(() => {
       inFlight = null;
       if (running) scheduleTrialIfDue();

@@ -24,22 +24,44 @@ export async function requireValidQueryEncoding(request: FastifyRequest): Promis
 const FORBIDDEN_KEYS_MESSAGE =
   'The body has a "__proto__" key, or a "constructor" key holding "prototype"; neither is accepted.';
 
+/** The charset a JSON body may declare (RFC 8259: JSON exchanged between systems is UTF-8). */
+const UTF8_CHARSET = /^utf-?8$/i;
+
 /**
  * The JSON body parser of every route but the pass-through (which relays bodies as bytes): Fastify's, with
- * messages that say what is wrong. Fastify's own parser answers "Body is not valid JSON" for any failure,
- * also for valid JSON that it refuses for a `__proto__` key.
+ * messages that say what is wrong, and strict about the encoding. Fastify's own parser answers "Body is not
+ * valid JSON" for any failure, also for valid JSON that it refuses for a `__proto__` key, and decodes
+ * whatever bytes arrive as UTF-8 with replacement characters: a body in Latin-1, or with bytes that are not
+ * UTF-8, was stored with U+FFFD in their place and answered 201.
  */
 export function parseJsonBody(
-  _request: FastifyRequest,
-  body: string,
+  request: FastifyRequest,
+  body: Buffer,
   done: (error: Error | null, value?: unknown) => void,
 ): void {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
+  if (charset !== undefined && !UTF8_CHARSET.test(charset)) {
+    done(
+      new ServiceError('UNSUPPORTED_MEDIA_TYPE', {
+        message: `JSON bodies must be UTF-8; this one declares charset=${charset}.`,
+      }),
+    );
+    return;
+  }
   if (body.length === 0) {
     done(new ServiceError('BAD_REQUEST', { message: 'The body is empty, but its content-type is JSON.' }));
     return;
   }
+  let text: string;
   try {
-    done(null, secureJson.parse(body, { protoAction: 'error', constructorAction: 'error' }));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    const message = 'The body is not valid UTF-8.';
+    done(new ServiceError('BAD_REQUEST', { message, details: [{ field: 'body', problem: 'not valid UTF-8' }] }));
+    return;
+  }
+  try {
+    done(null, secureJson.parse(text, { protoAction: 'error', constructorAction: 'error' }));
   } catch (error) {
     const forbidden = error instanceof SyntaxError && error.message === 'Object contains forbidden prototype property';
     const message = forbidden

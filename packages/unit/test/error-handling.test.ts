@@ -154,6 +154,62 @@ describe('Framework errors', () => {
     },
   );
 
+  it.each([
+    ['bytes that are not UTF-8', Buffer.from('{"source": "s3://m/\xff\xfe"}', 'latin1')],
+    [
+      'an overlong encoding of /',
+      Buffer.concat([Buffer.from('{"source": "s3://m/'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]),
+    ],
+  ])('refuses a JSON body with %s instead of storing replacement characters', async (_what, payload) => {
+    const { app, mlflow } = buildTestApp();
+    mlflow.addModel({ name: 'x' });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/x/versions',
+      headers: { 'content-type': 'application/json' },
+      payload,
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'The body is not valid UTF-8.',
+      details: [{ field: 'body', problem: 'not valid UTF-8' }],
+    });
+    expect(mlflow.calls()).toBe(0);
+  });
+
+  it.each(['iso-8859-1', 'utf-16', '"windows-1252"'])(
+    'refuses a JSON body declared charset=%s with 415 naming the charset',
+    async (charset) => {
+      const { app, mlflow } = buildTestApp();
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/v1/models/x/versions',
+        headers: { 'content-type': `application/json; charset=${charset}` },
+        payload: Buffer.from('{"source": "s3://m/caf\u00e9"}', 'latin1'),
+      });
+      expect(response.statusCode).toBe(415);
+      expect(response.json()).toMatchObject({
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: `JSON bodies must be UTF-8; this one declares charset=${charset.replaceAll('"', '')}.`,
+      });
+      expect(mlflow.calls()).toBe(0);
+    },
+  );
+
+  it.each(['utf-8', 'UTF8', '"utf-8"'])('stores a UTF-8 body declared charset=%s as it was sent', async (charset) => {
+    const { app, mlflow } = buildTestApp();
+    mlflow.addModel({ name: 'x' });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/x/versions',
+      headers: { 'content-type': `application/json; charset=${charset}` },
+      payload: Buffer.from(JSON.stringify({ source: 's3://m/café' }), 'utf8'),
+    });
+    expect(response.statusCode).toBe(201);
+    expect(response.json().model_version.source).toBe('s3://m/café');
+  });
+
   it('answers an empty body sent as JSON with a 400 that says it is empty', async () => {
     const { app, mlflow } = buildTestApp();
     const response = await app.inject({

@@ -1,4 +1,4 @@
-import { SERVICE_VERSION } from '@registry/service';
+import { MLFLOW_HEALTH_REUSE_MS, SERVICE_VERSION } from '@registry/service';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ADMIN_AUTH, buildTestApp, createSwitchableCheck, tripBreaker } from './support/fakes.js';
 
@@ -130,6 +130,26 @@ describe('Health routes', () => {
     const response = await app.inject('/health/mlflow');
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ connected: true, status: 'healthy' });
+  });
+
+  it('calls MLflow at most once a second for /health/mlflow, however often it is asked', async () => {
+    const { app, mlflow } = buildTestApp();
+    for (let i = 0; i < 5; i += 1) expect((await app.inject('/health/mlflow')).statusCode).toBe(200);
+    expect(mlflow.calls()).toBe(1);
+    vi.advanceTimersByTime(MLFLOW_HEALTH_REUSE_MS - 1);
+    await app.inject('/health/mlflow');
+    expect(mlflow.calls()).toBe(1);
+    vi.advanceTimersByTime(1);
+    await app.inject('/health/mlflow');
+    expect(mlflow.calls()).toBe(2);
+  });
+
+  it('probes MLflow afresh on a manual reset, even right after /health/mlflow probed it', async () => {
+    const { app, mlflow } = buildTestApp();
+    await app.inject('/health/mlflow');
+    const reset = await app.inject({ method: 'POST', url: '/health/mlflow/reset', headers: ADMIN_AUTH });
+    expect(reset.statusCode).toBe(200);
+    expect(mlflow.calls()).toBe(2);
   });
 
   it('stamps /health/mlflow and /health with the time of the answer, and /health with the version', async () => {

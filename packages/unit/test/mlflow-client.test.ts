@@ -186,6 +186,25 @@ describe('MlflowClient', () => {
     ]);
   });
 
+  it('probes with a search for a random name of its own, so that what clients stored never sizes the probe', async () => {
+    const urls: URL[] = [];
+    const answer = async (url: string) => {
+      urls.push(new URL(url));
+      return Response.json({ registered_models: [] });
+    };
+    const first = clientAnswering(answer).client;
+    const second = clientAnswering(answer).client;
+    await first.ping();
+    await first.ping();
+    await second.ping();
+    const filters = urls.map((url) => url.searchParams.get('filter'));
+    expect(urls.map((url) => url.pathname)).toEqual(Array(3).fill('/api/2.0/mlflow/registered-models/search'));
+    expect(filters[0]).toMatch(/^name = 'registry-probe-[0-9a-f-]{36}'$/);
+    expect(filters[1]).toBe(filters[0]);
+    expect(filters[2]).not.toBe(filters[0]);
+    expect(urls.map((url) => url.searchParams.get('max_results'))).toEqual(['1', '1', '1']);
+  });
+
   it('uses the global fetch when given none, looked up at each call so msw can patch it later', async () => {
     const client = createMlflowClient({ baseUrl: BASE, timeoutMs: 2_000 });
     const fetch = vi.fn(async () => Response.json({ registered_models: [] }));
@@ -240,31 +259,60 @@ describe('MlflowClient', () => {
   });
 
   describe('size cap', () => {
+    const high = 1024 * 1024;
     it.each([
-      ['a registry call', (client: ReturnType<typeof createMlflowClient>) => client.ping()],
-      ['a forwarded request', (client: ReturnType<typeof createMlflowClient>) => client.forward(forwardRequest())],
-    ])('fails %s as too_large from the declared length without reading the body', async (_what, call) => {
-      const pull = vi.fn();
-      const cancel = vi.fn();
-      const { client } = clientAnswering(
-        async () =>
-          new Response(new ReadableStream({ pull, cancel }, { highWaterMark: 0 }), {
-            headers: { 'content-length': '5000' },
-          }),
-        { maxResponseBytes: 1024 },
-      );
-      const error = await failure(call(client));
-      expect(error.kind).toBe('too_large');
-      expect(pull).not.toHaveBeenCalled();
-      expect(cancel).toHaveBeenCalled();
-    });
+      [
+        'a registry call',
+        (client: ReturnType<typeof createMlflowClient>) => client.ping(),
+        { maxResponseBytes: high, maxApiResponseBytes: 1024 },
+      ],
+      [
+        'a forwarded request',
+        (client: ReturnType<typeof createMlflowClient>) => client.forward(forwardRequest()),
+        { maxResponseBytes: 1024, maxApiResponseBytes: high },
+      ],
+    ])(
+      'fails %s as too_large from the declared length over its own cap without reading the body',
+      async (_what, call, caps) => {
+        const pull = vi.fn();
+        const cancel = vi.fn();
+        const { client } = clientAnswering(
+          async () =>
+            new Response(new ReadableStream({ pull, cancel }, { highWaterMark: 0 }), {
+              headers: { 'content-length': '5000' },
+            }),
+          caps,
+        );
+        const error = await failure(call(client));
+        expect(error.kind).toBe('too_large');
+        expect(pull).not.toHaveBeenCalled();
+        expect(cancel).toHaveBeenCalled();
+      },
+    );
 
-    it('fails a registry call as too_large once a streamed body passes the cap', async () => {
+    it('fails a registry call as too_large once a streamed body passes MLFLOW_API_MAX_BYTES, however high the relay cap', async () => {
       const { client } = clientAnswering(
         async () => new Response(new Blob(['{"registered_models":[', ' '.repeat(2048), ']}']).stream()),
-        { maxResponseBytes: 1024 },
+        { maxResponseBytes: high, maxApiResponseBytes: 1024 },
       );
       expect((await failure(client.searchRegisteredModels({}))).kind).toBe('too_large');
+    });
+
+    it('reads a registry answer over the relay cap whole when it is within MLFLOW_API_MAX_BYTES', async () => {
+      const { client } = clientAnswering(
+        async () => new Response(new Blob(['{"registered_models":[', ' '.repeat(2048), ']}']).stream()),
+        { maxResponseBytes: 1024, maxApiResponseBytes: 4096 },
+      );
+      expect(await client.searchRegisteredModels({})).toEqual({ registered_models: [] });
+    });
+
+    it('relays an answer over MLFLOW_API_MAX_BYTES in full when it is within the relay cap', async () => {
+      const { client } = clientAnswering(async () => new Response(new Blob(['a'.repeat(2048)]).stream()), {
+        maxResponseBytes: 4096,
+        maxApiResponseBytes: 1024,
+      });
+      const response = await client.forward(forwardRequest());
+      expect(await text(response.body as Readable)).toHaveLength(2048);
     });
 
     it('errors a relayed stream once it passes the cap', async () => {

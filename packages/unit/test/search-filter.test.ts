@@ -75,6 +75,30 @@ describe('Model search', () => {
     expect(breaker).toMatchObject({ state: 'closed', failure_count: 0 });
   });
 
+  it.each([502, 503, 504])(
+    "answers a %d from in front of MLflow on a client's filter as the outage it is, without counting it",
+    async (status) => {
+      const { app, mlflow } = buildTestApp();
+      mlflow.failWith('upstream', undefined, status);
+      const response = await app.inject(`/api/v1/models?filter=${encodeURIComponent("name = 'fraud'")}`);
+      expect(response.statusCode).toBe(502);
+      expect(response.json()).toMatchObject({ code: 'MLFLOW_UPSTREAM_ERROR', details: { mlflow_status: status } });
+      const breaker = (await app.inject('/health?detailed=true')).json().details.circuit_breaker;
+      expect(breaker).toMatchObject({ state: 'closed', failure_count: 0 });
+    },
+  );
+
+  it("serves the last answer to a client's filter as stale while MLflow answers 503 for it", async () => {
+    const { app, mlflow } = buildTestApp();
+    const url = `/api/v1/models?filter=${encodeURIComponent("name = 'fraud'")}`;
+    expect((await app.inject(url)).statusCode).toBe(200);
+    mlflow.failWith('upstream', undefined, 503);
+    const response = await app.inject(url);
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['x-registry-cache']).toBe('stale');
+    expect(response.json().models.map((model: { name: string }) => model.name)).toEqual(['fraud']);
+  });
+
   it('counts an MLflow failure on a search the service wrote against the breaker', async () => {
     const { app, mlflow } = buildTestApp();
     mlflow.failWith('upstream');

@@ -29,6 +29,12 @@ export function probeLogLevel(level: Config['logLevel']): Config['logLevel'] {
   return level === 'info' ? 'warn' : level;
 }
 
+/**
+ * `GET /health/mlflow` reuses a probe result younger than this: it is open to everyone, and each answer
+ * would otherwise start an MLflow call of its own as soon as the previous one ended.
+ */
+export const MLFLOW_HEALTH_REUSE_MS = 1000;
+
 const iso = (epochMs: number | null) => (epochMs === null ? null : new Date(epochMs).toISOString());
 
 /** The breaker as the health routes report it (snake_case, ISO times, seconds). */
@@ -138,7 +144,7 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
         circuit_breaker: report(snapshot),
       });
     }
-    const probe = await ctx.prober.probe();
+    const probe = await ctx.prober.probe({ maxAgeMs: MLFLOW_HEALTH_REUSE_MS });
     const snapshot = ctx.breaker.snapshot();
     return reply.status(probe.ok ? 200 : 503).send({
       connected: probe.ok,

@@ -34,7 +34,8 @@ export type SearchQuery = Parameters<MlflowClient['searchRegisteredModels']>[0];
 
 /** An in-memory MLflow client whose calls can be made to fail with any failure kind, or to hang. */
 export interface FakeMlflow extends MlflowClient {
-  failWith(kind: MlflowErrorKind | null, errorCode?: string): void;
+  /** Makes every call from now on fail (status: 400 for `api`, else 500 unless given). */
+  failWith(kind: MlflowErrorKind | null, errorCode?: string, status?: number): void;
   calls(): number;
   /** Adds a registered model that reads and searches return. */
   addModel(model: RegisteredModel): void;
@@ -48,7 +49,7 @@ export interface FakeMlflow extends MlflowClient {
 
 /** Creates the fake MLflow client with one model `fraud` (version 1). */
 export function createFakeMlflow(): FakeMlflow {
-  let failure: { kind: MlflowErrorKind; errorCode?: string } | null = null;
+  let failure: { kind: MlflowErrorKind; errorCode?: string; status?: number } | null = null;
   let calls = 0;
   let held: Promise<void> | undefined;
   const searches: SearchQuery[] = [];
@@ -61,7 +62,7 @@ export function createFakeMlflow(): FakeMlflow {
     if (held) await held;
     if (failure) {
       throw new MlflowError(failure.kind, `fake ${failure.kind}`, {
-        status: failure.kind === 'api' ? 400 : 500,
+        status: failure.status ?? (failure.kind === 'api' ? 400 : 500),
         errorCode: failure.errorCode,
       });
     }
@@ -69,8 +70,8 @@ export function createFakeMlflow(): FakeMlflow {
   const notFound = () => new MlflowError('api', 'not found', { status: 404, errorCode: 'RESOURCE_DOES_NOT_EXIST' });
 
   return {
-    failWith(kind, errorCode) {
-      failure = kind ? { kind, errorCode } : null;
+    failWith(kind, errorCode, status) {
+      failure = kind ? { kind, errorCode, status } : null;
     },
     calls: () => calls,
     addModel(model) {
