@@ -218,13 +218,14 @@ export const SETTINGS = {
   },
   CACHE_MAX_ENTRIES: {
     default: '1000',
-    description: 'Entries in the last-known-good cache of registry reads (0 disables it).',
+    description:
+      'Entries in the last-known-good cache of registry reads (0 disables it); a quarter of them, rounded down, for searches, the rest for single models and versions.',
     schema: integer(0, 1_000_000),
   },
   CACHE_MAX_BYTES: {
     default: '67108864',
     description:
-      'Bytes the last-known-good cache may hold, counted as the JSON size of each entry plus its key (0 disables it).',
+      'Bytes the last-known-good cache may hold, counted as the JSON size of each entry plus its key (0 disables it); shared like CACHE_MAX_ENTRIES.',
     schema: integer(0, 2 ** 40),
   },
   CACHE_MAX_ENTRY_BYTES: {

@@ -39,12 +39,13 @@ export interface MlflowGateway {
   /**
    * Like `call`, but remembers the answer under `key` and serves it as stale while MLflow is unavailable.
    * With `clientShaped` (a search filter or page token a client wrote) the outcome is not counted, as for
-   * `relay`, and an MLflow server error is the request's: 400 MLFLOW_REJECTED.
+   * `relay`, and an MLflow 500 is the request's: 400 MLFLOW_REJECTED. With `search`, the answer is kept in
+   * the searches' share of the cache (SEARCH_CACHE_SHARE), so that searches never evict single models and versions.
    */
   read<T>(
     key: string,
     operation: (client: MlflowClient) => Promise<T>,
-    options?: { readonly clientShaped?: boolean },
+    options?: { readonly clientShaped?: boolean; readonly search?: boolean },
   ): Promise<ReadResult<T>>;
   readonly client: MlflowClient;
   readonly breaker: CircuitBreaker;
@@ -57,7 +58,7 @@ export interface MlflowGateway {
   };
 }
 
-/** Limits of the last-known-good cache; any of them 0 disables it. */
+/** Limits of the last-known-good cache, searches included (SEARCH_CACHE_SHARE of them); 0 entries or bytes disables it. */
 export interface CacheLimits {
   readonly maxEntries: number;
   /** Total size, counted as the JSON size of each value. */
@@ -170,6 +171,27 @@ interface CacheEntry {
   readonly storedAt: number;
 }
 
+/**
+ * Share of the cache's entries and bytes that searches may hold (rounded down; none on a cache too small to
+ * share). Their keys are whatever a client searched for: one client's thousand distinct cheap searches
+ * evicted every model that readers relied on during an outage, when both shared one LRU.
+ */
+export const SEARCH_CACHE_SHARE = 0.25;
+
+/** The last-known-good cache: single models and versions, and searches, each in a share of its own. */
+function createCaches(limits: CacheLimits) {
+  const searchEntries = Math.floor(limits.maxEntries * SEARCH_CACHE_SHARE);
+  const searchBytes = Math.floor(limits.maxBytes * SEARCH_CACHE_SHARE);
+  return {
+    resources: createCache({
+      ...limits,
+      maxEntries: limits.maxEntries - searchEntries,
+      maxBytes: limits.maxBytes - searchBytes,
+    }),
+    searches: createCache({ ...limits, maxEntries: searchEntries, maxBytes: searchBytes }),
+  };
+}
+
 function createCache(limits: CacheLimits): LRUCache<string, CacheEntry> | undefined {
   if (limits.maxEntries === 0 || limits.maxBytes === 0) return undefined;
   return new LRUCache<string, CacheEntry>({
@@ -186,7 +208,7 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
   const { client, breaker, now } = options;
   const userCall = { mayTrial: !options.trialsByProbe };
   const relayCall = { record: false };
-  const cache = createCache(options.cache);
+  const caches = createCaches(options.cache);
   // The breaker is asked first, so an open breaker answers MLFLOW_CIRCUIT_OPEN (and stale reads) rather
   // than a full bulkhead; a bulkhead rejection never reached MLflow and so says nothing to the breaker.
   const slots: BulkheadPolicy = bulkhead(options.bulkhead.maxConcurrency, options.bulkhead.queueSize);
@@ -260,8 +282,9 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     async read<T>(
       key: string,
       operation: (mlflow: MlflowClient) => Promise<T>,
-      readOptions: { readonly clientShaped?: boolean } = {},
+      readOptions: { readonly clientShaped?: boolean; readonly search?: boolean } = {},
     ): Promise<ReadResult<T>> {
+      const cache = readOptions.search ? caches.searches : caches.resources;
       try {
         const value = await breaker.execute(limited(operation), readOptions.clientShaped ? relayCall : userCall);
         cache?.set(key, { value, storedAt: now() });

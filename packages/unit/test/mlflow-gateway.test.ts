@@ -234,8 +234,9 @@ describe('Last-known-good cache', () => {
     expect((await app.inject('/api/v1/models/fraud')).headers[CACHE_STATUS_HEADER]).toBe('stale');
   });
 
-  it('evicts the least recently used answers to stay within CACHE_MAX_BYTES', async () => {
-    const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_BYTES: '1000' } });
+  it('evicts the least recently used answers to stay within the models share of CACHE_MAX_BYTES', async () => {
+    // 1050 of the 1400 bytes hold models and versions: two answers of about 390 bytes, not three.
+    const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_BYTES: '1400' } });
     for (const name of ['a', 'b', 'c']) {
       mlflow.addModel({ name, description: name.repeat(350) });
       expect((await app.inject(`/api/v1/models/${name}`)).statusCode).toBe(200);
@@ -247,6 +248,29 @@ describe('Last-known-good cache', () => {
       [200, 'stale'],
       [200, 'stale'],
     ]);
+  });
+
+  it('keeps a model stale-readable however many distinct searches a client sends (searches have a share of their own)', async () => {
+    const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_ENTRIES: '8' } });
+    expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(200);
+    for (let i = 0; i < 20; i += 1) expect((await app.inject(`/api/v1/models?search=zz${i}`)).statusCode).toBe(200);
+    expect((await app.inject('/api/v1/models?search=fra')).statusCode).toBe(200);
+    await tripBreaker(app, mlflow, { recover: true });
+    const model = await app.inject('/api/v1/models/fraud');
+    expect([model.statusCode, model.headers[CACHE_STATUS_HEADER]]).toEqual([200, 'stale']);
+    // The searches' share, 2 of the 8 entries, holds the two most recent searches.
+    expect((await app.inject('/api/v1/models?search=fra')).headers[CACHE_STATUS_HEADER]).toBe('stale');
+    expect((await app.inject('/api/v1/models?search=zz19')).headers[CACHE_STATUS_HEADER]).toBe('stale');
+    expect((await app.inject('/api/v1/models?search=zz18')).statusCode).toBe(503);
+  });
+
+  it('caches no search when the cache is too small to share, and still caches models', async () => {
+    const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_ENTRIES: '3' } });
+    expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(200);
+    expect((await app.inject('/api/v1/models?search=fra')).statusCode).toBe(200);
+    await tripBreaker(app, mlflow, { recover: true });
+    expect((await app.inject('/api/v1/models/fraud')).headers[CACHE_STATUS_HEADER]).toBe('stale');
+    expect((await app.inject('/api/v1/models?search=fra')).statusCode).toBe(503);
   });
 
   it('serves nothing stale when CACHE_MAX_ENTRIES is 0', async () => {

@@ -48,7 +48,7 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
     const result = await gateway.read(
       `search:${JSON.stringify(page)}`,
       (mlflow) => mlflow.searchRegisteredModels(page),
-      { clientShaped: query.filter !== undefined || query.page_token !== undefined },
+      { clientShaped: query.filter !== undefined || query.page_token !== undefined, search: true },
     );
     const literal = search && !search.exact ? query.search?.toLowerCase() : undefined;
     return sendRead(reply, result, (value) => ({
