@@ -5,10 +5,13 @@ import type { ErrorCode } from './errors.js';
 /** The only methods the pass-through relays. */
 export const PROXY_METHODS = ['GET', 'POST', 'PATCH', 'DELETE'] as const;
 
-/** What an endpoint does: `read` changes nothing; `write` creates or updates registry entries (never deletes). */
-export type EndpointAccess = 'read' | 'write';
+/**
+ * What an endpoint does: `read` changes nothing; `write` creates or updates registry entries (never
+ * deletes); `full` is relayed in `full` mode only, and is listed for the filters it takes.
+ */
+export type EndpointAccess = 'read' | 'write' | 'full';
 
-/** One MLflow endpoint the restricted modes allow. */
+/** One MLflow endpoint the pass-through knows: what the restricted modes allow, and the searches `full` relays. */
 export interface ProxyEndpoint {
   readonly method: (typeof PROXY_METHODS)[number];
   /**
@@ -20,11 +23,22 @@ export interface ProxyEndpoint {
   readonly prefix?: boolean;
   /** An artifact download: its body may stream for longer than MLFLOW_REQUEST_TIMEOUT (the size cap holds). */
   readonly artifact?: boolean;
-  /** A search: its `filter` (query for GET, JSON body for POST) is held to MAX_FILTER_LENGTH. */
+  /**
+   * A search: its filters (FILTER_FIELDS, in the query of a GET, in the JSON body of a POST) are held to
+   * MAX_FILTER_LENGTH, and a POST body that cannot be read as UTF-8 JSON is refused.
+   */
   readonly search?: boolean;
 }
 
+/**
+ * The request fields MLflow 3.17 reads as a search expression (from its protos: `filters` is a list). A
+ * search endpoint's are checked strictly; in `full` mode those of any other request are checked too, when
+ * its query has them or its body is a JSON object.
+ */
+export const FILTER_FIELDS = ['filter', 'filter_string', 'filter_string1', 'filter_string2', 'base_filter', 'filters'];
+
 const API = '/api/2.0/mlflow';
+const API_3 = '/api/3.0/mlflow';
 const ARTIFACTS = '/api/2.0/mlflow-artifacts/artifacts';
 
 const read = (method: ProxyEndpoint['method'], path: string, extra: Partial<ProxyEndpoint> = {}): ProxyEndpoint => ({
@@ -38,6 +52,12 @@ const write = (method: ProxyEndpoint['method'], path: string, extra: Partial<Pro
   path,
   access: 'write',
   ...extra,
+});
+const fullSearch = (method: ProxyEndpoint['method'], path: string): ProxyEndpoint => ({
+  method,
+  path,
+  access: 'full',
+  search: true,
 });
 
 /**
@@ -80,6 +100,15 @@ export const PROXY_ENDPOINTS: readonly ProxyEndpoint[] = [
   read('GET', ARTIFACTS, { prefix: true, artifact: true }),
   read('GET', '/get-artifact', { artifact: true }),
   read('GET', '/model-versions/get-artifact', { artifact: true }),
+  // The other searches of MLflow 3.17 (every endpoint whose request has a FILTER_FIELDS field): `full`
+  // relays them, with the same limits. A 5.6 KB trace filter cost MLflow on PostgreSQL 68 s.
+  fullSearch('GET', `${API}/traces`),
+  fullSearch('POST', `${API_3}/traces/search`),
+  fullSearch('POST', `${API_3}/traces/metrics`),
+  fullSearch('POST', `${API_3}/traces/calculate-filter-correlation`),
+  fullSearch('GET', `${API_3}/datasets/search`),
+  fullSearch('POST', `${API_3}/datasets/search`),
+  fullSearch('POST', `${API_3}/issues/search`),
 ];
 
 /** Where the pass-through sends a request it allows. */
@@ -113,31 +142,43 @@ function matches(endpoint: ProxyEndpoint, method: string, path: string): boolean
   );
 }
 
+/** The filters in a request's fields: strings, or lists of strings (`filters`). */
+function filtersIn(fields: (name: string) => unknown[]): string[] {
+  return FILTER_FIELDS.flatMap((name) =>
+    fields(name)
+      .flat()
+      .filter((value) => typeof value === 'string'),
+  );
+}
+
 /**
- * The `filter` values of a search request: from the query of a GET, from the JSON body of a POST. MLflow
- * reads more bodies than `JSON.parse` does (UTF-16 or UTF-32, NaN, a JSON string holding the object as
- * older clients send it), so a POST body must be UTF-8 JSON holding an object, or a JSON string holding
- * one; any other body is refused rather than passed on unread.
+ * The filters of a request: from its query, and from the JSON body of a POST or PATCH. MLflow reads more
+ * bodies than `JSON.parse` does (UTF-16 or UTF-32, NaN, a JSON string holding the object as older clients
+ * send it), so with `strict` (a search) a body must be UTF-8 JSON holding an object, or a JSON string
+ * holding one, and any other body is refused rather than passed on unread; without it (any other request
+ * in `full` mode, which may carry bytes that are not JSON) such a body is passed on.
  */
-function readSearchFilters(
+function readFilters(
   method: string,
   path: string,
   query: string,
   body: Uint8Array | undefined,
+  strict: boolean,
 ): string[] | ProxyRefusal {
-  if (method === 'GET') return new URLSearchParams(query).getAll('filter');
-  if (!body || body.byteLength === 0) return [];
+  const params = new URLSearchParams(query);
+  const inQuery = filtersIn((name) => params.getAll(name));
+  if (method === 'GET' || method === 'DELETE' || !body || body.byteLength === 0) return inQuery;
   const unreadable = refuse('BAD_REQUEST', `The body of ${method} ${path} must be a JSON object in UTF-8.`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
     if (typeof parsed === 'string') parsed = JSON.parse(parsed);
   } catch {
-    return unreadable;
+    return strict ? unreadable : inQuery;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return unreadable;
-  const { filter } = parsed as { filter?: unknown };
-  return typeof filter === 'string' ? [filter] : [];
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return strict ? unreadable : inQuery;
+  const object = parsed as Record<string, unknown>;
+  return [...inQuery, ...filtersIn((name) => [object[name]])];
 }
 
 /** MLflow serves every REST endpoint under `/ajax-api/` as well as `/api/`: the same endpoint either way. */
@@ -218,7 +259,8 @@ export function decideProxyRequest(input: {
   const lookupPath = mode === 'full' ? canonicalPath(checked.path) : checked.path;
   const endpoint = PROXY_ENDPOINTS.find((candidate) => matches(candidate, method, lookupPath));
   if (mode !== 'full') {
-    const allowed = endpoint !== undefined && (endpoint.access === 'read' || mode === 'registry');
+    const allowed =
+      endpoint !== undefined && (endpoint.access === 'read' || (endpoint.access === 'write' && mode === 'registry'));
     if (!allowed) {
       return refuse(
         'MLFLOW_PROXY_FORBIDDEN',
@@ -227,8 +269,8 @@ export function decideProxyRequest(input: {
     }
   }
 
-  if (endpoint?.search) {
-    const filters = readSearchFilters(method, checked.path, query, input.body);
+  if (endpoint?.search || mode === 'full') {
+    const filters = readFilters(method, checked.path, query, input.body, endpoint?.search === true);
     if (!Array.isArray(filters)) return filters;
     const tooLong = filters.find((filter) => filter.length > MAX_FILTER_LENGTH);
     if (tooLong !== undefined) {

@@ -248,6 +248,81 @@ describe('decideProxyRequest', () => {
     });
   });
 
+  describe('filters of the other MLflow searches, in full mode', () => {
+    const long = `tag.k = 'v'${" AND tag.k = 'v'".repeat(80)}`;
+    const API_3 = '/mlflow/api/3.0/mlflow';
+    function decideFull(method: string, rawUrl: string, body?: unknown | Uint8Array) {
+      return decideProxyRequest({
+        mode: 'full',
+        method,
+        rawUrl,
+        routePrefix: MLFLOW_PROXY_PREFIX,
+        trackingUri: TRACKING_URI,
+        body:
+          body === undefined
+            ? undefined
+            : body instanceof Uint8Array
+              ? body
+              : new TextEncoder().encode(JSON.stringify(body)),
+      });
+    }
+
+    it.each([
+      ['POST', `${API_3}/traces/search`, { locations: [], filter: long }],
+      ['POST', '/mlflow/ajax-api/3.0/mlflow/traces/search', { filter: long }],
+      ['POST', `${API_3}/traces/metrics`, { filters: ['a = 1', long] }],
+      ['POST', `${API_3}/traces/calculate-filter-correlation`, { filter_string1: 'a = 1', base_filter: long }],
+      ['POST', `${API_3}/datasets/search`, { filter_string: long }],
+      ['POST', `${API_3}/issues/search`, { filter_string: long }],
+      ['POST', `${API_3}/prompt-optimization/jobs/search`, { filter_string: long }],
+      ['POST', `${API_3}/some-future/search`, { filter_string2: long }],
+    ])('refuses %s %s with a filter field over MAX_FILTER_LENGTH', (method, rawUrl, body) => {
+      expect(refusalMessage(decideFull(method, rawUrl, body))).toContain(`at most ${MAX_FILTER_LENGTH}`);
+    });
+
+    it.each([
+      `${API}/traces?filter=${encodeURIComponent(long)}`,
+      `${API_3}/datasets/search?filter_string=${encodeURIComponent(long)}`,
+      `${API}/anything?filters=a&filters=${encodeURIComponent(long)}`,
+    ])('refuses GET %s, whose query holds a filter over MAX_FILTER_LENGTH', (rawUrl) => {
+      expect(refusalMessage(decideFull('GET', rawUrl))).toContain(`at most ${MAX_FILTER_LENGTH}`);
+    });
+
+    it('refuses a trace search body in UTF-16, which MLflow reads, instead of passing its filter on unread', () => {
+      const utf16 = new Uint8Array(Buffer.from(JSON.stringify({ filter: long }), 'utf16le'));
+      expect(refusalMessage(decideFull('POST', `${API_3}/traces/search`, utf16))).toContain(
+        'must be a JSON object in UTF-8',
+      );
+    });
+
+    it('relays a body that is not JSON to an endpoint that is not a search, and filters within the limit', () => {
+      const bytes = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0xff]);
+      expect(
+        decideFull('POST', '/mlflow/ajax-api/2.0/mlflow/upload-artifact?run_uuid=1&path=a.png', bytes),
+      ).toMatchObject({
+        ok: true,
+      });
+      expect(decideFull('POST', `${API_3}/traces/search`, { filter: 'a'.repeat(MAX_FILTER_LENGTH) })).toMatchObject({
+        ok: true,
+      });
+      expect(decideFull('POST', `${API_3}/traces/metrics`, { filters: 'not a list' })).toMatchObject({ ok: true });
+    });
+
+    it('never allows the other searches in the restricted modes', () => {
+      for (const mode of ['read-only', 'registry'] as const) {
+        const decision = decideProxyRequest({
+          mode,
+          method: 'POST',
+          rawUrl: `${API_3}/traces/search`,
+          routePrefix: MLFLOW_PROXY_PREFIX,
+          trackingUri: TRACKING_URI,
+          body: new TextEncoder().encode('{}'),
+        });
+        expect(decision).toMatchObject({ ok: false, code: 'MLFLOW_PROXY_FORBIDDEN' });
+      }
+    });
+  });
+
   describe('artifact endpoints', () => {
     it.each([
       '/mlflow/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/model.pkl',
