@@ -187,6 +187,13 @@ describe('Registry routes', () => {
     ['a lone surrogate in the run id', { source: 's3://m/1', run_id: '\udc00abc' }, 'run_id'],
     ['a source longer than MLflow stores (500)', { source: `s3://${'a'.repeat(500)}` }, 'source'],
     ['a run id longer than MLflow stores (32)', { source: 's3://m/1', run_id: 'a'.repeat(33) }, 'run_id'],
+    [
+      'a NUL in the description (PostgreSQL cannot store it)',
+      { source: 's3://m/1', description: 'a\u0000b' },
+      'description',
+    ],
+    ['a control character in the source', { source: 's3://m/\u0000/1' }, 'source'],
+    ['a line break in the run id', { source: 's3://m/1', run_id: 'abc\n' }, 'run_id'],
   ])(
     'refuses a registration with %s with 400 naming the field, without calling MLflow',
     async (_what, payload, field) => {
@@ -198,6 +205,18 @@ describe('Registry routes', () => {
       expect(mlflow.calls()).toBe(before);
     },
   );
+
+  it('keeps line breaks and tabs in a description', async () => {
+    const { app } = buildTestApp();
+    const description = 'line one\nline two\twith a tab';
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      payload: { source: 's3://m/2', description },
+    });
+    expect(response.statusCode).toBe(201);
+    expect(response.json().model_version.description).toBe(description);
+  });
 
   it('refuses a version above the largest MLflow stores, without calling MLflow', async () => {
     const { app, mlflow } = buildTestApp();

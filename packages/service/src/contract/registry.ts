@@ -44,18 +44,30 @@ function validUnicode(schema: z.ZodString): z.ZodString {
     error: 'must be valid Unicode text (it has a lone surrogate code unit)',
   });
 }
+/** Refuses control characters (C0 and DEL): never part of a name, a URI or an id. */
+function withoutControlCharacters(schema: z.ZodString): z.ZodString {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+  return schema.regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' });
+}
+
+/**
+ * Refuses NUL, which free text may otherwise hold (newlines, tabs): PostgreSQL, MLflow's deployed store,
+ * cannot store it (MLflow answers 400 after creating the model), and SQLite stores it.
+ */
+function withoutNul(schema: z.ZodString): z.ZodString {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting NUL is the point.
+  return schema.regex(/^[^\u0000]*$/, { error: 'must not contain NUL characters' });
+}
+
 /** Longest MLflow filter expression accepted, on the typed routes and on the pass-through's searches. */
 export const MAX_FILTER_LENGTH = 1024;
 /** Largest model version: MLflow stores versions in a 32-bit integer column. */
 export const MAX_MODEL_VERSION = 2_147_483_647;
 
 const modelName = validUnicode(
-  z
-    .string()
-    .min(1, { error: 'expected a model name' })
-    .max(256, { error: 'expected at most 256 characters' })
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-    .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' }),
+  withoutControlCharacters(
+    z.string().min(1, { error: 'expected a model name' }).max(256, { error: 'expected at most 256 characters' }),
+  ),
 ).meta({ examples: ['churn-classifier'] });
 const versionNumber = z
   .string()
@@ -67,15 +79,11 @@ const versionNumber = z
 
 /** `GET /api/v1/models` query. */
 export const searchQuerySchema = z.strictObject({
-  search: validUnicode(z.string().max(256))
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-    .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' })
+  search: validUnicode(withoutControlCharacters(z.string().max(256)))
     .optional()
     .describe('text the model name contains, matched literally, any case')
     .meta({ examples: ['churn'] }),
-  filter: validUnicode(z.string().max(MAX_FILTER_LENGTH))
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting NUL is the point.
-    .regex(/^[^\u0000]*$/, { error: 'must not contain NUL characters' })
+  filter: validUnicode(withoutNul(z.string().max(MAX_FILTER_LENGTH)))
     .optional()
     .describe('an MLflow filter expression; overrides `search`'),
   max_results: z
@@ -86,10 +94,7 @@ export const searchQuerySchema = z.strictObject({
     .optional()
     .describe('1 to 1000, default 100')
     .meta({ examples: ['10'] }),
-  page_token: validUnicode(z.string().max(4096))
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
-    .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'must not contain control characters' })
-    .optional(),
+  page_token: validUnicode(withoutControlCharacters(z.string().max(4096))).optional(),
 });
 
 /** Path of the model routes. */
@@ -101,13 +106,17 @@ export const versionParamsSchema = z.strictObject({ name: modelName, version: ve
 export const registerBodySchema = z.strictObject({
   // The lengths of MLflow's own columns: a longer value fails in its database.
   source: validUnicode(
-    z
-      .string()
-      .min(1, { error: 'expected the artifact URI of the model' })
-      .max(500, { error: 'expected at most 500 characters' }),
+    withoutControlCharacters(
+      z
+        .string()
+        .min(1, { error: 'expected the artifact URI of the model' })
+        .max(500, { error: 'expected at most 500 characters' }),
+    ),
   ).meta({ examples: ['s3://models/churn-classifier/1'] }),
-  run_id: validUnicode(z.string().min(1).max(32, { error: 'expected at most 32 characters' })).optional(),
-  description: validUnicode(z.string().max(5000))
+  run_id: validUnicode(
+    withoutControlCharacters(z.string().min(1).max(32, { error: 'expected at most 32 characters' })),
+  ).optional(),
+  description: validUnicode(withoutNul(z.string().max(5000)))
     .optional()
     .meta({ examples: ['gradient-boosted trees, trained on the November data'] }),
 });

@@ -120,6 +120,7 @@ export function createFakeMlflow(): FakeMlflow {
         version: String(versions.filter((v) => v.name === input.name).length + 1),
         source: input.source,
         current_stage: 'None',
+        ...(input.description === undefined ? {} : { description: input.description }),
       };
       versions.push(version);
       return version;
