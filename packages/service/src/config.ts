@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const DECIMAL = /^\d+(\.\d+)?$/;
@@ -41,6 +42,32 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
     .regex(INTEGER, { error: `expected a whole number from ${min} to ${max}` })
     .transform(Number)
     .refine((value) => value >= min && value <= max, { error: `expected a whole number from ${min} to ${max}` });
+}
+
+/** An IP address, or a CIDR range of one (`10.0.0.0/16`, `fd00::/8`). */
+function isAddressOrRange(text: string): boolean {
+  const [address = '', prefix, ...rest] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return INTEGER.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY: the proxies whose `X-Forwarded-For` names the client, as a count of hops in front of the
+ * service or as the proxies' addresses; never every sender, which would let any client name its address.
+ */
+function trustedProxies() {
+  const expected = 'expected a number of proxies from 1 to 10, or comma-separated IP addresses or CIDR ranges';
+  return z
+    .string()
+    .refine(
+      (value) =>
+        (INTEGER.test(value) && Number(value) >= 1 && Number(value) <= 10) ||
+        value.split(',').every((part) => isAddressOrRange(part.trim())),
+      { error: expected },
+    )
+    .transform((value) => (INTEGER.test(value) ? Number(value) : value.split(',').map((part) => part.trim())));
 }
 
 function url(protocols: readonly string[]) {
@@ -255,6 +282,12 @@ export const SETTINGS = {
     description: 'Window of ADMIN_AUTH_MAX_FAILURES, in seconds.',
     schema: seconds({ positive: true }),
   },
+  TRUST_PROXY: {
+    default: undefined,
+    description:
+      "Proxies in front of the service whose X-Forwarded-For names the client (a hop count, e.g. 1 behind an ALB that alone reaches the service, or their addresses): the address the admin lockout counts and the audit log records. Unset, the connection's peer.",
+    schema: trustedProxies(),
+  },
   ALLOW_ANONYMOUS: {
     default: 'false',
     description: 'With ENVIRONMENT=production the service refuses to start without API_KEYS unless this is true.',
@@ -312,6 +345,8 @@ type Parsed<K extends SettingName> = z.output<(typeof SETTINGS)[K]['schema']>;
 /** Validated, frozen configuration of the service; times are in milliseconds. */
 export interface Config {
   readonly host: string;
+  /** TRUST_PROXY for Fastify's `trustProxy`; false when unset (the socket's peer is the client). */
+  readonly trustProxy: number | readonly string[] | false;
   readonly port: number;
   readonly environment: string;
   readonly logLevel: Parsed<'LOG_LEVEL'>;
@@ -431,6 +466,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
 
   return deepFreeze({
     host: get('HOST'),
+    trustProxy: get('TRUST_PROXY') ?? false,
     port: get('PORT'),
     environment: get('ENVIRONMENT'),
     logLevel: get('LOG_LEVEL'),

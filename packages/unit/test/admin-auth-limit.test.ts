@@ -93,6 +93,30 @@ describe('Failed admin authentication limit', () => {
     expect(warnings[0]).toMatchObject({ ip: '10.0.0.1', max_failures: 2, window_seconds: 60 });
   });
 
+  it('counts the client named by X-Forwarded-For behind TRUST_PROXY proxies, and records it in the audit', async () => {
+    const { app } = buildTestApp({ env: { ...LIMIT, TRUST_PROXY: '1' } });
+    // Two clients behind one load balancer node: each has its own count.
+    for (let i = 0; i < 3; i += 1) await attempt(app, { ...WRONG, 'x-forwarded-for': '203.0.113.5' });
+    expect((await attempt(app, { ...WRONG, 'x-forwarded-for': '203.0.113.5' })).statusCode).toBe(429);
+    expect((await attempt(app, { ...WRONG, 'x-forwarded-for': '198.51.100.9' })).statusCode).toBe(401);
+    const admin = await attempt(app, { ...ADMIN_AUTH, 'x-forwarded-for': '198.51.100.9' });
+    expect(admin.json().performed_by.ip).toBe('198.51.100.9');
+  });
+
+  it('ignores X-Forwarded-For without TRUST_PROXY, so that no client escapes the limit by naming another address', async () => {
+    const { app } = buildTestApp({ env: LIMIT });
+    for (let i = 0; i < 2; i += 1) await attempt(app, { ...WRONG, 'x-forwarded-for': `203.0.113.${i}` });
+    expect((await attempt(app, { ...WRONG, 'x-forwarded-for': '203.0.113.99' })).statusCode).toBe(429);
+    const admin = await attempt(app, { ...ADMIN_AUTH, 'x-forwarded-for': '203.0.113.99' });
+    expect(admin.json().performed_by.ip).toBe('10.0.0.1');
+  });
+
+  it('takes only the address the trusted proxy added, not one a client put before it', async () => {
+    const { app } = buildTestApp({ env: { ...LIMIT, TRUST_PROXY: '1' } });
+    const admin = await attempt(app, { ...ADMIN_AUTH, 'x-forwarded-for': '1.2.3.4, 198.51.100.9' });
+    expect(admin.json().performed_by.ip).toBe('198.51.100.9');
+  });
+
   it('logs a warning for each client refused', async () => {
     const { logger, lines } = createCapturingLogger();
     const { app } = buildTestApp({ env: LIMIT, logger });

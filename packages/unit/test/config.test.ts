@@ -191,6 +191,30 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('TRUST_PROXY', () => {
+    it('trusts no proxy when unset', () => {
+      expect(loadConfig({}).trustProxy).toBe(false);
+    });
+
+    it.each([
+      ['1', 1],
+      ['10', 10],
+      ['10.0.0.0/16', ['10.0.0.0/16']],
+      ['10.0.0.0/16, 192.168.1.7,fd00::/8', ['10.0.0.0/16', '192.168.1.7', 'fd00::/8']],
+    ])('reads %s', (value, expected) => {
+      expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toEqual(expected);
+    });
+
+    it.each(['0', '11', 'true', '*', '10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/1', 'alb.internal', '10.0.0.1,'])(
+      'rejects %s, naming what it accepts',
+      (value) => {
+        expect(configError({ TRUST_PROXY: value }).problems).toEqual([
+          `TRUST_PROXY: expected a number of proxies from 1 to 10, or comma-separated IP addresses or CIDR ranges (got ${JSON.stringify(value)})`,
+        ]);
+      },
+    );
+  });
+
   describe('time limits', () => {
     const SECONDS_SETTINGS = [
       'MLFLOW_REQUEST_TIMEOUT',
