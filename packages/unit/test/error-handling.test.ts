@@ -4,6 +4,19 @@ import { describe, expect, it, vi } from 'vitest';
 import { buildTestApp } from './support/fakes.js';
 import { createCapturingLogger } from './support/logs.js';
 
+/** Registers a version of model `x` with `payload` sent as `contentType`. */
+async function register(contentType: string, payload: string | Buffer) {
+  const { app, mlflow } = buildTestApp();
+  mlflow.addModel({ name: 'x' });
+  const response = await app.inject({
+    method: 'POST',
+    url: '/api/v1/models/x/versions',
+    headers: { 'content-type': contentType },
+    payload,
+  });
+  return { response, mlflow };
+}
+
 describe('Framework errors', () => {
   it('answers a text/plain body on a JSON route with 415 UNSUPPORTED_MEDIA_TYPE', async () => {
     const { app } = buildTestApp();
@@ -131,63 +144,47 @@ describe('Framework errors', () => {
   });
 
   it.each([
-    ['a __proto__ key', '{"source": "s3://m/1", "__proto__": {"admin": true}}'],
-    ['a constructor.prototype key', '{"source": "s3://m/1", "constructor": {"prototype": {"admin": true}}}'],
+    [
+      'a __proto__ key',
+      '{"source": "s3://m/1", "__proto__": {"admin": true}}',
+      'The body has a "__proto__" key, or a "constructor" key holding "prototype"; neither is accepted.',
+      'a __proto__ or constructor.prototype key',
+    ],
+    [
+      'a constructor.prototype key',
+      '{"source": "s3://m/1", "constructor": {"prototype": {"admin": true}}}',
+      'The body has a "__proto__" key, or a "constructor" key holding "prototype"; neither is accepted.',
+      'a __proto__ or constructor.prototype key',
+    ],
+    [
+      'bytes that are not UTF-8 (stored as U+FFFD before)',
+      Buffer.from('{"source": "s3://m/\xff\xfe"}', 'latin1'),
+      'The body is not valid UTF-8.',
+      'not valid UTF-8',
+    ],
+    [
+      'an overlong encoding of /',
+      Buffer.concat([Buffer.from('{"source": "s3://m/'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]),
+      'The body is not valid UTF-8.',
+      'not valid UTF-8',
+    ],
   ])(
-    'refuses valid JSON with %s by naming the key, not as malformed JSON, and never calls MLflow',
-    async (_key, payload) => {
-      const { app, mlflow } = buildTestApp();
-      mlflow.addModel({ name: 'x' });
-      const response = await app.inject({
-        method: 'POST',
-        url: '/api/v1/models/x/versions',
-        headers: { 'content-type': 'application/json' },
-        payload,
-      });
+    'refuses a JSON body with %s with a 400 saying so, and never calls MLflow',
+    async (_what, payload, message, problem) => {
+      const { response, mlflow } = await register('application/json', payload);
       expect(response.statusCode).toBe(400);
-      expect(response.json()).toMatchObject({
-        code: 'BAD_REQUEST',
-        message: 'The body has a "__proto__" key, or a "constructor" key holding "prototype"; neither is accepted.',
-        details: [{ field: 'body', problem: 'a __proto__ or constructor.prototype key' }],
-      });
+      expect(response.json()).toMatchObject({ code: 'BAD_REQUEST', message, details: [{ field: 'body', problem }] });
       expect(mlflow.calls()).toBe(0);
     },
   );
 
-  it.each([
-    ['bytes that are not UTF-8', Buffer.from('{"source": "s3://m/\xff\xfe"}', 'latin1')],
-    [
-      'an overlong encoding of /',
-      Buffer.concat([Buffer.from('{"source": "s3://m/'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]),
-    ],
-  ])('refuses a JSON body with %s instead of storing replacement characters', async (_what, payload) => {
-    const { app, mlflow } = buildTestApp();
-    mlflow.addModel({ name: 'x' });
-    const response = await app.inject({
-      method: 'POST',
-      url: '/api/v1/models/x/versions',
-      headers: { 'content-type': 'application/json' },
-      payload,
-    });
-    expect(response.statusCode).toBe(400);
-    expect(response.json()).toMatchObject({
-      code: 'BAD_REQUEST',
-      message: 'The body is not valid UTF-8.',
-      details: [{ field: 'body', problem: 'not valid UTF-8' }],
-    });
-    expect(mlflow.calls()).toBe(0);
-  });
-
   it.each(['iso-8859-1', 'utf-16', '"windows-1252"'])(
     'refuses a JSON body declared charset=%s with 415 naming the charset',
     async (charset) => {
-      const { app, mlflow } = buildTestApp();
-      const response = await app.inject({
-        method: 'POST',
-        url: '/api/v1/models/x/versions',
-        headers: { 'content-type': `application/json; charset=${charset}` },
-        payload: Buffer.from('{"source": "s3://m/caf\u00e9"}', 'latin1'),
-      });
+      const { response, mlflow } = await register(
+        `application/json; charset=${charset}`,
+        Buffer.from('{"source": "s3://m/caf\u00e9"}', 'latin1'),
+      );
       expect(response.statusCode).toBe(415);
       expect(response.json()).toMatchObject({
         code: 'UNSUPPORTED_MEDIA_TYPE',
@@ -198,26 +195,14 @@ describe('Framework errors', () => {
   );
 
   it.each(['utf-8', 'UTF8', '"utf-8"'])('stores a UTF-8 body declared charset=%s as it was sent', async (charset) => {
-    const { app, mlflow } = buildTestApp();
-    mlflow.addModel({ name: 'x' });
-    const response = await app.inject({
-      method: 'POST',
-      url: '/api/v1/models/x/versions',
-      headers: { 'content-type': `application/json; charset=${charset}` },
-      payload: Buffer.from(JSON.stringify({ source: 's3://m/café' }), 'utf8'),
-    });
+    const payload = Buffer.from(JSON.stringify({ source: 's3://m/café' }), 'utf8');
+    const { response } = await register(`application/json; charset=${charset}`, payload);
     expect(response.statusCode).toBe(201);
     expect(response.json().model_version.source).toBe('s3://m/café');
   });
 
   it('answers an empty body sent as JSON with a 400 that says it is empty', async () => {
-    const { app, mlflow } = buildTestApp();
-    const response = await app.inject({
-      method: 'POST',
-      url: '/api/v1/models/x/versions',
-      headers: { 'content-type': 'application/json; charset=utf-8' },
-      payload: '',
-    });
+    const { response, mlflow } = await register('application/json; charset=utf-8', '');
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({
       code: 'BAD_REQUEST',
