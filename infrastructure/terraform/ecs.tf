@@ -13,9 +13,9 @@ locals {
     CLOUDWATCH_EMF_ENABLED       = "true"
     CLOUDWATCH_NAMESPACE         = "RegistryService"
     ENVIRONMENT                  = "production"
-    # The ALB is the one hop in front of every task (the service's security group admits only the ALB):
-    # the admin lockout counts, and the audit log records, the client it names in X-Forwarded-For.
-    TRUST_PROXY = "1"
+    # From the ALB's subnets, the client the ALB names in X-Forwarded-For is the one the admin lockout
+    # counts and the audit log records (a connection from anywhere else cannot name one).
+    TRUST_PROXY = join(",", var.alb_subnet_cidrs)
   }
 
   # Settings read from Secrets Manager by the task execution role (iam.tf), never plain environment.

@@ -26,7 +26,18 @@ variable "alb_arn_suffix" {
 }
 
 variable "service_security_group_id" {
-  type = string
+  type        = string
+  description = "Security group of the service's tasks: it must admit the ALB only (the tasks trust the X-Forwarded-For of alb_subnet_cidrs)."
+}
+
+variable "alb_subnet_cidrs" {
+  type        = list(string)
+  description = "CIDR blocks of the ALB's subnets: the service's TRUST_PROXY, so that the admin lockout and the audit log see the client the ALB names in X-Forwarded-For (the ALB must append to it, its default)."
+
+  validation {
+    condition     = length(var.alb_subnet_cidrs) > 0 && alltrue([for cidr in var.alb_subnet_cidrs : can(cidrhost(cidr, 0)) && !endswith(cidr, "/0")])
+    error_message = "alb_subnet_cidrs must list the ALB's subnet CIDR blocks (not /0)."
+  }
 }
 
 variable "image" {

@@ -53,6 +53,7 @@ function taskEnvironment(options: { without?: string } = {}): Record<string, str
   return {
     ...hcl.locals.registry_environment,
     MLFLOW_TRACKING_URI: 'http://mlflow.internal:5000',
+    TRUST_PROXY: '10.0.0.0/24,10.0.1.0/24',
     ...Object.fromEntries(secrets.map((name) => [name, SECRET_SAMPLES[name] ?? `no sample for ${name}`])),
   };
 }
@@ -161,6 +162,11 @@ describe('Terraform contract', () => {
 
   it('gives the service settings it accepts', () => {
     expect(configProblems(taskEnvironment())).toEqual([]);
+  });
+
+  it("trusts X-Forwarded-For from the ALB's subnets only, given as a variable", () => {
+    expect(hcl.locals.registry_environment.TRUST_PROXY).toBe('${join(",", var.alb_subnet_cidrs)}');
+    expect(hcl.variable).toHaveProperty('alb_subnet_cidrs');
   });
 
   it('reads API_KEYS from Secrets Manager, never from the plain environment', () => {

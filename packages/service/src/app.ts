@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Registry } from 'prom-client';
 import { type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
@@ -76,17 +76,13 @@ const MAX_PARAM_LENGTH = 256 * 12;
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps;
   const now = deps.now ?? (() => Date.now());
-  // The client's address behind TRUST_PROXY proxies: a hop count trusts that many proxies nearest the
-  // service (what Fastify does for a number, which its types leave out); addresses, those proxies only.
-  const trusted = config.trustProxy;
-  const trustProxy: FastifyServerOptions['trustProxy'] =
-    typeof trusted === 'number' ? (_address: string, hop: number) => hop < trusted : trusted && [...trusted];
   const app = Fastify({
     ...(deps.logger
       ? { loggerInstance: deps.logger }
       : { logger: { level: config.logLevel, redact: LOG_REDACT_PATHS } }),
     bodyLimit: config.bodyLimitBytes,
-    trustProxy,
+    // The client's address behind the TRUST_PROXY proxies (Fastify's option takes a mutable array).
+    trustProxy: config.trustProxy && [...config.trustProxy],
     requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers[REQUEST_ID_HEADER];
@@ -108,7 +104,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   // JSON bodies: UTF-8 only, and errors that say what is wrong (Fastify's parser has one message for all).
-  app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody);
 
   const breaker = createCircuitBreaker({

@@ -44,30 +44,27 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
     .refine((value) => value >= min && value <= max, { error: `expected a whole number from ${min} to ${max}` });
 }
 
-/** An IP address, or a CIDR range of one (`10.0.0.0/16`, `fd00::/8`). */
+/** An IP address, or a CIDR range of them (`10.0.0.0/16`, `fd00::/8`) short of every address (`/0`). */
 function isAddressOrRange(text: string): boolean {
   const [address = '', prefix, ...rest] = text.split('/');
   const family = isIP(address);
   if (family === 0 || rest.length > 0) return false;
   if (prefix === undefined) return true;
-  return INTEGER.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+  return /^[1-9]\d{0,2}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 /**
- * TRUST_PROXY: the proxies whose `X-Forwarded-For` names the client, as a count of hops in front of the
- * service or as the proxies' addresses; never every sender, which would let any client name its address.
+ * TRUST_PROXY: the addresses of the proxies whose `X-Forwarded-For` names the client. Addresses, not a hop
+ * count: Fastify trusts no one for a count (it cannot tell a proxy from a client that sent the header
+ * itself), and neither does the service; nor every sender (`/0`), which would let any client name its address.
  */
 function trustedProxies() {
-  const expected = 'expected a number of proxies from 1 to 10, or comma-separated IP addresses or CIDR ranges';
   return z
     .string()
-    .refine(
-      (value) =>
-        (INTEGER.test(value) && Number(value) >= 1 && Number(value) <= 10) ||
-        value.split(',').every((part) => isAddressOrRange(part.trim())),
-      { error: expected },
-    )
-    .transform((value) => (INTEGER.test(value) ? Number(value) : value.split(',').map((part) => part.trim())));
+    .refine((value) => value.split(',').every((part) => isAddressOrRange(part.trim())), {
+      error: 'expected comma-separated IP addresses or CIDR ranges (not /0)',
+    })
+    .transform((value) => value.split(',').map((part) => part.trim()));
 }
 
 function url(protocols: readonly string[]) {
@@ -150,7 +147,7 @@ export const SETTINGS = {
   MLFLOW_API_MAX_BYTES: {
     default: '8388608',
     description:
-      'Largest MLflow answer the service reads for its own calls (the registry API, the probe), in bytes: they are buffered whole, and a client can make an object large (tags through the pass-through). A larger answer is 502 MLFLOW_RESPONSE_TOO_LARGE and counts nothing against MLflow.',
+      'Largest MLflow answer the service reads for its own calls (the registry API, the probe), in bytes: they are buffered whole, and a client can make an object large (tags through the pass-through). A larger answer is 502 MLFLOW_RESPONSE_TOO_LARGE, never counted as an MLflow failure.',
     schema: integer(1024, 2 ** 40),
   },
   MLFLOW_MAX_CONCURRENCY: {
@@ -285,7 +282,7 @@ export const SETTINGS = {
   TRUST_PROXY: {
     default: undefined,
     description:
-      "Proxies in front of the service whose X-Forwarded-For names the client (a hop count, e.g. 1 behind an ALB that alone reaches the service, or their addresses): the address the admin lockout counts and the audit log records. Unset, the connection's peer.",
+      "Addresses (or CIDR ranges) of the proxies in front of the service, e.g. the ALB's subnets: from a connection of one of them, the client X-Forwarded-For names is the address the admin lockout counts and the audit log records. Unset, the connection's peer, X-Forwarded-For ignored.",
     schema: trustedProxies(),
   },
   ALLOW_ANONYMOUS: {
@@ -346,7 +343,7 @@ type Parsed<K extends SettingName> = z.output<(typeof SETTINGS)[K]['schema']>;
 export interface Config {
   readonly host: string;
   /** TRUST_PROXY for Fastify's `trustProxy`; false when unset (the socket's peer is the client). */
-  readonly trustProxy: number | readonly string[] | false;
+  readonly trustProxy: readonly string[] | false;
   readonly port: number;
   readonly environment: string;
   readonly logLevel: Parsed<'LOG_LEVEL'>;

@@ -291,9 +291,9 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
         return { value, stale: false, ageSeconds: 0 };
       } catch (error) {
         // MLflow answers some filters and page tokens a client wrote with a 500 (`page_token=W10=`): that
-        // failure is the request's, so the client gets a 400 and no stale answer stands in for it. A 502, 503
-        // or 504 comes from what stands in front of an MLflow that is down: an outage like any other (still
-        // not counted, since the request's shape was the client's).
+        // failure is the request's, so the client gets a 400 and no stale answer stands in for it. Any other
+        // 5xx (a 502, 503 or 504 from what stands in front of an MLflow that is down) is an outage like any
+        // other: stale or 502, still not counted, since the request's shape was the client's.
         if (readOptions.clientShaped && isMlflowError(error) && error.kind === 'upstream' && error.status === 500) {
           throw new ServiceError('MLFLOW_REJECTED', {
             message: `MLflow failed on the filter or page token of this request (it answered ${error.status}); check them.`,

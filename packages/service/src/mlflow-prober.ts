@@ -58,8 +58,9 @@ export function createMlflowProber(options: MlflowProberOptions): MlflowProber {
   }
 
   function probe(probeOptions: { readonly maxAgeMs?: number } = {}): Promise<ProbeResult> {
-    const maxAgeMs = probeOptions.maxAgeMs ?? 0;
-    if (!inFlight && last && now() - (last.at + last.latencyMs) < maxAgeMs) return Promise.resolve(last);
+    const age = last ? now() - (last.at + last.latencyMs) : Number.POSITIVE_INFINITY;
+    // A clock that stepped back (negative age) never keeps an old result in use.
+    if (!inFlight && last && age >= 0 && age < (probeOptions.maxAgeMs ?? 0)) return Promise.resolve(last);
     inFlight ??= runProbe().finally(() => {
       inFlight = null;
       if (running) scheduleTrialIfDue();

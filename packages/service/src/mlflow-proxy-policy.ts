@@ -31,9 +31,8 @@ export interface ProxyEndpoint {
 }
 
 /**
- * The request fields MLflow 3.17 reads as a search expression (from its protos: `filters` is a list). A
- * search endpoint's are checked strictly; in `full` mode those of any other request are checked too, when
- * its query has them or its body is a JSON object.
+ * The request fields MLflow 3.17 reads as a search expression (from its protos: `filters` is a list), held
+ * to MAX_FILTER_LENGTH at the top level of every relayed request's query and JSON body.
  */
 export const FILTER_FIELDS = ['filter', 'filter_string', 'filter_string1', 'filter_string2', 'base_filter', 'filters'];
 
@@ -100,13 +99,12 @@ export const PROXY_ENDPOINTS: readonly ProxyEndpoint[] = [
   read('GET', ARTIFACTS, { prefix: true, artifact: true }),
   read('GET', '/get-artifact', { artifact: true }),
   read('GET', '/model-versions/get-artifact', { artifact: true }),
-  // The other searches of MLflow 3.17 (every endpoint whose request has a FILTER_FIELDS field): `full`
-  // relays them, with the same limits. A 5.6 KB trace filter cost MLflow on PostgreSQL 68 s.
-  fullSearch('GET', `${API}/traces`),
+  // The other searches of MLflow 3.17 that take a body (every endpoint whose request has a FILTER_FIELDS
+  // field; `GET traces` and `GET datasets/search` have no body to be strict about): `full` relays them,
+  // with the same limits. A 5.6 KB trace filter cost MLflow on PostgreSQL 68 s.
   fullSearch('POST', `${API_3}/traces/search`),
   fullSearch('POST', `${API_3}/traces/metrics`),
   fullSearch('POST', `${API_3}/traces/calculate-filter-correlation`),
-  fullSearch('GET', `${API_3}/datasets/search`),
   fullSearch('POST', `${API_3}/datasets/search`),
   fullSearch('POST', `${API_3}/issues/search`),
 ];
@@ -152,31 +150,33 @@ function filtersIn(fields: (name: string) => unknown[]): string[] {
 }
 
 /**
- * The filters of a request: from its query, and from the JSON body of a POST or PATCH. MLflow reads more
- * bodies than `JSON.parse` does (UTF-16 or UTF-32, NaN, a JSON string holding the object as older clients
- * send it), so with `strict` (a search) a body must be UTF-8 JSON holding an object, or a JSON string
- * holding one, and any other body is refused rather than passed on unread; without it (any other request
- * in `full` mode, which may carry bytes that are not JSON) such a body is passed on.
+ * The filters of a request: from its query, and from the JSON body of any method but GET (MLflow reads the
+ * body of a PATCH or DELETE as JSON whatever its content type, and of a POST declared JSON). MLflow reads
+ * more bodies than `JSON.parse` does (UTF-16 or UTF-32, NaN, a JSON string holding the object as older
+ * clients send it), so such a body, and any body of a search, must be UTF-8 JSON holding an object or a
+ * JSON string holding one: any other is refused rather than passed on unread. Only a POST of another
+ * content type (an artifact upload in `full` mode) is relayed without its body being read: MLflow refuses
+ * such a POST to its JSON endpoints.
  */
 function readFilters(
-  method: string,
-  path: string,
-  query: string,
-  body: Uint8Array | undefined,
-  strict: boolean,
+  request: { method: string; path: string; query: string; body: Uint8Array | undefined; contentType: string },
+  search: boolean,
 ): string[] | ProxyRefusal {
-  const params = new URLSearchParams(query);
+  const { method, path, body } = request;
+  const params = new URLSearchParams(request.query);
   const inQuery = filtersIn((name) => params.getAll(name));
-  if (method === 'GET' || method === 'DELETE' || !body || body.byteLength === 0) return inQuery;
+  if (method === 'GET' || !body || body.byteLength === 0) return inQuery;
+  const declaredJson = request.contentType.split(';')[0]?.trim().toLowerCase() === 'application/json';
+  if (method === 'POST' && !search && !declaredJson) return inQuery;
   const unreadable = refuse('BAD_REQUEST', `The body of ${method} ${path} must be a JSON object in UTF-8.`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
     if (typeof parsed === 'string') parsed = JSON.parse(parsed);
   } catch {
-    return strict ? unreadable : inQuery;
+    return unreadable;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return strict ? unreadable : inQuery;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return unreadable;
   const object = parsed as Record<string, unknown>;
   return [...inQuery, ...filtersIn((name) => [object[name]])];
 }
@@ -228,8 +228,10 @@ export function decideProxyRequest(input: {
   /** Where the pass-through is mounted, e.g. `/mlflow`. */
   readonly routePrefix: string;
   readonly trackingUri: string;
-  /** The request body, for the searches whose filter it carries. */
+  /** The request body, for the filters it may carry. */
   readonly body?: Uint8Array;
+  /** The request's Content-Type, which decides whether MLflow reads a POST body as JSON. */
+  readonly contentType?: string;
 }): ProxyDecision {
   const { mode, method, rawUrl, routePrefix, trackingUri } = input;
   if (!rawUrl.startsWith(`${routePrefix}/`)) {
@@ -269,16 +271,17 @@ export function decideProxyRequest(input: {
     }
   }
 
-  if (endpoint?.search || mode === 'full') {
-    const filters = readFilters(method, checked.path, query, input.body, endpoint?.search === true);
-    if (!Array.isArray(filters)) return filters;
-    const tooLong = filters.find((filter) => filter.length > MAX_FILTER_LENGTH);
-    if (tooLong !== undefined) {
-      return refuse(
-        'BAD_REQUEST',
-        `The filter of ${method} ${checked.path} has ${tooLong.length} characters; the pass-through accepts at most ${MAX_FILTER_LENGTH} (a longer one can cost MLflow seconds of CPU and a gigabyte of memory).`,
-      );
-    }
+  const filters = readFilters(
+    { method, path: checked.path, query, body: input.body, contentType: input.contentType ?? '' },
+    endpoint?.search === true,
+  );
+  if (!Array.isArray(filters)) return filters;
+  const tooLong = filters.find((filter) => filter.length > MAX_FILTER_LENGTH);
+  if (tooLong !== undefined) {
+    return refuse(
+      'BAD_REQUEST',
+      `The filter of ${method} ${checked.path} has ${tooLong.length} characters; the pass-through accepts at most ${MAX_FILTER_LENGTH} (a longer one can cost MLflow seconds of CPU and a gigabyte of memory).`,
+    );
   }
 
   // Belt and braces: the URL the client would reach must keep the tracking URI's origin and path prefix.

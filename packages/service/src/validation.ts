@@ -52,22 +52,31 @@ export function parseJsonBody(
     done(new ServiceError('BAD_REQUEST', { message: 'The body is empty, but its content-type is JSON.' }));
     return;
   }
+  const bad = (message: string, problem: string, cause: unknown) =>
+    done(new ServiceError('BAD_REQUEST', { message, details: [{ field: 'body', problem }], cause }));
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(body);
-  } catch {
-    const message = 'The body is not valid UTF-8.';
-    done(new ServiceError('BAD_REQUEST', { message, details: [{ field: 'body', problem: 'not valid UTF-8' }] }));
+  } catch (error) {
+    bad('The body is not valid UTF-8.', 'not valid UTF-8', error);
+    return;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    // Where it broke off, not V8's excerpt of the body, which would echo it into the answer and the logs.
+    const at = /at position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
+    bad(`The body is not valid JSON${at === undefined ? '' : ` (at character ${at})`}.`, 'not valid JSON', error);
     return;
   }
   try {
-    done(null, secureJson.parse(text, { protoAction: 'error', constructorAction: 'error' }));
+    if (typeof value === 'object' && value !== null) {
+      secureJson.scan(value as Record<string, unknown>, { protoAction: 'error', constructorAction: 'error' });
+    }
   } catch (error) {
-    const forbidden = error instanceof SyntaxError && error.message === 'Object contains forbidden prototype property';
-    const message = forbidden
-      ? FORBIDDEN_KEYS_MESSAGE
-      : `The body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`;
-    const problem = forbidden ? 'a __proto__ or constructor.prototype key' : 'not valid JSON';
-    done(new ServiceError('BAD_REQUEST', { message, details: [{ field: 'body', problem }] }));
+    bad(FORBIDDEN_KEYS_MESSAGE, 'a __proto__ or constructor.prototype key', error);
+    return;
   }
+  done(null, value);
 }

@@ -93,27 +93,39 @@ describe('Failed admin authentication limit', () => {
     expect(warnings[0]).toMatchObject({ ip: '10.0.0.1', max_failures: 2, window_seconds: 60 });
   });
 
-  it('counts the client named by X-Forwarded-For behind TRUST_PROXY proxies, and records it in the audit', async () => {
-    const { app } = buildTestApp({ env: { ...LIMIT, TRUST_PROXY: '1' } });
-    // Two clients behind one load balancer node: each has its own count.
-    for (let i = 0; i < 3; i += 1) await attempt(app, { ...WRONG, 'x-forwarded-for': '203.0.113.5' });
-    expect((await attempt(app, { ...WRONG, 'x-forwarded-for': '203.0.113.5' })).statusCode).toBe(429);
-    expect((await attempt(app, { ...WRONG, 'x-forwarded-for': '198.51.100.9' })).statusCode).toBe(401);
-    const admin = await attempt(app, { ...ADMIN_AUTH, 'x-forwarded-for': '198.51.100.9' });
-    expect(admin.json().performed_by.ip).toBe('198.51.100.9');
+  const BEHIND_ALB = { ...LIMIT, TRUST_PROXY: '10.0.0.0/24' };
+  const via = (client: string, headers: Record<string, string>) => ({ ...headers, 'x-forwarded-for': client });
+
+  it('counts each client the trusted proxy names in X-Forwarded-For on its own', async () => {
+    const { app } = buildTestApp({ env: BEHIND_ALB });
+    for (let i = 0; i < 3; i += 1) await attempt(app, via('203.0.113.5', WRONG));
+    expect((await attempt(app, via('203.0.113.5', WRONG))).statusCode).toBe(429);
+    expect((await attempt(app, via('198.51.100.9', WRONG))).statusCode).toBe(401);
   });
 
-  it('ignores X-Forwarded-For without TRUST_PROXY, so that no client escapes the limit by naming another address', async () => {
+  it('records the client the trusted proxy names in the audit of a manual action', async () => {
+    const { app } = buildTestApp({ env: BEHIND_ALB });
+    const admin = await attempt(app, via('2001:db8::7', ADMIN_AUTH));
+    expect(admin.json().performed_by.ip).toBe('2001:db8::7');
+  });
+
+  it('ignores X-Forwarded-For from a peer outside TRUST_PROXY, so that no client escapes the limit by naming another address', async () => {
+    const { app } = buildTestApp({ env: BEHIND_ALB });
+    for (let i = 0; i < 2; i += 1) await attempt(app, via(`203.0.113.${i}`, WRONG), '192.168.7.7');
+    expect((await attempt(app, via('203.0.113.99', WRONG), '192.168.7.7')).statusCode).toBe(429);
+    const admin = await attempt(app, via('203.0.113.99', ADMIN_AUTH), '192.168.7.7');
+    expect(admin.json().performed_by.ip).toBe('192.168.7.7');
+  });
+
+  it('ignores X-Forwarded-For without TRUST_PROXY', async () => {
     const { app } = buildTestApp({ env: LIMIT });
-    for (let i = 0; i < 2; i += 1) await attempt(app, { ...WRONG, 'x-forwarded-for': `203.0.113.${i}` });
-    expect((await attempt(app, { ...WRONG, 'x-forwarded-for': '203.0.113.99' })).statusCode).toBe(429);
-    const admin = await attempt(app, { ...ADMIN_AUTH, 'x-forwarded-for': '203.0.113.99' });
-    expect(admin.json().performed_by.ip).toBe('10.0.0.1');
+    for (let i = 0; i < 2; i += 1) await attempt(app, via(`203.0.113.${i}`, WRONG));
+    expect((await attempt(app, via('203.0.113.99', WRONG))).statusCode).toBe(429);
   });
 
   it('takes only the address the trusted proxy added, not one a client put before it', async () => {
-    const { app } = buildTestApp({ env: { ...LIMIT, TRUST_PROXY: '1' } });
-    const admin = await attempt(app, { ...ADMIN_AUTH, 'x-forwarded-for': '1.2.3.4, 198.51.100.9' });
+    const { app } = buildTestApp({ env: BEHIND_ALB });
+    const admin = await attempt(app, via('1.2.3.4, 198.51.100.9', ADMIN_AUTH));
     expect(admin.json().performed_by.ip).toBe('198.51.100.9');
   });
 

@@ -197,22 +197,31 @@ describe('loadConfig', () => {
     });
 
     it.each([
-      ['1', 1],
-      ['10', 10],
       ['10.0.0.0/16', ['10.0.0.0/16']],
       ['10.0.0.0/16, 192.168.1.7,fd00::/8', ['10.0.0.0/16', '192.168.1.7', 'fd00::/8']],
+      ['10.0.0.7/32,10.0.0.0/1,::1/128', ['10.0.0.7/32', '10.0.0.0/1', '::1/128']],
     ])('reads %s', (value, expected) => {
       expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toEqual(expected);
     });
 
-    it.each(['0', '11', 'true', '*', '10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/1', 'alb.internal', '10.0.0.1,'])(
-      'rejects %s, naming what it accepts',
-      (value) => {
-        expect(configError({ TRUST_PROXY: value }).problems).toEqual([
-          `TRUST_PROXY: expected a number of proxies from 1 to 10, or comma-separated IP addresses or CIDR ranges (got ${JSON.stringify(value)})`,
-        ]);
-      },
-    );
+    it.each([
+      '1',
+      'true',
+      '*',
+      '0.0.0.0/0',
+      '::/0',
+      '10.0.0.0/33',
+      'fd00::/129',
+      '10.0.0.0/1e1',
+      '10.0.0.0/08',
+      '10.0.0.0/8/1',
+      'alb.internal',
+      '10.0.0.1,',
+    ])('rejects %s, naming what it accepts', (value) => {
+      expect(configError({ TRUST_PROXY: value }).problems).toEqual([
+        `TRUST_PROXY: expected comma-separated IP addresses or CIDR ranges (not /0) (got ${JSON.stringify(value)})`,
+      ]);
+    });
   });
 
   describe('time limits', () => {
@@ -437,6 +446,12 @@ describe('loadConfig reads every setting into the configuration', () => {
       shutdownTimeoutMs: 20_000,
       cloudwatch: { emfEnabled: true, namespace: 'Staging/Registry', emfIntervalMs: 15_000 },
     });
+  });
+
+  it('reads the two MLflow answer caps, each for its own use', () => {
+    const config = loadConfig({ MLFLOW_PROXY_MAX_BYTES: '2048', MLFLOW_API_MAX_BYTES: '4096' });
+    expect(config.mlflow).toMatchObject({ maxResponseBytes: 2048, maxApiResponseBytes: 4096 });
+    expect(loadConfig({}).mlflow).toMatchObject({ maxResponseBytes: 268_435_456, maxApiResponseBytes: 8_388_608 });
   });
 
   it('defaults the CloudWatch settings to off, RegistryService and 60 s', () => {

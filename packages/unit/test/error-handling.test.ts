@@ -139,8 +139,8 @@ describe('Framework errors', () => {
       requestId: 'trace-json',
       details: [{ field: 'body', problem: 'not valid JSON' }],
     });
-    // The parser's own words say where the JSON broke off.
-    expect(response.json().message).toMatch(/^The body is not valid JSON: .*JSON/);
+    // Where the JSON broke off, without an excerpt of the body (which would echo it into answers and logs).
+    expect(response.json().message).toBe('The body is not valid JSON (at character 21).');
   });
 
   it.each([
@@ -194,6 +194,17 @@ describe('Framework errors', () => {
     },
   );
 
+  it.each([
+    ['application/json;charset=latin1', 'latin1'],
+    ['application/json; charset = latin1', 'latin1'],
+    ['application/json; charset=utf-8x', 'utf-8x'],
+    ['application/json; charset=xutf-8', 'xutf-8'],
+  ])('reads the charset of %s and refuses it', async (contentType, charset) => {
+    const { response } = await register(contentType, '{"source": "s3://m/1"}');
+    expect(response.statusCode).toBe(415);
+    expect(response.json().message).toBe(`JSON bodies must be UTF-8; this one declares charset=${charset}.`);
+  });
+
   it.each(['utf-8', 'UTF8', '"utf-8"'])('stores a UTF-8 body declared charset=%s as it was sent', async (charset) => {
     const payload = Buffer.from(JSON.stringify({ source: 's3://m/café' }), 'utf8');
     const { response } = await register(`application/json; charset=${charset}`, payload);
@@ -215,9 +226,9 @@ describe('Framework errors', () => {
     const { app, mlflow } = buildTestApp({ env: { BODY_LIMIT: '1024' } });
     const response = await app.inject({
       method: 'POST',
-      url: '/api/v1/models',
+      url: '/api/v1/models/x/versions',
       headers: { 'content-type': 'application/json' },
-      payload: JSON.stringify({ name: 'm', description: 'd'.repeat(2048) }),
+      payload: JSON.stringify({ source: 's3://m/1', description: 'd'.repeat(2048) }),
     });
     expect(response.statusCode).toBe(413);
     expect(response.json().code).toBe('PAYLOAD_TOO_LARGE');

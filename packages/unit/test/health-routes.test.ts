@@ -144,6 +144,28 @@ describe('Health routes', () => {
     expect(mlflow.calls()).toBe(2);
   });
 
+  it('counts the second of reuse from when a slow probe ended, not from when it began', async () => {
+    const { app, mlflow } = buildTestApp();
+    const release = mlflow.hold();
+    const first = app.inject('/health/mlflow');
+    for (let turn = 0; turn < 100 && mlflow.calls() === 0; turn += 1) await vi.advanceTimersByTimeAsync(0);
+    expect(mlflow.calls()).toBe(1);
+    await vi.advanceTimersByTimeAsync(900);
+    release();
+    expect((await first).json().latency_ms).toBe(900);
+    vi.advanceTimersByTime(MLFLOW_HEALTH_REUSE_MS - 1);
+    await app.inject('/health/mlflow');
+    expect(mlflow.calls()).toBe(1);
+  });
+
+  it('probes again when the clock stepped back since the last probe', async () => {
+    const { app, mlflow } = buildTestApp();
+    await app.inject('/health/mlflow');
+    vi.setSystemTime(new Date('2025-12-31T23:00:00Z'));
+    await app.inject('/health/mlflow');
+    expect(mlflow.calls()).toBe(2);
+  });
+
   it('probes MLflow afresh on a manual reset, even right after /health/mlflow probed it', async () => {
     const { app, mlflow } = buildTestApp();
     await app.inject('/health/mlflow');

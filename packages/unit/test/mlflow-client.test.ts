@@ -298,6 +298,37 @@ describe('MlflowClient', () => {
       expect((await failure(client.searchRegisteredModels({}))).kind).toBe('too_large');
     });
 
+    it('reads a registry answer of exactly MLFLOW_API_MAX_BYTES, declared or streamed', async () => {
+      const body = `{"registered_models":[${' '.repeat(1000)}]}`;
+      const declared = clientAnswering(
+        async () => new Response(body, { headers: { 'content-length': String(body.length) } }),
+        { maxApiResponseBytes: body.length },
+      ).client;
+      expect(await declared.searchRegisteredModels({})).toEqual({ registered_models: [] });
+      const streamed = clientAnswering(async () => new Response(new Blob([body]).stream()), {
+        maxApiResponseBytes: body.length,
+      }).client;
+      expect(await streamed.searchRegisteredModels({})).toEqual({ registered_models: [] });
+    });
+
+    it('names the call and the cap when a registry answer is too large', async () => {
+      const declared = clientAnswering(
+        async () => new Response('x'.repeat(2000), { headers: { 'content-length': '2000' } }),
+        {
+          maxApiResponseBytes: 1024,
+        },
+      ).client;
+      expect((await failure(declared.ping())).message).toBe(
+        "MLflow's answer to GET /api/2.0/mlflow/registered-models/search has 2000 bytes, over 1024",
+      );
+      const streamed = clientAnswering(async () => new Response(new Blob(['x'.repeat(2000)]).stream()), {
+        maxApiResponseBytes: 1024,
+      }).client;
+      expect((await failure(streamed.ping())).message).toBe(
+        "MLflow's answer to GET /api/2.0/mlflow/registered-models/search passed 1024 bytes",
+      );
+    });
+
     it('reads a registry answer over the relay cap whole when it is within MLFLOW_API_MAX_BYTES', async () => {
       const { client } = clientAnswering(
         async () => new Response(new Blob(['{"registered_models":[', ' '.repeat(2048), ']}']).stream()),

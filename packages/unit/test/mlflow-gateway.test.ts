@@ -264,6 +264,18 @@ describe('Last-known-good cache', () => {
     expect((await app.inject('/api/v1/models?search=zz18')).statusCode).toBe(503);
   });
 
+  it('holds three quarters of CACHE_MAX_ENTRIES for models and versions: 6 of 8', async () => {
+    const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_ENTRIES: '8' } });
+    const names = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'];
+    for (const name of names) {
+      mlflow.addModel({ name });
+      expect((await app.inject(`/api/v1/models/${name}`)).statusCode).toBe(200);
+    }
+    await tripBreaker(app, mlflow, { recover: true });
+    const answers = await Promise.all(names.map((name) => app.inject(`/api/v1/models/${name}`)));
+    expect(answers.map((answer) => answer.statusCode)).toEqual([503, 200, 200, 200, 200, 200, 200]);
+  });
+
   it('caches no search when the cache is too small to share, and still caches models', async () => {
     const { app, mlflow } = buildTestApp({ env: { CACHE_MAX_ENTRIES: '3' } });
     expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(200);

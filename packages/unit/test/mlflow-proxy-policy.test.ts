@@ -248,78 +248,118 @@ describe('decideProxyRequest', () => {
     });
   });
 
-  describe('filters of the other MLflow searches, in full mode', () => {
+  describe('filters of every request', () => {
     const long = `tag.k = 'v'${" AND tag.k = 'v'".repeat(80)}`;
     const API_3 = '/mlflow/api/3.0/mlflow';
-    function decideFull(method: string, rawUrl: string, body?: unknown | Uint8Array) {
+    const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    function decideWith(
+      method: string,
+      rawUrl: string,
+      body?: Uint8Array,
+      contentType = 'application/json',
+      mode: ProxyMode = 'full',
+    ) {
       return decideProxyRequest({
-        mode: 'full',
+        mode,
         method,
         rawUrl,
         routePrefix: MLFLOW_PROXY_PREFIX,
         trackingUri: TRACKING_URI,
-        body:
-          body === undefined
-            ? undefined
-            : body instanceof Uint8Array
-              ? body
-              : new TextEncoder().encode(JSON.stringify(body)),
+        body,
+        contentType,
       });
     }
 
     it.each([
-      ['POST', `${API_3}/traces/search`, { locations: [], filter: long }],
-      ['POST', '/mlflow/ajax-api/3.0/mlflow/traces/search', { filter: long }],
-      ['POST', `${API_3}/traces/metrics`, { filters: ['a = 1', long] }],
-      ['POST', `${API_3}/traces/calculate-filter-correlation`, { filter_string1: 'a = 1', base_filter: long }],
-      ['POST', `${API_3}/datasets/search`, { filter_string: long }],
-      ['POST', `${API_3}/issues/search`, { filter_string: long }],
-      ['POST', `${API_3}/prompt-optimization/jobs/search`, { filter_string: long }],
-      ['POST', `${API_3}/some-future/search`, { filter_string2: long }],
-    ])('refuses %s %s with a filter field over MAX_FILTER_LENGTH', (method, rawUrl, body) => {
-      expect(refusalMessage(decideFull(method, rawUrl, body))).toContain(`at most ${MAX_FILTER_LENGTH}`);
+      `${API_3}/traces/search`,
+      '/mlflow/ajax-api/3.0/mlflow/traces/search',
+      `${API_3}/traces/metrics`,
+      `${API_3}/traces/calculate-filter-correlation`,
+      `${API_3}/datasets/search`,
+      `${API_3}/issues/search`,
+    ])('refuses a body of POST %s that MLflow reads and JSON.parse does not (NaN), in full mode', (path) => {
+      const bytes = new TextEncoder().encode(`{"filter": "${long}", "x": NaN}`);
+      expect(refusalMessage(decideWith('POST', path, bytes, 'text/plain'))).toContain('must be a JSON object in UTF-8');
     });
+
+    it.each(['filter', 'filter_string', 'filter_string1', 'filter_string2', 'base_filter'])(
+      'refuses a JSON body whose %s is over MAX_FILTER_LENGTH, on any endpoint',
+      (field) => {
+        const decision = decideWith('POST', `${API_3}/some-future/search`, json({ [field]: long }));
+        expect(refusalMessage(decision)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+      },
+    );
+
+    it('refuses a JSON body whose filters list holds one over MAX_FILTER_LENGTH', () => {
+      const decision = decideWith('POST', `${API_3}/traces/metrics`, json({ filters: ['a = 1', long] }));
+      expect(refusalMessage(decision)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+    });
+
+    it.each(['PATCH', 'DELETE'])(
+      'reads the body of a %s whatever its content type, as MLflow does, and refuses a long filter in it',
+      (method) => {
+        const decision = decideWith(method, `${API}/experiments/whatever`, json({ filter: long }), 'text/plain');
+        expect(refusalMessage(decision)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+      },
+    );
+
+    it.each(['PATCH', 'DELETE'])(
+      'refuses a %s body that is not UTF-8 JSON instead of passing it on unread',
+      (method) => {
+        const utf16 = new Uint8Array(Buffer.from(JSON.stringify({ filter: long }), 'utf16le'));
+        expect(refusalMessage(decideWith(method, `${API}/experiments/whatever`, utf16))).toContain(
+          'must be a JSON object in UTF-8',
+        );
+      },
+    );
 
     it.each([
       `${API}/traces?filter=${encodeURIComponent(long)}`,
       `${API_3}/datasets/search?filter_string=${encodeURIComponent(long)}`,
       `${API}/anything?filters=a&filters=${encodeURIComponent(long)}`,
     ])('refuses GET %s, whose query holds a filter over MAX_FILTER_LENGTH', (rawUrl) => {
-      expect(refusalMessage(decideFull('GET', rawUrl))).toContain(`at most ${MAX_FILTER_LENGTH}`);
+      expect(refusalMessage(decideWith('GET', rawUrl))).toContain(`at most ${MAX_FILTER_LENGTH}`);
     });
 
-    it('refuses a trace search body in UTF-16, which MLflow reads, instead of passing its filter on unread', () => {
-      const utf16 = new Uint8Array(Buffer.from(JSON.stringify({ filter: long }), 'utf16le'));
-      expect(refusalMessage(decideFull('POST', `${API_3}/traces/search`, utf16))).toContain(
+    it('relays a POST body of another content type unread (an artifact upload; MLflow refuses it elsewhere)', () => {
+      const bytes = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0xff]);
+      const upload = decideWith('POST', '/mlflow/ajax-api/2.0/mlflow/upload-artifact?path=a.png', bytes, 'image/png');
+      expect(upload).toMatchObject({ ok: true });
+    });
+
+    it('refuses a POST body declared JSON that is not, on any endpoint', () => {
+      const bytes = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0xff]);
+      expect(refusalMessage(decideWith('POST', `${API}/anything`, bytes, 'application/json; charset=utf-8'))).toContain(
         'must be a JSON object in UTF-8',
       );
     });
 
-    it('relays a body that is not JSON to an endpoint that is not a search, and filters within the limit', () => {
-      const bytes = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0xff]);
-      expect(
-        decideFull('POST', '/mlflow/ajax-api/2.0/mlflow/upload-artifact?run_uuid=1&path=a.png', bytes),
-      ).toMatchObject({
+    it('relays filters of at most MAX_FILTER_LENGTH and a filters field that is no list', () => {
+      const longest = 'a'.repeat(MAX_FILTER_LENGTH);
+      expect(decideWith('POST', `${API_3}/traces/search`, json({ filter: longest }))).toMatchObject({ ok: true });
+      expect(decideWith('POST', `${API_3}/traces/metrics`, json({ filters: 'not a list' }))).toMatchObject({
         ok: true,
       });
-      expect(decideFull('POST', `${API_3}/traces/search`, { filter: 'a'.repeat(MAX_FILTER_LENGTH) })).toMatchObject({
-        ok: true,
-      });
-      expect(decideFull('POST', `${API_3}/traces/metrics`, { filters: 'not a list' })).toMatchObject({ ok: true });
     });
 
     it('never allows the other searches in the restricted modes', () => {
       for (const mode of ['read-only', 'registry'] as const) {
-        const decision = decideProxyRequest({
-          mode,
-          method: 'POST',
-          rawUrl: `${API_3}/traces/search`,
-          routePrefix: MLFLOW_PROXY_PREFIX,
-          trackingUri: TRACKING_URI,
-          body: new TextEncoder().encode('{}'),
+        expect(decideWith('POST', `${API_3}/traces/search`, json({}), 'application/json', mode)).toMatchObject({
+          ok: false,
+          code: 'MLFLOW_PROXY_FORBIDDEN',
         });
-        expect(decision).toMatchObject({ ok: false, code: 'MLFLOW_PROXY_FORBIDDEN' });
       }
+    });
+
+    it('refuses a long filter in the body of a registry write in registry mode too', () => {
+      const decision = decideWith(
+        'PATCH',
+        `${API}/registered-models/update`,
+        json({ name: 'm', filter: long }),
+        'application/json',
+        'registry',
+      );
+      expect(refusalMessage(decision)).toContain(`at most ${MAX_FILTER_LENGTH}`);
     });
   });
 

@@ -102,7 +102,8 @@ describe('Model search', () => {
   it('counts an MLflow failure on a search the service wrote against the breaker', async () => {
     const { app, mlflow } = buildTestApp();
     mlflow.failWith('upstream');
-    await app.inject('/api/v1/models?search=fraud');
+    const response = await app.inject('/api/v1/models?search=fraud');
+    expect(response.json()).toMatchObject({ code: 'MLFLOW_UPSTREAM_ERROR', details: { mlflow_status: 500 } });
     const breaker = (await app.inject('/health?detailed=true')).json().details.circuit_breaker;
     expect(breaker.failure_count).toBe(1);
   });

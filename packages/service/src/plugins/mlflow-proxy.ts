@@ -35,6 +35,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       routePrefix: MLFLOW_PROXY_PREFIX,
       trackingUri: config.mlflow.trackingUri,
       body,
+      contentType: request.headers['content-type'],
     });
     if (!decision.ok) {
       const headers: Record<string, string> =
