@@ -37,6 +37,8 @@ export interface FakeMlflow extends MlflowClient {
   /** Makes every call from now on fail (status: 400 for `api`, else 500 unless given). */
   failWith(kind: MlflowErrorKind | null, errorCode?: string, status?: number): void;
   calls(): number;
+  /** Resolves once `count` calls have reached the fake (without waiting on any timer, fake or real). */
+  whenCalled(count: number): Promise<void>;
   /** Adds a registered model that reads and searches return. */
   addModel(model: RegisteredModel): void;
   /** Makes every call from now on wait until the returned function is called. */
@@ -51,6 +53,7 @@ export interface FakeMlflow extends MlflowClient {
 export function createFakeMlflow(): FakeMlflow {
   let failure: { kind: MlflowErrorKind; errorCode?: string; status?: number } | null = null;
   let calls = 0;
+  const callWaiters = new Set<{ readonly count: number; readonly resolve: () => void }>();
   let held: Promise<void> | undefined;
   const searches: SearchQuery[] = [];
   const forwarded: ForwardedRequest[] = [];
@@ -59,6 +62,12 @@ export function createFakeMlflow(): FakeMlflow {
 
   async function guard(): Promise<void> {
     calls += 1;
+    for (const waiter of [...callWaiters]) {
+      if (calls >= waiter.count) {
+        callWaiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
     if (held) await held;
     if (failure) {
       throw new MlflowError(failure.kind, `fake ${failure.kind}`, {
@@ -74,6 +83,12 @@ export function createFakeMlflow(): FakeMlflow {
       failure = kind ? { kind, errorCode, status } : null;
     },
     calls: () => calls,
+    whenCalled(count) {
+      if (calls >= count) return Promise.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      callWaiters.add({ count, resolve });
+      return promise;
+    },
     addModel(model) {
       models.push(model);
     },
