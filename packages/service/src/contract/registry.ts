@@ -131,7 +131,9 @@ export const stageBodySchema = z
       .boolean()
       .optional()
       .default(false)
-      .describe('only with stage Staging or Production (MLflow answers 500 otherwise)'),
+      .describe(
+        'only with stage Staging or Production (MLflow answers 500 otherwise); MLflow 3.17.2 on PostgreSQL refuses it (its bug: 400 MLFLOW_REJECTED, stage unchanged)',
+      ),
   })
   .refine((body) => !body.archive_existing_versions || ACTIVE_STAGES.includes(body.stage), {
     error: 'archiving existing versions needs the stage Staging or Production',
