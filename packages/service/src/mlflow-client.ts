@@ -46,6 +46,9 @@ export function isMlflowError(error: unknown): error is MlflowError {
   return error instanceof MlflowError;
 }
 
+/** MLflow's JSON answers, decoded as `fetch`'s `text()` would (one decoder: it keeps no state between calls). */
+const UTF8 = new TextDecoder();
+
 const OUTAGE_KINDS: ReadonlySet<MlflowErrorKind> = new Set(['unreachable', 'timeout', 'upstream', 'malformed']);
 
 /** True for failures that say MLflow is unwell; false for MLflow's own 4xx answers and the caller's mistakes. */
@@ -289,7 +292,7 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (!isGet) headers['content-type'] = 'application/json';
     const { response, bytes } = await send(method, `/api/2.0/mlflow/${path}${query}`, headers, body);
-    const text = new TextDecoder().decode(bytes);
+    const text = UTF8.decode(bytes);
     const parsed = parseJson(text);
     if (response.status >= 500) {
       throw new MlflowError('upstream', `MLflow answered ${response.status} to ${path}`, { status: response.status });

@@ -1,6 +1,7 @@
 import type { ProxyMode } from './config.js';
 import { MAX_FILTER_LENGTH } from './contract/registry.js';
 import type { ErrorCode } from './errors.js';
+import { STRICT_UTF8 } from './validation.js';
 
 /** The only methods the pass-through relays. */
 export const PROXY_METHODS = ['GET', 'POST', 'PATCH', 'DELETE'] as const;
@@ -171,7 +172,7 @@ function readFilters(
   const unreadable = refuse('BAD_REQUEST', `The body of ${method} ${path} must be a JSON object in UTF-8.`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    parsed = JSON.parse(STRICT_UTF8.decode(body));
     if (typeof parsed === 'string') parsed = JSON.parse(parsed);
   } catch {
     return unreadable;

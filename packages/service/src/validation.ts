@@ -24,6 +24,9 @@ export async function requireValidQueryEncoding(request: FastifyRequest): Promis
 const FORBIDDEN_KEYS_MESSAGE =
   'The body has a "__proto__" key, or a "constructor" key holding "prototype"; neither is accepted.';
 
+/** Decodes UTF-8 and throws on bytes that are not (one decoder for every body: it keeps no state between calls). */
+export const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** The charset a JSON body may declare (RFC 8259: JSON exchanged between systems is UTF-8). */
 const UTF8_CHARSET = /^utf-?8$/i;
 
@@ -56,7 +59,7 @@ export function parseJsonBody(
     done(new ServiceError('BAD_REQUEST', { message, details: [{ field: 'body', problem }], cause }));
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+    text = STRICT_UTF8.decode(body);
   } catch (error) {
     bad('The body is not valid UTF-8.', 'not valid UTF-8', error);
     return;
