@@ -95,12 +95,16 @@ async function expectBreakerUntouched(service: Service): Promise<void> {
   expect(status.body.circuit_breaker).toMatchObject({ state: 'closed', failure_count: 0 });
 }
 
-/** A client that asks the service on `port` for `target` and never reads the answer; destroyed on dispose. */
-function stallDownload(port: number, target: string) {
+/**
+ * A client that asks the service on `port` for `target` (with `headers`) and never reads the answer;
+ * destroyed on dispose.
+ */
+function stallDownload(port: number, target: string, headers: Readonly<Record<string, string>> = {}) {
   const socket = connect({ host: '127.0.0.1', port });
   socket.on('error', () => {});
   socket.pause();
-  socket.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines.join('')}\r\n`);
   return {
     /** Reads on until the service closes the connection; resolves with the bytes that came. */
     async readRest(): Promise<number> {
@@ -420,6 +424,45 @@ for (const local of localProviders()) {
         expect(relayed.status).toBe(200);
         expect(sha256(new Uint8Array(await relayed.arrayBuffer()))).toBe(sha256(artifact));
         expect(await stalled.readRest()).toBeLessThan(STALLED_ARTIFACT_BYTES);
+        await expectBreakerUntouched(service);
+      });
+
+      it("holds its client's share while its download streams, and leaves other keys' calls to MLflow", async () => {
+        const big = randomBytes(STALLED_ARTIFACT_BYTES);
+        const bigPath = '/api/2.0/mlflow-artifacts/artifacts/hostile/share.bin';
+        const upload = await fetch(`${mlflow.url}${bigPath}`, { method: 'PUT', body: big });
+        expect(upload.status, 'MLflow stores the artifact').toBe(200);
+        const [holder, other] = [`${API_KEY}-a`, `${API_KEY}-b`];
+        await using service = await startListeningService({
+          ...realMlflowEnv(mlflow.url),
+          API_KEYS: `${holder},${other}`,
+          MLFLOW_CLIENT_MAX_CONCURRENCY: '1',
+          MLFLOW_PROXY_MAX_BYTES: String(2 * STALLED_ARTIFACT_BYTES),
+        });
+        const metricsText = async () => (await service.request.get('/metrics')).text;
+        await using _stalled = stallDownload(Number(new URL(service.url).port), `/mlflow${bigPath}`, {
+          'x-api-key': holder,
+        });
+        await waitForStreams(metricsText, 1, {
+          timeoutMs: 10_000,
+          intervalMs: 50,
+          what: 'the stalled download to hold its stream slot',
+        });
+        const search = (key: string) =>
+          fetch(`${service.url}/mlflow/api/2.0/mlflow/registered-models/search?max_results=1`, {
+            headers: { 'x-api-key': key },
+          });
+        const refused = await search(holder);
+        expect(refused.status).toBe(429);
+        expect(await refused.json()).toMatchObject({
+          code: 'CLIENT_CONCURRENCY_LIMIT',
+          error_code: 'REQUEST_LIMIT_EXCEEDED',
+        });
+        const answered = await search(other);
+        // MLflow's own answer (`{}` when it has no models yet), not one of the service's refusals.
+        expect(answered.status).toBe(200);
+        expect(await answered.json()).not.toHaveProperty('code');
+        expect(readMetrics(await metricsText()).value(METRICS.clientLimited)).toBe(1);
         await expectBreakerUntouched(service);
       });
 

@@ -126,7 +126,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     client,
     breaker,
     cache: config.cache,
-    bulkhead: { maxConcurrency: config.mlflow.maxConcurrency, queueSize: config.mlflow.queueSize },
+    bulkhead: {
+      maxConcurrency: config.mlflow.maxConcurrency,
+      queueSize: config.mlflow.queueSize,
+      clientMaxConcurrency: config.mlflow.clientMaxConcurrency,
+    },
     now,
     trialsByProbe: config.mlflow.healthProbeIntervalMs > 0,
   });
@@ -165,6 +169,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   };
   app.decorate('registry', context);
+  // Set by the API key hook on the routes that reach MLflow (see auth.ts).
+  app.decorateRequest('registryClient', '');
 
   breaker.onTransition((transition) => {
     app.log.warn(

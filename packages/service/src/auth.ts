@@ -17,24 +17,52 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
+/**
+ * The index of the key in `keys` that `given` equals, or -1. Every key is compared, so timing does not
+ * tell which matched (or whether any did); `keys` may be given as their digests, computed once.
+ */
+export function matchingKeyIndex(given: string | undefined, keys: readonly string[] | readonly Buffer[]): number {
+  if (given === undefined) return -1;
+  const presented = digest(given);
+  let matched = -1;
+  keys.forEach((key, index) => {
+    const equal = timingSafeEqual(presented, typeof key === 'string' ? digest(key) : key);
+    if (equal && matched === -1) matched = index;
+  });
+  return matched;
+}
+
 /** True when `given` equals one of `keys`; every key is compared, so timing does not tell which matched. */
 export function matchesAnyKey(given: string | undefined, keys: readonly string[]): boolean {
-  if (given === undefined) return false;
-  let matched = false;
-  for (const key of keys) matched = secretsEqual(given, key) || matched;
-  return matched;
+  return matchingKeyIndex(given, keys) !== -1;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Who sent the request, for the per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY):
+     * `key:<index>` for the API key presented (never the key itself), or `address:<ip>` without API_KEYS.
+     */
+    registryClient: string;
+  }
 }
 
 /**
  * onRequest hook for routes behind API_KEYS: with keys configured, a request needs one, in `X-API-Key` or
  * as `Authorization: Bearer <key>` (what the official MLflow client sends when MLFLOW_TRACKING_TOKEN is set).
+ * It also names the request's client (`request.registryClient`): its key, or its address without keys.
  */
 export function createApiKeyHook(keys: readonly string[]) {
+  const digests = keys.map(digest);
   return async (request: FastifyRequest) => {
-    if (keys.length === 0) return;
+    if (keys.length === 0) {
+      request.registryClient = `address:${request.ip}`;
+      return;
+    }
     const header = request.headers['x-api-key'];
     const given = typeof header === 'string' ? header : bearerToken(request.headers.authorization);
-    if (!matchesAnyKey(given, keys))
-      throw new ServiceError('UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer' } });
+    const index = matchingKeyIndex(given, digests);
+    if (index === -1) throw new ServiceError('UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer' } });
+    request.registryClient = `key:${index}`;
   };
 }

@@ -161,6 +161,12 @@ export const SETTINGS = {
     description: 'MLflow calls that may wait for a free slot when MLFLOW_MAX_CONCURRENCY are in flight.',
     schema: integer(0, 10_000),
   },
+  MLFLOW_CLIENT_MAX_CONCURRENCY: {
+    default: '8',
+    description:
+      'MLflow calls one client may have in flight or waiting at once, artifact bodies streaming included (its share of the bulkhead); one more gets 429 CLIENT_CONCURRENCY_LIMIT at once. A client is its API key, or its address when API_KEYS is unset.',
+    schema: integer(1, 10_000),
+  },
   MLFLOW_REQUEST_TIMEOUT: {
     default: '10',
     description: 'Per-request timeout to MLflow, in seconds.',
@@ -359,6 +365,8 @@ export interface Config {
     readonly maxApiResponseBytes: number;
     readonly maxConcurrency: number;
     readonly queueSize: number;
+    /** MLflow calls (and artifact streams) one client may hold at once: its share of the bulkhead. */
+    readonly clientMaxConcurrency: number;
   };
   readonly breaker: BreakerSettings;
   readonly auth: {
@@ -477,6 +485,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       maxApiResponseBytes: get('MLFLOW_API_MAX_BYTES'),
       maxConcurrency: get('MLFLOW_MAX_CONCURRENCY'),
       queueSize: get('MLFLOW_QUEUE_SIZE'),
+      clientMaxConcurrency: get('MLFLOW_CLIENT_MAX_CONCURRENCY'),
     },
     breaker: {
       failureThreshold: get('MLFLOW_CB_FAILURE_THRESHOLD'),

@@ -30,6 +30,11 @@ export const ERRORS = {
     message:
       'Too many failed authentications on the manual breaker routes from this client; retry after the Retry-After delay.',
   },
+  CLIENT_CONCURRENCY_LIMIT: {
+    status: 429,
+    message:
+      'This client already has MLFLOW_CLIENT_MAX_CONCURRENCY MLflow calls in flight or waiting; retry after the Retry-After delay.',
+  },
   MLFLOW_REJECTED: { status: 400, message: 'MLflow rejected the request.' },
   MLFLOW_UNREACHABLE: { status: 502, message: 'MLflow could not be reached.' },
   MLFLOW_UPSTREAM_ERROR: { status: 502, message: 'MLflow answered with a server error.' },

@@ -13,11 +13,8 @@ export interface ReadResult<T> {
   readonly ageSeconds: number;
 }
 
-/**
- * The only way routes reach MLflow: every call goes through the breaker and the bulkhead and maps failures
- * to catalogue errors.
- */
-export interface MlflowGateway {
+/** The calls a route makes to MLflow; `MlflowGateway.forClient` charges them to one client's share. */
+export interface MlflowCalls {
   /** Runs a call through the breaker and the bulkhead; throws `ServiceError` (503 + Retry-After while open or saturated, 502/504/...). */
   call<T>(operation: (client: MlflowClient) => Promise<T>): Promise<T>;
   /**
@@ -34,8 +31,6 @@ export interface MlflowGateway {
   relayStream<T extends { readonly body: Readable | null }>(
     operation: (client: MlflowClient) => Promise<T>,
   ): Promise<T>;
-  /** A call that may be a recovery trial: the background probe's. */
-  probe(operation: (client: MlflowClient) => Promise<void>): Promise<void>;
   /**
    * Like `call`, but remembers the answer under `key` and serves it as stale while MLflow is unavailable.
    * With `clientShaped` (a search filter or page token a client wrote) the outcome is not counted, as for
@@ -47,14 +42,35 @@ export interface MlflowGateway {
     operation: (client: MlflowClient) => Promise<T>,
     options?: { readonly clientShaped?: boolean; readonly search?: boolean },
   ): Promise<ReadResult<T>>;
+}
+
+/**
+ * The only way routes reach MLflow: every call goes through the breaker and the bulkhead and maps failures
+ * to catalogue errors.
+ */
+export interface MlflowGateway extends MlflowCalls {
+  /**
+   * The same calls, charged to `client` (an API key or an address): it may hold at most
+   * `bulkhead.clientMaxConcurrency` of them at once, in flight, waiting or streaming, and one more is refused
+   * at once with 429 CLIENT_CONCURRENCY_LIMIT, before the breaker and the bulkhead see it. So no one client
+   * takes every slot and queue place, or opens as many slow calls to MLflow as the bulkhead admits.
+   */
+  forClient(client: string): MlflowCalls;
+  /** A call that may be a recovery trial: the background probe's. */
+  probe(operation: (client: MlflowClient) => Promise<void>): Promise<void>;
   readonly client: MlflowClient;
   readonly breaker: CircuitBreaker;
-  /** Calls in flight, calls waiting for a slot, artifact bodies streaming, and calls turned away since start, for metrics. */
+  /**
+   * Calls in flight, calls waiting for a slot, artifact bodies streaming, calls turned away since start
+   * (bulkhead full), calls refused since start because their client held its share, and clients holding calls now.
+   */
   load(): {
     readonly active: number;
     readonly queued: number;
     readonly streaming: number;
     readonly rejectedTotal: number;
+    readonly clientLimitedTotal: number;
+    readonly clients: number;
   };
 }
 
@@ -71,6 +87,8 @@ export interface CacheLimits {
 export interface BulkheadLimits {
   readonly maxConcurrency: number;
   readonly queueSize: number;
+  /** Calls one client may hold at once (`forClient`); at least `maxConcurrency + queueSize` means no share. */
+  readonly clientMaxConcurrency: number;
 }
 
 /** Options of `createMlflowGateway`. */
@@ -95,6 +113,13 @@ function saturated(cause?: unknown): ServiceError {
     headers: { 'retry-after': String(SATURATED_RETRY_AFTER_SECONDS) },
     details: { retry_after_seconds: SATURATED_RETRY_AFTER_SECONDS },
     cause,
+  });
+}
+
+function clientLimited(limit: number): ServiceError {
+  return new ServiceError('CLIENT_CONCURRENCY_LIMIT', {
+    headers: { 'retry-after': String(SATURATED_RETRY_AFTER_SECONDS) },
+    details: { client_max_concurrency: limit, retry_after_seconds: SATURATED_RETRY_AFTER_SECONDS },
   });
 }
 
@@ -203,6 +228,22 @@ function createCache(limits: CacheLimits): LRUCache<string, CacheEntry> | undefi
   });
 }
 
+/** Runs `call`, then calls `release` once the answer's body has ended (at once without a body, or on failure). */
+async function holdUntilBodyEnds<T extends { readonly body: Readable | null }>(
+  call: () => Promise<T>,
+  release: () => void,
+): Promise<T> {
+  try {
+    const answer = await call();
+    if (answer.body) finished(answer.body, release);
+    else release();
+    return answer;
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
 /** Creates the gateway over one MLflow client and one breaker. */
 export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGateway {
   const { client, breaker, now } = options;
@@ -249,15 +290,77 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     const release = () => {
       streaming -= 1;
     };
+    return holdUntilBodyEnds(() => relay(operation), release);
+  }
+
+  async function read<T>(
+    key: string,
+    operation: (mlflow: MlflowClient) => Promise<T>,
+    readOptions: { readonly clientShaped?: boolean; readonly search?: boolean } = {},
+  ): Promise<ReadResult<T>> {
+    const cache = readOptions.search ? caches.searches : caches.resources;
     try {
-      const answer = await relay(operation);
-      if (answer.body) finished(answer.body, release);
-      else release();
-      return answer;
+      const value = await breaker.execute(limited(operation), readOptions.clientShaped ? relayCall : userCall);
+      cache?.set(key, { value, storedAt: now() });
+      return { value, stale: false, ageSeconds: 0 };
     } catch (error) {
-      release();
-      throw error;
+      // MLflow answers some filters and page tokens a client wrote with a 500 (`page_token=W10=`): that
+      // failure is the request's, so the client gets a 400 and no stale answer stands in for it. Any other
+      // 5xx (a 502, 503 or 504 from what stands in front of an MLflow that is down) is an outage like any
+      // other: stale or 502, still not counted, since the request's shape was the client's.
+      if (readOptions.clientShaped && isMlflowError(error) && error.kind === 'upstream' && error.status === 500) {
+        throw new ServiceError('MLFLOW_REJECTED', {
+          message: `MLflow failed on the filter or page token of this request (it answered ${error.status}); check them.`,
+          details: { mlflow_status: error.status },
+          cause: error,
+        });
+      }
+      const unavailable = isBreakerOpenError(error) || isBulkheadRejectedError(error) || isMlflowOutage(error);
+      const cached = unavailable ? cache?.get(key) : undefined;
+      if (cached) {
+        const ageSeconds = Math.max(0, Math.floor((now() - cached.storedAt) / 1000));
+        return { value: cached.value as T, stale: true, ageSeconds };
+      }
+      throw toServiceError(error);
     }
+  }
+
+  // The per-client share: calls each client holds now. A client has an entry only while it holds a call,
+  // so the map never holds more entries than there are calls in flight, waiting or streaming.
+  const held = new Map<string, number>();
+  let clientLimitedTotal = 0;
+  function take(owner: string): () => void {
+    const holding = held.get(owner) ?? 0;
+    if (holding >= options.bulkhead.clientMaxConcurrency) {
+      clientLimitedTotal += 1;
+      throw clientLimited(options.bulkhead.clientMaxConcurrency);
+    }
+    held.set(owner, holding + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (held.get(owner) ?? 1) - 1;
+      if (left === 0) held.delete(owner);
+      else held.set(owner, left);
+    };
+  }
+  async function charged<T>(owner: string, run: () => Promise<T>): Promise<T> {
+    const release = take(owner);
+    try {
+      return await run();
+    } finally {
+      release();
+    }
+  }
+  function forClient(owner: string): MlflowCalls {
+    return {
+      call: (operation) => charged(owner, () => call(operation)),
+      relay: (operation) => charged(owner, () => relay(operation)),
+      read: (key, operation, readOptions) => charged(owner, () => read(key, operation, readOptions)),
+      // An artifact body holds its client's share until it ends, as it holds a stream slot.
+      relayStream: async (operation) => holdUntilBodyEnds(() => relayStream(operation), take(owner)),
+    };
   }
 
   return {
@@ -266,47 +369,20 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     call,
     relay,
     relayStream,
+    read,
+    forClient,
     load: () => ({
       active: options.bulkhead.maxConcurrency - slots.executionSlots,
       queued: options.bulkhead.queueSize - slots.queueSlots,
       streaming,
       rejectedTotal,
+      clientLimitedTotal,
+      clients: held.size,
     }),
     async probe(operation) {
       try {
         await breaker.execute(() => operation(client), { mayTrial: true });
       } catch (error) {
-        throw toServiceError(error);
-      }
-    },
-    async read<T>(
-      key: string,
-      operation: (mlflow: MlflowClient) => Promise<T>,
-      readOptions: { readonly clientShaped?: boolean; readonly search?: boolean } = {},
-    ): Promise<ReadResult<T>> {
-      const cache = readOptions.search ? caches.searches : caches.resources;
-      try {
-        const value = await breaker.execute(limited(operation), readOptions.clientShaped ? relayCall : userCall);
-        cache?.set(key, { value, storedAt: now() });
-        return { value, stale: false, ageSeconds: 0 };
-      } catch (error) {
-        // MLflow answers some filters and page tokens a client wrote with a 500 (`page_token=W10=`): that
-        // failure is the request's, so the client gets a 400 and no stale answer stands in for it. Any other
-        // 5xx (a 502, 503 or 504 from what stands in front of an MLflow that is down) is an outage like any
-        // other: stale or 502, still not counted, since the request's shape was the client's.
-        if (readOptions.clientShaped && isMlflowError(error) && error.kind === 'upstream' && error.status === 500) {
-          throw new ServiceError('MLFLOW_REJECTED', {
-            message: `MLflow failed on the filter or page token of this request (it answered ${error.status}); check them.`,
-            details: { mlflow_status: error.status },
-            cause: error,
-          });
-        }
-        const unavailable = isBreakerOpenError(error) || isBulkheadRejectedError(error) || isMlflowOutage(error);
-        const cached = unavailable ? cache?.get(key) : undefined;
-        if (cached) {
-          const ageSeconds = Math.max(0, Math.floor((now() - cached.storedAt) / 1000));
-          return { value: cached.value as T, stale: true, ageSeconds };
-        }
         throw toServiceError(error);
       }
     },

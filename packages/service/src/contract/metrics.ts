@@ -13,6 +13,7 @@ export const METRICS = {
   callsQueued: 'registry_mlflow_calls_queued',
   streamsInFlight: 'registry_mlflow_streams_in_flight',
   saturated: 'registry_mlflow_saturated_total',
+  clientLimited: 'registry_mlflow_client_limited_total',
   healthScore: 'registry_health_score',
   residentMemoryBytes: 'registry_process_resident_memory_bytes',
   eventLoopLagP99Seconds: 'registry_nodejs_eventloop_lag_p99_seconds',

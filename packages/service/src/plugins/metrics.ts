@@ -90,6 +90,15 @@ async function metrics(app: FastifyInstance): Promise<void> {
       this.inc(gateway.load().rejectedTotal);
     },
   });
+  new Counter({
+    name: METRICS.clientLimited,
+    help: 'MLflow calls refused with 429 CLIENT_CONCURRENCY_LIMIT: their client already held MLFLOW_CLIENT_MAX_CONCURRENCY.',
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc(gateway.load().clientLimitedTotal);
+    },
+  });
   new Gauge({
     name: METRICS.healthScore,
     help: 'Percentage of component checks passing (mlflow, postgres, redis).',

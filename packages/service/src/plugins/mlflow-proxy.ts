@@ -62,7 +62,8 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       // (Fastify then ends the body, which frees its stream slot and MLflow's connection).
       reply.raw.setTimeout(config.mlflow.requestTimeoutMs, () => reply.raw.destroy());
     }
-    const response = await (decision.artifact ? gateway.relayStream(forward) : gateway.relay(forward));
+    const calls = gateway.forClient(request.registryClient);
+    const response = await (decision.artifact ? calls.relayStream(forward) : calls.relay(forward));
     reply.status(response.status).headers(response.headers);
     return reply.send(response.body ?? '');
   };
@@ -84,6 +85,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
         'MLFLOW_PROXY_FORBIDDEN',
         'METHOD_NOT_ALLOWED',
         'PAYLOAD_TOO_LARGE',
+        'CLIENT_CONCURRENCY_LIMIT',
         'MLFLOW_UNREACHABLE',
         'MLFLOW_CIRCUIT_OPEN',
         'MLFLOW_TIMEOUT',

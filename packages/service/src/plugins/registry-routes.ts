@@ -45,11 +45,12 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
     // A filter or page token the client wrote may make MLflow answer 500 (it does for some it cannot
     // parse, e.g. page_token=W10=): that outcome is the client's, so it is not counted by the breaker
     // (see decision 0009).
-    const result = await gateway.read(
-      `search:${JSON.stringify(page)}`,
-      (mlflow) => mlflow.searchRegisteredModels(page),
-      { clientShaped: query.filter !== undefined || query.page_token !== undefined, search: true },
-    );
+    const result = await gateway
+      .forClient(request.registryClient)
+      .read(`search:${JSON.stringify(page)}`, (mlflow) => mlflow.searchRegisteredModels(page), {
+        clientShaped: query.filter !== undefined || query.page_token !== undefined,
+        search: true,
+      });
     const literal = search && !search.exact ? query.search?.toLowerCase() : undefined;
     return sendRead(reply, result, (value) => ({
       models: literal
@@ -61,13 +62,17 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
 
   app.get(route(ROUTES.getModel), { schema: ROUTES.getModel.schema }, async (request, reply) => {
     const { name } = request.params;
-    const result = await gateway.read(`model:${name}`, (mlflow) => mlflow.getRegisteredModel(name));
+    const result = await gateway
+      .forClient(request.registryClient)
+      .read(`model:${name}`, (mlflow) => mlflow.getRegisteredModel(name));
     return sendRead(reply, result, (model) => ({ model }));
   });
 
   app.get(route(ROUTES.getModelVersion), { schema: ROUTES.getModelVersion.schema }, async (request, reply) => {
     const { name, version } = request.params;
-    const result = await gateway.read(`version:${name}:${version}`, (mlflow) => mlflow.getModelVersion(name, version));
+    const result = await gateway
+      .forClient(request.registryClient)
+      .read(`version:${name}:${version}`, (mlflow) => mlflow.getModelVersion(name, version));
     return sendRead(reply, result, (model_version) => ({ model_version }));
   });
 
@@ -79,15 +84,18 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
       const body = request.body;
       // Registering under a new name creates the model first; an existing one is fine (MLflow: 400 RESOURCE_ALREADY_EXISTS).
       await gateway
+        .forClient(request.registryClient)
         .call((mlflow) => mlflow.createRegisteredModel(name))
         .catch((error: unknown) => {
           const cause = error instanceof Error ? error.cause : undefined;
           if (isMlflowError(cause) && cause.errorCode === 'RESOURCE_ALREADY_EXISTS') return;
           throw error;
         });
-      const model_version = await gateway.call((mlflow) =>
-        mlflow.createModelVersion({ name, source: body.source, runId: body.run_id, description: body.description }),
-      );
+      const model_version = await gateway
+        .forClient(request.registryClient)
+        .call((mlflow) =>
+          mlflow.createModelVersion({ name, source: body.source, runId: body.run_id, description: body.description }),
+        );
       return reply.status(201).send({ model_version });
     },
   );
@@ -95,7 +103,7 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
   app.post(route(ROUTES.transitionModelVersion), { schema: ROUTES.transitionModelVersion.schema }, async (request) => {
     const { name, version } = request.params;
     const body = request.body;
-    const model_version = await gateway.call((mlflow) =>
+    const model_version = await gateway.forClient(request.registryClient).call((mlflow) =>
       mlflow.transitionModelVersionStage({
         name,
         version,

@@ -1,0 +1,151 @@
+import { PassThrough } from 'node:stream';
+import { METRICS, SATURATED_RETRY_AFTER_SECONDS } from '@registry/service';
+import { describe, expect, it } from 'vitest';
+import { buildTestApp, metric } from './support/fakes.js';
+
+const KEY_A = 'key-a-0123456789';
+const KEY_B = 'key-b-0123456789';
+/** Two keys, a share of 2 calls each, and room in the bulkhead for more than one client's share. */
+const SHARED = {
+  API_KEYS: `${KEY_A},${KEY_B}`,
+  MLFLOW_CLIENT_MAX_CONCURRENCY: '2',
+  MLFLOW_MAX_CONCURRENCY: '4',
+  MLFLOW_QUEUE_SIZE: '4',
+};
+
+type App = ReturnType<typeof buildTestApp>['app'];
+
+const readAs = (app: App, key: string, url = '/api/v1/models/fraud') =>
+  app.inject({ url, headers: { 'x-api-key': key } });
+
+/** Starts `count` reads as `key` that hang in the fake MLflow until `release` is called. */
+async function holdShare(count: number, key = KEY_A, env: Record<string, string> = SHARED) {
+  const { app, mlflow } = buildTestApp({ env });
+  const release = mlflow.hold();
+  const hanging = Array.from({ length: count }, () => readAs(app, key));
+  await mlflow.whenCalled(count);
+  return { app, mlflow, release, hanging };
+}
+
+describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY)', () => {
+  it('refuses a client its next call at once with 429 CLIENT_CONCURRENCY_LIMIT and Retry-After while it holds its share', async () => {
+    const { app, mlflow, release, hanging } = await holdShare(2);
+    const refused = await readAs(app, KEY_A);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toBe(String(SATURATED_RETRY_AFTER_SECONDS));
+    expect(refused.json()).toMatchObject({
+      code: 'CLIENT_CONCURRENCY_LIMIT',
+      details: { client_max_concurrency: 2, retry_after_seconds: SATURATED_RETRY_AFTER_SECONDS },
+    });
+    // The refused call never reached MLflow.
+    expect(mlflow.calls()).toBe(2);
+    release();
+    expect((await Promise.all(hanging)).map((r) => r.statusCode)).toEqual([200, 200]);
+  });
+
+  it("admits another key's calls while one key holds its whole share", async () => {
+    const { app, mlflow, release, hanging } = await holdShare(2);
+    const other = [readAs(app, KEY_B), readAs(app, KEY_B)];
+    await mlflow.whenCalled(4);
+    release();
+    expect((await Promise.all(other)).map((r) => r.statusCode)).toEqual([200, 200]);
+    await Promise.all(hanging);
+  });
+
+  it('charges a key to the same client whether it comes as X-API-Key or as a bearer token', async () => {
+    const { app, release, hanging } = await holdShare(2);
+    const bearer = await app.inject({ url: '/api/v1/models/fraud', headers: { authorization: `Bearer ${KEY_A}` } });
+    expect(bearer.json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
+    release();
+    await Promise.all(hanging);
+  });
+
+  it('never counts a refused call against the breaker, and counts it in registry_mlflow_client_limited_total', async () => {
+    const { app, release, hanging } = await holdShare(2);
+    for (let i = 0; i < 5; i += 1) expect((await readAs(app, KEY_A)).statusCode).toBe(429);
+    release();
+    await Promise.all(hanging);
+    expect(await metric(app, METRICS.clientLimited)).toBe(5);
+    expect(await metric(app, METRICS.saturated)).toBe(0);
+    const breaker = (await app.inject('/health?detailed=true')).json().details.circuit_breaker;
+    expect(breaker).toMatchObject({ state: 'closed', failure_count: 0, rejections_total: 0 });
+  });
+
+  it('gives a client its share back as its calls end, and keeps no entry for a client that holds none', async () => {
+    const { app, release, hanging } = await holdShare(2);
+    expect(app.registry.gateway.load().clients).toBe(1);
+    release();
+    await Promise.all(hanging);
+    expect(app.registry.gateway.load().clients).toBe(0);
+    expect((await readAs(app, KEY_A)).statusCode).toBe(200);
+    expect(app.registry.gateway.load().clients).toBe(0);
+  });
+
+  it('gives a client its share back when MLflow fails its calls', async () => {
+    const { app, mlflow } = buildTestApp({ env: SHARED });
+    mlflow.failWith('unreachable');
+    for (let i = 0; i < 3; i += 1) expect((await readAs(app, KEY_A)).json().code).not.toBe('CLIENT_CONCURRENCY_LIMIT');
+    expect(app.registry.gateway.load().clients).toBe(0);
+  });
+
+  it('counts writes and pass-through calls in the same share as reads', async () => {
+    const { app, release, hanging } = await holdShare(2);
+    const write = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      headers: { 'x-api-key': KEY_A },
+      payload: { source: 's3://m/2' },
+    });
+    expect(write.json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
+    const relayed = await app.inject({
+      url: '/mlflow/api/2.0/mlflow/registered-models/search',
+      headers: { 'x-api-key': KEY_A },
+    });
+    expect(relayed.statusCode).toBe(429);
+    // The official MLflow client reads `error_code` (and retries REQUEST_LIMIT_EXCEEDED).
+    expect(relayed.json()).toMatchObject({ code: 'CLIENT_CONCURRENCY_LIMIT', error_code: 'REQUEST_LIMIT_EXCEEDED' });
+    release();
+    await Promise.all(hanging);
+  });
+
+  it('charges an artifact body to its client until the body ends', async () => {
+    const { app, mlflow } = buildTestApp({ env: { ...SHARED, MLFLOW_CLIENT_MAX_CONCURRENCY: '1' } });
+    const body = new PassThrough();
+    mlflow.forward = async () => ({ status: 200, headers: {}, body });
+    body.write('first;');
+    const download = app.inject({
+      url: '/mlflow/get-artifact?path=model.pkl&run_uuid=abc',
+      headers: { 'x-api-key': KEY_A },
+    });
+    await expect.poll(() => app.registry.gateway.load().streaming, { interval: 5, timeout: 5_000 }).toBe(1);
+    expect((await readAs(app, KEY_A)).json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
+    expect((await readAs(app, KEY_B)).statusCode).toBe(200);
+    body.end('second');
+    expect((await download).body).toBe('first;second');
+    expect((await readAs(app, KEY_A)).statusCode).toBe(200);
+  });
+
+  it('takes a client to be its address when the service runs without API_KEYS', async () => {
+    const env = { MLFLOW_CLIENT_MAX_CONCURRENCY: '1', MLFLOW_MAX_CONCURRENCY: '4' };
+    const { app, mlflow } = buildTestApp({ env });
+    const release = mlflow.hold();
+    const from = (remoteAddress: string) => app.inject({ url: '/api/v1/models/fraud', remoteAddress });
+    const hanging = from('10.0.0.1');
+    await mlflow.whenCalled(1);
+    expect((await from('10.0.0.1')).json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
+    const other = from('10.0.0.2');
+    await mlflow.whenCalled(2);
+    release();
+    expect([(await hanging).statusCode, (await other).statusCode]).toEqual([200, 200]);
+  });
+
+  it('admits up to the bulkhead, then answers 503 MLFLOW_SATURATED, when the share is the whole bulkhead', async () => {
+    const env = { MLFLOW_CLIENT_MAX_CONCURRENCY: '3', MLFLOW_MAX_CONCURRENCY: '1', MLFLOW_QUEUE_SIZE: '1' };
+    const { app, release, hanging } = await holdShare(1, KEY_A, { ...env, API_KEYS: KEY_A });
+    hanging.push(readAs(app, KEY_A));
+    await expect.poll(() => app.registry.gateway.load().queued, { interval: 5, timeout: 5_000 }).toBe(1);
+    expect((await readAs(app, KEY_A)).json().code).toBe('MLFLOW_SATURATED');
+    release();
+    await Promise.all(hanging);
+  });
+});
