@@ -12,8 +12,12 @@ const target = (__ENV.TARGET ?? 'http://127.0.0.1:8000').replace(/\/+$/, '');
 const scenarioId = __ENV.SCENARIO ?? 'live-sequential';
 // The bare-route throughput measured by `npm run load` in the same run; capacity thresholds are shares of it.
 const baselineRps = __ENV.BASELINE_RPS ? Number(__ENV.BASELINE_RPS) : undefined;
-// k6 passes the system environment through: the key stays out of the command line.
-const apiKey = __ENV.REGISTRY_API_KEY;
+// k6 passes the system environment through: the keys stay out of the command line. Several,
+// comma-separated, are spread across virtual users, as the Node engine spreads them across connections.
+const apiKeys = (__ENV.REGISTRY_API_KEY ?? '')
+  .split(',')
+  .map((key) => key.trim())
+  .filter((key) => key !== '');
 const found = SCENARIOS.find((s) => s.id === scenarioId);
 if (!found) throw new Error(`unknown scenario ${scenarioId}`);
 if (found.precondition !== 'mlflow-healthy') {
@@ -120,7 +124,7 @@ export function runStream(): void {
   const stream = scenario.streams.find((s) => s.name === __ENV.STREAM) as Stream;
   const request = pick(stream.requests);
   const headers: Record<string, string> = request.body ? { 'content-type': 'application/json' } : {};
-  if (apiKey) headers['x-api-key'] = apiKey;
+  if (apiKeys.length > 0) headers['x-api-key'] = apiKeys[(__VU - 1) % apiKeys.length] as string;
   const params = {
     headers,
     timeout: '10s',

@@ -28,8 +28,9 @@ const USAGE = `usage: npm run load -- [--target URL] [--toxiproxy URL] [--toxipr
   --report-dir      where load-report.json and load-report.html go (default: reports/load in the repo)
   --duration-scale  multiply every scenario's duration (default 1)
 
-  REGISTRY_API_KEY  with --target: the API key every request carries (x-api-key), for a service that
-                    runs with API_KEYS (a deployed one does)`;
+  REGISTRY_API_KEY  with --target: the API key requests carry (x-api-key), for a service that runs with
+                    API_KEYS (a deployed one does); several, comma-separated, are spread across
+                    connections (the service gives each key MLFLOW_CLIENT_MAX_CONCURRENCY calls at once)`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);
@@ -60,14 +61,17 @@ async function main(): Promise<number> {
   if (!Number.isFinite(durationScale) || durationScale <= 0) fail('--duration-scale: expected a number above 0');
   const reportDir = resolve(values['report-dir'] ?? `${workspaceRoot()}/reports/load`);
   // From the environment, not a flag: a key on the command line shows in the process list.
-  const apiKey = process.env.REGISTRY_API_KEY || undefined;
+  const apiKeys = (process.env.REGISTRY_API_KEY ?? '')
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
   const scenarios = only ? SCENARIOS.filter((s) => only.includes(s.id)) : SCENARIOS;
 
   const log = (line: string) => process.stdout.write(`${line}\n`);
   const started = Date.now();
   log(values.target ? `load: checking ${values.target}` : 'load: starting a local stack');
   const target: LoadTarget = values.target
-    ? await connectRemoteTarget(values.target, values.toxiproxy, values['toxiproxy-proxy'], apiKey)
+    ? await connectRemoteTarget(values.target, values.toxiproxy, values['toxiproxy-proxy'], apiKeys)
     : await startLocalTarget();
   process.once('SIGINT', () => void target.stop().then(() => process.exit(130)));
   try {
@@ -80,7 +84,7 @@ async function main(): Promise<number> {
         ? 'load: no baseline (deployed target): throughput is reported, not judged; latency and error thresholds hold'
         : `load: baseline ${Math.round(baselineRps)} rps (bare Fastify route, ${BASELINE.connections} connections, ${BASELINE.seconds} s); capacity thresholds are shares of it`,
     );
-    await seedLoadModel(target.serviceUrl, target.apiKey);
+    await seedLoadModel(target.serviceUrl, target.apiKeys[0]);
     const results: ScenarioResult[] = [];
     const skipped: LoadReport['skipped'][number][] = [];
     for (const [index, scenario] of scenarios.entries()) {

@@ -165,14 +165,14 @@ const REQUEST_TIMEOUT_SEC = 10;
 
 /**
  * Runs one stream with autocannon for `durationSec` (each stage of a ramp in turn), recording every
- * response's status and latency, and judges it against the stream's thresholds. With `apiKey`, every
- * request carries it in `x-api-key` (a service that runs with API_KEYS).
+ * response's status and latency, and judges it against the stream's thresholds. With `apiKeys` (a service
+ * that runs with API_KEYS), each connection is one user and carries one of them in `x-api-key`, in turn.
  */
 export async function runStream(
   baseUrl: string,
   stream: Stream,
   durationSec: number,
-  options: { baselineRps?: number; apiKey?: string | undefined } = {},
+  options: { baselineRps?: number; apiKeys?: readonly string[] } = {},
 ): Promise<StreamResult> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
@@ -199,6 +199,14 @@ export async function runStream(
       wrongRefusalCode += 1;
     }
   };
+  const apiKeys = options.apiKeys ?? [];
+  let connectionsStarted = 0;
+  // autocannon calls this once per connection, as it creates it: the connection's key, in turn.
+  const setupClient = (client: autocannon.Client) => {
+    const apiKey = apiKeys[connectionsStarted % apiKeys.length];
+    connectionsStarted += 1;
+    client.setRequests(requestCycle(stream.requests, onResponse, apiKey));
+  };
   const run = async (phase: Run): Promise<autocannon.Result> => {
     if (phase.startDelayMs) await delay(phase.startDelayMs);
     return new Promise<autocannon.Result>((resolveRun, rejectRun) => {
@@ -208,7 +216,8 @@ export async function runStream(
           connections: phase.connections,
           duration: Math.max(1, phase.durationSec),
           timeout: REQUEST_TIMEOUT_SEC,
-          requests: requestCycle(stream.requests, onResponse, options.apiKey),
+          requests: requestCycle(stream.requests, onResponse, undefined),
+          ...(apiKeys.length > 0 ? { setupClient } : {}),
           ...(phase.overallRate ? { overallRate: phase.overallRate } : {}),
           // An arrival rate is held by count: exactly `amount` requests, so the engine cannot overshoot
           // the load it was asked for; the rate achieved is then checked against the rate asked.

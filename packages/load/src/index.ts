@@ -14,6 +14,7 @@ export { formatScenario, type LoadReport, renderHtml, writeLoadReports } from '.
 export { runScenario, type ScenarioResult } from './run-scenario.js';
 export {
   LOAD_BULKHEAD,
+  LOAD_CLIENTS,
   LOAD_MODEL,
   type Load,
   MLFLOW_CALL_COST_MS,
@@ -34,6 +35,7 @@ export {
 export {
   applyPrecondition,
   connectRemoteTarget,
+  LOAD_CLIENT_KEYS,
   LOAD_SERVICE_ENV,
   type LoadTarget,
   readResources,

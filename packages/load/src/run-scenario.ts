@@ -30,7 +30,7 @@ export async function runScenario(
   const tripsBefore = await readTrips(target.serviceUrl);
   const streams = await Promise.all(
     scenario.streams.map((stream) =>
-      runStream(target.serviceUrl, stream, durationSec, { baselineRps: options.baselineRps, apiKey: target.apiKey }),
+      runStream(target.serviceUrl, stream, durationSec, { baselineRps: options.baselineRps, apiKeys: target.apiKeys }),
     ),
   );
   const after = await readResources(target.serviceUrl);

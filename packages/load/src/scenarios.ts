@@ -91,6 +91,13 @@ export const SLOW_MLFLOW_LATENCY_MS = 300;
 export const LOAD_BULKHEAD = { maxConcurrency: 16, queueSize: 16 } as const;
 
 /**
+ * Users of a local run with keys of their own: connections present them in turn, so that with the most
+ * connections any scenario opens (SATURATION_USERS) no key has more than 4 requests in flight, half the
+ * service's default per-client share (MLFLOW_CLIENT_MAX_CONCURRENCY, 8).
+ */
+export const LOAD_CLIENTS = 50;
+
+/**
  * MLflow's own time per call, which a single-worker MLflow spends one call after another: 17-20 ms
  * measured at saturation on the shared 2-core machine the suites run on; this allows about 4x that.
  */

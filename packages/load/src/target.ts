@@ -8,11 +8,26 @@ import {
   waitFor,
 } from '@registry/testkit';
 
-import { LOAD_BULKHEAD, LOAD_MODEL, type Precondition, SLOW_MLFLOW_LATENCY_MS } from './scenarios.js';
+import { LOAD_BULKHEAD, LOAD_CLIENTS, LOAD_MODEL, type Precondition, SLOW_MLFLOW_LATENCY_MS } from './scenarios.js';
+
+/**
+ * The API keys of a local load run's users: each connection is one user and presents one of them, in
+ * turn, so that the service's per-client share of the bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY) sees
+ * many users, as it would in production, rather than one client holding every call.
+ */
+export const LOAD_CLIENT_KEYS: readonly string[] = Object.freeze(
+  Array.from({ length: LOAD_CLIENTS }, (_, index) => `load-client-${String(index).padStart(2, '0')}-key`),
+);
+
+/** The keys a service started with `env` accepts (its API_KEYS), in order. */
+function keysOf(env: Readonly<Record<string, string>>): readonly string[] {
+  return (env.API_KEYS ?? '').split(',').filter((key) => key !== '');
+}
 
 /**
  * Service settings for a local load run: quiet logs, a probe fast enough to open and close the breaker in
- * seconds, and the bulkhead the saturation thresholds are derived from.
+ * seconds, the bulkhead the saturation thresholds are derived from, and the users' keys (the per-client
+ * share stays at its default).
  */
 export const LOAD_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze({
   LOG_LEVEL: 'warn',
@@ -21,6 +36,7 @@ export const LOAD_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze(
   MLFLOW_CB_MAX_RECOVERY_TIMEOUT: '4',
   MLFLOW_MAX_CONCURRENCY: String(LOAD_BULKHEAD.maxConcurrency),
   MLFLOW_QUEUE_SIZE: String(LOAD_BULKHEAD.queueSize),
+  API_KEYS: LOAD_CLIENT_KEYS.join(','),
 });
 
 /** What the scenarios run against: a service URL and, when available, the proxy in front of its MLflow. */
@@ -29,8 +45,11 @@ export interface LoadTarget {
   readonly description: string;
   /** The Toxiproxy proxy between the service and MLflow; without it MLflow-fault scenarios cannot run. */
   readonly proxy: ToxiproxyProxy | undefined;
-  /** The API key every request to the registry routes carries (`x-api-key`), for a service that runs with `API_KEYS`. */
-  readonly apiKey?: string;
+  /**
+   * The API keys requests carry (`x-api-key`), for a service that runs with `API_KEYS`: each connection
+   * presents one, in turn. Empty: none.
+   */
+  readonly apiKeys: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -48,6 +67,7 @@ export async function startLocalTarget(
     serviceUrl: stack.service.url,
     description: `local stack (service ${stack.service.url}, real MLflow ${stack.mlflow.url}, Toxiproxy ${stack.toxiproxy.url})`,
     proxy: stack.proxy,
+    apiKeys: keysOf(serviceEnv),
     stop: () => stack.stop(),
   };
 }
@@ -57,7 +77,7 @@ export async function connectRemoteTarget(
   serviceUrl: string,
   toxiproxyUrl?: string,
   proxyName = 'mlflow',
-  apiKey?: string,
+  apiKeys: readonly string[] = [],
 ): Promise<LoadTarget> {
   const url = serviceUrl.replace(/\/+$/, '');
   const live = await serviceClient(url)
@@ -69,9 +89,9 @@ export async function connectRemoteTarget(
   const proxy = toxiproxyUrl ? await (await connectToxiproxy(toxiproxyUrl)).client.get(proxyName) : undefined;
   return {
     serviceUrl: url,
-    description: `deployed service ${url}${apiKey ? ' (with an API key)' : ''}`,
+    description: `deployed service ${url}${apiKeys.length > 0 ? ` (with ${apiKeys.length} API key${apiKeys.length > 1 ? 's' : ''})` : ''}`,
     proxy,
-    ...(apiKey ? { apiKey } : {}),
+    apiKeys,
     stop: async () => {},
   };
 }
@@ -135,14 +155,14 @@ export async function startServiceBeside(
 ): Promise<LoadTarget & AsyncDisposable> {
   if (!target.proxy)
     throw new Error("a service beside the target needs the target's Toxiproxy proxy in front of MLflow");
-  const service = await startService({
-    env: { ...LOAD_SERVICE_ENV, ...serviceEnv, MLFLOW_TRACKING_URI: `http://${target.proxy.listen}` },
-  });
+  const env = { ...LOAD_SERVICE_ENV, ...serviceEnv };
+  const service = await startService({ env: { ...env, MLFLOW_TRACKING_URI: `http://${target.proxy.listen}` } });
   const stop = async () => void (await service.stop());
   return {
     serviceUrl: service.url,
     description: `service ${service.url} beside ${target.description}`,
     proxy: target.proxy,
+    apiKeys: keysOf(env),
     stop,
     [Symbol.asyncDispose]: stop,
   };

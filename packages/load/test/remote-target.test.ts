@@ -18,11 +18,11 @@ describe('connectRemoteTarget', () => {
     await using service = await startService({
       env: { API_KEYS: API_KEY, MLFLOW_TRACKING_URI: `http://127.0.0.1:${closedPort}` },
     });
-    const withKey = await connectRemoteTarget(service.url, undefined, 'mlflow', API_KEY);
+    const withKey = await connectRemoteTarget(service.url, undefined, 'mlflow', [API_KEY]);
     const withoutKey = await connectRemoteTarget(service.url);
 
-    const keyed = await runStream(withKey.serviceUrl, registryReads, 1, { apiKey: withKey.apiKey });
-    const anonymous = await runStream(withoutKey.serviceUrl, registryReads, 1, { apiKey: withoutKey.apiKey });
+    const keyed = await runStream(withKey.serviceUrl, registryReads, 1, { apiKeys: withKey.apiKeys });
+    const anonymous = await runStream(withoutKey.serviceUrl, registryReads, 1, { apiKeys: withoutKey.apiKeys });
 
     expect(keyed.requests).toBeGreaterThan(0);
     expect(keyed.statuses['401']).toBeUndefined();

@@ -19,7 +19,7 @@ beforeAll(async () => {
   baselineRps = await measureBaseline();
   process.stdout.write(`baseline: ${Math.round(baselineRps)} rps (bare Fastify route)\n`);
   target = await startLocalTarget();
-  await seedLoadModel(target.serviceUrl);
+  await seedLoadModel(target.serviceUrl, target.apiKeys[0]);
 });
 
 afterAll(async () => {

@@ -5,6 +5,8 @@ import {
   ARRIVAL_TOLERANCE,
   judge,
   LOAD_BULKHEAD,
+  LOAD_CLIENT_KEYS,
+  LOAD_CLIENTS,
   LOAD_SERVICE_ENV,
   MLFLOW_CALL_COST_MS,
   needsToxiproxy,
@@ -184,6 +186,18 @@ describe('Saturated MLflow scenario', () => {
       MLFLOW_MAX_CONCURRENCY: String(LOAD_BULKHEAD.maxConcurrency),
       MLFLOW_QUEUE_SIZE: String(LOAD_BULKHEAD.queueSize),
     });
+  });
+
+  it("gives each local user a key, so that no key holds more than half the service's default per-client share", () => {
+    expect(new Set(LOAD_CLIENT_KEYS).size).toBe(LOAD_CLIENTS);
+    expect(LOAD_SERVICE_ENV.API_KEYS?.split(',')).toEqual([...LOAD_CLIENT_KEYS]);
+    expect(LOAD_SERVICE_ENV).not.toHaveProperty('MLFLOW_CLIENT_MAX_CONCURRENCY');
+    const connections = SCENARIOS.flatMap((s) =>
+      s.streams.map((stream) => ('vus' in stream.load ? stream.load.vus : 1)),
+    );
+    const perKey = Math.ceil(Math.max(...connections) / LOAD_CLIENTS);
+    expect(Math.max(...connections)).toBe(SATURATION_USERS);
+    expect(perKey).toBeLessThanOrEqual(Number(SETTINGS.MLFLOW_CLIENT_MAX_CONCURRENCY.default) / 2);
   });
 
   it('keeps MLflow slow but below the request timeout, so nothing fails for the breaker to count', () => {
