@@ -8,6 +8,7 @@ export {
 export { type AbuseHypothesis, type AbuseObservation, SHARED_HYPOTHESES, type Verdict } from './abuse/hypotheses.js';
 export {
   type AbuseLimits,
+  admissionCap,
   CACHE_RSS_FACTOR,
   CUT_SLACK_MS,
   cacheRssAllowanceMb,

@@ -326,7 +326,7 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
   }
   const traffic = startTraffic(fixedLb?.url ?? stack.service.url, undefined, 'full', {
     pollBreaker: false,
-    apiKey: stack.clientApiKey,
+    apiKeys: stack.clientApiKeys,
   });
   const preFixTraffic = preFixLb ? startTraffic(preFixLb.url, undefined, 'full', { pollBreaker: false }) : undefined;
   const fleet = startFleetWatch(() => replicas, {

@@ -75,7 +75,8 @@ const LONG_TEXT = 'Registry chaos-suite model. '.repeat(170);
 export async function seedRegistry(stack: Stack): Promise<void> {
   const api = `${stack.mlflow?.url ?? `${stack.service.url}${MLFLOW_PROXY_PREFIX}`}/api/2.0/mlflow`;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (stack.clientApiKey) headers['x-api-key'] = stack.clientApiKey;
+  const [apiKey] = stack.clientApiKeys;
+  if (apiKey) headers['x-api-key'] = apiKey;
   const post = (path: string, body: unknown) =>
     fetchJson<{ error_code?: string }>(`${api}/${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
   const created = await post('registered-models/create', { name: SEEDED_MODEL, description: LONG_TEXT });
@@ -91,9 +92,7 @@ export async function seedRegistry(stack: Stack): Promise<void> {
     });
     if (made.status !== 200) throw new Error(`could not seed MLflow: model-versions/create answered ${made.status}`);
   }
-  const read = await createRegistryClient({ baseUrl: stack.service.url, apiKey: stack.clientApiKey }).models.get(
-    SEEDED_MODEL,
-  );
+  const read = await createRegistryClient({ baseUrl: stack.service.url, apiKey }).models.get(SEEDED_MODEL);
   if (read.status !== 200) throw new Error(`the service could not read the seeded model (status ${read.status})`);
 }
 

@@ -155,13 +155,15 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number, 
 /**
  * Sends a request of every route class each tick (health routes only in `health-only` mode) and, unless
  * `pollBreaker` is false (behind a load balancer, where each replica is read directly instead), reads the
- * breaker state from `/health/status`. `apiKey` goes in `X-API-Key` (a deployed service with API_KEYS). Bounded in time and count; stops by itself at the limits.
+ * breaker state from `/health/status`. `apiKeys` go in `X-API-Key`, one request after another in turn (a
+ * deployed service with API_KEYS gives each key its own share of the bulkhead). Bounded in time and count;
+ * stops by itself at the limits.
  */
 export function startTraffic(
   baseUrl: string,
   limits: TrafficLimits = DEFAULT_TRAFFIC_LIMITS,
   initialMode: TrafficMode = 'full',
-  options: { pollBreaker?: boolean; apiKey?: string } = {},
+  options: { pollBreaker?: boolean; apiKeys?: readonly string[] } = {},
 ): Traffic {
   const samples: Sample[] = [];
   const breakerSamples: BreakerSample[] = [];
@@ -170,6 +172,8 @@ export function startTraffic(
   let mode: TrafficMode = initialMode;
   let running = true;
   let ticks = 0;
+  const keys = options.apiKeys ?? [];
+  let sent = 0;
 
   const track = (promise: Promise<unknown>) => {
     inFlight.add(promise);
@@ -202,9 +206,9 @@ export function startTraffic(
         (c) => !MLFLOW_BOUND.has(c) || ticks % (c === 'write' ? WRITE_EVERY_TICKS : READ_EVERY_TICKS) === 0,
       );
       for (const routeClass of classes) {
-        track(
-          send(baseUrl, routeClass, limits.requestTimeoutMs, options.apiKey).then((sample) => samples.push(sample)),
-        );
+        const apiKey = keys.length > 0 ? keys[sent % keys.length] : undefined;
+        sent += 1;
+        track(send(baseUrl, routeClass, limits.requestTimeoutMs, apiKey).then((sample) => samples.push(sample)));
       }
       if (options.pollBreaker !== false) track(pollBreaker());
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, limits.tickMs - (Date.now() - started))));

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type AbuseObservation,
   type AttackSample,
+  admissionCap,
   CHAOS_SERVICE_ENV,
   deriveBounds,
   LIVE_P99_MS,
@@ -149,6 +150,12 @@ describe('readAbuseLimits', () => {
       cacheMaxBytes: readAbuseLimits({}).cacheMaxBytes,
     });
     expect(() => readAbuseLimits({ MLFLOW_QUEUE_SIZE: '1e3' })).toThrow('MLFLOW_QUEUE_SIZE');
+  });
+
+  it("admits one client's burst up to the bulkhead and its queue, or up to the client's share when that is smaller", () => {
+    expect(admissionCap(readAbuseLimits(CHAOS_SERVICE_ENV))).toBe(32);
+    expect(admissionCap(readAbuseLimits({ MLFLOW_CLIENT_MAX_CONCURRENCY: '5' }))).toBe(5);
+    expect(admissionCap(readAbuseLimits({ MLFLOW_MAX_CONCURRENCY: '2', MLFLOW_QUEUE_SIZE: '1' }))).toBe(3);
   });
 });
 

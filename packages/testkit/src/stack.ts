@@ -79,8 +79,12 @@ export interface Stack extends AsyncDisposable {
    * deployed on RDS): database faults go here. Absent on the external provider.
    */
   readonly databaseProxy?: ToxiproxyProxy;
-  /** The API key clients present (`X-API-Key`) on a deployed stack with API_KEYS (REGISTRY_API_KEY). */
-  readonly clientApiKey?: string;
+  /**
+   * The API keys clients present (`X-API-Key`) on a deployed stack with API_KEYS (REGISTRY_API_KEY, several
+   * comma-separated: traffic spreads across them, since the service gives each key its own share of the
+   * bulkhead). Empty on a local stack.
+   */
+  readonly clientApiKeys: readonly string[];
   /** The first replica (the only one without a load balancer); abuse experiments attack it directly. */
   readonly service: StackReplica;
   /** The replicas now in the stack (one for the external provider: the deployed service). */
@@ -154,7 +158,12 @@ async function startFleet(
   proxyName: string,
   options: StackOptions,
   mlflowProxyPort?: number,
-): Promise<Omit<ToxiproxyStack, 'provider' | 'mlflow' | 'toxiproxy' | 'databaseProxy' | typeof Symbol.asyncDispose>> {
+): Promise<
+  Omit<
+    ToxiproxyStack,
+    'provider' | 'mlflow' | 'toxiproxy' | 'databaseProxy' | 'clientApiKeys' | typeof Symbol.asyncDispose
+  >
+> {
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -273,7 +282,7 @@ async function assembleStack(
       };
       lanes.add(stopLane);
       return Object.defineProperties(
-        { provider, mlflow: sharedMlflow, toxiproxy: dependencies.toxiproxy, clientApiKey: undefined },
+        { provider, mlflow: sharedMlflow, toxiproxy: dependencies.toxiproxy, clientApiKeys: [] as readonly string[] },
         {
           ...Object.getOwnPropertyDescriptors(lane),
           stop: { value: stopLane, enumerable: true },
@@ -287,6 +296,7 @@ async function assembleStack(
         mlflow: dependencies.mlflow,
         toxiproxy: dependencies.toxiproxy,
         databaseProxy: dependencies.databaseProxy,
+        clientApiKeys: [] as readonly string[],
         addLane,
       },
       {
@@ -392,7 +402,10 @@ export function connectDeployedStack(env: NodeJS.ProcessEnv = process.env): Stac
     provider: 'external',
     service,
     replicas: [service],
-    clientApiKey: env.REGISTRY_API_KEY || undefined,
+    clientApiKeys: (env.REGISTRY_API_KEY ?? '')
+      .split(',')
+      .map((key) => key.trim())
+      .filter((key) => key !== ''),
     stop,
     [Symbol.asyncDispose]: stop,
   };

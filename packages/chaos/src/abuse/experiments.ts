@@ -33,6 +33,7 @@ import {
 import { type AbuseHypothesis, type BreakerExpectation, catalogueStatus, describeSamples } from './hypotheses.js';
 import {
   type AbuseLimits,
+  admissionCap,
   CUT_SLACK_MS,
   cacheRssAllowanceMb,
   LARGE_ANSWER_CHURN_MB,
@@ -652,6 +653,10 @@ const adminBruteForce = defineAbuse<void>({
 /** Concurrent reads while MLflow hangs: far more than the bulkhead admits. */
 const HANG_READS = 200;
 
+/** The codes of a call refused before MLflow because the bulkhead, or the client's share of it, is full. */
+const SHED_CODES = ['MLFLOW_SATURATED', 'CLIENT_CONCURRENCY_LIMIT'] as const;
+const isShed = (sample: AttackSample) => (SHED_CODES as readonly (string | undefined)[]).includes(sample.code);
+
 const saturation = defineAbuse<void>({
   id: 'abuse-saturation',
   title: `Hanging MLflow (latency above the timeout) and ${HANG_READS} concurrent uncached reads`,
@@ -661,12 +666,11 @@ const saturation = defineAbuse<void>({
   rssAllowanceMb: () => RSS_HEADROOM_MB,
   fault: toxicFault('latency', (bounds) => ({ latency: bounds.requestTimeoutMs * 3, jitter: 0 })),
   async run(context) {
-    const { maxConcurrency, queueSize } = context.limits;
-    const waves = Math.ceil((maxConcurrency + queueSize) / maxConcurrency);
+    const waves = Math.ceil(admissionCap(context.limits) / context.limits.maxConcurrency);
     const specs = times(HANG_READS, (i) => ({
       method: 'GET',
       path: `${REGISTRY_PREFIX}/models?search=abuse-saturation-${i}&max_results=1`,
-      expect: refusal('MLFLOW_SATURATED', 'MLFLOW_TIMEOUT', 'MLFLOW_CIRCUIT_OPEN'),
+      expect: refusal(...SHED_CODES, 'MLFLOW_TIMEOUT', 'MLFLOW_CIRCUIT_OPEN'),
       timeoutMs: waves * context.bounds.requestTimeoutMs + CUT_SLACK_MS + CLIENT_TIMEOUT_MS,
     }));
     // All at once, each on its own connection: the bulkhead, not the client, must decide who waits.
@@ -674,27 +678,33 @@ const saturation = defineAbuse<void>({
     return { samples, facts: undefined };
   },
   hypotheses: [
-    hypothesis('at most MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE requests are admitted', (o) => {
-      const admitted = o.samples.filter((s) => s.code !== 'MLFLOW_SATURATED');
-      const cap = o.limits.maxConcurrency + o.limits.queueSize;
-      return {
-        passed: admitted.length <= cap,
-        detail: `${admitted.length} of ${o.samples.length} admitted (cap ${o.limits.maxConcurrency} + ${o.limits.queueSize} = ${cap})`,
-        figure: `${admitted.length} admitted`,
-      };
-    }),
-    hypothesis('the rest are refused at once: 503 MLFLOW_SATURATED with Retry-After, faster than fail-fast', (o) => {
-      const saturated = o.samples.filter((s) => s.code === 'MLFLOW_SATURATED');
-      const cap = o.limits.maxConcurrency + o.limits.queueSize;
-      const slow = saturated.filter((s) => s.latencyMs >= o.bounds.fastFailMs || s.retryAfter === undefined);
-      return {
-        passed: saturated.length >= o.samples.length - cap && slow.length === 0,
-        detail: `${saturated.length} MLFLOW_SATURATED (at least ${o.samples.length - cap} expected); ${slow.length} slower than ${o.bounds.fastFailMs} ms or without Retry-After; slowest ${Math.max(0, ...saturated.map((s) => s.latencyMs))} ms`,
-        figure: `${saturated.length} shed`,
-      };
-    }),
+    hypothesis(
+      'at most MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE requests are admitted (or the client share)',
+      (o) => {
+        const admitted = o.samples.filter((s) => !isShed(s));
+        const cap = admissionCap(o.limits);
+        return {
+          passed: admitted.length <= cap,
+          detail: `${admitted.length} of ${o.samples.length} admitted (cap ${cap}: ${o.limits.maxConcurrency} + ${o.limits.queueSize}, client share ${o.limits.clientMaxConcurrency})`,
+          figure: `${admitted.length} admitted`,
+        };
+      },
+    ),
+    hypothesis(
+      'the rest are refused at once (503 MLFLOW_SATURATED or 429 CLIENT_CONCURRENCY_LIMIT) with Retry-After, faster than fail-fast',
+      (o) => {
+        const saturated = o.samples.filter(isShed);
+        const cap = admissionCap(o.limits);
+        const slow = saturated.filter((s) => s.latencyMs >= o.bounds.fastFailMs || s.retryAfter === undefined);
+        return {
+          passed: saturated.length >= o.samples.length - cap && slow.length === 0,
+          detail: `${saturated.length} shed (at least ${o.samples.length - cap} expected); ${slow.length} slower than ${o.bounds.fastFailMs} ms or without Retry-After; slowest ${Math.max(0, ...saturated.map((s) => s.latencyMs))} ms`,
+          figure: `${saturated.length} shed`,
+        };
+      },
+    ),
     hypothesis('no request waits out the MLflow timeout beyond those admitted', (o) => {
-      const cap = o.limits.maxConcurrency + o.limits.queueSize;
+      const cap = admissionCap(o.limits);
       const waited = o.samples.filter((s) => s.latencyMs >= o.bounds.fastFailMs);
       const waves = Math.ceil(cap / o.limits.maxConcurrency);
       const bound = waves * o.bounds.requestTimeoutMs + CUT_SLACK_MS;

@@ -7,6 +7,8 @@ export interface AbuseLimits {
   readonly proxyMaxBytes: number;
   readonly maxConcurrency: number;
   readonly queueSize: number;
+  /** `MLFLOW_CLIENT_MAX_CONCURRENCY`: calls one client may hold at once. */
+  readonly clientMaxConcurrency: number;
   readonly cacheMaxBytes: number;
   readonly cacheMaxEntryBytes: number;
   /** Longest a client may take to send a whole request. */
@@ -67,6 +69,7 @@ export function readAbuseLimits(env: Readonly<Record<string, string | undefined>
     proxyMaxBytes: config.mlflow.maxResponseBytes,
     maxConcurrency: config.mlflow.maxConcurrency,
     queueSize: config.mlflow.queueSize,
+    clientMaxConcurrency: config.mlflow.clientMaxConcurrency,
     cacheMaxBytes: config.cache.maxBytes,
     cacheMaxEntryBytes: config.cache.maxEntryBytes,
     requestTimeoutMs: config.requestTimeoutMs,
@@ -74,4 +77,9 @@ export function readAbuseLimits(env: Readonly<Record<string, string | undefined>
     adminMaxFailures: config.auth.adminMaxFailures,
     adminWindowMs: config.auth.adminFailureWindowMs,
   });
+}
+
+/** Calls one client's burst can have admitted at once: the bulkhead and its queue, or the client's share if smaller. */
+export function admissionCap(limits: AbuseLimits): number {
+  return Math.min(limits.maxConcurrency + limits.queueSize, limits.clientMaxConcurrency);
 }
