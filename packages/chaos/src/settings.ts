@@ -23,8 +23,8 @@ export const CHAOS_SERVICE_ENV: Readonly<Record<string, string>> = Object.freeze
   MLFLOW_MAX_CONCURRENCY: '16',
   MLFLOW_QUEUE_SIZE: '16',
   // Every chaos client (the traffic, standing for many users, and the attacks) comes from one address
-  // without a key, so one client's share is the whole bulkhead here: the experiments test the bulkhead
-  // itself. The share is tested by the unit tests and against the real MLflow by the integration suite,
+  // without a key, so the share is the whole bulkhead and its queue here, which means none: the
+  // experiments test the bulkhead itself. The share is tested by the unit tests and against the real MLflow by the integration suite,
   // and the load suite runs with it at its default, its users each presenting a key.
   MLFLOW_CLIENT_MAX_CONCURRENCY: '32',
   CACHE_MAX_BYTES: String(16 * 1024 * 1024),

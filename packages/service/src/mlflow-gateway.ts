@@ -87,7 +87,7 @@ export interface CacheLimits {
 export interface BulkheadLimits {
   readonly maxConcurrency: number;
   readonly queueSize: number;
-  /** Calls one client may hold at once (`forClient`); at least `maxConcurrency + queueSize` means no share. */
+  /** Calls one client may hold at once (`forClient`); `maxConcurrency + queueSize` or more means no share. */
   readonly clientMaxConcurrency: number;
 }
 
@@ -353,7 +353,11 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
       release();
     }
   }
+  // A share as large as the bulkhead and its queue would refuse nothing the bulkhead admits, only with
+  // another code: the bulkhead alone then decides (503 MLFLOW_SATURATED, as for everyone).
+  const shared = options.bulkhead.clientMaxConcurrency < options.bulkhead.maxConcurrency + options.bulkhead.queueSize;
   function forClient(owner: string): MlflowCalls {
+    if (!shared) return { call, relay, relayStream, read };
     return {
       call: (operation) => charged(owner, () => call(operation)),
       relay: (operation) => charged(owner, () => relay(operation)),

@@ -139,8 +139,11 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
     expect([(await hanging).statusCode, (await other).statusCode]).toEqual([200, 200]);
   });
 
-  it('admits up to the bulkhead, then answers 503 MLFLOW_SATURATED, when the share is the whole bulkhead', async () => {
-    const env = { MLFLOW_CLIENT_MAX_CONCURRENCY: '3', MLFLOW_MAX_CONCURRENCY: '1', MLFLOW_QUEUE_SIZE: '1' };
+  it.each([
+    { share: '2', what: 'exactly the bulkhead and its queue' },
+    { share: '3', what: 'more than the bulkhead and its queue' },
+  ])('leaves refusals to the bulkhead (503 MLFLOW_SATURATED) when the share is $what', async ({ share }) => {
+    const env = { MLFLOW_CLIENT_MAX_CONCURRENCY: share, MLFLOW_MAX_CONCURRENCY: '1', MLFLOW_QUEUE_SIZE: '1' };
     const { app, release, hanging } = await holdShare(1, KEY_A, { ...env, API_KEYS: KEY_A });
     hanging.push(readAs(app, KEY_A));
     await expect.poll(() => app.registry.gateway.load().queued, { interval: 5, timeout: 5_000 }).toBe(1);
