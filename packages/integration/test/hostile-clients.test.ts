@@ -440,7 +440,7 @@ for (const local of localProviders()) {
           MLFLOW_PROXY_MAX_BYTES: String(2 * STALLED_ARTIFACT_BYTES),
         });
         const metricsText = async () => (await service.request.get('/metrics')).text;
-        await using _stalled = stallDownload(Number(new URL(service.url).port), `/mlflow${bigPath}`, {
+        await using stalled = stallDownload(Number(new URL(service.url).port), `/mlflow${bigPath}`, {
           'x-api-key': holder,
         });
         await waitForStreams(metricsText, 1, {
@@ -463,6 +463,15 @@ for (const local of localProviders()) {
         expect(answered.status).toBe(200);
         expect(await answered.json()).not.toHaveProperty('code');
         expect(readMetrics(await metricsText()).value(METRICS.clientLimited)).toBe(1);
+
+        // The client goes away: its download ends, and with it the hold on its share.
+        await stalled[Symbol.asyncDispose]();
+        await waitForStreams(metricsText, 0, {
+          timeoutMs: 10_000,
+          intervalMs: 50,
+          what: 'the dropped download to end',
+        });
+        expect((await search(holder)).status).toBe(200);
         await expectBreakerUntouched(service);
       });
 

@@ -18,15 +18,15 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
- * The index of the key in `keys` that `given` equals, or -1. Every key is compared, so timing does not
- * tell which matched (or whether any did); `keys` may be given as their digests, computed once.
+ * The index of the key whose digest (`digest(key)`) is in `keyDigests` that `given` equals, or -1. Every
+ * digest is compared, so timing does not tell which matched (or whether any did).
  */
-export function matchingKeyIndex(given: string | undefined, keys: readonly string[] | readonly Buffer[]): number {
+function matchingKeyIndex(given: string | undefined, keyDigests: readonly Buffer[]): number {
   if (given === undefined) return -1;
   const presented = digest(given);
   let matched = -1;
-  keys.forEach((key, index) => {
-    const equal = timingSafeEqual(presented, typeof key === 'string' ? digest(key) : key);
+  keyDigests.forEach((keyDigest, index) => {
+    const equal = timingSafeEqual(presented, keyDigest);
     if (equal && matched === -1) matched = index;
   });
   return matched;
@@ -34,7 +34,7 @@ export function matchingKeyIndex(given: string | undefined, keys: readonly strin
 
 /** True when `given` equals one of `keys`; every key is compared, so timing does not tell which matched. */
 export function matchesAnyKey(given: string | undefined, keys: readonly string[]): boolean {
-  return matchingKeyIndex(given, keys) !== -1;
+  return matchingKeyIndex(given, keys.map(digest)) !== -1;
 }
 
 declare module 'fastify' {

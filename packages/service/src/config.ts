@@ -288,7 +288,7 @@ export const SETTINGS = {
   TRUST_PROXY: {
     default: undefined,
     description:
-      "Addresses (or CIDR ranges) of the proxies in front of the service, e.g. the ALB's subnets: from a connection of one of them, the client X-Forwarded-For names is the address the admin lockout counts and the audit log records. Unset, the connection's peer, X-Forwarded-For ignored.",
+      "Addresses (or CIDR ranges) of the proxies in front of the service, e.g. the ALB's subnets: from a connection of one of them, the client X-Forwarded-For names is the address the admin lockout counts, the audit log records and, without API_KEYS, the client share (MLFLOW_CLIENT_MAX_CONCURRENCY) counts. Unset, the connection's peer, X-Forwarded-For ignored.",
     schema: trustedProxies(),
   },
   ALLOW_ANONYMOUS: {

@@ -45,15 +45,16 @@ export interface MlflowCalls {
 }
 
 /**
- * The only way routes reach MLflow: every call goes through the breaker and the bulkhead and maps failures
- * to catalogue errors.
+ * The only way routes reach MLflow: every call is charged to a client, goes through the breaker and the
+ * bulkhead, and maps failures to catalogue errors.
  */
-export interface MlflowGateway extends MlflowCalls {
+export interface MlflowGateway {
   /**
-   * The same calls, charged to `client` (an API key or an address): it may hold at most
-   * `bulkhead.clientMaxConcurrency` of them at once, in flight, waiting or streaming, and one more is refused
-   * at once with 429 CLIENT_CONCURRENCY_LIMIT, before the breaker and the bulkhead see it. So no one client
-   * takes every slot and queue place, or opens as many slow calls to MLflow as the bulkhead admits.
+   * The calls a route makes for `client` (`request.registryClient`: an API key or an address): it may hold
+   * at most `bulkhead.clientMaxConcurrency` of them at once, in flight, waiting or with an artifact body
+   * streaming, and one more is refused at once with 429 CLIENT_CONCURRENCY_LIMIT, before the breaker and
+   * the bulkhead see it. So no one client takes more than its share of the slots and the queue. An empty
+   * `client` (a route without the API key hook, which names it) throws.
    */
   forClient(client: string): MlflowCalls;
   /** A call that may be a recovery trial: the background probe's. */
@@ -353,11 +354,13 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
       release();
     }
   }
-  // A share as large as the bulkhead and its queue would refuse nothing the bulkhead admits, only with
-  // another code: the bulkhead alone then decides (503 MLFLOW_SATURATED, as for everyone).
-  const shared = options.bulkhead.clientMaxConcurrency < options.bulkhead.maxConcurrency + options.bulkhead.queueSize;
+  // A share as large as the bulkhead and its queue would refuse calls the bulkhead would refuse anyway, with
+  // another code (artifact bodies aside): the bulkhead alone then decides (503 MLFLOW_SATURATED), and the
+  // share is off.
+  const hasShare = options.bulkhead.clientMaxConcurrency < options.bulkhead.maxConcurrency + options.bulkhead.queueSize;
   function forClient(owner: string): MlflowCalls {
-    if (!shared) return { call, relay, relayStream, read };
+    if (owner === '') throw new Error('an MLflow call without a client: the route lacks the API key hook');
+    if (!hasShare) return { call, relay, relayStream, read };
     return {
       call: (operation) => charged(owner, () => call(operation)),
       relay: (operation) => charged(owner, () => relay(operation)),
@@ -370,10 +373,6 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
   return {
     client,
     breaker,
-    call,
-    relay,
-    relayStream,
-    read,
     forClient,
     load: () => ({
       active: options.bulkhead.maxConcurrency - slots.executionSlots,

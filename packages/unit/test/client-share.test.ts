@@ -71,21 +71,51 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
     expect(breaker).toMatchObject({ state: 'closed', failure_count: 0, rejections_total: 0 });
   });
 
-  it('gives a client its share back as its calls end, and keeps no entry for a client that holds none', async () => {
-    const { app, release, hanging } = await holdShare(2);
-    expect(app.registry.gateway.load().clients).toBe(1);
+  it('reports the clients holding calls in registry_mlflow_clients_holding_calls', async () => {
+    const { app, mlflow, release, hanging } = await holdShare(2);
+    const other = readAs(app, KEY_B);
+    await mlflow.whenCalled(3);
+    expect(await metric(app, METRICS.clientsHoldingCalls)).toBe(2);
+    release();
+    await Promise.all([...hanging, other]);
+    expect(await metric(app, METRICS.clientsHoldingCalls)).toBe(0);
+  });
+
+  it('gives a client its whole share back as its calls end', async () => {
+    const { app, mlflow, release, hanging } = await holdShare(2);
     release();
     await Promise.all(hanging);
-    expect(app.registry.gateway.load().clients).toBe(0);
-    expect((await readAs(app, KEY_A)).statusCode).toBe(200);
-    expect(app.registry.gateway.load().clients).toBe(0);
+    const again = mlflow.hold();
+    const both = [readAs(app, KEY_A), readAs(app, KEY_A)];
+    await mlflow.whenCalled(4);
+    again();
+    expect((await Promise.all(both)).map((r) => r.statusCode)).toEqual([200, 200]);
   });
 
   it('gives a client its share back when MLflow fails its calls', async () => {
-    const { app, mlflow } = buildTestApp({ env: SHARED });
+    const { app, mlflow } = buildTestApp({ env: { ...SHARED, MLFLOW_CB_FAILURE_THRESHOLD: '100' } });
     mlflow.failWith('unreachable');
-    for (let i = 0; i < 3; i += 1) expect((await readAs(app, KEY_A)).json().code).not.toBe('CLIENT_CONCURRENCY_LIMIT');
-    expect(app.registry.gateway.load().clients).toBe(0);
+    const codes = [];
+    for (let i = 0; i < 3; i += 1) codes.push((await readAs(app, KEY_A)).json().code);
+    expect(codes).toEqual(['MLFLOW_UNREACHABLE', 'MLFLOW_UNREACHABLE', 'MLFLOW_UNREACHABLE']);
+    expect(await metric(app, METRICS.clientsHoldingCalls)).toBe(0);
+  });
+
+  it('counts a client by its address alone, whatever X-Forwarded-For says, when TRUST_PROXY is unset', async () => {
+    const env = { MLFLOW_CLIENT_MAX_CONCURRENCY: '1', MLFLOW_MAX_CONCURRENCY: '4' };
+    const { app, mlflow } = buildTestApp({ env });
+    const release = mlflow.hold();
+    const as = (forwardedFor: string) =>
+      app.inject({
+        url: '/api/v1/models/fraud',
+        remoteAddress: '10.0.0.1',
+        headers: { 'x-forwarded-for': forwardedFor },
+      });
+    const hanging = as('203.0.113.1');
+    await mlflow.whenCalled(1);
+    expect((await as('203.0.113.2')).json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
+    release();
+    expect((await hanging).statusCode).toBe(200);
   });
 
   it('counts writes and pass-through calls in the same share as reads', async () => {
@@ -117,11 +147,29 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
       url: '/mlflow/get-artifact?path=model.pkl&run_uuid=abc',
       headers: { 'x-api-key': KEY_A },
     });
-    await expect.poll(() => app.registry.gateway.load().streaming, { interval: 5, timeout: 5_000 }).toBe(1);
+    await expect.poll(() => metric(app, METRICS.streamsInFlight), { interval: 5, timeout: 5_000 }).toBe(1);
     expect((await readAs(app, KEY_A)).json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
     expect((await readAs(app, KEY_B)).statusCode).toBe(200);
     body.end('second');
     expect((await download).body).toBe('first;second');
+    expect((await readAs(app, KEY_A)).statusCode).toBe(200);
+  });
+
+  it('gives a client its share back when its artifact body fails', async () => {
+    const { app, mlflow } = buildTestApp({ env: { ...SHARED, MLFLOW_CLIENT_MAX_CONCURRENCY: '1' } });
+    const body = new PassThrough();
+    mlflow.forward = async () => ({ status: 200, headers: {}, body });
+    body.write('first;');
+    const download = app
+      .inject({ url: '/mlflow/get-artifact?path=model.pkl&run_uuid=abc', headers: { 'x-api-key': KEY_A } })
+      .then(
+        () => 'completed',
+        () => 'cut',
+      );
+    await expect.poll(() => metric(app, METRICS.streamsInFlight), { interval: 5, timeout: 5_000 }).toBe(1);
+    body.destroy(new Error('MLflow went away'));
+    expect(await download).toBe('cut');
+    await expect.poll(() => metric(app, METRICS.clientsHoldingCalls), { interval: 5, timeout: 5_000 }).toBe(0);
     expect((await readAs(app, KEY_A)).statusCode).toBe(200);
   });
 
@@ -139,6 +187,11 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
     expect([(await hanging).statusCode, (await other).statusCode]).toEqual([200, 200]);
   });
 
+  it('refuses to charge a call to no client, as from a route without the API key hook', () => {
+    const { app } = buildTestApp();
+    expect(() => app.registry.gateway.forClient('')).toThrow('the route lacks the API key hook');
+  });
+
   it.each([
     { share: '2', what: 'exactly the bulkhead and its queue' },
     { share: '3', what: 'more than the bulkhead and its queue' },
@@ -146,7 +199,7 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
     const env = { MLFLOW_CLIENT_MAX_CONCURRENCY: share, MLFLOW_MAX_CONCURRENCY: '1', MLFLOW_QUEUE_SIZE: '1' };
     const { app, release, hanging } = await holdShare(1, KEY_A, { ...env, API_KEYS: KEY_A });
     hanging.push(readAs(app, KEY_A));
-    await expect.poll(() => app.registry.gateway.load().queued, { interval: 5, timeout: 5_000 }).toBe(1);
+    await expect.poll(() => metric(app, METRICS.callsQueued), { interval: 5, timeout: 5_000 }).toBe(1);
     expect((await readAs(app, KEY_A)).json().code).toBe('MLFLOW_SATURATED');
     release();
     await Promise.all(hanging);

@@ -14,6 +14,7 @@ export const METRICS = {
   streamsInFlight: 'registry_mlflow_streams_in_flight',
   saturated: 'registry_mlflow_saturated_total',
   clientLimited: 'registry_mlflow_client_limited_total',
+  clientsHoldingCalls: 'registry_mlflow_clients_holding_calls',
   healthScore: 'registry_health_score',
   residentMemoryBytes: 'registry_process_resident_memory_bytes',
   eventLoopLagP99Seconds: 'registry_nodejs_eventloop_lag_p99_seconds',

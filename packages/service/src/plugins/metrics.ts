@@ -100,6 +100,14 @@ async function metrics(app: FastifyInstance): Promise<void> {
     },
   });
   new Gauge({
+    name: METRICS.clientsHoldingCalls,
+    help: 'Clients (API keys, or addresses without API_KEYS) holding at least one MLflow call or artifact stream now.',
+    registers: [register],
+    collect() {
+      this.set(gateway.load().clients);
+    },
+  });
+  new Gauge({
     name: METRICS.healthScore,
     help: 'Percentage of component checks passing (mlflow, postgres, redis).',
     registers: [register],

@@ -64,8 +64,14 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
     }
     const calls = gateway.forClient(request.registryClient);
     const response = await (decision.artifact ? calls.relayStream(forward) : calls.relay(forward));
-    reply.status(response.status).headers(response.headers);
-    return reply.send(response.body ?? '');
+    try {
+      reply.status(response.status).headers(response.headers);
+      return reply.send(response.body ?? '');
+    } catch (error) {
+      // A body that is never sent never ends: destroyed, it frees its stream slot and its client's share.
+      response.body?.destroy();
+      throw error;
+    }
   };
 
   const schema = {
