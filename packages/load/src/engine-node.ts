@@ -97,6 +97,26 @@ function requestCycle(
   });
 }
 
+/** Hands out API keys one after another, round and round: one per connection, across a scenario's streams. */
+export interface KeyDealer {
+  readonly size: number;
+  next(): string | undefined;
+}
+
+/** A dealer over `keys` (none: every `next()` is undefined). */
+export function dealKeys(keys: readonly string[]): KeyDealer {
+  let dealt = 0;
+  return {
+    size: keys.length,
+    next() {
+      if (keys.length === 0) return undefined;
+      const key = keys[dealt % keys.length];
+      dealt += 1;
+      return key;
+    },
+  };
+}
+
 /** One autocannon run; `startDelayMs` holds it back from the start of its stage. */
 export interface Run {
   readonly connections: number;
@@ -172,7 +192,7 @@ export async function runStream(
   baseUrl: string,
   stream: Stream,
   durationSec: number,
-  options: { baselineRps?: number; apiKeys?: readonly string[] } = {},
+  options: { baselineRps?: number; apiKeys?: readonly string[] | KeyDealer } = {},
 ): Promise<StreamResult> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
@@ -199,13 +219,10 @@ export async function runStream(
       wrongRefusalCode += 1;
     }
   };
-  const apiKeys = options.apiKeys ?? [];
-  let connectionsStarted = 0;
+  const keys = Array.isArray(options.apiKeys) ? dealKeys(options.apiKeys) : (options.apiKeys as KeyDealer | undefined);
   // autocannon calls this once per connection, as it creates it: the connection's key, in turn.
   const setupClient = (client: autocannon.Client) => {
-    const apiKey = apiKeys[connectionsStarted % apiKeys.length];
-    connectionsStarted += 1;
-    client.setRequests(requestCycle(stream.requests, onResponse, apiKey));
+    client.setRequests(requestCycle(stream.requests, onResponse, keys?.next()));
   };
   const run = async (phase: Run): Promise<autocannon.Result> => {
     if (phase.startDelayMs) await delay(phase.startDelayMs);
@@ -217,7 +234,7 @@ export async function runStream(
           duration: Math.max(1, phase.durationSec),
           timeout: REQUEST_TIMEOUT_SEC,
           requests: requestCycle(stream.requests, onResponse, undefined),
-          ...(apiKeys.length > 0 ? { setupClient } : {}),
+          ...(keys?.size ? { setupClient } : {}),
           ...(phase.overallRate ? { overallRate: phase.overallRate } : {}),
           // An arrival rate is held by count: exactly `amount` requests, so the engine cannot overshoot
           // the load it was asked for; the rate achieved is then checked against the rate asked.

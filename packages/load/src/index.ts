@@ -1,7 +1,9 @@
 export { BASELINE, type BareKind, type BareServer, measureBaseline, measureRps, startBareServer } from './baseline.js';
 export {
   ARRIVAL_TOLERANCE,
+  dealKeys,
   judge,
+  type KeyDealer,
   type Measured,
   planRuns,
   type Run,

@@ -1,4 +1,4 @@
-import { runStream, type StreamResult, type ThresholdVerdict } from './engine-node.js';
+import { dealKeys, runStream, type StreamResult, type ThresholdVerdict } from './engine-node.js';
 import type { Scenario } from './scenarios.js';
 import { applyPrecondition, type LoadTarget, readResources, readTrips } from './target.js';
 
@@ -28,9 +28,12 @@ export async function runScenario(
   await applyPrecondition(target, scenario.precondition, { awaitBreaker: options.awaitBreaker });
   const before = await readResources(target.serviceUrl);
   const tripsBefore = await readTrips(target.serviceUrl);
+  // One dealer for the whole scenario: its streams' connections present the keys in turn, never two
+  // streams starting from the same key.
+  const apiKeys = dealKeys(target.apiKeys);
   const streams = await Promise.all(
     scenario.streams.map((stream) =>
-      runStream(target.serviceUrl, stream, durationSec, { baselineRps: options.baselineRps, apiKeys: target.apiKeys }),
+      runStream(target.serviceUrl, stream, durationSec, { baselineRps: options.baselineRps, apiKeys }),
     ),
   );
   const after = await readResources(target.serviceUrl);

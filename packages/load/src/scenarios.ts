@@ -91,11 +91,11 @@ export const SLOW_MLFLOW_LATENCY_MS = 300;
 export const LOAD_BULKHEAD = { maxConcurrency: 16, queueSize: 16 } as const;
 
 /**
- * Users of a local run with keys of their own: connections present them in turn, so that with the most
- * connections any scenario opens (SATURATION_USERS) no key has more than 4 requests in flight, half the
- * service's default per-client share (MLFLOW_CLIENT_MAX_CONCURRENCY, 8).
+ * Users of a local run with keys of their own: a scenario's connections present them in turn, so that with
+ * the most connections any scenario opens (SATURATION_USERS and 2 liveness probes) no key has more than 4
+ * requests in flight, half the service's default per-client share (MLFLOW_CLIENT_MAX_CONCURRENCY, 8).
  */
-export const LOAD_CLIENTS = 50;
+export const LOAD_CLIENTS = 64;
 
 /**
  * MLflow's own time per call, which a single-worker MLflow spends one call after another: 17-20 ms

@@ -3,6 +3,7 @@ import { percentile, percentileOfSorted } from '@registry/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   ARRIVAL_TOLERANCE,
+  dealKeys,
   judge,
   LOAD_BULKHEAD,
   LOAD_CLIENT_KEYS,
@@ -192,12 +193,19 @@ describe('Saturated MLflow scenario', () => {
     expect(new Set(LOAD_CLIENT_KEYS).size).toBe(LOAD_CLIENTS);
     expect(LOAD_SERVICE_ENV.API_KEYS?.split(',')).toEqual([...LOAD_CLIENT_KEYS]);
     expect(LOAD_SERVICE_ENV).not.toHaveProperty('MLFLOW_CLIENT_MAX_CONCURRENCY');
-    const connections = SCENARIOS.flatMap((s) =>
-      s.streams.map((stream) => ('vus' in stream.load ? stream.load.vus : 1)),
+    // A scenario's streams run at once and share the keys: count every connection of the scenario.
+    const connections = SCENARIOS.map((s) =>
+      s.streams.reduce((sum, stream) => sum + ('vus' in stream.load ? stream.load.vus : 1), 0),
     );
     const perKey = Math.ceil(Math.max(...connections) / LOAD_CLIENTS);
-    expect(Math.max(...connections)).toBe(SATURATION_USERS);
+    expect(Math.max(...connections)).toBe(SATURATION_USERS + 2);
     expect(perKey).toBeLessThanOrEqual(Number(SETTINGS.MLFLOW_CLIENT_MAX_CONCURRENCY.default) / 2);
+  });
+
+  it('deals the keys in turn across every call, round and round, and none when there are none', () => {
+    const dealer = dealKeys(['k1', 'k2', 'k3']);
+    expect(Array.from({ length: 5 }, () => dealer.next())).toEqual(['k1', 'k2', 'k3', 'k1', 'k2']);
+    expect(dealKeys([]).next()).toBeUndefined();
   });
 
   it('keeps MLflow slow but below the request timeout, so nothing fails for the breaker to count', () => {
