@@ -155,6 +155,28 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
     expect((await readAs(app, KEY_A)).statusCode).toBe(200);
   });
 
+  it('gives back only the call that ended while the client holds others', async () => {
+    const { app, mlflow } = buildTestApp({ env: SHARED });
+    const body = new PassThrough();
+    mlflow.forward = async () => ({ status: 200, headers: {}, body });
+    body.write('first;');
+    const download = app.inject({
+      url: '/mlflow/get-artifact?path=model.pkl&run_uuid=abc',
+      headers: { 'x-api-key': KEY_A },
+    });
+    await expect.poll(() => metric(app, METRICS.streamsInFlight), { interval: 5, timeout: 5_000 }).toBe(1);
+    // A call that begins and ends while the download holds one of the two places.
+    expect((await readAs(app, KEY_A)).statusCode).toBe(200);
+    const release = mlflow.hold();
+    const hanging = readAs(app, KEY_A);
+    // The replaced `forward` is not counted: these are the two reads.
+    await mlflow.whenCalled(2);
+    expect((await readAs(app, KEY_A)).json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
+    release();
+    body.end('second');
+    expect([(await hanging).statusCode, (await download).statusCode]).toEqual([200, 200]);
+  });
+
   it('gives a client its share back when its artifact body fails', async () => {
     const { app, mlflow } = buildTestApp({ env: { ...SHARED, MLFLOW_CLIENT_MAX_CONCURRENCY: '1' } });
     const body = new PassThrough();
