@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import ipaddr from 'ipaddr.js';
 import { ServiceError } from './errors.js';
 
 function digest(value: string): Buffer {
@@ -37,11 +38,25 @@ export function matchesAnyKey(given: string | undefined, keys: readonly string[]
   return matchingKeyIndex(given, keys.map(digest)) !== -1;
 }
 
+/**
+ * The address a client without a key is counted by: an IPv4 address (also one mapped into IPv6, so a
+ * dual-stack client is one client), or the /64 network of an IPv6 address, since one subscriber is given
+ * a whole /64 and may send from any address in it. Anything unparsable is kept as it is.
+ */
+export function clientAddress(ip: string): string {
+  if (!ipaddr.isValid(ip)) return ip;
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  const network = (address as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16));
+  return `${network.join(':')}::/64`;
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /**
      * Who sent the request, for the per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY):
-     * `key:<index>` for the API key presented (never the key itself), or `address:<ip>` without API_KEYS.
+     * `key:<index>` for the API key presented (never the key itself), or `address:<clientAddress>` without
+     * API_KEYS.
      */
     registryClient: string;
   }
@@ -56,7 +71,7 @@ export function createApiKeyHook(keys: readonly string[]) {
   const digests = keys.map(digest);
   return async (request: FastifyRequest) => {
     if (keys.length === 0) {
-      request.registryClient = `address:${request.ip}`;
+      request.registryClient = `address:${clientAddress(request.ip)}`;
       return;
     }
     const header = request.headers['x-api-key'];

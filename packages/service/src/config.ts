@@ -164,7 +164,7 @@ export const SETTINGS = {
   MLFLOW_CLIENT_MAX_CONCURRENCY: {
     default: '8',
     description:
-      'MLflow calls one client may have in flight or waiting at once, artifact bodies streaming included (its share of the bulkhead); one more gets 429 CLIENT_CONCURRENCY_LIMIT at once. A client is its API key, or its address when API_KEYS is unset. MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE or more: no share.',
+      'MLflow calls one client may have in flight or waiting at once, artifact bodies streaming included (its share of the bulkhead); one more gets 429 CLIENT_CONCURRENCY_LIMIT at once. A client is its API key, or its address when API_KEYS is unset (an IPv6 address: its /64). MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE or more: no share.',
     schema: integer(1, 10_000),
   },
   MLFLOW_REQUEST_TIMEOUT: {

@@ -1,5 +1,5 @@
 export { type AppDeps, buildApp, LOG_REDACT_PATHS, type RegistryContext } from './app.js';
-export { bearerToken, matchesAnyKey, secretsEqual } from './auth.js';
+export { bearerToken, clientAddress, matchesAnyKey, secretsEqual } from './auth.js';
 export {
   BACKOFF_JITTER_RATIO,
   BreakerOpenError,

@@ -1,4 +1,4 @@
-import { bearerToken, matchesAnyKey } from '@registry/service';
+import { bearerToken, clientAddress, matchesAnyKey } from '@registry/service';
 import { describe, expect, it } from 'vitest';
 import { buildTestApp } from './support/fakes.js';
 
@@ -76,5 +76,18 @@ describe('matchesAnyKey', () => {
       matchesAnyKey('k3', ['k1', 'k2']),
       matchesAnyKey(undefined, ['k1']),
     ]).toEqual([true, false, false]);
+  });
+});
+
+describe('clientAddress', () => {
+  it('keeps an IPv4 address, unmaps one mapped into IPv6, and gives an IPv6 address its /64 network', () => {
+    expect(clientAddress('10.0.0.1')).toBe('10.0.0.1');
+    expect(clientAddress('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(clientAddress('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(clientAddress('::1')).toBe('0:0:0:0::/64');
+  });
+
+  it('keeps what is not an address as it is', () => {
+    expect(clientAddress('not an address')).toBe('not an address');
   });
 });

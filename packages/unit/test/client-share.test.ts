@@ -101,6 +101,23 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
     expect(await metric(app, METRICS.clientsHoldingCalls)).toBe(0);
   });
 
+  it.each([
+    { what: 'two IPv6 addresses of one /64', first: '2001:db8:1:2::10', second: '2001:db8:1:2:ffff::1' },
+    { what: 'an IPv4 address and the same address mapped into IPv6', first: '10.0.0.1', second: '::ffff:10.0.0.1' },
+  ])('counts $what as one client without API_KEYS', async ({ first, second }) => {
+    const env = { MLFLOW_CLIENT_MAX_CONCURRENCY: '1', MLFLOW_MAX_CONCURRENCY: '4' };
+    const { app, mlflow } = buildTestApp({ env });
+    const release = mlflow.hold();
+    const from = (remoteAddress: string) => app.inject({ url: '/api/v1/models/fraud', remoteAddress });
+    const hanging = from(first);
+    await mlflow.whenCalled(1);
+    expect((await from(second)).json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
+    const elsewhere = from('2001:db8:1:3::10');
+    await mlflow.whenCalled(2);
+    release();
+    expect([(await hanging).statusCode, (await elsewhere).statusCode]).toEqual([200, 200]);
+  });
+
   it('counts a client by its address alone, whatever X-Forwarded-For says, when TRUST_PROXY is unset', async () => {
     const env = { MLFLOW_CLIENT_MAX_CONCURRENCY: '1', MLFLOW_MAX_CONCURRENCY: '4' };
     const { app, mlflow } = buildTestApp({ env });
