@@ -27,6 +27,20 @@ async function holdShare(count: number, key = KEY_A, env: Record<string, string>
   return { app, mlflow, release, hanging };
 }
 
+/** Starts an artifact download as KEY_A whose body streams until the test ends (or fails) it. */
+async function streamingDownload(env: Record<string, string>) {
+  const { app, mlflow } = buildTestApp({ env });
+  const body = new PassThrough();
+  mlflow.forward = async () => ({ status: 200, headers: {}, body });
+  body.write('first;');
+  const download = app.inject({
+    url: '/mlflow/get-artifact?path=model.pkl&run_uuid=abc',
+    headers: { 'x-api-key': KEY_A },
+  });
+  await expect.poll(() => metric(app, METRICS.streamsInFlight), { interval: 5, timeout: 5_000 }).toBe(1);
+  return { app, mlflow, body, download };
+}
+
 describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY)', () => {
   it('refuses a client its next call at once with 429 CLIENT_CONCURRENCY_LIMIT and Retry-After while it holds its share', async () => {
     const { app, mlflow, release, hanging } = await holdShare(2);
@@ -156,15 +170,7 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
   });
 
   it('charges an artifact body to its client until the body ends', async () => {
-    const { app, mlflow } = buildTestApp({ env: { ...SHARED, MLFLOW_CLIENT_MAX_CONCURRENCY: '1' } });
-    const body = new PassThrough();
-    mlflow.forward = async () => ({ status: 200, headers: {}, body });
-    body.write('first;');
-    const download = app.inject({
-      url: '/mlflow/get-artifact?path=model.pkl&run_uuid=abc',
-      headers: { 'x-api-key': KEY_A },
-    });
-    await expect.poll(() => metric(app, METRICS.streamsInFlight), { interval: 5, timeout: 5_000 }).toBe(1);
+    const { app, body, download } = await streamingDownload({ ...SHARED, MLFLOW_CLIENT_MAX_CONCURRENCY: '1' });
     expect((await readAs(app, KEY_A)).json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
     expect((await readAs(app, KEY_B)).statusCode).toBe(200);
     body.end('second');
@@ -173,15 +179,7 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
   });
 
   it('gives back only the call that ended while the client holds others', async () => {
-    const { app, mlflow } = buildTestApp({ env: SHARED });
-    const body = new PassThrough();
-    mlflow.forward = async () => ({ status: 200, headers: {}, body });
-    body.write('first;');
-    const download = app.inject({
-      url: '/mlflow/get-artifact?path=model.pkl&run_uuid=abc',
-      headers: { 'x-api-key': KEY_A },
-    });
-    await expect.poll(() => metric(app, METRICS.streamsInFlight), { interval: 5, timeout: 5_000 }).toBe(1);
+    const { app, mlflow, body, download } = await streamingDownload(SHARED);
     // A call that begins and ends while the download holds one of the two places.
     expect((await readAs(app, KEY_A)).statusCode).toBe(200);
     const release = mlflow.hold();
@@ -195,17 +193,11 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
   });
 
   it('gives a client its share back when its artifact body fails', async () => {
-    const { app, mlflow } = buildTestApp({ env: { ...SHARED, MLFLOW_CLIENT_MAX_CONCURRENCY: '1' } });
-    const body = new PassThrough();
-    mlflow.forward = async () => ({ status: 200, headers: {}, body });
-    body.write('first;');
-    const download = app
-      .inject({ url: '/mlflow/get-artifact?path=model.pkl&run_uuid=abc', headers: { 'x-api-key': KEY_A } })
-      .then(
-        () => 'completed',
-        () => 'cut',
-      );
-    await expect.poll(() => metric(app, METRICS.streamsInFlight), { interval: 5, timeout: 5_000 }).toBe(1);
+    const { app, body, download: started } = await streamingDownload({ ...SHARED, MLFLOW_CLIENT_MAX_CONCURRENCY: '1' });
+    const download = started.then(
+      () => 'completed',
+      () => 'cut',
+    );
     body.destroy(new Error('MLflow went away'));
     expect(await download).toBe('cut');
     await expect.poll(() => metric(app, METRICS.clientsHoldingCalls), { interval: 5, timeout: 5_000 }).toBe(0);
