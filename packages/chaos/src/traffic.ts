@@ -8,7 +8,7 @@ import {
   REGISTRY_PREFIX,
   ROUTES,
 } from '@registry/service/client';
-import { SERVED_BY_HEADER } from '@registry/testkit';
+import { dealKeys, SERVED_BY_HEADER } from '@registry/testkit';
 
 /** The kinds of route the hypothesis speaks about. */
 export type RouteClass = 'live' | 'ready' | 'core' | 'cached_read' | 'uncached_read' | 'write';
@@ -172,8 +172,7 @@ export function startTraffic(
   let mode: TrafficMode = initialMode;
   let running = true;
   let ticks = 0;
-  const keys = options.apiKeys ?? [];
-  let sent = 0;
+  const keys = dealKeys(options.apiKeys ?? []);
 
   const track = (promise: Promise<unknown>) => {
     inFlight.add(promise);
@@ -206,9 +205,8 @@ export function startTraffic(
         (c) => !MLFLOW_BOUND.has(c) || ticks % (c === 'write' ? WRITE_EVERY_TICKS : READ_EVERY_TICKS) === 0,
       );
       for (const routeClass of classes) {
-        const apiKey = keys.length > 0 ? keys[sent % keys.length] : undefined;
-        sent += 1;
-        track(send(baseUrl, routeClass, limits.requestTimeoutMs, apiKey).then((sample) => samples.push(sample)));
+        const sending = send(baseUrl, routeClass, limits.requestTimeoutMs, keys.next());
+        track(sending.then((sample) => samples.push(sample)));
       }
       if (options.pollBreaker !== false) track(pollBreaker());
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, limits.tickMs - (Date.now() - started))));

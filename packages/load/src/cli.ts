@@ -4,7 +4,7 @@
 // when a k6 binary is on PATH. Prints a table per scenario, writes JSON and HTML, exits 1 on a breach.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { workspaceRoot } from '@registry/testkit';
+import { parseApiKeys, workspaceRoot } from '@registry/testkit';
 import { BASELINE, measureBaseline } from './baseline.js';
 import { isK6Available, runK6 } from './k6-engine.js';
 import { formatScenario, type LoadReport, writeLoadReports } from './report.js';
@@ -61,10 +61,7 @@ async function main(): Promise<number> {
   if (!Number.isFinite(durationScale) || durationScale <= 0) fail('--duration-scale: expected a number above 0');
   const reportDir = resolve(values['report-dir'] ?? `${workspaceRoot()}/reports/load`);
   // From the environment, not a flag: a key on the command line shows in the process list.
-  const apiKeys = (process.env.REGISTRY_API_KEY ?? '')
-    .split(',')
-    .map((key) => key.trim())
-    .filter((key) => key !== '');
+  const apiKeys = parseApiKeys(process.env.REGISTRY_API_KEY);
   const scenarios = only ? SCENARIOS.filter((s) => only.includes(s.id)) : SCENARIOS;
 
   const log = (line: string) => process.stdout.write(`${line}\n`);

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { percentileOfSorted } from '@registry/testkit';
+import { type KeyDealer, percentileOfSorted } from '@registry/testkit';
 import autocannon from 'autocannon';
 import type { Load, Stream, Thresholds, WeightedRequest } from './scenarios.js';
 
@@ -97,26 +97,6 @@ function requestCycle(
   });
 }
 
-/** Hands out API keys one after another, round and round: one per connection, across a scenario's streams. */
-export interface KeyDealer {
-  readonly size: number;
-  next(): string | undefined;
-}
-
-/** A dealer over `keys` (none: every `next()` is undefined). */
-export function dealKeys(keys: readonly string[]): KeyDealer {
-  let dealt = 0;
-  return {
-    size: keys.length,
-    next() {
-      if (keys.length === 0) return undefined;
-      const key = keys[dealt % keys.length];
-      dealt += 1;
-      return key;
-    },
-  };
-}
-
 /** One autocannon run; `startDelayMs` holds it back from the start of its stage. */
 export interface Run {
   readonly connections: number;
@@ -186,13 +166,13 @@ const REQUEST_TIMEOUT_SEC = 10;
 /**
  * Runs one stream with autocannon for `durationSec` (each stage of a ramp in turn), recording every
  * response's status and latency, and judges it against the stream's thresholds. With `apiKeys` (a service
- * that runs with API_KEYS), each connection is one user and carries one of them in `x-api-key`, in turn.
+ * that runs with API_KEYS), each connection is one user and carries the key the dealer gives it in `x-api-key`.
  */
 export async function runStream(
   baseUrl: string,
   stream: Stream,
   durationSec: number,
-  options: { baselineRps?: number; apiKeys?: readonly string[] | KeyDealer } = {},
+  options: { baselineRps?: number; apiKeys?: KeyDealer } = {},
 ): Promise<StreamResult> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
@@ -219,10 +199,9 @@ export async function runStream(
       wrongRefusalCode += 1;
     }
   };
-  const keys = Array.isArray(options.apiKeys) ? dealKeys(options.apiKeys) : (options.apiKeys as KeyDealer | undefined);
   // autocannon calls this once per connection, as it creates it: the connection's key, in turn.
   const setupClient = (client: autocannon.Client) => {
-    client.setRequests(requestCycle(stream.requests, onResponse, keys?.next()));
+    client.setRequests(requestCycle(stream.requests, onResponse, options.apiKeys?.next()));
   };
   const run = async (phase: Run): Promise<autocannon.Result> => {
     if (phase.startDelayMs) await delay(phase.startDelayMs);
@@ -234,7 +213,7 @@ export async function runStream(
           duration: Math.max(1, phase.durationSec),
           timeout: REQUEST_TIMEOUT_SEC,
           requests: requestCycle(stream.requests, onResponse, undefined),
-          ...(keys?.size ? { setupClient } : {}),
+          ...(options.apiKeys?.size ? { setupClient } : {}),
           ...(phase.overallRate ? { overallRate: phase.overallRate } : {}),
           // An arrival rate is held by count: exactly `amount` requests, so the engine cannot overshoot
           // the load it was asked for; the rate achieved is then checked against the rate asked.

@@ -1,9 +1,7 @@
 export { BASELINE, type BareKind, type BareServer, measureBaseline, measureRps, startBareServer } from './baseline.js';
 export {
   ARRIVAL_TOLERANCE,
-  dealKeys,
   judge,
-  type KeyDealer,
   type Measured,
   planRuns,
   type Run,

@@ -1,4 +1,5 @@
-import { dealKeys, runStream, type StreamResult, type ThresholdVerdict } from './engine-node.js';
+import { dealKeys } from '@registry/testkit';
+import { runStream, type StreamResult, type ThresholdVerdict } from './engine-node.js';
 import type { Scenario } from './scenarios.js';
 import { applyPrecondition, type LoadTarget, readResources, readTrips } from './target.js';
 

@@ -1,6 +1,7 @@
 import { createRegistryClient, METRICS, type RegistryClient } from '@registry/service/client';
 import {
   connectToxiproxy,
+  parseApiKeys,
   setProxyEnabled,
   startService,
   startStack,
@@ -18,11 +19,6 @@ import { LOAD_BULKHEAD, LOAD_CLIENTS, LOAD_MODEL, type Precondition, SLOW_MLFLOW
 export const LOAD_CLIENT_KEYS: readonly string[] = Object.freeze(
   Array.from({ length: LOAD_CLIENTS }, (_, index) => `load-client-${String(index).padStart(2, '0')}-key`),
 );
-
-/** The keys a service started with `env` accepts (its API_KEYS), in order. */
-function keysOf(env: Readonly<Record<string, string>>): readonly string[] {
-  return (env.API_KEYS ?? '').split(',').filter((key) => key !== '');
-}
 
 /**
  * Service settings for a local load run: quiet logs, a probe fast enough to open and close the breaker in
@@ -67,7 +63,7 @@ export async function startLocalTarget(
     serviceUrl: stack.service.url,
     description: `local stack (service ${stack.service.url}, real MLflow ${stack.mlflow.url}, Toxiproxy ${stack.toxiproxy.url})`,
     proxy: stack.proxy,
-    apiKeys: keysOf(serviceEnv),
+    apiKeys: parseApiKeys(serviceEnv.API_KEYS),
     stop: () => stack.stop(),
   };
 }
@@ -162,7 +158,7 @@ export async function startServiceBeside(
     serviceUrl: service.url,
     description: `service ${service.url} beside ${target.description}`,
     proxy: target.proxy,
-    apiKeys: keysOf(env),
+    apiKeys: parseApiKeys(env.API_KEYS),
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -1,4 +1,4 @@
-import { freePort, startService } from '@registry/testkit';
+import { dealKeys, freePort, startService } from '@registry/testkit';
 import { describe, expect, it } from 'vitest';
 import { connectRemoteTarget, runStream, type Stream } from '../src/index.js';
 
@@ -21,8 +21,10 @@ describe('connectRemoteTarget', () => {
     const withKey = await connectRemoteTarget(service.url, undefined, 'mlflow', [API_KEY]);
     const withoutKey = await connectRemoteTarget(service.url);
 
-    const keyed = await runStream(withKey.serviceUrl, registryReads, 1, { apiKeys: withKey.apiKeys });
-    const anonymous = await runStream(withoutKey.serviceUrl, registryReads, 1, { apiKeys: withoutKey.apiKeys });
+    const keyed = await runStream(withKey.serviceUrl, registryReads, 1, { apiKeys: dealKeys(withKey.apiKeys) });
+    const anonymous = await runStream(withoutKey.serviceUrl, registryReads, 1, {
+      apiKeys: dealKeys(withoutKey.apiKeys),
+    });
 
     expect(keyed.requests).toBeGreaterThan(0);
     expect(keyed.statuses['401']).toBeUndefined();

@@ -1,9 +1,8 @@
 import { ERRORS, SETTINGS } from '@registry/service';
-import { percentile, percentileOfSorted } from '@registry/testkit';
+import { dealKeys, parseApiKeys, percentile, percentileOfSorted } from '@registry/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   ARRIVAL_TOLERANCE,
-  dealKeys,
   judge,
   LOAD_BULKHEAD,
   LOAD_CLIENT_KEYS,
@@ -206,6 +205,11 @@ describe('Saturated MLflow scenario', () => {
     const dealer = dealKeys(['k1', 'k2', 'k3']);
     expect(Array.from({ length: 5 }, () => dealer.next())).toEqual(['k1', 'k2', 'k3', 'k1', 'k2']);
     expect(dealKeys([]).next()).toBeUndefined();
+  });
+
+  it('reads a comma-separated key list, trimmed, without empty entries', () => {
+    expect(parseApiKeys(' k1, k2,,k3 ')).toEqual(['k1', 'k2', 'k3']);
+    expect(parseApiKeys(undefined)).toEqual([]);
   });
 
   it('keeps MLflow slow but below the request timeout, so nothing fails for the breaker to count', () => {

@@ -1,4 +1,5 @@
 export type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
+export { dealKeys, type KeyDealer, parseApiKeys } from './api-keys.js';
 export {
   CONTAINER_LABEL,
   CONTAINER_NETWORKINGS,

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
+import { parseApiKeys } from './api-keys.js';
 import {
   type ContainerNetworking,
   isDockerAvailable,
@@ -402,10 +403,7 @@ export function connectDeployedStack(env: NodeJS.ProcessEnv = process.env): Stac
     provider: 'external',
     service,
     replicas: [service],
-    clientApiKeys: (env.REGISTRY_API_KEY ?? '')
-      .split(',')
-      .map((key) => key.trim())
-      .filter((key) => key !== ''),
+    clientApiKeys: parseApiKeys(env.REGISTRY_API_KEY),
     stop,
     [Symbol.asyncDispose]: stop,
   };
