@@ -64,14 +64,8 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
     }
     const calls = gateway.forClient(request.registryClient);
     const response = await (decision.artifact ? calls.relayStream(forward) : calls.relay(forward));
-    try {
-      reply.status(response.status).headers(response.headers);
-      return reply.send(response.body ?? '');
-    } catch (error) {
-      // A body that is never sent never ends: destroyed, it frees its stream slot and its client's share.
-      response.body?.destroy();
-      throw error;
-    }
+    reply.status(response.status).headers(response.headers);
+    return reply.send(response.body ?? '');
   };
 
   const schema = {
