@@ -144,6 +144,12 @@ export const SETTINGS = {
     description: 'Largest MLflow answer the pass-through relays, in bytes (streamed, never buffered whole).',
     schema: integer(1024, 2 ** 40),
   },
+  MLFLOW_PROXY_MAX_ENTRY_BYTES: {
+    default: '262144',
+    description:
+      'Most bytes (UTF-8) of tags and aliases, keys and values, that one registered model, model version or logged model may hold after a write through the pass-through; a write beyond is 400 MLFLOW_ENTRY_TOO_LARGE and never reaches MLflow (a write that does not grow its entry always passes). Keep it well below MLFLOW_API_MAX_BYTES: a listing returns whole pages of models with their latest versions.',
+    schema: integer(1024, 2 ** 40),
+  },
   MLFLOW_API_MAX_BYTES: {
     default: '8388608',
     description:
@@ -363,6 +369,8 @@ export interface Config {
     readonly maxResponseBytes: number;
     /** Largest answer read for the service's own calls (MLFLOW_API_MAX_BYTES). */
     readonly maxApiResponseBytes: number;
+    /** Tags and aliases one registry entry may hold after a pass-through write (MLFLOW_PROXY_MAX_ENTRY_BYTES). */
+    readonly maxEntryBytes: number;
     readonly maxConcurrency: number;
     readonly queueSize: number;
     /** MLflow calls (and artifact streams) one client may hold at once: its share of the bulkhead. */
@@ -483,6 +491,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       proxyMode: get('MLFLOW_PROXY'),
       maxResponseBytes: get('MLFLOW_PROXY_MAX_BYTES'),
       maxApiResponseBytes: get('MLFLOW_API_MAX_BYTES'),
+      maxEntryBytes: get('MLFLOW_PROXY_MAX_ENTRY_BYTES'),
       maxConcurrency: get('MLFLOW_MAX_CONCURRENCY'),
       queueSize: get('MLFLOW_QUEUE_SIZE'),
       clientMaxConcurrency: get('MLFLOW_CLIENT_MAX_CONCURRENCY'),

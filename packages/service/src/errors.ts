@@ -36,6 +36,11 @@ export const ERRORS = {
       'This client already has MLFLOW_CLIENT_MAX_CONCURRENCY MLflow calls in flight or waiting; retry after the Retry-After delay.',
   },
   MLFLOW_REJECTED: { status: 400, message: 'MLflow rejected the request.' },
+  MLFLOW_ENTRY_TOO_LARGE: {
+    status: 400,
+    message:
+      'The write would leave its registry entry holding more tags and aliases than the pass-through allows (MLFLOW_PROXY_MAX_ENTRY_BYTES).',
+  },
   MLFLOW_UNREACHABLE: { status: 502, message: 'MLflow could not be reached.' },
   MLFLOW_UPSTREAM_ERROR: { status: 502, message: 'MLflow answered with a server error.' },
   MLFLOW_BAD_RESPONSE: { status: 502, message: 'MLflow answered with a malformed response.' },

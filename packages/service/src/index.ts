@@ -53,12 +53,14 @@ export {
   FORWARDED_RESPONSE_HEADERS,
   isMlflowError,
   isMlflowOutage,
+  type LoggedModelInfo,
   type MlflowClient,
   MlflowError,
   type MlflowErrorKind,
   type ModelVersion,
   type RegisteredModel,
 } from './mlflow-client.js';
+export { type EntryStore, type EntryWrite, enforceEntryBudget, entryWriteOf } from './mlflow-entry-budget.js';
 export {
   type BulkheadLimits,
   type CacheLimits,

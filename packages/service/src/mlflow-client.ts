@@ -78,6 +78,13 @@ const errorBodySchema = z.looseObject({ error_code: z.string(), message: z.strin
 export type ModelVersion = z.infer<typeof modelVersionSchema>;
 /** A registered model as MLflow describes it. */
 export type RegisteredModel = z.infer<typeof registeredModelSchema>;
+/** A logged model as MLflow describes it: what the service reads of it is its tags. */
+export const loggedModelInfoSchema = z.looseObject({
+  model_id: z.string(),
+  tags: z.array(z.looseObject({ key: z.string(), value: z.string().optional() })).optional(),
+});
+/** A logged model's `info` as MLflow describes it (fields MLflow adds are kept). */
+export type LoggedModelInfo = z.infer<typeof loggedModelInfoSchema>;
 /** One page of a registered-model search. */
 export type ModelSearchPage = z.infer<typeof searchSchema>;
 
@@ -107,6 +114,7 @@ export interface MlflowClient {
   searchRegisteredModels(query: { filter?: string; maxResults?: number; pageToken?: string }): Promise<ModelSearchPage>;
   getRegisteredModel(name: string): Promise<RegisteredModel>;
   getModelVersion(name: string, version: string): Promise<ModelVersion>;
+  getLoggedModel(modelId: string): Promise<LoggedModelInfo>;
   createRegisteredModel(name: string): Promise<RegisteredModel>;
   createModelVersion(input: {
     name: string;
@@ -321,6 +329,7 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
 
   const modelEnvelope = z.looseObject({ registered_model: registeredModelSchema });
   const versionEnvelope = z.looseObject({ model_version: modelVersionSchema });
+  const loggedModelEnvelope = z.looseObject({ model: z.looseObject({ info: loggedModelInfoSchema }) });
 
   return {
     searchRegisteredModels: (query) =>
@@ -334,6 +343,8 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
       (await callJson('GET', 'registered-models/get', { name }, modelEnvelope)).registered_model,
     getModelVersion: async (name, version) =>
       (await callJson('GET', 'model-versions/get', { name, version }, versionEnvelope)).model_version,
+    getLoggedModel: async (modelId) =>
+      (await callJson('GET', `logged-models/${encodeURIComponent(modelId)}`, {}, loggedModelEnvelope)).model.info,
     createRegisteredModel: async (name) =>
       (await callJson('POST', 'registered-models/create', { name }, modelEnvelope)).registered_model,
     createModelVersion: async (input) =>

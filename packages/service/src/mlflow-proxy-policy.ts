@@ -1,6 +1,7 @@
 import type { ProxyMode } from './config.js';
 import { MAX_FILTER_LENGTH } from './contract/registry.js';
 import type { ErrorCode } from './errors.js';
+import { type EntryStore, type EntryWrite, entryWriteOf } from './mlflow-entry-budget.js';
 import { STRICT_UTF8 } from './validation.js';
 
 /** The only methods the pass-through relays. */
@@ -29,6 +30,11 @@ export interface ProxyEndpoint {
    * MAX_FILTER_LENGTH, and a POST body that cannot be read as UTF-8 JSON is refused.
    */
   readonly search?: boolean;
+  /**
+   * A write that stores tags or an alias on a registry entry: its JSON body is read for what it stores,
+   * which MLFLOW_PROXY_MAX_ENTRY_BYTES bounds, and a body that cannot be read is refused.
+   */
+  readonly stores?: EntryStore;
 }
 
 /**
@@ -66,21 +72,21 @@ const fullSearch = (method: ProxyEndpoint['method'], path: string): ProxyEndpoin
  * artifact reads around them. Nothing here deletes or renames; `full` allows every path.
  */
 export const PROXY_ENDPOINTS: readonly ProxyEndpoint[] = [
-  write('POST', `${API}/registered-models/create`),
+  write('POST', `${API}/registered-models/create`, { stores: 'new-entry' }),
   read('GET', `${API}/registered-models/get`),
   read('GET', `${API}/registered-models/search`, { search: true }),
   read('GET', `${API}/registered-models/get-latest-versions`),
   read('POST', `${API}/registered-models/get-latest-versions`),
   write('PATCH', `${API}/registered-models/update`),
-  write('POST', `${API}/registered-models/set-tag`),
-  write('POST', `${API}/registered-models/alias`),
+  write('POST', `${API}/registered-models/set-tag`, { stores: 'model-tag' }),
+  write('POST', `${API}/registered-models/alias`, { stores: 'model-alias' }),
   read('GET', `${API}/registered-models/alias`),
-  write('POST', `${API}/model-versions/create`),
+  write('POST', `${API}/model-versions/create`, { stores: 'new-entry' }),
   read('GET', `${API}/model-versions/get`),
   read('GET', `${API}/model-versions/search`, { search: true }),
   write('PATCH', `${API}/model-versions/update`),
   write('POST', `${API}/model-versions/transition-stage`),
-  write('POST', `${API}/model-versions/set-tag`),
+  write('POST', `${API}/model-versions/set-tag`, { stores: 'version-tag' }),
   read('GET', `${API}/model-versions/get-download-uri`),
   read('GET', `${API}/experiments/get`),
   read('GET', `${API}/experiments/get-by-name`),
@@ -94,7 +100,7 @@ export const PROXY_ENDPOINTS: readonly ProxyEndpoint[] = [
   read('POST', `${API}/logged-models/search`, { search: true }),
   // register_model records the new version on the logged model: PATCH logged-models/<id>/tags, and only
   // that (PATCH logged-models/<id> finalizes a logged model, which is not the registry's to change).
-  write('PATCH', `${API}/logged-models/*/tags`),
+  write('PATCH', `${API}/logged-models/*/tags`, { stores: 'logged-model-tags' }),
   read('GET', '/api/3.0/mlflow/server-info'),
   read('GET', ARTIFACTS),
   read('GET', ARTIFACTS, { prefix: true, artifact: true }),
@@ -116,6 +122,8 @@ export interface ProxyTarget {
   /** Path and query below the tracking URI, exactly as the client encoded them. */
   readonly pathAndQuery: string;
   readonly artifact: boolean;
+  /** What a write stores on a registry entry, for MLFLOW_PROXY_MAX_ENTRY_BYTES. */
+  readonly stores?: EntryWrite;
 }
 
 /** Why the pass-through refuses a request: a catalogue code and a message naming the rule. */
@@ -150,25 +158,31 @@ function filtersIn(fields: (name: string) => unknown[]): string[] {
   );
 }
 
+/** What the pass-through reads of a request: its filters, and its JSON body when it read one. */
+interface ReadRequest {
+  readonly filters: string[];
+  readonly body?: Record<string, unknown>;
+}
+
 /**
  * The filters of a request: from its query, and from the JSON body of any method but GET (MLflow reads the
  * body of a PATCH or DELETE as JSON whatever its content type, and of a POST declared JSON). MLflow reads
  * more bodies than `JSON.parse` does (UTF-16 or UTF-32, NaN, a JSON string holding the object as older
- * clients send it), so such a body, and any body of a search, must be UTF-8 JSON holding an object or a
- * JSON string holding one: any other is refused rather than passed on unread. Only a POST of another
- * content type (an artifact upload in `full` mode) is relayed without its body being read: MLflow refuses
- * such a POST to its JSON endpoints.
+ * clients send it), so such a body, and any body of a search or of a write that stores tags (`strict`),
+ * must be UTF-8 JSON holding an object or a JSON string holding one: any other is refused rather than
+ * passed on unread. Only a POST of another content type (an artifact upload in `full` mode) is relayed
+ * without its body being read: MLflow refuses such a POST to its JSON endpoints.
  */
-function readFilters(
+function readRequest(
   request: { method: string; path: string; query: string; body: Uint8Array | undefined; contentType: string },
-  search: boolean,
-): string[] | ProxyRefusal {
+  strict: boolean,
+): ReadRequest | ProxyRefusal {
   const { method, path, body } = request;
   const params = new URLSearchParams(request.query);
   const inQuery = filtersIn((name) => params.getAll(name));
-  if (method === 'GET' || !body || body.byteLength === 0) return inQuery;
+  if (method === 'GET' || !body || body.byteLength === 0) return { filters: inQuery };
   const declaredJson = request.contentType.split(';')[0]?.trim().toLowerCase() === 'application/json';
-  if (method === 'POST' && !search && !declaredJson) return inQuery;
+  if (method === 'POST' && !strict && !declaredJson) return { filters: inQuery };
   const unreadable = refuse('BAD_REQUEST', `The body of ${method} ${path} must be a JSON object in UTF-8.`);
   let parsed: unknown;
   try {
@@ -179,7 +193,7 @@ function readFilters(
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return unreadable;
   const object = parsed as Record<string, unknown>;
-  return [...inQuery, ...filtersIn((name) => [object[name]])];
+  return { filters: [...inQuery, ...filtersIn((name) => [object[name]])], body: object };
 }
 
 /** MLflow serves every REST endpoint under `/ajax-api/` as well as `/api/`: the same endpoint either way. */
@@ -272,12 +286,12 @@ export function decideProxyRequest(input: {
     }
   }
 
-  const filters = readFilters(
+  const read = readRequest(
     { method, path: checked.path, query, body: input.body, contentType: input.contentType ?? '' },
-    endpoint?.search === true,
+    endpoint?.search === true || endpoint?.stores !== undefined,
   );
-  if (!Array.isArray(filters)) return filters;
-  const tooLong = filters.find((filter) => filter.length > MAX_FILTER_LENGTH);
+  if ('ok' in read) return read;
+  const tooLong = read.filters.find((filter) => filter.length > MAX_FILTER_LENGTH);
   if (tooLong !== undefined) {
     return refuse(
       'BAD_REQUEST',
@@ -292,5 +306,15 @@ export function decideProxyRequest(input: {
   if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/`)) {
     return refuse('BAD_REQUEST', 'The MLflow path must stay below the tracking URI.');
   }
-  return { ok: true, pathAndQuery: below, artifact: endpoint?.artifact === true };
+  let stores: EntryWrite | undefined;
+  if (endpoint?.stores !== undefined) {
+    stores = read.body === undefined ? undefined : entryWriteOf(endpoint.stores, read.body, checked.path);
+    if (stores === undefined) {
+      return refuse(
+        'BAD_REQUEST',
+        `The body of ${method} ${checked.path} does not hold the fields MLflow reads as text.`,
+      );
+    }
+  }
+  return { ok: true, pathAndQuery: below, artifact: endpoint?.artifact === true, ...(stores ? { stores } : {}) };
 }

@@ -124,7 +124,17 @@ describe('decideProxyRequest', () => {
       ['PATCH', `${API}/logged-models/m-123/tags`],
       ['GET', `${API}/registered-models/get?name=fraud`],
     ])('allows %s %s in registry mode', (method, rawUrl) => {
-      expect(decide(method, rawUrl, 'registry')).toMatchObject({ ok: true });
+      const body = method === 'GET' ? undefined : new TextEncoder().encode('{"name":"fraud"}');
+      const decision = decideProxyRequest({
+        mode: 'registry',
+        method,
+        rawUrl,
+        routePrefix: MLFLOW_PROXY_PREFIX,
+        trackingUri: TRACKING_URI,
+        body,
+        contentType: 'application/json',
+      });
+      expect(decision).toMatchObject({ ok: true });
     });
 
     it.each([
@@ -360,6 +370,124 @@ describe('decideProxyRequest', () => {
         'registry',
       );
       expect(refusalMessage(decision)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+    });
+  });
+
+  describe('writes that store tags or aliases', () => {
+    const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    function decideWrite(method: string, path: string, body?: Uint8Array, contentType = 'application/json') {
+      return decideProxyRequest({
+        mode: 'registry',
+        method,
+        rawUrl: `${API}/${path}`,
+        routePrefix: MLFLOW_PROXY_PREFIX,
+        trackingUri: TRACKING_URI,
+        body,
+        contentType,
+      });
+    }
+    const stores = (decision: ProxyDecision) => {
+      if (!decision.ok) throw new Error(`expected the write to be relayed, got ${decision.message}`);
+      return decision.stores;
+    };
+
+    it('measures a tag on a model version in UTF-8 bytes of its key and value, and names the version', () => {
+      const decision = decideWrite(
+        'POST',
+        'model-versions/set-tag',
+        json({ name: 'm', version: '3', key: 'k', value: 'ü'.repeat(10) }),
+      );
+      expect(stores(decision)).toEqual({
+        entry: { kind: 'version', name: 'm', version: '3' },
+        bytes: 21,
+        tagKeys: ['k'],
+      });
+    });
+
+    it('reads a version sent as a JSON number as the text MLflow reads', () => {
+      const decision = decideWrite(
+        'POST',
+        'model-versions/set-tag',
+        json({ name: 'm', version: 3, key: 'k', value: '' }),
+      );
+      expect(stores(decision)?.entry).toEqual({ kind: 'version', name: 'm', version: '3' });
+    });
+
+    it('measures a tag on a registered model and an alias, naming the alias it replaces', () => {
+      expect(
+        stores(decideWrite('POST', 'registered-models/set-tag', json({ name: 'm', key: 'ab', value: 'cd' }))),
+      ).toEqual({ entry: { kind: 'model', name: 'm' }, bytes: 4, tagKeys: ['ab'] });
+      expect(
+        stores(decideWrite('POST', 'registered-models/alias', json({ name: 'm', alias: 'champion', version: '12' }))),
+      ).toEqual({ entry: { kind: 'model', name: 'm' }, bytes: 10, tagKeys: [], alias: 'champion' });
+    });
+
+    it.each(['registered-models/create', 'model-versions/create'])(
+      'measures the tags of POST %s with no entry to read (it is new)',
+      (path) => {
+        const body = json({ name: 'm', source: 's3://b/m', tags: [{ key: 'a', value: 'bb' }, { key: 'c' }] });
+        expect(stores(decideWrite('POST', path, body))).toEqual({ bytes: 4, tagKeys: [] });
+      },
+    );
+
+    it('measures the tags of a logged model, taking its id from the path', () => {
+      const decision = decideWrite('PATCH', 'logged-models/m-123/tags', json({ tags: [{ key: 'k', value: 'v' }] }));
+      expect(stores(decision)).toEqual({ entry: { kind: 'logged-model', id: 'm-123' }, bytes: 2, tagKeys: ['k'] });
+    });
+
+    it('names no entry to read when the write leaves its name empty (MLflow refuses it)', () => {
+      expect(stores(decideWrite('POST', 'registered-models/set-tag', json({ key: 'k', value: 'v' })))).toEqual({
+        bytes: 2,
+        tagKeys: ['k'],
+      });
+    });
+
+    it('reads the body of such a write whatever its declared content type', () => {
+      const decision = decideWrite(
+        'POST',
+        'registered-models/set-tag',
+        json({ name: 'm', key: 'k', value: 'v' }),
+        'text/plain',
+      );
+      expect(stores(decision)?.bytes).toBe(2);
+    });
+
+    it.each([
+      ['no body', undefined],
+      ['a body that is not JSON', new TextEncoder().encode('name=m&key=k')],
+      ['a tag value that is an object', json({ name: 'm', key: 'k', value: { nested: 'x'.repeat(10) } })],
+      ['a tag key that is a list', json({ name: 'm', key: ['k'], value: 'v' })],
+    ])('refuses a tag write with %s', (_what, body) => {
+      expect(decideWrite('POST', 'registered-models/set-tag', body)).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+    });
+
+    it.each([
+      ['tags that are no list', { name: 'm', tags: { key: 'k' } }],
+      ['a tag that is no object', { name: 'm', tags: ['k'] }],
+      ['a tag value that is a boolean', { name: 'm', tags: [{ key: 'k', value: true }] }],
+    ])('refuses a create with %s', (_what, body) => {
+      expect(decideWrite('POST', 'registered-models/create', json(body))).toMatchObject({
+        ok: false,
+        code: 'BAD_REQUEST',
+      });
+    });
+
+    it('refuses an alias whose version is no text, and a version tag without a version', () => {
+      expect(
+        decideWrite('POST', 'registered-models/alias', json({ name: 'm', alias: 'a', version: [1] })),
+      ).toMatchObject({
+        ok: false,
+      });
+      expect(
+        decideWrite('POST', 'model-versions/set-tag', json({ name: 'm', version: {}, key: 'k', value: 'v' })),
+      ).toMatchObject({ ok: false });
+    });
+
+    it('marks no other write or read as storing', () => {
+      expect(
+        stores(decideWrite('PATCH', 'registered-models/update', json({ name: 'm', description: 'd' }))),
+      ).toBeUndefined();
+      expect(stores(decideWrite('GET', 'registered-models/get?name=m'))).toBeUndefined();
     });
   });
 

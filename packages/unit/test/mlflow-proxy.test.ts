@@ -210,4 +210,130 @@ describe('MLflow pass-through', () => {
       expect(response.body).toBe('part-1;part-2');
     });
   });
+
+  describe('the entry budget (MLFLOW_PROXY_MAX_ENTRY_BYTES)', () => {
+    const BUDGET = { MLFLOW_PROXY_MAX_ENTRY_BYTES: '1024' };
+    const write = (app: ReturnType<typeof buildApp>, path: string, body: unknown, method: 'POST' | 'PATCH' = 'POST') =>
+      app.inject({
+        method,
+        url: `/mlflow/api/2.0/mlflow/${path}`,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      });
+    const tag = (key: string, bytes: number) => ({ key, value: 'v'.repeat(bytes - key.length) });
+
+    it('refuses a version tag that would take the version past the budget, with the figures, and relays nothing', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.addVersion({ name: 'fraud', version: '2', tags: [tag('a', 600)] });
+      const response = await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 425) });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({
+        code: 'MLFLOW_ENTRY_TOO_LARGE',
+        error_code: 'BAD_REQUEST',
+        details: { held_bytes: 600, request_bytes: 425, max_bytes: 1024 },
+      });
+      expect(response.json().message).toContain('1025 bytes');
+      expect(mlflow.forwarded()).toEqual([]);
+    });
+
+    it('relays a version tag that takes the version exactly to the budget', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.addVersion({ name: 'fraud', version: '2', tags: [tag('a', 600)] });
+      const response = await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 424) });
+      expect(response.statusCode).toBe(200);
+      expect(mlflow.forwarded()).toHaveLength(1);
+    });
+
+    it('counts a tag the write replaces once: its stored value gives way to the new one', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.addVersion({ name: 'fraud', version: '2', tags: [tag('a', 600), tag('b', 300)] });
+      expect(
+        (await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 424) })).statusCode,
+      ).toBe(200);
+    });
+
+    it('lets a write that does not grow an entry already over the budget through, and refuses one that grows it', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.addVersion({ name: 'fraud', version: '2', tags: [tag('a', 2000), tag('b', 100)] });
+      expect(
+        (await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 50) })).statusCode,
+      ).toBe(200);
+      expect(
+        (await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 101) })).statusCode,
+      ).toBe(400);
+    });
+
+    it("counts a model's tags and aliases together, an alias the write replaces once", async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.addModel({ name: 'churn', tags: [tag('t', 1000)], aliases: [{ alias: 'champion', version: '1' }] });
+      // Held: 1000 + 9. A new alias of 16 bytes passes the budget; replacing `champion` with version 12 fits.
+      const newAlias = await write(app, 'registered-models/alias', {
+        name: 'churn',
+        alias: 'challenger-alias',
+        version: '1',
+      });
+      expect(newAlias.json()).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { held_bytes: 1009 } });
+      const replaced = await write(app, 'registered-models/alias', { name: 'churn', alias: 'champion', version: '12' });
+      expect(replaced.statusCode).toBe(200);
+      const modelTag = await write(app, 'registered-models/set-tag', {
+        name: 'churn',
+        key: 'x',
+        value: 'y'.repeat(15),
+      });
+      expect(modelTag.json().code).toBe('MLFLOW_ENTRY_TOO_LARGE');
+    });
+
+    it('holds the tags of a logged model to the budget', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.addLoggedModel({ model_id: 'm-1', tags: [tag('a', 1000)] });
+      const refused = await write(app, 'logged-models/m-1/tags', { tags: [tag('b', 30)] }, 'PATCH');
+      expect(refused.json().code).toBe('MLFLOW_ENTRY_TOO_LARGE');
+      const relayed = await write(app, 'logged-models/m-1/tags', { tags: [tag('a', 900), tag('b', 30)] }, 'PATCH');
+      expect(relayed.statusCode).toBe(200);
+    });
+
+    it('refuses a create whose own tags pass the budget without calling MLflow', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      const response = await write(app, 'model-versions/create', {
+        name: 'fraud',
+        source: 's3://m/2',
+        tags: [tag('a', 600), tag('b', 600)],
+      });
+      expect(response.json()).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { request_bytes: 1200 } });
+      expect(mlflow.calls()).toBe(0);
+    });
+
+    it('relays a tag on an entry MLflow does not have, for MLflow to answer', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      const response = await write(app, 'model-versions/set-tag', {
+        name: 'fraud',
+        version: '9',
+        key: 'k',
+        value: 'v',
+      });
+      expect(response.statusCode).toBe(200);
+      expect(mlflow.forwarded()).toHaveLength(1);
+    });
+
+    it('refuses a tag on an entry whose answer is larger than the service reads, and never counts it', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.failWith('too_large');
+      const response = await write(app, 'registered-models/set-tag', { name: 'fraud', key: 'k', value: 'v' });
+      expect(response.json()).toMatchObject({
+        code: 'MLFLOW_ENTRY_TOO_LARGE',
+        message: expect.stringContaining('MLFLOW_API_MAX_BYTES'),
+      });
+      expect(mlflow.forwarded()).toEqual([]);
+      expect(await breakerReport(app)).toMatchObject({ state: 'closed', failure_count: 0 });
+    });
+
+    it('answers the outage, not the write, when MLflow cannot be read first', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.failWith('unreachable');
+      const response = await write(app, 'registered-models/set-tag', { name: 'fraud', key: 'k', value: 'v' });
+      expect(response.statusCode).toBe(502);
+      expect(response.json().code).toBe('MLFLOW_UNREACHABLE');
+      expect(mlflow.forwarded()).toEqual([]);
+    });
+  });
 });

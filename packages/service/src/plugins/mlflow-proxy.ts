@@ -6,6 +6,7 @@ import { API_KEY_SECURITY, MLFLOW_PROXY_PREFIX } from '../contract/routes.js';
 import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
 import { FORWARDED_REQUEST_HEADERS, type MlflowClient } from '../mlflow-client.js';
+import { enforceEntryBudget } from '../mlflow-entry-budget.js';
 import { decideProxyRequest, PROXY_METHODS } from '../mlflow-proxy-policy.js';
 
 export { MLFLOW_PROXY_PREFIX };
@@ -15,7 +16,8 @@ export { MLFLOW_PROXY_PREFIX };
  * as its tracking URI (`MLFLOW_TRACKING_URI=http://<service>/mlflow`). What it relays is decided by
  * `decideProxyRequest` (path confinement, methods, MLFLOW_PROXY); MLflow gets the service's credentials,
  * never the client's; answers stream back with MLflow's status and headers, capped at MLFLOW_PROXY_MAX_BYTES.
- * Calls are refused while the breaker is open but never counted by it.
+ * Calls are refused while the breaker is open but never counted by it. A write that stores tags or an
+ * alias is held to MLFLOW_PROXY_MAX_ENTRY_BYTES for its entry (`enforceEntryBudget`).
  */
 export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, config } = app.registry;
@@ -63,6 +65,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       reply.raw.setTimeout(config.mlflow.requestTimeoutMs, () => reply.raw.destroy());
     }
     const calls = gateway.forClient(request.registryClient);
+    if (decision.stores) await enforceEntryBudget(calls, decision.stores, config.mlflow.maxEntryBytes);
     const response = await (decision.artifact ? calls.relayStream(forward) : calls.relay(forward));
     reply.status(response.status).headers(response.headers);
     return reply.send(response.body ?? '');
@@ -85,6 +88,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
         'MLFLOW_PROXY_FORBIDDEN',
         'METHOD_NOT_ALLOWED',
         'PAYLOAD_TOO_LARGE',
+        'MLFLOW_ENTRY_TOO_LARGE',
         'CLIENT_CONCURRENCY_LIMIT',
         'MLFLOW_UNREACHABLE',
         'MLFLOW_CIRCUIT_OPEN',

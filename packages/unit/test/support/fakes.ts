@@ -4,6 +4,7 @@ import {
   buildApp,
   type Config,
   type DependencyCheck,
+  type LoggedModelInfo,
   loadConfig,
   type MlflowClient,
   MlflowError,
@@ -41,6 +42,10 @@ export interface FakeMlflow extends MlflowClient {
   whenCalled(count: number): Promise<void>;
   /** Adds a registered model that reads and searches return. */
   addModel(model: RegisteredModel): void;
+  /** Adds a model version that reads return. */
+  addVersion(version: ModelVersion): void;
+  /** Adds a logged model that reads return. */
+  addLoggedModel(model: LoggedModelInfo): void;
   /** Makes every call from now on wait until the returned function is called. */
   hold(): () => void;
   /** The searches asked for, oldest first. */
@@ -59,6 +64,7 @@ export function createFakeMlflow(): FakeMlflow {
   const forwarded: ForwardedRequest[] = [];
   const versions: ModelVersion[] = [{ name: 'fraud', version: '1', current_stage: 'None', source: 's3://m/1' }];
   const models: RegisteredModel[] = [{ name: 'fraud', latest_versions: versions }];
+  const loggedModels: LoggedModelInfo[] = [];
 
   async function guard(): Promise<void> {
     calls += 1;
@@ -92,6 +98,12 @@ export function createFakeMlflow(): FakeMlflow {
     addModel(model) {
       models.push(model);
     },
+    addVersion(version) {
+      versions.push(version);
+    },
+    addLoggedModel(model) {
+      loggedModels.push(model);
+    },
     hold() {
       const { promise, resolve } = Promise.withResolvers<void>();
       held = promise;
@@ -116,6 +128,12 @@ export function createFakeMlflow(): FakeMlflow {
     async getModelVersion(name, version) {
       await guard();
       const found = versions.find((v) => v.name === name && v.version === version);
+      if (!found) throw notFound();
+      return found;
+    },
+    async getLoggedModel(modelId) {
+      await guard();
+      const found = loggedModels.find((model) => model.model_id === modelId);
       if (!found) throw notFound();
       return found;
     },
