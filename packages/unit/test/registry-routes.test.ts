@@ -1,6 +1,7 @@
-import { CACHE_STATUS_HEADER, MAX_MODEL_VERSION } from '@registry/service';
+import { CACHE_STATUS_HEADER, MAX_MODEL_VERSION, MlflowError } from '@registry/service';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildTestApp } from './support/fakes.js';
+import { createCapturingLogger } from './support/logs.js';
 
 describe('Registry routes', () => {
   beforeEach(() => {
@@ -17,6 +18,60 @@ describe('Registry routes', () => {
     expect(response.statusCode).toBe(200);
     expect(response.headers[CACHE_STATUS_HEADER]).toBe('live');
     expect(response.json().models[0].name).toBe('fraud');
+  });
+
+  describe('a listing page larger than MLFLOW_API_MAX_BYTES', () => {
+    /** A fake MLflow whose answer for more than `fits` models is over the service's cap. */
+    function appWhoseAnswersFitUpTo(fits: number) {
+      const { logger, lines } = createCapturingLogger();
+      const { app, mlflow } = buildTestApp({ logger });
+      const search = mlflow.searchRegisteredModels.bind(mlflow);
+      mlflow.searchRegisteredModels = async (query) => {
+        const page = await search(query);
+        if ((query.maxResults ?? 0) > fits) throw new MlflowError('too_large', 'over MLFLOW_API_MAX_BYTES');
+        return { ...page, next_page_token: `after-${query.maxResults}` };
+      };
+      return { app, mlflow, lines };
+    }
+
+    it('asks again with half as many models until the page fits, and answers it with its next page token', async () => {
+      const { app, mlflow, lines } = appWhoseAnswersFitUpTo(10);
+      const response = await app.inject('/api/v1/models?max_results=100');
+      expect(response.statusCode).toBe(200);
+      expect(mlflow.searches().map((query) => query.maxResults)).toEqual([100, 50, 25, 13, 7]);
+      expect(response.json()).toMatchObject({ models: [{ name: 'fraud' }], next_page_token: 'after-7' });
+      expect((await app.inject('/api/v1/models?max_results=10')).statusCode).toBe(200);
+      expect(lines.filter((line) => line.level === 'warn')).toEqual([
+        expect.objectContaining({ max_results: 100, answered_max_results: 7 }),
+      ]);
+    });
+
+    it('keeps the filter and page token on every smaller ask', async () => {
+      const { app, mlflow } = appWhoseAnswersFitUpTo(1);
+      await app.inject('/api/v1/models?max_results=2&page_token=tok&filter=name%20%3D%20%27fraud%27');
+      expect(mlflow.searches()).toEqual([
+        { filter: "name = 'fraud'", maxResults: 2, pageToken: 'tok' },
+        { filter: "name = 'fraud'", maxResults: 1, pageToken: 'tok' },
+      ]);
+    });
+
+    it('answers 502 MLFLOW_RESPONSE_TOO_LARGE when one model alone is over the cap, and never counts it', async () => {
+      const { app, mlflow } = appWhoseAnswersFitUpTo(0);
+      const response = await app.inject('/api/v1/models?max_results=3');
+      expect(response.statusCode).toBe(502);
+      expect(response.json().code).toBe('MLFLOW_RESPONSE_TOO_LARGE');
+      expect(mlflow.searches().map((query) => query.maxResults)).toEqual([3, 2, 1]);
+      const status = (await app.inject('/health/status')).json();
+      expect(status.circuit_breaker).toMatchObject({ state: 'closed', failure_count: 0 });
+    });
+
+    it('never asks again for a failure other than size', async () => {
+      const { app, mlflow } = buildTestApp();
+      mlflow.failWith('timeout');
+      const response = await app.inject('/api/v1/models?max_results=100');
+      expect(response.statusCode).toBe(504);
+      expect(mlflow.searches()).toHaveLength(1);
+    });
   });
 
   it('returns 400 with the bad field for invalid query parameters', async () => {

@@ -92,7 +92,9 @@ export const searchQuerySchema = z.strictObject({
     .transform(Number)
     .refine((n) => n >= 1 && n <= 1000, { error: 'expected a whole number from 1 to 1000' })
     .optional()
-    .describe('1 to 1000, default 100')
+    .describe(
+      "1 to 1000, default 100: at most that many models. A page holds fewer when MLflow's answer for that many would pass MLFLOW_API_MAX_BYTES; next_page_token continues after the last model returned.",
+    )
     .meta({ examples: ['10'] }),
   page_token: validUnicode(withoutControlCharacters(z.string().max(4096))).optional(),
 });

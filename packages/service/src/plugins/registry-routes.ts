@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { createApiKeyHook } from '../auth.js';
 import { CACHE_STATUS_HEADER } from '../contract/metrics.js';
 import { pathBelow, REGISTRY_PREFIX, ROUTES, type RouteContract } from '../contract/routes.js';
+import { isServiceError } from '../errors.js';
 import { isMlflowError } from '../mlflow-client.js';
 import type { ReadResult } from '../mlflow-gateway.js';
 import { requireValidQueryEncoding } from '../validation.js';
@@ -41,16 +42,39 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
     const query = request.query;
     const search = query.filter === undefined && query.search ? searchFilter(query.search) : undefined;
     const filter = query.filter ?? search?.filter;
-    const page = { filter, maxResults: query.max_results ?? 100, pageToken: query.page_token };
-    // A filter or page token the client wrote may make MLflow answer 500 (it does for some it cannot
-    // parse, e.g. page_token=W10=): that outcome is the client's, so it is not counted by the breaker
-    // (see decision 0009).
-    const result = await gateway
-      .forClient(request.registryClient)
-      .read(`search:${JSON.stringify(page)}`, (mlflow) => mlflow.searchRegisteredModels(page), {
+    const calls = gateway.forClient(request.registryClient);
+    const readPage = (maxResults: number) => {
+      const page = { filter, maxResults, pageToken: query.page_token };
+      // A filter or page token the client wrote may make MLflow answer 500 (it does for some it cannot
+      // parse, e.g. page_token=W10=): that outcome is the client's, so it is not counted by the breaker
+      // (see decision 0009).
+      return calls.read(`search:${JSON.stringify(page)}`, (mlflow) => mlflow.searchRegisteredModels(page), {
         clientShaped: query.filter !== undefined || query.page_token !== undefined,
         search: true,
       });
+    };
+    // A page larger than the service reads (MLFLOW_API_MAX_BYTES: models a client stored tags on) is asked
+    // for again with half as many models, down to one: MLflow's page token continues after the last model
+    // returned, so a client that follows next_page_token still gets every model, and MLflow builds at most
+    // twice what the first page cost. Only a single model larger than the cap is a 502.
+    const asked = query.max_results ?? 100;
+    let maxResults = asked;
+    let result: Awaited<ReturnType<typeof readPage>>;
+    for (;;) {
+      try {
+        result = await readPage(maxResults);
+        break;
+      } catch (error) {
+        if (!isServiceError(error) || error.code !== 'MLFLOW_RESPONSE_TOO_LARGE' || maxResults === 1) throw error;
+        maxResults = Math.ceil(maxResults / 2);
+      }
+    }
+    if (maxResults < asked) {
+      request.log.warn(
+        { max_results: asked, answered_max_results: maxResults },
+        'a listing page was over MLFLOW_API_MAX_BYTES: answered a smaller one (models with large tags or descriptions)',
+      );
+    }
     const literal = search && !search.exact ? query.search?.toLowerCase() : undefined;
     return sendRead(reply, result, (value) => ({
       models: literal
