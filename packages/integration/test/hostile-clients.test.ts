@@ -87,6 +87,13 @@ async function createModelInMlflow(mlflowUrl: string, name: string): Promise<voi
   expect(response.status, `MLflow creates ${name}`).toBe(200);
 }
 
+/** An answer of MLflow's, read directly (not through the service). */
+async function fetchJsonFromMlflow(url: string): Promise<Record<string, unknown>> {
+  const response = await fetch(url);
+  expect(response.status, `MLflow answers ${url}`).toBe(200);
+  return (await response.json()) as Record<string, unknown>;
+}
+
 type Service = Awaited<ReturnType<typeof startService>>;
 
 /** The breaker as an operator sees it: closed, with no failure counted. */
@@ -240,6 +247,130 @@ for (const local of localProviders()) {
         await using service = await startService(realMlflowEnv(mlflow.url));
         const response = await service.request.get('/api/v1/models').query({ search }).expect(200);
         expect(response.body.models.map((model: { name: string }) => model.name)).toEqual(expected);
+      });
+    });
+
+    describe('Data a client stores (MLFLOW_PROXY_MAX_ENTRY_BYTES)', () => {
+      const MODEL = 'entry-budget-model';
+      /** A small budget, so that a few 1,000-byte tags reach it. */
+      const serviceEnv = () => ({ ...realMlflowEnv(mlflow.url), ...BREAKER_ENV, MLFLOW_PROXY_MAX_ENTRY_BYTES: '4096' });
+      /** A tag of exactly 1,000 bytes (key and value). */
+      const tag = (key: string) => ({ key, value: 'v'.repeat(1000 - key.length) });
+      const readFromMlflow = (path: string) => fetchJsonFromMlflow(`${mlflow.url}${path}`);
+
+      beforeAll(async () => {
+        await createModelInMlflow(mlflow.url, MODEL);
+        const version = await fetch(`${mlflow.url}/api/2.0/mlflow/model-versions/create`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: MODEL, source: 's3://registry-test/entry-budget/1' }),
+        });
+        expect(version.status, 'MLflow creates version 1').toBe(200);
+      });
+
+      it('stores version tags up to the budget, refuses the next before MLflow sees it, and still takes a replacement', async () => {
+        await using service = await startService(serviceEnv());
+        const setTag = (key: string) =>
+          service.request
+            .post('/mlflow/api/2.0/mlflow/model-versions/set-tag')
+            .send({ name: MODEL, version: '1', ...tag(key) });
+        for (const key of ['t0', 't1', 't2', 't3']) expect((await setTag(key)).status, `tag ${key}`).toBe(200);
+        const refused = await setTag('t4');
+        expect(refused.status).toBe(400);
+        expect(refused.body).toMatchObject({
+          code: 'MLFLOW_ENTRY_TOO_LARGE',
+          error_code: 'BAD_REQUEST',
+          details: { held_bytes: 4000, request_bytes: 1000, max_bytes: 4096 },
+        });
+        expect((await setTag('t0')).status, 'replacing a stored tag').toBe(200);
+
+        const { model_version } = await readFromMlflow(`/api/2.0/mlflow/model-versions/get?name=${MODEL}&version=1`);
+        const keys = (model_version as { tags: { key: string }[] }).tags.map((stored) => stored.key).sort();
+        expect(keys).toEqual(['t0', 't1', 't2', 't3']);
+        await expectBreakerUntouched(service);
+      });
+
+      it("holds a model's tags and aliases together, and a new model's tags, to the budget", async () => {
+        await using service = await startService(serviceEnv());
+        const api = '/mlflow/api/2.0/mlflow';
+        for (const key of ['m0', 'm1', 'm2', 'm3']) {
+          expect(
+            (await service.request.post(`${api}/registered-models/set-tag`).send({ name: MODEL, ...tag(key) })).status,
+          ).toBe(200);
+        }
+        const alias = await service.request.post(`${api}/registered-models/alias`).send({
+          name: MODEL,
+          alias: 'a-rather-long-alias-name-for-the-budget-of-this-model'.repeat(2),
+          version: '1',
+        });
+        expect(alias.body).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { held_bytes: 4000 } });
+        const created = await service.request
+          .post(`${api}/registered-models/create`)
+          .send({ name: 'entry-budget-padded', tags: [tag('a'), tag('b'), tag('c'), tag('d'), tag('e')] });
+        expect(created.body).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { request_bytes: 5000 } });
+
+        const { registered_model } = await readFromMlflow(`/api/2.0/mlflow/registered-models/get?name=${MODEL}`);
+        expect((registered_model as { aliases?: unknown[] }).aliases ?? []).toEqual([]);
+        const missing = await fetch(`${mlflow.url}/api/2.0/mlflow/registered-models/get?name=entry-budget-padded`);
+        expect(missing.status, 'the padded model was never created').toBe(404);
+        await expectBreakerUntouched(service);
+      });
+
+      it('answers a listing too large to read in smaller pages whose tokens still reach every model', async () => {
+        const names = Array.from({ length: 10 }, (_, i) => `page-shrink-${String(i).padStart(2, '0')}`);
+        for (const name of names) {
+          const created = await fetch(`${mlflow.url}/api/2.0/mlflow/registered-models/create`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ name, description: 'd'.repeat(4000) }),
+          });
+          expect(created.status, `MLflow creates ${name}`).toBe(200);
+        }
+        // About 4 KB per model: three fit under a 16 KiB cap, ten do not.
+        await using service = await startService({ ...serviceEnv(), MLFLOW_API_MAX_BYTES: '16384' });
+        const seen: string[] = [];
+        const pageSizes: number[] = [];
+        let token: string | null = null;
+        for (let page = 0; page < names.length + 1; page += 1) {
+          const query: Record<string, string> = { filter: "name LIKE 'page-shrink-%'", max_results: '10' };
+          if (token) query.page_token = token;
+          const response = await service.request.get('/api/v1/models').query(query).expect(200);
+          const models = response.body.models as { name: string }[];
+          pageSizes.push(models.length);
+          seen.push(...models.map((model) => model.name));
+          token = response.body.next_page_token;
+          if (!token) break;
+        }
+        expect(pageSizes[0]).toBeGreaterThan(0);
+        expect(pageSizes[0]).toBeLessThan(names.length);
+        expect(seen.sort()).toEqual(names);
+        await expectBreakerUntouched(service);
+      });
+
+      it("holds a logged model's tags to the budget", async () => {
+        const created = await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ experiment_id: '0', name: 'entry-budget-logged' }),
+        });
+        expect(created.status, 'MLflow creates the logged model').toBe(200);
+        const id = ((await created.json()) as { model: { info: { model_id: string } } }).model.info.model_id;
+        await using service = await startService(serviceEnv());
+        const patch = (keys: string[]) =>
+          service.request.patch(`/mlflow/api/2.0/mlflow/logged-models/${id}/tags`).send({ tags: keys.map(tag) });
+        expect((await patch(['l0', 'l1', 'l2'])).status).toBe(200);
+        expect((await patch(['l3', 'l4'])).body).toMatchObject({
+          code: 'MLFLOW_ENTRY_TOO_LARGE',
+          details: { held_bytes: 3000, request_bytes: 2000 },
+        });
+        const unknown = await service.request
+          .patch('/mlflow/api/2.0/mlflow/logged-models/m-00000000000000000000000000000000/tags')
+          .send({ tags: [tag('l5')] });
+        expect(unknown.status, "a logged model MLflow does not have: MLflow's own answer").toBe(404);
+        expect(unknown.body.error_code).toBe('RESOURCE_DOES_NOT_EXIST');
+        const { model } = await readFromMlflow(`/api/2.0/mlflow/logged-models/${id}`);
+        const keys = (model as { info: { tags: { key: string }[] } }).info.tags.map((stored) => stored.key).sort();
+        expect(keys).toEqual(['l0', 'l1', 'l2']);
       });
     });
 
