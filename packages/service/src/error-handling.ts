@@ -22,6 +22,15 @@ export const MLFLOW_ERROR_CODE_BY_STATUS: Readonly<Record<number, string>> = {
   504: 'DEADLINE_EXCEEDED',
 };
 
+/**
+ * MLflow's own `error_code` for the catalogue codes that answer for MLflow itself, where the status alone
+ * would say less: a model, version or logged model MLflow does not have (the pass-through reads one before
+ * a write that adds tags or aliases to it).
+ */
+export const MLFLOW_ERROR_CODE_BY_CODE: Readonly<Partial<Record<ErrorCode, string>>> = {
+  MODEL_NOT_FOUND: 'RESOURCE_DOES_NOT_EXIST',
+};
+
 /** How error bodies are rendered in one part of the app. */
 interface ErrorStyle {
   /** Add MLflow's `error_code` (the pass-through, where the official MLflow client reads the answers). */
@@ -39,7 +48,9 @@ function send(
   const status = ERRORS[code].status;
   const body: ErrorBody = { code, message, requestId: request.id };
   if (details !== undefined) body.details = details;
-  if (style.mlflowErrorCode) body.error_code = MLFLOW_ERROR_CODE_BY_STATUS[status] ?? 'BAD_REQUEST';
+  if (style.mlflowErrorCode) {
+    body.error_code = MLFLOW_ERROR_CODE_BY_CODE[code] ?? MLFLOW_ERROR_CODE_BY_STATUS[status] ?? 'BAD_REQUEST';
+  }
   // Routing errors never run the onRequest hooks, so the request id header is set here as well.
   return reply.status(status).header(REQUEST_ID_HEADER, request.id).type('application/json').send(body);
 }

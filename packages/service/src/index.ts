@@ -32,7 +32,7 @@ export {
   type DependencyCheck,
 } from './dependency-checks.js';
 export { EMF_METRICS, emfLine, startEmfPublisher } from './emf-publisher.js';
-export { MLFLOW_ERROR_CODE_BY_STATUS } from './error-handling.js';
+export { MLFLOW_ERROR_CODE_BY_CODE, MLFLOW_ERROR_CODE_BY_STATUS } from './error-handling.js';
 export { ERRORS, type ErrorBody, type ErrorCode, isServiceError, ServiceError } from './errors.js';
 export {
   type Check,
@@ -60,7 +60,6 @@ export {
   type ModelVersion,
   type RegisteredModel,
 } from './mlflow-client.js';
-export { type EntryStore, type EntryWrite, enforceEntryBudget, entryWriteOf } from './mlflow-entry-budget.js';
 export {
   type BulkheadLimits,
   type CacheLimits,

@@ -3,7 +3,7 @@ import { pipeline, Readable, Transform, type TransformCallback } from 'node:stre
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
 import type { CallOutcome } from './circuit-breaker.js';
-import { modelVersionSchema, registeredModelSchema } from './contract/registry.js';
+import { loggedModelInfoSchema, modelVersionSchema, registeredModelSchema } from './contract/registry.js';
 
 /**
  * How an MLflow call failed. `unreachable`, `timeout`, `upstream` and `malformed` mean MLflow is unwell;
@@ -78,11 +78,6 @@ const errorBodySchema = z.looseObject({ error_code: z.string(), message: z.strin
 export type ModelVersion = z.infer<typeof modelVersionSchema>;
 /** A registered model as MLflow describes it. */
 export type RegisteredModel = z.infer<typeof registeredModelSchema>;
-/** A logged model as MLflow describes it: what the service reads of it is its tags. */
-export const loggedModelInfoSchema = z.looseObject({
-  model_id: z.string(),
-  tags: z.array(z.looseObject({ key: z.string(), value: z.string().optional() })).optional(),
-});
 /** A logged model's `info` as MLflow describes it (fields MLflow adds are kept). */
 export type LoggedModelInfo = z.infer<typeof loggedModelInfoSchema>;
 /** One page of a registered-model search. */

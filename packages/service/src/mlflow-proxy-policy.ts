@@ -1,7 +1,7 @@
 import type { ProxyMode } from './config.js';
 import { MAX_FILTER_LENGTH } from './contract/registry.js';
 import type { ErrorCode } from './errors.js';
-import { type EntryStore, type EntryWrite, entryWriteOf } from './mlflow-entry-budget.js';
+import { type EntryStore, type EntryWrite, measureEntryWrite } from './mlflow-entry-write.js';
 import { STRICT_UTF8 } from './validation.js';
 
 /** The only methods the pass-through relays. */
@@ -123,7 +123,7 @@ export interface ProxyTarget {
   readonly pathAndQuery: string;
   readonly artifact: boolean;
   /** What a write stores on a registry entry, for MLFLOW_PROXY_MAX_ENTRY_BYTES. */
-  readonly stores?: EntryWrite;
+  readonly entryWrite?: EntryWrite;
 }
 
 /** Why the pass-through refuses a request: a catalogue code and a message naming the rule. */
@@ -306,15 +306,18 @@ export function decideProxyRequest(input: {
   if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/`)) {
     return refuse('BAD_REQUEST', 'The MLflow path must stay below the tracking URI.');
   }
-  let stores: EntryWrite | undefined;
+  let entryWrite: EntryWrite | undefined;
   if (endpoint?.stores !== undefined) {
-    stores = read.body === undefined ? undefined : entryWriteOf(endpoint.stores, read.body, checked.path);
-    if (stores === undefined) {
-      return refuse(
-        'BAD_REQUEST',
-        `The body of ${method} ${checked.path} does not hold the fields MLflow reads as text.`,
-      );
-    }
+    if (read.body === undefined) return refuse('BAD_REQUEST', `${method} ${checked.path} needs a JSON body.`);
+    const measured = measureEntryWrite(endpoint.stores, read.body, checked.path);
+    if ('refused' in measured)
+      return refuse('BAD_REQUEST', `The body of ${method} ${checked.path}: ${measured.refused}.`);
+    entryWrite = measured;
   }
-  return { ok: true, pathAndQuery: below, artifact: endpoint?.artifact === true, ...(stores ? { stores } : {}) };
+  return {
+    ok: true,
+    pathAndQuery: below,
+    artifact: endpoint?.artifact === true,
+    ...(entryWrite ? { entryWrite } : {}),
+  };
 }

@@ -3,6 +3,7 @@ import {
   describeAcceptedValues,
   ERRORS,
   formatSettingsTable,
+  MLFLOW_ERROR_CODE_BY_CODE,
   MLFLOW_ERROR_CODE_BY_STATUS,
   SETTINGS,
 } from '@registry/service';
@@ -36,6 +37,13 @@ describe('Error catalogue', () => {
     const text = readFileSync(new URL('errors.md', docs), 'utf8').replaceAll(/\s+/g, ' ');
     for (const [status, code] of Object.entries(MLFLOW_ERROR_CODE_BY_STATUS)) {
       expect(text, `${status} ${code}`).toContain(`${status} \`${code}\``);
+    }
+  });
+
+  it("documents the MLflow error_code that replaces the status's for a catalogue code", () => {
+    const text = readFileSync(new URL('errors.md', docs), 'utf8').replaceAll(/\s+/g, ' ');
+    for (const [code, mlflowCode] of Object.entries(MLFLOW_ERROR_CODE_BY_CODE)) {
+      expect(text, `${code} ${mlflowCode}`).toContain(`\`${code}\` carries MLflow's own \`${mlflowCode}\``);
     }
   });
 });

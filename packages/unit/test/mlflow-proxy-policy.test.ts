@@ -388,7 +388,7 @@ describe('decideProxyRequest', () => {
     }
     const stores = (decision: ProxyDecision) => {
       if (!decision.ok) throw new Error(`expected the write to be relayed, got ${decision.message}`);
-      return decision.stores;
+      return decision.entryWrite;
     };
 
     it('measures a tag on a model version in UTF-8 bytes of its key and value, and names the version', () => {
@@ -404,13 +404,39 @@ describe('decideProxyRequest', () => {
       });
     });
 
-    it('reads a version sent as a JSON number as the text MLflow reads', () => {
+    it('refuses a version sent as a JSON number, which MLflow does not read as text', () => {
       const decision = decideWrite(
         'POST',
         'model-versions/set-tag',
         json({ name: 'm', version: 3, key: 'k', value: '' }),
       );
-      expect(stores(decision)?.entry).toEqual({ kind: 'version', name: 'm', version: '3' });
+      expect(refusalMessage(decision)).toContain('must be JSON strings');
+    });
+
+    it.each([
+      [
+        'a model name longer than 256 characters',
+        'registered-models/set-tag',
+        { name: 'm'.repeat(257), key: 'k', value: 'v' },
+      ],
+      ['a model name with a control character', 'registered-models/alias', { name: 'a\nb', alias: 'x', version: '1' }],
+      [
+        'a version that is not a whole number',
+        'model-versions/set-tag',
+        { name: 'm', version: '1.5', key: 'k', value: 'v' },
+      ],
+      [
+        'a version above what MLflow stores',
+        'model-versions/set-tag',
+        { name: 'm', version: '99999999999', key: 'k', value: 'v' },
+      ],
+    ])('refuses a write naming %s before the service reads anything', (_what, path, body) => {
+      expect(refusalMessage(decideWrite('POST', path, json(body)))).toContain('is not valid');
+    });
+
+    it('refuses tags on a logged model id MLflow never gives', () => {
+      const decision = decideWrite('PATCH', `logged-models/${'x'.repeat(65)}/tags`, json({ tags: [] }));
+      expect(refusalMessage(decision)).toContain('not one MLflow gives');
     });
 
     it('measures a tag on a registered model and an alias, naming the alias it replaces', () => {

@@ -222,7 +222,7 @@ describe('MLflow pass-through', () => {
       });
     const tag = (key: string, bytes: number) => ({ key, value: 'v'.repeat(bytes - key.length) });
 
-    it('refuses a version tag that would take the version past the budget, with the figures, and relays nothing', async () => {
+    it('refuses a version tag that would take the version past the budget, naming the figures, without relaying it', async () => {
       const { app, mlflow } = buildTestApp({ env: BUDGET });
       mlflow.addVersion({ name: 'fraud', version: '2', tags: [tag('a', 600)] });
       const response = await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 425) });
@@ -252,7 +252,7 @@ describe('MLflow pass-through', () => {
       ).toBe(200);
     });
 
-    it('lets a write that does not grow an entry already over the budget through, and refuses one that grows it', async () => {
+    it('relays a write that shrinks an entry already over the budget, never one that grows it', async () => {
       const { app, mlflow } = buildTestApp({ env: BUDGET });
       mlflow.addVersion({ name: 'fraud', version: '2', tags: [tag('a', 2000), tag('b', 100)] });
       expect(
@@ -263,7 +263,7 @@ describe('MLflow pass-through', () => {
       ).toBe(400);
     });
 
-    it("counts a model's tags and aliases together, an alias the write replaces once", async () => {
+    it("holds a model's tags and aliases to one budget, counting an alias the write replaces once", async () => {
       const { app, mlflow } = buildTestApp({ env: BUDGET });
       mlflow.addModel({ name: 'churn', tags: [tag('t', 1000)], aliases: [{ alias: 'champion', version: '1' }] });
       // Held: 1000 + 9. A new alias of 16 bytes passes the budget; replacing `champion` with version 12 fits.
@@ -303,16 +303,33 @@ describe('MLflow pass-through', () => {
       expect(mlflow.calls()).toBe(0);
     });
 
-    it('relays a tag on an entry MLflow does not have, for MLflow to answer', async () => {
+    it("answers 404 with MLflow's RESOURCE_DOES_NOT_EXIST for an entry MLflow does not show, without relaying the write", async () => {
       const { app, mlflow } = buildTestApp({ env: BUDGET });
+      const response = await write(app, 'logged-models/m-deleted/tags', { tags: [tag('k', 10)] }, 'PATCH');
+      expect(response.statusCode).toBe(404);
+      expect(response.json()).toMatchObject({ code: 'MODEL_NOT_FOUND', error_code: 'RESOURCE_DOES_NOT_EXIST' });
+      expect(mlflow.forwarded()).toEqual([]);
+    });
+
+    it('counts the aliases a version lists, which MLflow gives as names', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.addVersion({ name: 'fraud', version: '2', tags: [tag('a', 1000)], aliases: ['champion-of-the-month'] });
+      const response = await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 10) });
+      expect(response.json()).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { held_bytes: 1021 } });
+    });
+
+    it('answers 502 MLFLOW_BAD_RESPONSE without relaying when MLflow describes the entry in an unknown shape', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.addVersion({ name: 'fraud', version: '2', aliases: [{ unexpected: true }] });
       const response = await write(app, 'model-versions/set-tag', {
         name: 'fraud',
-        version: '9',
+        version: '2',
         key: 'k',
         value: 'v',
       });
-      expect(response.statusCode).toBe(200);
-      expect(mlflow.forwarded()).toHaveLength(1);
+      expect(response.statusCode).toBe(502);
+      expect(response.json().code).toBe('MLFLOW_BAD_RESPONSE');
+      expect(mlflow.forwarded()).toEqual([]);
     });
 
     it('refuses a tag on an entry whose answer is larger than the service reads, and never counts it', async () => {
@@ -327,13 +344,24 @@ describe('MLflow pass-through', () => {
       expect(await breakerReport(app)).toMatchObject({ state: 'closed', failure_count: 0 });
     });
 
-    it('answers the outage, not the write, when MLflow cannot be read first', async () => {
+    it('answers the outage without relaying the write when MLflow cannot be read first', async () => {
       const { app, mlflow } = buildTestApp({ env: BUDGET });
       mlflow.failWith('unreachable');
       const response = await write(app, 'registered-models/set-tag', { name: 'fraud', key: 'k', value: 'v' });
       expect(response.statusCode).toBe(502);
       expect(response.json().code).toBe('MLFLOW_UNREACHABLE');
       expect(mlflow.forwarded()).toEqual([]);
+    });
+
+    it('never counts the reading of a client-named entry against the breaker', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      mlflow.failWith('malformed');
+      for (let i = 0; i < 5; i += 1) {
+        expect(
+          (await write(app, 'registered-models/set-tag', { name: 'fraud', key: 'k', value: 'v' })).statusCode,
+        ).toBe(502);
+      }
+      expect(await breakerReport(app)).toMatchObject({ state: 'closed', failure_count: 0 });
     });
   });
 });

@@ -5,7 +5,8 @@ export const MODEL_STAGES = ['None', 'Staging', 'Production', 'Archived'] as con
 /** The stages MLflow can archive the other versions for. */
 const ACTIVE_STAGES: readonly string[] = ['Staging', 'Production'];
 
-const tagSchema = z.looseObject({ key: z.string(), value: z.string().optional() });
+/** A tag as MLflow describes it, on a model, a version or a logged model. */
+export const tagSchema = z.looseObject({ key: z.string(), value: z.string().optional() });
 
 /** A model version as MLflow describes it (fields MLflow adds are kept). */
 export const modelVersionSchema = z
@@ -22,6 +23,9 @@ export const modelVersionSchema = z
     tags: z.array(tagSchema).optional(),
   })
   .meta({ id: 'ModelVersion' });
+
+/** A logged model's `info` as MLflow describes it: what the service reads of it is its tags. */
+export const loggedModelInfoSchema = z.looseObject({ model_id: z.string(), tags: z.array(tagSchema).optional() });
 
 /** A registered model as MLflow describes it (fields MLflow adds are kept). */
 export const registeredModelSchema = z

@@ -65,7 +65,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       reply.raw.setTimeout(config.mlflow.requestTimeoutMs, () => reply.raw.destroy());
     }
     const calls = gateway.forClient(request.registryClient);
-    if (decision.stores) await enforceEntryBudget(calls, decision.stores, config.mlflow.maxEntryBytes);
+    if (decision.entryWrite) await enforceEntryBudget(calls, decision.entryWrite, config.mlflow.maxEntryBytes);
     const response = await (decision.artifact ? calls.relayStream(forward) : calls.relay(forward));
     reply.status(response.status).headers(response.headers);
     return reply.send(response.body ?? '');

@@ -42,7 +42,7 @@ export interface FakeMlflow extends MlflowClient {
   whenCalled(count: number): Promise<void>;
   /** Adds a registered model that reads and searches return. */
   addModel(model: RegisteredModel): void;
-  /** Adds a model version that reads return. */
+  /** Adds a model version that reads return (no model lists it among its latest versions). */
   addVersion(version: ModelVersion): void;
   /** Adds a logged model that reads return. */
   addLoggedModel(model: LoggedModelInfo): void;
@@ -64,6 +64,8 @@ export function createFakeMlflow(): FakeMlflow {
   const forwarded: ForwardedRequest[] = [];
   const versions: ModelVersion[] = [{ name: 'fraud', version: '1', current_stage: 'None', source: 's3://m/1' }];
   const models: RegisteredModel[] = [{ name: 'fraud', latest_versions: versions }];
+  /** Versions that reads return and that no model lists among its latest. */
+  const otherVersions: ModelVersion[] = [];
   const loggedModels: LoggedModelInfo[] = [];
 
   async function guard(): Promise<void> {
@@ -99,7 +101,7 @@ export function createFakeMlflow(): FakeMlflow {
       models.push(model);
     },
     addVersion(version) {
-      versions.push(version);
+      otherVersions.push(version);
     },
     addLoggedModel(model) {
       loggedModels.push(model);
@@ -127,7 +129,7 @@ export function createFakeMlflow(): FakeMlflow {
     },
     async getModelVersion(name, version) {
       await guard();
-      const found = versions.find((v) => v.name === name && v.version === version);
+      const found = [...versions, ...otherVersions].find((v) => v.name === name && v.version === version);
       if (!found) throw notFound();
       return found;
     },
