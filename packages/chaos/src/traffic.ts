@@ -85,14 +85,28 @@ export const DEFAULT_TRAFFIC_LIMITS: TrafficLimits = Object.freeze({
 
 let uncachedSequence = 0;
 
+/** Letters of the search term whose case varies (the search ignores case): 2^5 spellings of each term. */
+const CASE_VARIED_LETTERS = 5;
+
 /**
  * An uncached read that still returns the seeded model (a real, several-kilobyte answer, so starvation
- * faults slow it like any other read): the search term and page size vary so that no two of the first
- * 10,000 requests share a cache key.
+ * faults slow it like any other read): the page size (1 to 100, the default and below: a larger page is the
+ * client's choice and never counted by the breaker), the search term's length and the case of its first
+ * letters vary so that no two of the first 32,000 requests share a cache key.
  */
 function uncachedSearchPath(sequence: number): string {
-  const term = SEEDED_MODEL.slice(0, SEEDED_MODEL.length - (sequence % 10));
-  const maxResults = 1 + (Math.floor(sequence / 10) % 1000);
+  const maxResults = 1 + (sequence % 100);
+  const prefix = SEEDED_MODEL.slice(0, SEEDED_MODEL.length - (Math.floor(sequence / 100) % 10));
+  const upperCase = Math.floor(sequence / 1000);
+  let letters = 0;
+  const term = [...prefix]
+    .map((character) => {
+      if (!/[a-z]/.test(character) || letters >= CASE_VARIED_LETTERS) return character;
+      const upper = (upperCase >> letters) & 1;
+      letters += 1;
+      return upper ? character.toUpperCase() : character;
+    })
+    .join('');
   return `${ROUTES.searchModels.url}?search=${term}&max_results=${maxResults}`;
 }
 

@@ -33,7 +33,7 @@ export interface MlflowCalls {
   ): Promise<T>;
   /**
    * Like `call`, but remembers the answer under `key` and serves it as stale while MLflow is unavailable.
-   * With `clientShaped` (a search filter or page token a client wrote) the outcome is not counted, as for
+   * With `clientShaped` (a search filter, page token or page size a client chose) the outcome is not counted, as for
    * `relay`, and an MLflow 500 is the request's: 400 MLFLOW_REJECTED. With `search`, the answer is kept in
    * the searches' share of the cache (SEARCH_CACHE_SHARE), so that searches never evict single models and versions.
    */
@@ -311,7 +311,7 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
       // other: stale or 502, still not counted, since the request's shape was the client's.
       if (readOptions.clientShaped && isMlflowError(error) && error.kind === 'upstream' && error.status === 500) {
         throw new ServiceError('MLFLOW_REJECTED', {
-          message: `MLflow failed on the filter or page token of this request (it answered ${error.status}); check them.`,
+          message: `MLflow failed on the filter, page token or page size of this request (it answered ${error.status}); check them.`,
           details: { mlflow_status: error.status },
           cause: error,
         });

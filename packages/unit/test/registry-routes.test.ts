@@ -65,6 +65,15 @@ describe('Registry routes', () => {
       expect(status.circuit_breaker).toMatchObject({ state: 'closed', failure_count: 0 });
     });
 
+    it('never counts a failure of a page larger than the default against the breaker, and counts one of the default', async () => {
+      const { app, mlflow } = buildTestApp();
+      mlflow.failWith('timeout');
+      for (let i = 0; i < 2; i += 1) expect((await app.inject('/api/v1/models?max_results=101')).statusCode).toBe(504);
+      expect((await app.inject('/health/status')).json().circuit_breaker.failure_count).toBe(0);
+      expect((await app.inject('/api/v1/models?max_results=100')).statusCode).toBe(504);
+      expect((await app.inject('/health/status')).json().circuit_breaker.failure_count).toBe(1);
+    });
+
     it('never asks again for a failure other than size', async () => {
       const { app, mlflow } = buildTestApp();
       mlflow.failWith('timeout');

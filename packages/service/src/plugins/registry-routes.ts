@@ -28,6 +28,31 @@ export function searchFilter(text: string): { filter: string; exact: boolean } {
   return { filter: `name ILIKE ${quote}${pattern}${quote}`, exact: !UNLITERAL.test(text) };
 }
 
+/** Models in a listing page when the client does not say: MLflow's own default. */
+const DEFAULT_PAGE_SIZE = 100;
+
+/**
+ * Reads a page of at most `asked` models; a page larger than the service reads (MLFLOW_API_MAX_BYTES:
+ * models a client stored tags on) is asked for again with half as many models, down to one. MLflow's page
+ * token continues after the last model returned, so a client that follows next_page_token still gets every
+ * model, and MLflow builds at most twice what the first page cost. Only a single model larger than the cap
+ * is a 502.
+ */
+async function readFittingPage<T>(
+  asked: number,
+  readPage: (maxResults: number) => Promise<T>,
+): Promise<{ result: T; maxResults: number }> {
+  let maxResults = asked;
+  for (;;) {
+    try {
+      return { result: await readPage(maxResults), maxResults };
+    } catch (error) {
+      if (!isServiceError(error) || error.code !== 'MLFLOW_RESPONSE_TOO_LARGE' || maxResults === 1) throw error;
+      maxResults = Math.ceil(maxResults / 2);
+    }
+  }
+}
+
 /** Registry API over the MLflow Model Registry: search, read, register, transition (behind API_KEYS). */
 export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
@@ -42,33 +67,20 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
     const query = request.query;
     const search = query.filter === undefined && query.search ? searchFilter(query.search) : undefined;
     const filter = query.filter ?? search?.filter;
-    const calls = gateway.forClient(request.registryClient);
+    const asked = query.max_results ?? DEFAULT_PAGE_SIZE;
     const readPage = (maxResults: number) => {
       const page = { filter, maxResults, pageToken: query.page_token };
-      // A filter or page token the client wrote may make MLflow answer 500 (it does for some it cannot
-      // parse, e.g. page_token=W10=): that outcome is the client's, so it is not counted by the breaker
-      // (see decision 0009).
-      return calls.read(`search:${JSON.stringify(page)}`, (mlflow) => mlflow.searchRegisteredModels(page), {
-        clientShaped: query.filter !== undefined || query.page_token !== undefined,
-        search: true,
-      });
+      // What a client wrote into the search, or a page larger than the default, may make MLflow fail or
+      // answer slowly: a filter or page token it cannot parse (500, e.g. page_token=W10=), a thousand large
+      // models. That outcome is the client's, so it is not counted by the breaker (see decision 0009).
+      return gateway
+        .forClient(request.registryClient)
+        .read(`search:${JSON.stringify(page)}`, (mlflow) => mlflow.searchRegisteredModels(page), {
+          clientShaped: query.filter !== undefined || query.page_token !== undefined || asked > DEFAULT_PAGE_SIZE,
+          search: true,
+        });
     };
-    // A page larger than the service reads (MLFLOW_API_MAX_BYTES: models a client stored tags on) is asked
-    // for again with half as many models, down to one: MLflow's page token continues after the last model
-    // returned, so a client that follows next_page_token still gets every model, and MLflow builds at most
-    // twice what the first page cost. Only a single model larger than the cap is a 502.
-    const asked = query.max_results ?? 100;
-    let maxResults = asked;
-    let result: Awaited<ReturnType<typeof readPage>>;
-    for (;;) {
-      try {
-        result = await readPage(maxResults);
-        break;
-      } catch (error) {
-        if (!isServiceError(error) || error.code !== 'MLFLOW_RESPONSE_TOO_LARGE' || maxResults === 1) throw error;
-        maxResults = Math.ceil(maxResults / 2);
-      }
-    }
+    const { result, maxResults } = await readFittingPage(asked, readPage);
     if (maxResults < asked) {
       request.log.warn(
         { max_results: asked, answered_max_results: maxResults },
