@@ -268,8 +268,13 @@ for (const local of localProviders()) {
         expect(version.status, 'MLflow creates version 1').toBe(200);
       });
 
-      it('stores version tags up to the budget, refuses the next before MLflow sees it, and still takes a replacement', async () => {
+      it('stores tags on an aliased version up to the budget, then refuses the next before MLflow sees it', async () => {
         await using service = await startService(serviceEnv());
+        // The official client's flow: an alias first. MLflow then lists it on the version as a name (8 bytes).
+        const aliased = await service.request
+          .post('/mlflow/api/2.0/mlflow/registered-models/alias')
+          .send({ name: MODEL, alias: 'champion', version: '1' });
+        expect(aliased.status, 'the alias').toBe(200);
         const setTag = (key: string) =>
           service.request
             .post('/mlflow/api/2.0/mlflow/model-versions/set-tag')
@@ -280,7 +285,7 @@ for (const local of localProviders()) {
         expect(refused.body).toMatchObject({
           code: 'MLFLOW_ENTRY_TOO_LARGE',
           error_code: 'BAD_REQUEST',
-          details: { held_bytes: 4000, request_bytes: 1000, max_bytes: 4096 },
+          details: { held_bytes: 4008, request_bytes: 1000, max_bytes: 4096 },
         });
         expect((await setTag('t0')).status, 'replacing a stored tag').toBe(200);
 
@@ -303,14 +308,14 @@ for (const local of localProviders()) {
           alias: 'a-rather-long-alias-name-for-the-budget-of-this-model'.repeat(2),
           version: '1',
         });
-        expect(alias.body).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { held_bytes: 4000 } });
+        expect(alias.body).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { held_bytes: 4009 } });
         const created = await service.request
           .post(`${api}/registered-models/create`)
           .send({ name: 'entry-budget-padded', tags: [tag('a'), tag('b'), tag('c'), tag('d'), tag('e')] });
         expect(created.body).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { request_bytes: 5000 } });
 
         const { registered_model } = await readFromMlflow(`/api/2.0/mlflow/registered-models/get?name=${MODEL}`);
-        expect((registered_model as { aliases?: unknown[] }).aliases ?? []).toEqual([]);
+        expect((registered_model as { aliases?: unknown[] }).aliases).toEqual([{ alias: 'champion', version: '1' }]);
         const missing = await fetch(`${mlflow.url}/api/2.0/mlflow/registered-models/get?name=entry-budget-padded`);
         expect(missing.status, 'the padded model was never created').toBe(404);
         await expectBreakerUntouched(service);
@@ -347,7 +352,7 @@ for (const local of localProviders()) {
         await expectBreakerUntouched(service);
       });
 
-      it("holds a logged model's tags to the budget", async () => {
+      it("holds a logged model's tags to the budget, and refuses tags on one MLflow does not show", async () => {
         const created = await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -366,8 +371,21 @@ for (const local of localProviders()) {
         const unknown = await service.request
           .patch('/mlflow/api/2.0/mlflow/logged-models/m-00000000000000000000000000000000/tags')
           .send({ tags: [tag('l5')] });
-        expect(unknown.status, "a logged model MLflow does not have: MLflow's own answer").toBe(404);
+        expect(unknown.status, 'a logged model MLflow does not have').toBe(404);
         expect(unknown.body.error_code).toBe('RESOURCE_DOES_NOT_EXIST');
+        // A deleted logged model: MLflow's GET hides it, but its set-tags would still write to it.
+        const doomed = await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ experiment_id: '0', name: 'entry-budget-deleted' }),
+        });
+        const doomedId = ((await doomed.json()) as { model: { info: { model_id: string } } }).model.info.model_id;
+        const deleted = await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models/${doomedId}`, { method: 'DELETE' });
+        expect(deleted.status, 'MLflow deletes the logged model').toBe(200);
+        const onDeleted = await service.request
+          .patch(`/mlflow/api/2.0/mlflow/logged-models/${doomedId}/tags`)
+          .send({ tags: [tag('l6')] });
+        expect(onDeleted.status, 'tags on a deleted logged model').toBe(404);
         const { model } = await readFromMlflow(`/api/2.0/mlflow/logged-models/${id}`);
         const keys = (model as { info: { tags: { key: string }[] } }).info.tags.map((stored) => stored.key).sort();
         expect(keys).toEqual(['l0', 'l1', 'l2']);
