@@ -70,8 +70,7 @@ function tagsOf(value: unknown): { key: string; value: string }[] | undefined {
  */
 function named(entry: EntryRef): { entry?: EntryRef } | UnmeasurableWrite {
   if (entry.kind === 'logged-model') {
-    // MLflow's logged model ids are `m-` and 32 hexadecimal digits.
-    if (entry.id === '') return {};
+    // MLflow's logged model ids are `m-` and 32 hexadecimal digits; the path's `*` is never empty.
     return /^[\w-]{1,64}$/.test(entry.id) ? { entry } : { refused: 'the logged model id is not one MLflow gives' };
   }
   if (entry.name === '' || (entry.kind === 'version' && entry.version === '')) return {};

@@ -456,6 +456,17 @@ describe('decideProxyRequest', () => {
       },
     );
 
+    it('measures a create without tags as storing nothing', () => {
+      expect(stores(decideWrite('POST', 'registered-models/create', json({ name: 'm' })))).toEqual({
+        bytes: 0,
+        tagKeys: [],
+      });
+    });
+
+    it('measures a tag without a value by its key alone', () => {
+      expect(stores(decideWrite('POST', 'registered-models/set-tag', json({ name: 'm', key: 'abc' })))?.bytes).toBe(3);
+    });
+
     it('measures the tags of a logged model, taking its id from the path', () => {
       const decision = decideWrite('PATCH', 'logged-models/m-123/tags', json({ tags: [{ key: 'k', value: 'v' }] }));
       expect(stores(decision)).toEqual({ entry: { kind: 'logged-model', id: 'm-123' }, bytes: 2, tagKeys: ['k'] });

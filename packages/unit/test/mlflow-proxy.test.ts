@@ -252,11 +252,14 @@ describe('MLflow pass-through', () => {
       ).toBe(200);
     });
 
-    it('relays a write that shrinks an entry already over the budget, never one that grows it', async () => {
+    it('relays a write that does not grow an entry already over the budget, never one that grows it', async () => {
       const { app, mlflow } = buildTestApp({ env: BUDGET });
       mlflow.addVersion({ name: 'fraud', version: '2', tags: [tag('a', 2000), tag('b', 100)] });
       expect(
         (await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 50) })).statusCode,
+      ).toBe(200);
+      expect(
+        (await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 100) })).statusCode,
       ).toBe(200);
       expect(
         (await write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag('b', 101) })).statusCode,
@@ -265,14 +268,15 @@ describe('MLflow pass-through', () => {
 
     it("holds a model's tags and aliases to one budget, counting an alias the write replaces once", async () => {
       const { app, mlflow } = buildTestApp({ env: BUDGET });
-      mlflow.addModel({ name: 'churn', tags: [tag('t', 1000)], aliases: [{ alias: 'champion', version: '1' }] });
-      // Held: 1000 + 9. A new alias of 16 bytes passes the budget; replacing `champion` with version 12 fits.
+      mlflow.addModel({ name: 'churn', tags: [tag('t', 1010)], aliases: [{ alias: 'champion', version: '1' }] });
+      // Held: 1010 + 9. A new alias of 17 bytes passes the budget; replacing `champion` (9) with version 12 (10)
+      // fits, but only because the alias it replaces gives way.
       const newAlias = await write(app, 'registered-models/alias', {
         name: 'churn',
         alias: 'challenger-alias',
         version: '1',
       });
-      expect(newAlias.json()).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { held_bytes: 1009 } });
+      expect(newAlias.json()).toMatchObject({ code: 'MLFLOW_ENTRY_TOO_LARGE', details: { held_bytes: 1019 } });
       const replaced = await write(app, 'registered-models/alias', { name: 'churn', alias: 'champion', version: '12' });
       expect(replaced.statusCode).toBe(200);
       const modelTag = await write(app, 'registered-models/set-tag', {
@@ -290,6 +294,13 @@ describe('MLflow pass-through', () => {
       expect(refused.json().code).toBe('MLFLOW_ENTRY_TOO_LARGE');
       const relayed = await write(app, 'logged-models/m-1/tags', { tags: [tag('a', 900), tag('b', 30)] }, 'PATCH');
       expect(relayed.statusCode).toBe(200);
+    });
+
+    it('relays a tag on an entry that holds no tags or aliases yet', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      const response = await write(app, 'registered-models/set-tag', { name: 'fraud', ...tag('k', 1024) });
+      expect(response.statusCode).toBe(200);
+      expect(mlflow.forwarded()).toHaveLength(1);
     });
 
     it('refuses a create whose own tags pass the budget without calling MLflow', async () => {
@@ -328,7 +339,10 @@ describe('MLflow pass-through', () => {
         value: 'v',
       });
       expect(response.statusCode).toBe(502);
-      expect(response.json().code).toBe('MLFLOW_BAD_RESPONSE');
+      expect(response.json()).toMatchObject({
+        code: 'MLFLOW_BAD_RESPONSE',
+        message: expect.stringContaining('shape the service does not read'),
+      });
       expect(mlflow.forwarded()).toEqual([]);
     });
 

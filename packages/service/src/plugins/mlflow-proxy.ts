@@ -87,6 +87,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
         'UNAUTHORIZED',
         'MLFLOW_PROXY_FORBIDDEN',
         'METHOD_NOT_ALLOWED',
+        'MODEL_NOT_FOUND',
         'PAYLOAD_TOO_LARGE',
         'MLFLOW_ENTRY_TOO_LARGE',
         'CLIENT_CONCURRENCY_LIMIT',
