@@ -11,6 +11,7 @@ import {
 } from '@registry/service';
 import { readMetrics } from '@registry/service/client';
 import {
+  fetchJson,
   freePort,
   localProviders,
   type MlflowHandle,
@@ -78,20 +79,38 @@ function lastJsonLine(stdout: string): Record<string, unknown> {
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
 }
 
-async function createModelInMlflow(mlflowUrl: string, name: string): Promise<void> {
-  const response = await fetch(`${mlflowUrl}/api/2.0/mlflow/registered-models/create`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name }),
+/** One call straight to MLflow (not through the service) that must answer 200; its JSON answer. */
+async function mlflowJson<T = Record<string, unknown>>(
+  mlflowUrl: string,
+  path: string,
+  options: { method?: string; body?: unknown; what?: string } = {},
+): Promise<T> {
+  const { method = 'GET', body } = options;
+  const response = await fetchJson<T>(`${mlflowUrl}${path}`, {
+    method,
+    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
-  expect(response.status, `MLflow creates ${name}`).toBe(200);
+  expect(response.status, options.what ?? `MLflow answers ${method} ${path}`).toBe(200);
+  return response.body;
 }
 
-/** An answer of MLflow's, read directly (not through the service). */
-async function fetchJsonFromMlflow(url: string): Promise<Record<string, unknown>> {
-  const response = await fetch(url);
-  expect(response.status, `MLflow answers ${url}`).toBe(200);
-  return (await response.json()) as Record<string, unknown>;
+async function createModelInMlflow(mlflowUrl: string, name: string, description?: string): Promise<void> {
+  await mlflowJson(mlflowUrl, '/api/2.0/mlflow/registered-models/create', {
+    method: 'POST',
+    body: { name, description },
+    what: `MLflow creates ${name}`,
+  });
+}
+
+/** Creates a logged model in MLflow's default experiment; its id and status. */
+async function createLoggedModelInMlflow(mlflowUrl: string, name: string) {
+  const created = await mlflowJson<{ model: { info: { model_id: string; status: string } } }>(
+    mlflowUrl,
+    '/api/2.0/mlflow/logged-models',
+    { method: 'POST', body: { experiment_id: '0', name }, what: `MLflow creates the logged model ${name}` },
+  );
+  return created.model.info;
 }
 
 type Service = Awaited<ReturnType<typeof startService>>;
@@ -256,16 +275,15 @@ for (const local of localProviders()) {
       const serviceEnv = () => ({ ...realMlflowEnv(mlflow.url), ...BREAKER_ENV, MLFLOW_PROXY_MAX_ENTRY_BYTES: '4096' });
       /** A tag of exactly 1,000 bytes (key and value). */
       const tag = (key: string) => ({ key, value: 'v'.repeat(1000 - key.length) });
-      const readFromMlflow = (path: string) => fetchJsonFromMlflow(`${mlflow.url}${path}`);
+      const readFromMlflow = (path: string) => mlflowJson(mlflow.url, path);
 
       beforeAll(async () => {
         await createModelInMlflow(mlflow.url, MODEL);
-        const version = await fetch(`${mlflow.url}/api/2.0/mlflow/model-versions/create`, {
+        await mlflowJson(mlflow.url, '/api/2.0/mlflow/model-versions/create', {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ name: MODEL, source: 's3://registry-test/entry-budget/1' }),
+          body: { name: MODEL, source: 's3://registry-test/entry-budget/1' },
+          what: 'MLflow creates version 1',
         });
-        expect(version.status, 'MLflow creates version 1').toBe(200);
       });
 
       it('stores tags on an aliased version up to the budget, then refuses the next before MLflow sees it', async () => {
@@ -323,14 +341,7 @@ for (const local of localProviders()) {
 
       it('answers a listing too large to read in smaller pages whose tokens still reach every model', async () => {
         const names = Array.from({ length: 10 }, (_, i) => `page-shrink-${String(i).padStart(2, '0')}`);
-        for (const name of names) {
-          const created = await fetch(`${mlflow.url}/api/2.0/mlflow/registered-models/create`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ name, description: 'd'.repeat(4000) }),
-          });
-          expect(created.status, `MLflow creates ${name}`).toBe(200);
-        }
+        for (const name of names) await createModelInMlflow(mlflow.url, name, 'd'.repeat(4000));
         // About 4 KB per model: three fit under a 16 KiB cap, ten do not.
         await using service = await startService({ ...serviceEnv(), MLFLOW_API_MAX_BYTES: '16384' });
         const seen: string[] = [];
@@ -353,13 +364,7 @@ for (const local of localProviders()) {
       });
 
       it("holds a logged model's tags to the budget, and refuses tags on one MLflow does not show", async () => {
-        const created = await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ experiment_id: '0', name: 'entry-budget-logged' }),
-        });
-        expect(created.status, 'MLflow creates the logged model').toBe(200);
-        const id = ((await created.json()) as { model: { info: { model_id: string } } }).model.info.model_id;
+        const id = (await createLoggedModelInMlflow(mlflow.url, 'entry-budget-logged')).model_id;
         await using service = await startService(serviceEnv());
         const patch = (keys: string[]) =>
           service.request.patch(`/mlflow/api/2.0/mlflow/logged-models/${id}/tags`).send({ tags: keys.map(tag) });
@@ -374,14 +379,11 @@ for (const local of localProviders()) {
         expect(unknown.status, 'a logged model MLflow does not have').toBe(404);
         expect(unknown.body.error_code).toBe('RESOURCE_DOES_NOT_EXIST');
         // A deleted logged model: MLflow's GET hides it, but its set-tags would still write to it.
-        const doomed = await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ experiment_id: '0', name: 'entry-budget-deleted' }),
+        const doomedId = (await createLoggedModelInMlflow(mlflow.url, 'entry-budget-deleted')).model_id;
+        await mlflowJson(mlflow.url, `/api/2.0/mlflow/logged-models/${doomedId}`, {
+          method: 'DELETE',
+          what: 'MLflow deletes the logged model',
         });
-        const doomedId = ((await doomed.json()) as { model: { info: { model_id: string } } }).model.info.model_id;
-        const deleted = await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models/${doomedId}`, { method: 'DELETE' });
-        expect(deleted.status, 'MLflow deletes the logged model').toBe(200);
         const onDeleted = await service.request
           .patch(`/mlflow/api/2.0/mlflow/logged-models/${doomedId}/tags`)
           .send({ tags: [tag('l6')] });
@@ -439,14 +441,8 @@ for (const local of localProviders()) {
       });
 
       it('refuses to finalize a logged model through the registry mode, and still sets its tags', async () => {
-        const created = await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ experiment_id: '0', name: 'hostile-finalize' }),
-        });
-        expect(created.status, 'MLflow creates the logged model').toBe(200);
-        const { model } = (await created.json()) as { model: { info: { model_id: string; status: string } } };
-        const id = model.info.model_id;
+        const info = await createLoggedModelInMlflow(mlflow.url, 'hostile-finalize');
+        const id = info.model_id;
         await using service = await startService({ ...realMlflowEnv(mlflow.url), MLFLOW_PROXY: 'registry' });
 
         const finalize = await service.request
@@ -459,10 +455,10 @@ for (const local of localProviders()) {
           .send({ model_id: id, tags: [{ key: 'registered-by', value: 'hostile-clients' }] });
         expect(tagged.status).toBe(200);
 
-        const after = (await (await fetch(`${mlflow.url}/api/2.0/mlflow/logged-models/${id}`)).json()) as {
+        const after = await mlflowJson<{
           model: { info: { status: string; tags?: { key: string; value: string }[] } };
-        };
-        expect(after.model.info.status).toBe(model.info.status);
+        }>(mlflow.url, `/api/2.0/mlflow/logged-models/${id}`);
+        expect(after.model.info.status).toBe(info.status);
         expect(after.model.info.tags).toContainEqual({ key: 'registered-by', value: 'hostile-clients' });
       });
 

@@ -14,6 +14,28 @@ function decide(method: string, rawUrl: string, mode: ProxyMode = 'registry', tr
   return decideProxyRequest({ mode, method, rawUrl, routePrefix: MLFLOW_PROXY_PREFIX, trackingUri });
 }
 
+/** `decide` for a request with a body (JSON unless `contentType` says otherwise). */
+function decideRequest(
+  method: string,
+  rawUrl: string,
+  body: Uint8Array | undefined,
+  options: { mode?: ProxyMode; contentType?: string } = {},
+) {
+  const { mode = 'registry', contentType = 'application/json' } = options;
+  return decideProxyRequest({
+    mode,
+    method,
+    rawUrl,
+    routePrefix: MLFLOW_PROXY_PREFIX,
+    trackingUri: TRACKING_URI,
+    body,
+    contentType,
+  });
+}
+
+/** A value as the bytes of its JSON text. */
+const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+
 function refusalMessage(decision: ProxyDecision): string {
   if (decision.ok) throw new Error(`expected a refusal, got ${JSON.stringify(decision)}`);
   return decision.message;
@@ -124,17 +146,8 @@ describe('decideProxyRequest', () => {
       ['PATCH', `${API}/logged-models/m-123/tags`],
       ['GET', `${API}/registered-models/get?name=fraud`],
     ])('allows %s %s in registry mode', (method, rawUrl) => {
-      const body = method === 'GET' ? undefined : new TextEncoder().encode('{"name":"fraud"}');
-      const decision = decideProxyRequest({
-        mode: 'registry',
-        method,
-        rawUrl,
-        routePrefix: MLFLOW_PROXY_PREFIX,
-        trackingUri: TRACKING_URI,
-        body,
-        contentType: 'application/json',
-      });
-      expect(decision).toMatchObject({ ok: true });
+      const body = method === 'GET' ? undefined : json({ name: 'fraud' });
+      expect(decideRequest(method, rawUrl, body)).toMatchObject({ ok: true });
     });
 
     it.each([
@@ -261,7 +274,6 @@ describe('decideProxyRequest', () => {
   describe('filters of every request', () => {
     const long = `tag.k = 'v'${" AND tag.k = 'v'".repeat(80)}`;
     const API_3 = '/mlflow/api/3.0/mlflow';
-    const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
     function decideWith(
       method: string,
       rawUrl: string,
@@ -269,15 +281,7 @@ describe('decideProxyRequest', () => {
       contentType = 'application/json',
       mode: ProxyMode = 'full',
     ) {
-      return decideProxyRequest({
-        mode,
-        method,
-        rawUrl,
-        routePrefix: MLFLOW_PROXY_PREFIX,
-        trackingUri: TRACKING_URI,
-        body,
-        contentType,
-      });
+      return decideRequest(method, rawUrl, body, { mode, contentType });
     }
 
     it.each([
@@ -374,17 +378,8 @@ describe('decideProxyRequest', () => {
   });
 
   describe('writes that store tags or aliases', () => {
-    const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
     function decideWrite(method: string, path: string, body?: Uint8Array, contentType = 'application/json') {
-      return decideProxyRequest({
-        mode: 'registry',
-        method,
-        rawUrl: `${API}/${path}`,
-        routePrefix: MLFLOW_PROXY_PREFIX,
-        trackingUri: TRACKING_URI,
-        body,
-        contentType,
-      });
+      return decideRequest(method, `${API}/${path}`, body, { contentType });
     }
     const stores = (decision: ProxyDecision) => {
       if (!decision.ok) throw new Error(`expected the write to be relayed, got ${decision.message}`);
