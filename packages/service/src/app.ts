@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { REQUEST_ID_HEADER } from './contract/metrics.js';
 import { REGISTRY_PREFIX } from './contract/routes.js';
 import { type DependencyCheck, withTimeout } from './dependency-checks.js';
-import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './error-handling.js';
+import { clientErrorHandler, frameworkErrors, registerErrorHandling, sendNotFound } from './error-handling.js';
 import { type Check, mlflowCheck } from './health-model.js';
 import { classifyMlflowOutcome, createMlflowClient, type MlflowClient } from './mlflow-client.js';
 import { createMlflowGateway, type MlflowGateway } from './mlflow-gateway.js';
@@ -18,6 +18,7 @@ import { mlflowProxyRoutes } from './plugins/mlflow-proxy.js';
 import { openapiPlugin } from './plugins/openapi.js';
 import { registryRoutes } from './plugins/registry-routes.js';
 import { versionRoutes } from './plugins/version-routes.js';
+import { type BodySlots, createBodySlots } from './request-bodies.js';
 import { parseJsonBody } from './validation.js';
 
 /** What `buildApp` needs; everything with a side effect or a clock can be swapped in tests. */
@@ -46,6 +47,8 @@ export interface RegistryContext {
   readonly now: () => number;
   readonly startedAt: number;
   readonly lifecycle: { isShuttingDown: boolean };
+  /** The bound on request bodies in progress (onRequest hook of the routes that read one, after the API key hook). */
+  readonly bodySlots: BodySlots;
   /** Runs every component check (dependency checks with HEALTH_CHECK_TIMEOUT; MLflow from the breaker). */
   collectChecks(): Promise<Check[]>;
 }
@@ -147,6 +150,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     now,
     startedAt: now(),
     lifecycle: { isShuttingDown: false },
+    // A body is held from its headers to its answer: as many at once as the MLflow calls they become.
+    bodySlots: createBodySlots({
+      perClient: config.mlflow.clientMaxConcurrency,
+      total: config.mlflow.maxConcurrency + config.mlflow.queueSize,
+    }),
     async collectChecks() {
       const results = await Promise.all(
         dependencies.map(async (dependency): Promise<Check> => {
@@ -180,8 +188,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   // A synchronous onRequest hook: it runs for every route, 404s included, and costs no promise per request.
+  // An unknown route is answered here, before its body is read: nobody can make the service hold bodies
+  // (BODY_LIMIT each) on a route that takes none.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header(REQUEST_ID_HEADER, request.id);
+    if (request.is404) {
+      sendNotFound(request, reply);
+      return;
+    }
     done();
   });
   app.addHook('onReady', async () => prober.start());

@@ -154,7 +154,10 @@ export function createErrorHandler(style: ErrorStyle = {}) {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(createErrorHandler());
 
-  app.setNotFoundHandler((request, reply) =>
-    send(reply, request, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`),
-  );
+  app.setNotFoundHandler(sendNotFound);
+}
+
+/** Answers 404 NOT_FOUND for a request no route takes. */
+export function sendNotFound(request: FastifyRequest, reply: FastifyReply) {
+  return send(reply, request, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`);
 }

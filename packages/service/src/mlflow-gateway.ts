@@ -109,16 +109,20 @@ export interface MlflowGatewayOptions {
 /** Retry-After given to a call turned away because the bulkhead and its queue are full. */
 export const SATURATED_RETRY_AFTER_SECONDS = 1;
 
-function saturated(cause?: unknown): ServiceError {
+/** 503 MLFLOW_SATURATED: every slot for MLflow-bound work is taken; come back in a moment. */
+export function saturated(cause?: unknown, message?: string): ServiceError {
   return new ServiceError('MLFLOW_SATURATED', {
+    message,
     headers: { 'retry-after': String(SATURATED_RETRY_AFTER_SECONDS) },
     details: { retry_after_seconds: SATURATED_RETRY_AFTER_SECONDS },
     cause,
   });
 }
 
-function clientLimited(limit: number): ServiceError {
+/** 429 CLIENT_CONCURRENCY_LIMIT: the client holds its whole share (`limit`) already. */
+export function clientLimited(limit: number, message?: string): ServiceError {
   return new ServiceError('CLIENT_CONCURRENCY_LIMIT', {
+    message,
     headers: { 'retry-after': String(SATURATED_RETRY_AFTER_SECONDS) },
     details: { client_max_concurrency: limit, retry_after_seconds: SATURATED_RETRY_AFTER_SECONDS },
   });

@@ -236,3 +236,95 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
     await Promise.all(hanging);
   });
 });
+
+/** A request body that arrives no further than its first bytes until the test ends it. */
+const REST_OF_BODY = '"s3://bucket/model"}';
+
+function trickledBody() {
+  const body = new PassThrough();
+  body.write('{"source":');
+  return body;
+}
+
+describe('Request bodies the service holds (a share per client, MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE in all)', () => {
+  const register = (app: App, key: string, payload: PassThrough | string) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      // A trickled body comes in chunks, as a client streaming a large one sends it.
+      headers: {
+        'x-api-key': key,
+        'content-type': 'application/json',
+        ...(typeof payload === 'string' ? {} : { 'transfer-encoding': 'chunked' }),
+      },
+      payload,
+    });
+
+  it('refuses a client a request with a body at once, unread, while its share of bodies is still arriving', async () => {
+    const { app, mlflow } = buildTestApp({ env: SHARED });
+    const bodies = [trickledBody(), trickledBody()];
+    const arriving = bodies.map((body) => register(app, KEY_A, body));
+    await expect.poll(() => app.registry.bodySlots.inProgress(), { interval: 5, timeout: 5_000 }).toBe(2);
+    const third = trickledBody();
+    const refused = await register(app, KEY_A, third);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toBe(String(SATURATED_RETRY_AFTER_SECONDS));
+    expect(refused.json()).toMatchObject({ code: 'CLIENT_CONCURRENCY_LIMIT', details: { client_max_concurrency: 2 } });
+    // Another key still gets a slot; the refused body never reached MLflow.
+    expect((await register(app, KEY_B, '{"source":"s3://bucket/model"}')).statusCode).toBe(201);
+    for (const body of [...bodies, third]) body.end(REST_OF_BODY);
+    expect((await Promise.all(arriving)).map((r) => r.statusCode)).toEqual([201, 201]);
+    // Each registration is two calls (the model, then the version): three registrations, six calls.
+    expect(mlflow.calls()).toBe(6);
+  });
+
+  it('refuses every client 503 MLFLOW_SATURATED while all the slots hold bodies, and frees a slot when its request ends', async () => {
+    const env = {
+      ...SHARED,
+      API_KEYS: `${KEY_A},${KEY_B},key-c-0123456789`,
+      MLFLOW_MAX_CONCURRENCY: '2',
+      MLFLOW_QUEUE_SIZE: '2',
+    };
+    const { app } = buildTestApp({ env });
+    const bodies = [trickledBody(), trickledBody(), trickledBody(), trickledBody()];
+    const arriving = bodies.map((body, index) => register(app, index < 2 ? KEY_A : KEY_B, body));
+    await expect.poll(() => app.registry.bodySlots.inProgress(), { interval: 5, timeout: 5_000 }).toBe(4);
+    const refused = await register(app, 'key-c-0123456789', trickledBody());
+    expect(refused.statusCode).toBe(503);
+    expect(refused.json()).toMatchObject({ code: 'MLFLOW_SATURATED', details: { retry_after_seconds: 1 } });
+    bodies[0]?.end(REST_OF_BODY);
+    await arriving[0];
+    await expect.poll(() => app.registry.bodySlots.inProgress(), { interval: 5, timeout: 5_000 }).toBe(3);
+    expect((await register(app, 'key-c-0123456789', '{"source":"s3://bucket/model"}')).statusCode).toBe(201);
+    for (const body of bodies) body.end(REST_OF_BODY);
+    await Promise.all(arriving);
+    await expect.poll(() => app.registry.bodySlots.inProgress(), { interval: 5, timeout: 5_000 }).toBe(0);
+  });
+
+  it('holds no slot for a read: a GET takes no body', async () => {
+    const { app, release, hanging } = await holdShare(2);
+    expect(app.registry.bodySlots.inProgress()).toBe(0);
+    release();
+    await Promise.all(hanging);
+  });
+
+  it('answers an unknown route 404 before its body arrives, and a bad admin token 401 likewise', async () => {
+    const { app } = buildTestApp({ env: { ADMIN_TOKEN: 'admin-token-0123456789abcdef' } });
+    const bodies = [trickledBody(), trickledBody()];
+    const unknown = await app.inject({
+      method: 'POST',
+      url: '/nowhere',
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      payload: bodies[0],
+    });
+    expect(unknown.statusCode).toBe(404);
+    const admin = await app.inject({
+      method: 'POST',
+      url: '/health/mlflow/reset',
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', authorization: 'Bearer wrong' },
+      payload: bodies[1],
+    });
+    expect(admin.statusCode).toBe(401);
+    for (const body of bodies) body.end(REST_OF_BODY);
+  });
+});

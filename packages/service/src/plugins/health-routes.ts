@@ -211,7 +211,8 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
     request.log.warn({ audit }, `manual circuit breaker ${action} (was ${previous})`);
     return { ...audit, ...(probe ? { probe } : {}), circuit_breaker: report(ctx.breaker.snapshot()) };
   };
-  const admin = { onRequest: limitFailedAdminAuth, preHandler: requireAdmin };
+  // The token is checked before the body is read: an unauthenticated request holds no body.
+  const admin = { onRequest: [limitFailedAdminAuth, requireAdmin] };
   app.post(ROUTES.resetBreaker.url, { ...admin, schema: ROUTES.resetBreaker.schema }, manual('reset'));
   app.post(ROUTES.openBreaker.url, { ...admin, schema: ROUTES.openBreaker.schema }, manual('open'));
 }

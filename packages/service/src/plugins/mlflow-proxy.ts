@@ -24,6 +24,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   // Errors here are read by the official MLflow client too: they also carry MLflow's `error_code`.
   app.setErrorHandler(createErrorHandler({ mlflowErrorCode: true }));
   app.addHook('onRequest', createApiKeyHook(config.auth.apiKeys));
+  app.addHook('onRequest', app.registry.bodySlots.onRequest);
   // Bodies are relayed as bytes, whatever their type; this applies only inside this plugin.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));

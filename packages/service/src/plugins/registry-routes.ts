@@ -58,6 +58,7 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { gateway, config } = app.registry;
   app.addHook('onRequest', createApiKeyHook(config.auth.apiKeys));
+  app.addHook('onRequest', app.registry.bodySlots.onRequest);
   app.addHook('onRequest', requireValidQueryEncoding);
   // Bodies here are JSON only: any other content type is 415, not a string handed to the schema.
   app.removeContentTypeParser('text/plain');
