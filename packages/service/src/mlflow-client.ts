@@ -28,16 +28,24 @@ export class MlflowError extends Error {
   readonly status: number | undefined;
   /** MLflow's `error_code` (e.g. RESOURCE_DOES_NOT_EXIST), when it sent one. */
   readonly errorCode: string | undefined;
+  /** `too_large` with a declared length: the bytes MLflow's answer had, and the most the service reads. */
+  readonly size: { readonly declared: number; readonly max: number } | undefined;
 
   constructor(
     kind: MlflowErrorKind,
     message: string,
-    extra: { status?: number; errorCode?: string; cause?: unknown } = {},
+    extra: {
+      status?: number;
+      errorCode?: string;
+      cause?: unknown;
+      size?: { readonly declared: number; readonly max: number };
+    } = {},
   ) {
     super(message, { cause: extra.cause });
     this.kind = kind;
     this.status = extra.status;
     this.errorCode = extra.errorCode;
+    this.size = extra.size;
   }
 }
 
@@ -253,6 +261,7 @@ export function createMlflowClient(options: MlflowClientOptions): MlflowClient {
         done();
         throw new MlflowError('too_large', `MLflow's answer to ${what} has ${length} bytes, over ${cap}`, {
           status: response.status,
+          size: { declared: length, max: cap },
         });
       }
       return { response, what, done, failure, progressed, alsoEnd };

@@ -21,20 +21,36 @@ describe('Registry routes', () => {
   });
 
   describe('a listing page larger than MLFLOW_API_MAX_BYTES', () => {
-    /** A fake MLflow whose answer for more than `fits` models is over the service's cap. */
-    function appWhoseAnswersFitUpTo(fits: number) {
+    /**
+     * A fake MLflow whose answer for more than `fits` models is over the service's cap; with `declared`, it
+     * gives the answer's length as `bytesPerModel` a model (the cap being `fits` such models), else none.
+     */
+    function appWhoseAnswersFitUpTo(fits: number, declared?: { bytesPerModel: number }) {
       const { logger, lines } = createCapturingLogger();
       const { app, mlflow } = buildTestApp({ logger });
       const search = mlflow.searchRegisteredModels.bind(mlflow);
       mlflow.searchRegisteredModels = async (query) => {
         const page = await search(query);
-        if ((query.maxResults ?? 0) > fits) throw new MlflowError('too_large', 'over MLFLOW_API_MAX_BYTES');
+        const models = query.maxResults ?? 0;
+        if (models > fits) {
+          const size = declared && { declared: models * declared.bytesPerModel, max: fits * declared.bytesPerModel };
+          throw new MlflowError('too_large', 'over MLFLOW_API_MAX_BYTES', size ? { size } : {});
+        }
         return { ...page, next_page_token: `after-${query.maxResults}` };
       };
       return { app, mlflow, lines };
     }
 
-    it('asks again with half as many models until the page fits, and answers it with its next page token', async () => {
+    it('asks again for as many models as fit in proportion to the length MLflow declared, with a margin', async () => {
+      const { app, mlflow } = appWhoseAnswersFitUpTo(10, { bytesPerModel: 100 });
+      const response = await app.inject('/api/v1/models?max_results=100');
+      expect(response.statusCode).toBe(200);
+      // 10,000 bytes declared for 100 models, 1,000 read: 100 x 1,000 x 0.9 / 10,000 = 9 models.
+      expect(mlflow.searches().map((query) => query.maxResults)).toEqual([100, 9]);
+      expect(response.json().next_page_token).toBe('after-9');
+    });
+
+    it('asks again with half as many models until the page fits when MLflow declared no length, and answers it with its next page token', async () => {
       const { app, mlflow, lines } = appWhoseAnswersFitUpTo(10);
       const response = await app.inject('/api/v1/models?max_results=100');
       expect(response.statusCode).toBe(200);
@@ -67,10 +83,26 @@ describe('Registry routes', () => {
 
     it('never counts a failure of a page larger than the default against the breaker, and counts one of the default', async () => {
       const { app, mlflow } = buildTestApp();
-      mlflow.failWith('timeout');
-      for (let i = 0; i < 2; i += 1) expect((await app.inject('/api/v1/models?max_results=101')).statusCode).toBe(504);
+      mlflow.failWith('unreachable');
+      for (let i = 0; i < 2; i += 1) {
+        expect((await app.inject('/api/v1/models?max_results=101')).json().code).toBe('MLFLOW_UNREACHABLE');
+      }
       expect((await app.inject('/health/status')).json().circuit_breaker.failure_count).toBe(0);
-      expect((await app.inject('/api/v1/models?max_results=100')).statusCode).toBe(504);
+      expect((await app.inject('/api/v1/models?max_results=100')).json().code).toBe('MLFLOW_UNREACHABLE');
+      expect((await app.inject('/health/status')).json().circuit_breaker.failure_count).toBe(1);
+    });
+
+    it("never counts a listing's timeout, whatever its page: its cost is what clients stored; a model read's timeout counts", async () => {
+      const { app, mlflow } = buildTestApp();
+      mlflow.failWith('timeout');
+      for (const url of ['/api/v1/models', '/api/v1/models?search=fra', '/api/v1/models?max_results=5']) {
+        expect((await app.inject(url)).statusCode).toBe(504);
+      }
+      expect((await app.inject('/health/status')).json().circuit_breaker).toMatchObject({
+        state: 'closed',
+        failure_count: 0,
+      });
+      expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(504);
       expect((await app.inject('/health/status')).json().circuit_breaker.failure_count).toBe(1);
     });
 

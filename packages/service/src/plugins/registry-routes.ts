@@ -31,12 +31,26 @@ export function searchFilter(text: string): { filter: string; exact: boolean } {
 /** Models in a listing page when the client does not say: MLflow's own default. */
 const DEFAULT_PAGE_SIZE = 100;
 
+/** Share of MLFLOW_API_MAX_BYTES a page asked for again aims at: models on one page differ in size. */
+const REFIT_MARGIN = 0.9;
+
+/**
+ * The models to ask for after a page of `maxResults` was too large: as many as fit in proportion to the size
+ * MLflow declared for it (with a margin), at most half as many, at least one.
+ */
+export function fittingPageSize(maxResults: number, error: unknown): number {
+  const cause = error instanceof Error ? error.cause : undefined;
+  const size = isMlflowError(cause) ? cause.size : undefined;
+  const inProportion = size ? Math.floor((maxResults * size.max * REFIT_MARGIN) / size.declared) : maxResults;
+  return Math.max(1, Math.min(Math.ceil(maxResults / 2), inProportion));
+}
+
 /**
  * Reads a page of at most `asked` models; a page larger than the service reads (MLFLOW_API_MAX_BYTES:
- * models a client stored tags on) is asked for again with half as many models, down to one. MLflow's page
- * token continues after the last model returned, so a client that follows next_page_token still gets every
- * model, and MLflow builds at most twice what the first page cost. Only a single model larger than the cap
- * is a 502.
+ * models a client stored tags on) is asked for again with fewer models (`fittingPageSize`), down to one.
+ * MLflow's page token continues after the last model returned, so a client that follows next_page_token
+ * still gets every model. MLflow declares each answer's length, so the second page usually fits: MLflow
+ * builds the first page and about MLFLOW_API_MAX_BYTES more. Only a single model larger than the cap is a 502.
  */
 async function readFittingPage<T>(
   asked: number,
@@ -48,7 +62,7 @@ async function readFittingPage<T>(
       return { result: await readPage(maxResults), maxResults };
     } catch (error) {
       if (!isServiceError(error) || error.code !== 'MLFLOW_RESPONSE_TOO_LARGE' || maxResults === 1) throw error;
-      maxResults = Math.ceil(maxResults / 2);
+      maxResults = fittingPageSize(maxResults, error);
     }
   }
 }
@@ -78,6 +92,9 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
         .forClient(request.registryClient)
         .read(`search:${JSON.stringify(page)}`, (mlflow) => mlflow.searchRegisteredModels(page), {
           clientShaped: query.filter !== undefined || query.page_token !== undefined || asked > DEFAULT_PAGE_SIZE,
+          // Any listing's cost is what clients stored on the models of its page (up to
+          // MLFLOW_PROXY_MAX_ENTRY_BYTES on each and on each latest version): its timeout is not counted.
+          costShaped: true,
           search: true,
         });
     };
