@@ -39,9 +39,21 @@ export interface ProxyEndpoint {
 
 /**
  * The request fields MLflow 3.17 reads as a search expression (from its protos: `filters` is a list), held
- * to MAX_FILTER_LENGTH at the top level of every relayed request's query and JSON body.
+ * to MAX_FILTER_LENGTH at the top level of every relayed request's query and JSON body. MLflow's protobuf
+ * parser takes each field by its JSON name too (`filterString`, `baseFilter`), so both are listed.
  */
-export const FILTER_FIELDS = ['filter', 'filter_string', 'filter_string1', 'filter_string2', 'base_filter', 'filters'];
+export const FILTER_FIELDS = [
+  'filter',
+  'filter_string',
+  'filterString',
+  'filter_string1',
+  'filterString1',
+  'filter_string2',
+  'filterString2',
+  'base_filter',
+  'baseFilter',
+  'filters',
+];
 
 const API = '/api/2.0/mlflow';
 const API_3 = '/api/3.0/mlflow';

@@ -304,6 +304,17 @@ describe('decideProxyRequest', () => {
       },
     );
 
+    // MLflow's protobuf parser reads a field by its JSON name as well: an audit passed a 9.6 KB baseFilter.
+    it.each(['filterString', 'filterString1', 'filterString2', 'baseFilter'])(
+      'refuses a long filter given by its JSON name %s, in the body or in the query, as MLflow reads it too',
+      (field) => {
+        const inBody = decideWith('POST', `${API_3}/traces/calculate-filter-correlation`, json({ [field]: long }));
+        expect(refusalMessage(inBody)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+        const inQuery = decideWith('GET', `${API_3}/datasets/search?${field}=${encodeURIComponent(long)}`);
+        expect(refusalMessage(inQuery)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+      },
+    );
+
     it('refuses a JSON body whose filters list holds one over MAX_FILTER_LENGTH', () => {
       const decision = decideWith('POST', `${API_3}/traces/metrics`, json({ filters: ['a = 1', long] }));
       expect(refusalMessage(decision)).toContain(`at most ${MAX_FILTER_LENGTH}`);
