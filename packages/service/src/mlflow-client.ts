@@ -163,6 +163,7 @@ export const FORWARDED_RESPONSE_HEADERS = [
   'cache-control',
   'etag',
   'last-modified',
+  'retry-after',
   'x-content-type-options',
   'x-frame-options',
   'content-security-policy',

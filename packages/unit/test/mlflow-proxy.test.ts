@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { buildApp, PROXY_METHODS } from '@registry/service';
 import { describe, expect, it, vi } from 'vitest';
 import { ADMIN_AUTH, buildTestApp, testConfig } from './support/fakes.js';
+import { createCapturingLogger } from './support/logs.js';
 
 const SEARCH = '/mlflow/api/2.0/mlflow/registered-models/search';
 
@@ -175,9 +176,52 @@ describe('MLflow pass-through', () => {
       for (let i = 0; i < 5; i += 1) {
         const response = await app.inject(SEARCH);
         expect(response.statusCode).toBe(500);
-        expect(response.json()).toEqual({ error_code: 'INTERNAL_ERROR' });
+        expect(response.json()).toMatchObject({ error_code: 'INTERNAL_ERROR' });
       }
       expect(await breakerReport(app)).toMatchObject({ state: 'closed', failure_count: 0 });
+    });
+
+    it("keeps MLflow's inside out of a 5xx it relays: status, error_code and Retry-After reach the client, the SQL only the log", async () => {
+      const { logger, lines } = createCapturingLogger();
+      const statement = 'SELECT runs.run_uuid FROM runs JOIN latest_metrics ON ... [parameters: (secret-id,)]';
+      const fetch = vi.fn(async () =>
+        Response.json(
+          { error_code: 'TEMPORARILY_UNAVAILABLE', message: `(sqlite3.OperationalError) ${statement}` },
+          { status: 503, headers: { 'retry-after': '7', 'x-mlflow-internal': 'yes' } },
+        ),
+      );
+      const app = buildApp({ config: testConfig({}), fetch: fetch as typeof globalThis.fetch, logger });
+      const response = await app.inject({ url: SEARCH, headers: { 'x-request-id': 'req-5xx-1' } });
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['retry-after']).toBe('7');
+      expect(response.headers['x-mlflow-internal']).toBeUndefined();
+      expect(response.json()).toEqual({
+        error_code: 'TEMPORARILY_UNAVAILABLE',
+        message:
+          "MLflow failed on this request (HTTP 503); its answer is in the service's log under request id req-5xx-1.",
+      });
+      expect(response.body).not.toContain('SELECT');
+      expect(lines).toContainEqual(
+        expect.objectContaining({ mlflow_status: 503, mlflow_body: expect.stringContaining(statement) }),
+      );
+    });
+
+    it("keeps MLflow's error_code from a 5xx body longer than the service reads of it", async () => {
+      const long = JSON.stringify({ error_code: 'TEMPORARILY_UNAVAILABLE', message: `[SQL: ${'x'.repeat(40_000)}]` });
+      const { app } = appOverFetch({}, async () => new Response(long, { status: 503 }));
+      const response = await app.inject(SEARCH);
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toMatchObject({ error_code: 'TEMPORARILY_UNAVAILABLE' });
+    });
+
+    it('answers INTERNAL_ERROR for a 5xx whose body is not MLflow JSON, reading no more of it than it logs', async () => {
+      const { app } = appOverFetch(
+        {},
+        async () => new Response(`<html>${'x'.repeat(100_000)}</html>`, { status: 502 }),
+      );
+      const response = await app.inject(SEARCH);
+      expect(response.statusCode).toBe(502);
+      expect(response.json()).toMatchObject({ error_code: 'INTERNAL_ERROR' });
     });
 
     it('never counts an unreachable MLflow behind a pass-through call against the breaker', async () => {

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { createApiKeyHook } from '../auth.js';
@@ -5,11 +6,64 @@ import { relayedErrorResponses } from '../contract/common.js';
 import { API_KEY_SECURITY, MLFLOW_PROXY_PREFIX } from '../contract/routes.js';
 import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
-import { FORWARDED_REQUEST_HEADERS, type MlflowClient } from '../mlflow-client.js';
+import { FORWARDED_REQUEST_HEADERS, type ForwardedResponse, type MlflowClient } from '../mlflow-client.js';
 import { enforceEntryBudget } from '../mlflow-entry-budget.js';
 import { decideProxyRequest, PROXY_METHODS } from '../mlflow-proxy-policy.js';
 
 export { MLFLOW_PROXY_PREFIX };
+
+/** Most bytes of an MLflow server error the service reads (to log it and take its `error_code`). */
+const SERVER_ERROR_READ_BYTES = 16 * 1024;
+/** Most characters of it the log line keeps. */
+const SERVER_ERROR_LOGGED_CHARACTERS = 2_048;
+/** An `error_code` as MLflow writes them; anything else is not passed on. */
+const MLFLOW_ERROR_CODE = /^[A-Z][A-Z_]{0,63}$/;
+/** The `error_code` field at the top of MLflow's JSON error. */
+const ERROR_CODE_FIELD = /^\s*\{\s*"error_code"\s*:\s*"([^"]*)"/;
+
+/** The first `max` bytes of a body, as text; the rest is never read (the stream is destroyed). */
+async function readPrefix(body: Readable | null, max: number): Promise<string> {
+  if (!body) return '';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(Buffer.from(chunk as Uint8Array));
+      size += (chunk as Uint8Array).byteLength;
+      if (size >= max) break;
+    }
+  } catch {
+    // A body cut off early: what came is all there is to log.
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
+}
+
+/**
+ * MLflow's 5xx answers describe MLflow's inside (a failed SQL statement with its parameters, a stack): the
+ * client gets the status, MLflow's `error_code` and a message pointing at the log; the answer itself goes to
+ * the service's log under the request id. `Retry-After` is kept.
+ */
+async function withoutServerDetails(request: FastifyRequest, response: ForwardedResponse) {
+  const text = await readPrefix(response.body, SERVER_ERROR_READ_BYTES);
+  // MLflow writes `error_code` first, so it is found even in a body cut at the read limit; a body without
+  // one (a proxy's HTML page) gets the generic code.
+  const given = ERROR_CODE_FIELD.exec(text)?.[1];
+  const errorCode = given !== undefined && MLFLOW_ERROR_CODE.test(given) ? given : 'INTERNAL_ERROR';
+  request.log.warn(
+    { mlflow_status: response.status, mlflow_body: text.slice(0, SERVER_ERROR_LOGGED_CHARACTERS) },
+    'MLflow answered a relayed request with a server error: logged here, not relayed',
+  );
+  const retryAfter = response.headers['retry-after'];
+  return {
+    headers: retryAfter === undefined ? {} : { 'retry-after': retryAfter },
+    body: {
+      error_code: errorCode,
+      message: `MLflow failed on this request (HTTP ${response.status}); its answer is in the service's log under request id ${request.id}.`,
+    },
+  };
+}
 
 /**
  * Pass-through of the MLflow REST API under `/mlflow/`, so the official MLflow client can use the service
@@ -68,6 +122,10 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
     const calls = gateway.forClient(request.registryClient);
     if (decision.entryWrite) await enforceEntryBudget(calls, decision.entryWrite, config.mlflow.maxEntryBytes);
     const response = await (decision.artifact ? calls.relayStream(forward) : calls.relay(forward));
+    if (response.status >= 500) {
+      const masked = await withoutServerDetails(request, response);
+      return reply.status(response.status).headers(masked.headers).send(masked.body);
+    }
     reply.status(response.status).headers(response.headers);
     return reply.send(response.body ?? '');
   };
@@ -75,7 +133,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   const schema = {
     summary: 'The MLflow REST API, relayed (paths and methods within MLFLOW_PROXY)',
     description:
-      "Answers are MLflow's own, streamed with its status; the service's refusals carry the catalogue body plus MLflow's `error_code`.",
+      "Answers are MLflow's own, streamed with its status, except a 5xx: its body becomes `{error_code, message}` (MLflow's `error_code`, a message naming the request id under which the service logged MLflow's answer); the service's refusals carry the catalogue body plus MLflow's `error_code`.",
     tags: ['mlflow'],
     security: API_KEY_SECURITY,
     params: z.object({
