@@ -8,6 +8,7 @@ import {
   MAX_FILTER_LENGTH,
   METRICS,
   type MlflowClient,
+  REGISTRY_PREFIX,
 } from '@registry/service';
 import { readMetrics } from '@registry/service/client';
 import {
@@ -742,5 +743,58 @@ describe('Artifact downloads after MLflow has sent everything', () => {
       what: 'the stalled connection to be closed',
     });
     expect(await stalled.readRest()).toBeLessThan(STALLED_ARTIFACT_BYTES);
+  });
+});
+
+// No MLflow here either: every request below is answered before any body is read, or holds its slot.
+describe('Request bodies on a listening service', () => {
+  it('answers an unknown route, a bad admin token and a client past its share of bodies before the megabyte each declares arrives', async () => {
+    const key = `${API_KEY}-bodies`;
+    const config = loadConfig({
+      LOG_LEVEL: 'silent',
+      MLFLOW_HEALTH_PROBE_INTERVAL: '0',
+      API_KEYS: key,
+      ADMIN_TOKEN: 'admin-token-for-the-body-test-0123456789',
+      MLFLOW_CLIENT_MAX_CONCURRENCY: '1',
+    });
+    const app = buildApp({ config, mlflowClient: {} as MlflowClient });
+    await using _app = { [Symbol.asyncDispose]: () => app.close() };
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const declared = { 'content-type': 'application/json', 'content-length': String(1024 * 1024) };
+    const register = `${REGISTRY_PREFIX}/models/bodies/versions`;
+
+    // The key's one slot: headers and the first bytes of a megabyte, the rest never sent.
+    const holder = connect(port, '127.0.0.1');
+    await using _holder = { [Symbol.asyncDispose]: async () => void holder.destroy() };
+    holder.on('error', () => {});
+    holder.write(
+      `POST ${register} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${key}\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"source":`,
+    );
+    await waitFor(async () => app.registry.bodySlots.inProgress() === 1, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'the first body to hold its slot',
+    });
+
+    const unknown = await sendRaw(baseUrl, { method: 'POST', target: '/nowhere', headers: declared, timeoutMs: 5_000 });
+    expect(unknown.status).toBe(404);
+    const admin = await sendRaw(baseUrl, {
+      method: 'POST',
+      target: '/health/mlflow/reset',
+      headers: { ...declared, authorization: 'Bearer wrong' },
+      timeoutMs: 5_000,
+    });
+    expect(admin.status).toBe(401);
+    const second = await sendRaw(baseUrl, {
+      method: 'POST',
+      target: register,
+      headers: { ...declared, 'x-api-key': key },
+      timeoutMs: 5_000,
+    });
+    expect(second.status).toBe(429);
+    expect(second.json).toMatchObject({ code: 'CLIENT_CONCURRENCY_LIMIT', details: { client_max_concurrency: 1 } });
+    expect(app.registry.bodySlots.inProgress()).toBe(1);
   });
 });
