@@ -772,7 +772,9 @@ describe('Request bodies on a listening service', () => {
     holder.write(
       `POST ${register} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${key}\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"source":`,
     );
-    await waitFor(async () => app.registry.bodySlots.inProgress() === 1, {
+    const bodiesInProgress = async () =>
+      readMetrics((await app.inject('/metrics')).body).value(METRICS.bodiesInProgress);
+    await waitFor(async () => (await bodiesInProgress()) === 1, {
       timeoutMs: 10_000,
       intervalMs: 20,
       what: 'the first body to hold its slot',
@@ -795,6 +797,6 @@ describe('Request bodies on a listening service', () => {
     });
     expect(second.status).toBe(429);
     expect(second.json).toMatchObject({ code: 'CLIENT_CONCURRENCY_LIMIT', details: { client_max_concurrency: 1 } });
-    expect(app.registry.bodySlots.inProgress()).toBe(1);
+    expect(await bodiesInProgress()).toBe(1);
   });
 });

@@ -180,7 +180,10 @@ export function toServiceError(error: unknown): ServiceError {
       case 'invalid_request':
         return new ServiceError('BAD_REQUEST', { message: error.message, cause: error });
       case 'too_large':
-        return new ServiceError('MLFLOW_RESPONSE_TOO_LARGE', { cause: error });
+        return new ServiceError('MLFLOW_RESPONSE_TOO_LARGE', {
+          cause: error,
+          ...(error.size ? { details: { answer_bytes: error.size.declared, max_bytes: error.size.max } } : {}),
+        });
       case 'unreachable':
         return new ServiceError('MLFLOW_UNREACHABLE', { cause: error });
       case 'timeout':

@@ -240,6 +240,8 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
 /** A request body that arrives no further than its first bytes until the test ends it. */
 const REST_OF_BODY = '"s3://bucket/model"}';
 
+const bodiesInProgress = (app: App) => metric(app, METRICS.bodiesInProgress);
+
 function trickledBody() {
   const body = new PassThrough();
   body.write('{"source":');
@@ -264,12 +266,13 @@ describe('Request bodies the service holds (a share per client, MLFLOW_MAX_CONCU
     const { app, mlflow } = buildTestApp({ env: SHARED });
     const bodies = [trickledBody(), trickledBody()];
     const arriving = bodies.map((body) => register(app, KEY_A, body));
-    await expect.poll(() => app.registry.bodySlots.inProgress(), { interval: 5, timeout: 5_000 }).toBe(2);
+    await expect.poll(() => bodiesInProgress(app), { interval: 5, timeout: 5_000 }).toBe(2);
     const third = trickledBody();
     const refused = await register(app, KEY_A, third);
     expect(refused.statusCode).toBe(429);
     expect(refused.headers['retry-after']).toBe(String(SATURATED_RETRY_AFTER_SECONDS));
     expect(refused.json()).toMatchObject({ code: 'CLIENT_CONCURRENCY_LIMIT', details: { client_max_concurrency: 2 } });
+    expect(refused.json().message).toContain('already has 2 requests with a body in progress');
     // Another key still gets a slot; the refused body never reached MLflow.
     expect((await register(app, KEY_B, '{"source":"s3://bucket/model"}')).statusCode).toBe(201);
     for (const body of [...bodies, third]) body.end(REST_OF_BODY);
@@ -288,24 +291,60 @@ describe('Request bodies the service holds (a share per client, MLFLOW_MAX_CONCU
     const { app } = buildTestApp({ env });
     const bodies = [trickledBody(), trickledBody(), trickledBody(), trickledBody()];
     const arriving = bodies.map((body, index) => register(app, index < 2 ? KEY_A : KEY_B, body));
-    await expect.poll(() => app.registry.bodySlots.inProgress(), { interval: 5, timeout: 5_000 }).toBe(4);
+    await expect.poll(() => bodiesInProgress(app), { interval: 5, timeout: 5_000 }).toBe(4);
     const refused = await register(app, 'key-c-0123456789', trickledBody());
     expect(refused.statusCode).toBe(503);
     expect(refused.json()).toMatchObject({ code: 'MLFLOW_SATURATED', details: { retry_after_seconds: 1 } });
+    expect(refused.json().message).toContain('already holds 4 requests with a body');
     bodies[0]?.end(REST_OF_BODY);
     await arriving[0];
-    await expect.poll(() => app.registry.bodySlots.inProgress(), { interval: 5, timeout: 5_000 }).toBe(3);
+    await expect.poll(() => bodiesInProgress(app), { interval: 5, timeout: 5_000 }).toBe(3);
     expect((await register(app, 'key-c-0123456789', '{"source":"s3://bucket/model"}')).statusCode).toBe(201);
     for (const body of bodies) body.end(REST_OF_BODY);
     await Promise.all(arriving);
-    await expect.poll(() => app.registry.bodySlots.inProgress(), { interval: 5, timeout: 5_000 }).toBe(0);
+    await expect.poll(() => bodiesInProgress(app), { interval: 5, timeout: 5_000 }).toBe(0);
   });
 
-  it('holds no slot for a read: a GET takes no body', async () => {
-    const { app, release, hanging } = await holdShare(2);
-    expect(app.registry.bodySlots.inProgress()).toBe(0);
+  it('gives a client back its own slot when one of its requests ends, and no more than that', async () => {
+    const { app } = buildTestApp({ env: SHARED });
+    const bodies = [trickledBody(), trickledBody()];
+    const arriving = bodies.map((body) => register(app, KEY_A, body));
+    await expect.poll(() => bodiesInProgress(app), { interval: 5, timeout: 5_000 }).toBe(2);
+    bodies[0]?.end(REST_OF_BODY);
+    await arriving[0];
+    const next = trickledBody();
+    const admitted = register(app, KEY_A, next);
+    await expect.poll(() => bodiesInProgress(app), { interval: 5, timeout: 5_000 }).toBe(2);
+    expect((await register(app, KEY_A, trickledBody())).statusCode).toBe(429);
+    for (const body of [...bodies, next]) body.end(REST_OF_BODY);
+    expect((await Promise.all([...arriving, admitted])).map((r) => r.statusCode)).toEqual([201, 201, 201]);
+  });
+
+  it('holds a slot for a body declared by its length until the answer, none for a GET or an empty body', async () => {
+    const { app, mlflow } = buildTestApp({ env: SHARED });
+    const release = mlflow.hold();
+    const withLength = app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      headers: { 'x-api-key': KEY_A, 'content-type': 'application/json' },
+      payload: '{"source":"s3://bucket/model"}',
+    });
+    const read = app.inject({
+      method: 'GET',
+      url: '/api/v1/models/fraud',
+      headers: { 'x-api-key': KEY_B, 'content-type': 'application/json', 'content-length': '2' },
+      payload: '{}',
+    });
+    const empty = app.inject({
+      method: 'POST',
+      url: '/mlflow/api/2.0/mlflow/registered-models/get-latest-versions',
+      headers: { 'x-api-key': KEY_B, 'content-length': '0' },
+    });
+    await mlflow.whenCalled(3);
+    expect(await bodiesInProgress(app)).toBe(1);
     release();
-    await Promise.all(hanging);
+    await Promise.all([withLength, read, empty]);
+    expect(await bodiesInProgress(app)).toBe(0);
   });
 
   it('answers an unknown route 404 before its body arrives, and a bad admin token 401 likewise', async () => {

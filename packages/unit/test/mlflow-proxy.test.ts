@@ -176,7 +176,10 @@ describe('MLflow pass-through', () => {
       for (let i = 0; i < 5; i += 1) {
         const response = await app.inject(SEARCH);
         expect(response.statusCode).toBe(500);
-        expect(response.json()).toMatchObject({ error_code: 'INTERNAL_ERROR' });
+        expect(response.json()).toMatchObject({
+          error_code: 'INTERNAL_ERROR',
+          message: expect.stringContaining('MLflow failed on this request (HTTP 500)'),
+        });
       }
       expect(await breakerReport(app)).toMatchObject({ state: 'closed', failure_count: 0 });
     });
@@ -213,6 +216,31 @@ describe('MLflow pass-through', () => {
       expect(response.statusCode).toBe(503);
       expect(response.json()).toMatchObject({ error_code: 'TEMPORARILY_UNAVAILABLE' });
     });
+
+    it('answers a 5xx whose body never ends once it has read what it keeps, and logs 2,048 characters of it', async () => {
+      const { logger, lines } = createCapturingLogger();
+      const endless = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(
+            new TextEncoder().encode(`{"error_code": "INTERNAL_ERROR", "message": "${'s'.repeat(20_000)}`),
+          );
+        },
+      });
+      const fetch = vi.fn(async () => new Response(endless, { status: 500 }));
+      const app = buildApp({ config: testConfig({}), fetch: fetch as typeof globalThis.fetch, logger });
+      const response = await app.inject(SEARCH);
+      expect(response.statusCode).toBe(500);
+      const logged = lines.find((line) => line.mlflow_status === 500);
+      expect(String(logged?.mlflow_body)).toHaveLength(2_048);
+    });
+
+    it.each(['<b>GONE</b>', 'lower_case', ''])(
+      'answers INTERNAL_ERROR for a 5xx whose error_code is %j, not MLflow',
+      async (code) => {
+        const { app } = appOverFetch({}, async () => Response.json({ error_code: code }, { status: 500 }));
+        expect((await app.inject(SEARCH)).json()).toMatchObject({ error_code: 'INTERNAL_ERROR' });
+      },
+    );
 
     it('answers INTERNAL_ERROR for a 5xx whose body is not MLflow JSON, reading no more of it than it logs', async () => {
       const { app } = appOverFetch(

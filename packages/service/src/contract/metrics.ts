@@ -12,6 +12,7 @@ export const METRICS = {
   callsInFlight: 'registry_mlflow_calls_in_flight',
   callsQueued: 'registry_mlflow_calls_queued',
   streamsInFlight: 'registry_mlflow_streams_in_flight',
+  bodiesInProgress: 'registry_request_bodies_in_progress',
   saturated: 'registry_mlflow_saturated_total',
   clientLimited: 'registry_mlflow_client_limited_total',
   clientsHoldingCalls: 'registry_mlflow_clients_holding_calls',

@@ -81,6 +81,15 @@ async function metrics(app: FastifyInstance): Promise<void> {
       this.set(gateway.load().streaming);
     },
   });
+  const { bodySlots } = app.registry;
+  new Gauge({
+    name: METRICS.bodiesInProgress,
+    help: 'Requests with a body in progress, from their headers to their answer (at most MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE).',
+    registers: [register],
+    collect() {
+      this.set(bodySlots.inProgress());
+    },
+  });
   new Counter({
     name: METRICS.saturated,
     help: 'MLflow calls turned away with 503 MLFLOW_SATURATED: the bulkhead and its queue were full, or every artifact stream slot was taken.',

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { createApiKeyHook } from '../auth.js';
 import { CACHE_STATUS_HEADER } from '../contract/metrics.js';
 import { pathBelow, REGISTRY_PREFIX, ROUTES, type RouteContract } from '../contract/routes.js';
-import { isServiceError } from '../errors.js';
+import { isServiceError, type ServiceError } from '../errors.js';
 import { isMlflowError } from '../mlflow-client.js';
 import type { ReadResult } from '../mlflow-gateway.js';
 import { requireValidQueryEncoding } from '../validation.js';
@@ -31,6 +32,9 @@ export function searchFilter(text: string): { filter: string; exact: boolean } {
 /** Models in a listing page when the client does not say: MLflow's own default. */
 const DEFAULT_PAGE_SIZE = 100;
 
+/** `details` of MLFLOW_RESPONSE_TOO_LARGE when MLflow declared its answer's length. */
+const tooLargeDetailsSchema = z.object({ answer_bytes: z.number().positive(), max_bytes: z.number().positive() });
+
 /** Share of MLFLOW_API_MAX_BYTES a page asked for again aims at: models on one page differ in size. */
 const REFIT_MARGIN = 0.9;
 
@@ -38,10 +42,9 @@ const REFIT_MARGIN = 0.9;
  * The models to ask for after a page of `maxResults` was too large: as many as fit in proportion to the size
  * MLflow declared for it (with a margin), at most half as many, at least one.
  */
-export function fittingPageSize(maxResults: number, error: unknown): number {
-  const cause = error instanceof Error ? error.cause : undefined;
-  const size = isMlflowError(cause) ? cause.size : undefined;
-  const inProportion = size ? Math.floor((maxResults * size.max * REFIT_MARGIN) / size.declared) : maxResults;
+function fittingPageSize(maxResults: number, error: ServiceError): number {
+  const size = tooLargeDetailsSchema.safeParse(error.details).data;
+  const inProportion = size ? Math.floor((maxResults * size.max_bytes * REFIT_MARGIN) / size.answer_bytes) : maxResults;
   return Math.max(1, Math.min(Math.ceil(maxResults / 2), inProportion));
 }
 
