@@ -270,6 +270,42 @@ for (const local of localProviders()) {
       });
     });
 
+    describe('Sources of model versions (MLFLOW_ALLOWED_SOURCES)', () => {
+      const MODEL = 'allowed-sources-model';
+      const serviceEnv = () => ({
+        ...realMlflowEnv(mlflow.url),
+        ...BREAKER_ENV,
+        MLFLOW_ALLOWED_SOURCES: 's3://registry-test/allowed/,runs:/',
+      });
+
+      it('registers a version from an allowed prefix, and no version from another bucket on either route', async () => {
+        await using service = await startService(serviceEnv());
+        const typed = await service.request
+          .post(`/api/v1/models/${MODEL}/versions`)
+          .send({ source: 's3://registry-test/allowed-not/model' });
+        expect(typed.status).toBe(400);
+        expect(typed.body).toMatchObject({ code: 'MODEL_SOURCE_NOT_ALLOWED' });
+        await service.request
+          .post(`/api/v1/models/${MODEL}/versions`)
+          .send({ source: 's3://registry-test/allowed/model' })
+          .expect(201);
+        const relayed = await service.request
+          .post('/mlflow/api/2.0/mlflow/model-versions/create')
+          .send({ name: MODEL, source: 's3://any-bucket-mlflow-may-read/secret' });
+        expect(relayed.status).toBe(400);
+        expect(relayed.body).toMatchObject({ code: 'MODEL_SOURCE_NOT_ALLOWED', error_code: 'INVALID_PARAMETER_VALUE' });
+        // MLflow holds the one allowed version only.
+        const versions = await mlflowJson<{ model_versions?: { source: string }[] }>(
+          mlflow.url,
+          `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name = '${MODEL}'`)}`,
+        );
+        expect((versions.model_versions ?? []).map((version) => version.source)).toEqual([
+          's3://registry-test/allowed/model',
+        ]);
+        await expectBreakerUntouched(service);
+      });
+    });
+
     describe('Data a client stores (MLFLOW_PROXY_MAX_ENTRY_BYTES)', () => {
       const MODEL = 'entry-budget-model';
       /** A small budget, so that a few 1,000-byte tags reach it. */

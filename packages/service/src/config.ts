@@ -150,6 +150,17 @@ export const SETTINGS = {
       'Most bytes (UTF-8) of tags and aliases, keys and values, that one registered model, model version or logged model may hold after a write through the pass-through; a write beyond is 400 MLFLOW_ENTRY_TOO_LARGE and never reaches MLflow (a write that does not grow its entry always passes). Keep it well below MLFLOW_API_MAX_BYTES: a listing returns whole pages of models with their latest versions.',
     schema: integer(1024, 2 ** 40),
   },
+  MLFLOW_ALLOWED_SOURCES: {
+    default: undefined,
+    description:
+      "Comma-separated prefixes, each ending in `/`, one of which a model version's source must start with when it is registered through the service (the registry API, and model-versions/create on the pass-through), e.g. `s3://ml-artifacts/,models:/,runs:/,mlflow-artifacts:/`; another source is 400 MODEL_SOURCE_NOT_ALLOWED and never reaches MLflow. MLflow reads a version's source with its own credentials (get-artifact). Unset: any source MLflow takes.",
+    schema: z
+      .string()
+      .transform((value) => value.split(',').map((prefix) => prefix.trim()))
+      .refine((prefixes) => prefixes.every((prefix) => /^[a-z][a-z0-9+.-]*:\S*\/$/i.test(prefix)), {
+        error: 'expected comma-separated URI prefixes such as s3://bucket/ or runs:/, each ending in /',
+      }),
+  },
   MLFLOW_API_MAX_BYTES: {
     default: '8388608',
     description:
@@ -371,6 +382,8 @@ export interface Config {
     readonly maxApiResponseBytes: number;
     /** Tags and aliases one registry entry may hold after a pass-through write (MLFLOW_PROXY_MAX_ENTRY_BYTES). */
     readonly maxEntryBytes: number;
+    /** Prefixes a registered version's source must start with (MLFLOW_ALLOWED_SOURCES); undefined: any. */
+    readonly allowedSources: readonly string[] | undefined;
     readonly maxConcurrency: number;
     readonly queueSize: number;
     /** MLflow calls (and artifact streams) one client may hold at once: its share of the bulkhead. */
@@ -492,6 +505,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       maxResponseBytes: get('MLFLOW_PROXY_MAX_BYTES'),
       maxApiResponseBytes: get('MLFLOW_API_MAX_BYTES'),
       maxEntryBytes: get('MLFLOW_PROXY_MAX_ENTRY_BYTES'),
+      allowedSources: get('MLFLOW_ALLOWED_SOURCES'),
       maxConcurrency: get('MLFLOW_MAX_CONCURRENCY'),
       queueSize: get('MLFLOW_QUEUE_SIZE'),
       clientMaxConcurrency: get('MLFLOW_CLIENT_MAX_CONCURRENCY'),

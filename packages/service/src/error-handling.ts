@@ -29,6 +29,7 @@ export const MLFLOW_ERROR_CODE_BY_STATUS: Readonly<Record<number, string>> = {
  */
 export const MLFLOW_ERROR_CODE_BY_CODE: Readonly<Partial<Record<ErrorCode, string>>> = {
   MODEL_NOT_FOUND: 'RESOURCE_DOES_NOT_EXIST',
+  MODEL_SOURCE_NOT_ALLOWED: 'INVALID_PARAMETER_VALUE',
 };
 
 /** How error bodies are rendered in one part of the app. */

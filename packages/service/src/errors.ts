@@ -36,6 +36,10 @@ export const ERRORS = {
       'This client already has MLFLOW_CLIENT_MAX_CONCURRENCY MLflow calls in flight or waiting; retry after the Retry-After delay.',
   },
   MLFLOW_REJECTED: { status: 400, message: 'MLflow rejected the request.' },
+  MODEL_SOURCE_NOT_ALLOWED: {
+    status: 400,
+    message: "The model version's source does not start with one of MLFLOW_ALLOWED_SOURCES.",
+  },
   MLFLOW_ENTRY_TOO_LARGE: {
     status: 400,
     message:

@@ -2,6 +2,7 @@ import type { ProxyMode } from './config.js';
 import { MAX_FILTER_LENGTH } from './contract/registry.js';
 import type { ErrorCode } from './errors.js';
 import { type EntryStore, type EntryWrite, measureEntryWrite } from './mlflow-entry-write.js';
+import { checkModelSource } from './model-sources.js';
 import { STRICT_UTF8 } from './validation.js';
 
 /** The only methods the pass-through relays. */
@@ -35,6 +36,8 @@ export interface ProxyEndpoint {
    * which MLFLOW_PROXY_MAX_ENTRY_BYTES bounds, and a body that cannot be read is refused.
    */
   readonly stores?: EntryStore;
+  /** A write that registers a model version: its `source` is held to MLFLOW_ALLOWED_SOURCES. */
+  readonly registersSource?: boolean;
 }
 
 /**
@@ -93,7 +96,7 @@ export const PROXY_ENDPOINTS: readonly ProxyEndpoint[] = [
   write('POST', `${API}/registered-models/set-tag`, { stores: 'model-tag' }),
   write('POST', `${API}/registered-models/alias`, { stores: 'model-alias' }),
   read('GET', `${API}/registered-models/alias`),
-  write('POST', `${API}/model-versions/create`, { stores: 'new-entry' }),
+  write('POST', `${API}/model-versions/create`, { stores: 'new-entry', registersSource: true }),
   read('GET', `${API}/model-versions/get`),
   read('GET', `${API}/model-versions/search`, { search: true }),
   write('PATCH', `${API}/model-versions/update`),
@@ -141,7 +144,10 @@ export interface ProxyTarget {
 /** Why the pass-through refuses a request: a catalogue code and a message naming the rule. */
 export interface ProxyRefusal {
   readonly ok: false;
-  readonly code: Extract<ErrorCode, 'BAD_REQUEST' | 'METHOD_NOT_ALLOWED' | 'MLFLOW_PROXY_FORBIDDEN'>;
+  readonly code: Extract<
+    ErrorCode,
+    'BAD_REQUEST' | 'METHOD_NOT_ALLOWED' | 'MLFLOW_PROXY_FORBIDDEN' | 'MODEL_SOURCE_NOT_ALLOWED'
+  >;
   readonly message: string;
 }
 
@@ -259,6 +265,8 @@ export function decideProxyRequest(input: {
   readonly body?: Uint8Array;
   /** The request's Content-Type, which decides whether MLflow reads a POST body as JSON. */
   readonly contentType?: string;
+  /** MLFLOW_ALLOWED_SOURCES: prefixes a registered version's source must start with (undefined: any). */
+  readonly allowedSources?: readonly string[];
 }): ProxyDecision {
   const { mode, method, rawUrl, routePrefix, trackingUri } = input;
   if (!rawUrl.startsWith(`${routePrefix}/`)) {
@@ -325,6 +333,12 @@ export function decideProxyRequest(input: {
     if ('refused' in measured)
       return refuse('BAD_REQUEST', `The body of ${method} ${checked.path}: ${measured.refused}.`);
     entryWrite = measured;
+  }
+  if (endpoint?.registersSource && read.body !== undefined) {
+    // A source that is not a string is MLflow's to refuse; one it would take must be allowed.
+    const source = read.body.source;
+    const refused = typeof source === 'string' ? checkModelSource(source, input.allowedSources) : undefined;
+    if (refused) return refuse('MODEL_SOURCE_NOT_ALLOWED', refused.message);
   }
   return {
     ok: true,

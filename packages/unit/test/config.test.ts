@@ -93,6 +93,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ API_KEYS: 'key-one-123, key-two-456' }).auth.apiKeys).toEqual(['key-one-123', 'key-two-456']);
   });
 
+  it('reads MLFLOW_ALLOWED_SOURCES as prefixes and refuses one that does not end in /', () => {
+    expect(loadConfig({ MLFLOW_ALLOWED_SOURCES: 's3://models/, runs:/' }).mlflow.allowedSources).toEqual([
+      's3://models/',
+      'runs:/',
+    ]);
+    expect(loadConfig({}).mlflow.allowedSources).toBeUndefined();
+    // Without the final slash, s3://models would admit s3://models-of-someone-else/.
+    expect(() => loadConfig({ MLFLOW_ALLOWED_SOURCES: 's3://models' })).toThrow(/MLFLOW_ALLOWED_SOURCES/);
+    expect(() => loadConfig({ MLFLOW_ALLOWED_SOURCES: '/local/path/' })).toThrow(/MLFLOW_ALLOWED_SOURCES/);
+  });
+
   it('returns a frozen object', () => {
     const config = loadConfig({});
     expect(Object.isFrozen(config)).toBe(true);

@@ -19,9 +19,9 @@ function decideRequest(
   method: string,
   rawUrl: string,
   body: Uint8Array | undefined,
-  options: { mode?: ProxyMode; contentType?: string } = {},
+  options: { mode?: ProxyMode; contentType?: string; allowedSources?: readonly string[] } = {},
 ) {
-  const { mode = 'registry', contentType = 'application/json' } = options;
+  const { mode = 'registry', contentType = 'application/json', allowedSources } = options;
   return decideProxyRequest({
     mode,
     method,
@@ -30,6 +30,7 @@ function decideRequest(
     trackingUri: TRACKING_URI,
     body,
     contentType,
+    allowedSources,
   });
 }
 
@@ -385,6 +386,41 @@ describe('decideProxyRequest', () => {
         'registry',
       );
       expect(refusalMessage(decision)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+    });
+  });
+
+  describe('sources of model versions (MLFLOW_ALLOWED_SOURCES)', () => {
+    const CREATE = '/mlflow/api/2.0/mlflow/model-versions/create';
+    const allowedSources = ['s3://models/', 'models:/'];
+
+    it('refuses a version whose source starts with no allowed prefix, in every mode that relays the create', () => {
+      for (const mode of ['registry', 'full'] as const) {
+        for (const url of [CREATE, CREATE.replace('/api/', '/ajax-api/')].slice(0, mode === 'full' ? 2 : 1)) {
+          const decision = decideRequest('POST', url, json({ name: 'm', source: 's3://models-other/x' }), {
+            mode,
+            allowedSources,
+          });
+          expect(decision).toMatchObject({ ok: false, code: 'MODEL_SOURCE_NOT_ALLOWED' });
+        }
+      }
+    });
+
+    it('relays a version whose source starts with an allowed prefix, and any source when none are set', () => {
+      const allowed = decideRequest('POST', CREATE, json({ name: 'm', source: 'models:/m-123' }), { allowedSources });
+      expect(allowed.ok).toBe(true);
+      const unset = decideRequest('POST', CREATE, json({ name: 'm', source: 'gs://anywhere/x' }));
+      expect(unset.ok).toBe(true);
+    });
+
+    it("leaves a source that is not a string to MLflow, which refuses it, and checks no other write's fields", () => {
+      expect(decideRequest('POST', CREATE, json({ name: 'm', source: 7 }), { allowedSources }).ok).toBe(true);
+      const model = decideRequest(
+        'POST',
+        '/mlflow/api/2.0/mlflow/registered-models/create',
+        json({ name: 'm', source: 'gs://x/' }),
+        { allowedSources },
+      );
+      expect(model.ok).toBe(true);
     });
   });
 

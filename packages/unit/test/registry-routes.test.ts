@@ -193,6 +193,23 @@ describe('Registry routes', () => {
     expect(response.json().model_version).toMatchObject({ name: 'churn', version: '1' });
   });
 
+  it('refuses a source outside MLFLOW_ALLOWED_SOURCES with 400 MODEL_SOURCE_NOT_ALLOWED before calling MLflow', async () => {
+    const { app, mlflow } = buildTestApp({ env: { MLFLOW_ALLOWED_SOURCES: 's3://models/,runs:/' } });
+    const register = (source: string) =>
+      app.inject({ method: 'POST', url: '/api/v1/models/churn/versions', payload: { source } });
+    for (const source of ['s3://models-other/x', 's3://elsewhere/models/x', 'S3://models/x', 'gs://models/x']) {
+      const refused = await register(source);
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toMatchObject({
+        code: 'MODEL_SOURCE_NOT_ALLOWED',
+        details: { allowed_sources: ['s3://models/', 'runs:/'] },
+      });
+    }
+    expect(mlflow.calls()).toBe(0);
+    expect((await register('s3://models/churn/1')).statusCode).toBe(201);
+    expect((await register('runs:/abc123/model')).statusCode).toBe(201);
+  });
+
   it('registers a further version of an existing model', async () => {
     const { app } = buildTestApp();
     const response = await app.inject({

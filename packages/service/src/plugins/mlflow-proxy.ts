@@ -93,6 +93,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       trackingUri: config.mlflow.trackingUri,
       body,
       contentType: request.headers['content-type'],
+      allowedSources: config.mlflow.allowedSources,
     });
     if (!decision.ok) {
       const headers: Record<string, string> =
@@ -149,6 +150,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
         'MODEL_NOT_FOUND',
         'PAYLOAD_TOO_LARGE',
         'MLFLOW_ENTRY_TOO_LARGE',
+        'MODEL_SOURCE_NOT_ALLOWED',
         'CLIENT_CONCURRENCY_LIMIT',
         'MLFLOW_UNREACHABLE',
         'MLFLOW_CIRCUIT_OPEN',

@@ -7,6 +7,7 @@ import { pathBelow, REGISTRY_PREFIX, ROUTES, type RouteContract } from '../contr
 import { isServiceError, type ServiceError } from '../errors.js';
 import { isMlflowError } from '../mlflow-client.js';
 import type { ReadResult } from '../mlflow-gateway.js';
+import { checkModelSource } from '../model-sources.js';
 import { requireValidQueryEncoding } from '../validation.js';
 
 function sendRead<T, A>(reply: FastifyReply, result: ReadResult<T>, wrap: (value: T) => A): A {
@@ -139,6 +140,8 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { name } = request.params;
       const body = request.body;
+      const refused = checkModelSource(body.source, config.mlflow.allowedSources);
+      if (refused) throw refused;
       // Registering under a new name creates the model first; an existing one is fine (MLflow: 400 RESOURCE_ALREADY_EXISTS).
       await gateway
         .forClient(request.registryClient)
