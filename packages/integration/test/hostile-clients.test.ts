@@ -378,9 +378,22 @@ for (const local of localProviders()) {
 
       it('answers a listing too large to read in smaller pages whose tokens still reach every model', async () => {
         const names = Array.from({ length: 10 }, (_, i) => `page-shrink-${String(i).padStart(2, '0')}`);
-        for (const name of names) await createModelInMlflow(mlflow.url, name, 'd'.repeat(4000));
-        // About 4 KB per model: three fit under a 16 KiB cap, ten do not.
-        await using service = await startService({ ...serviceEnv(), MLFLOW_API_MAX_BYTES: '16384' });
+        for (const name of names) {
+          // About 6 KB per model, written past the service (as a training job would): a description and a tag.
+          await createModelInMlflow(mlflow.url, name, 'd'.repeat(4000));
+          await mlflowJson(mlflow.url, '/api/2.0/mlflow/registered-models/set-tag', {
+            method: 'POST',
+            body: { name, key: 'notes', value: 'n'.repeat(2000) },
+            what: `MLflow tags ${name}`,
+          });
+        }
+        // A 16 KiB cap and a 1 KiB budget: the service asks for 3 models a page (16,384 / 5,120), which MLflow
+        // answers in about 18 KB, so it asks again for 2, which fit.
+        await using service = await startService({
+          ...serviceEnv(),
+          MLFLOW_API_MAX_BYTES: '16384',
+          MLFLOW_PROXY_MAX_ENTRY_BYTES: '1024',
+        });
         const seen: string[] = [];
         const pageSizes: number[] = [];
         let token: string | null = null;
@@ -395,7 +408,9 @@ for (const local of localProviders()) {
           if (!token) break;
         }
         expect(pageSizes[0]).toBeGreaterThan(0);
-        expect(pageSizes[0]).toBeLessThan(names.length);
+        expect(pageSizes[0], 'a page smaller than the cap of 3: the too-large page was asked for again').toBeLessThan(
+          3,
+        );
         expect(seen.sort()).toEqual(names);
         await expectBreakerUntouched(service);
       });

@@ -72,8 +72,6 @@ export interface CircuitBreakerOptions extends BreakerSettings {
 export interface ExecuteOptions {
   readonly mayTrial?: boolean;
   readonly record?: boolean;
-  /** Judges this call's error instead of the breaker's `classify`. */
-  readonly classify?: (error: unknown) => CallOutcome;
 }
 
 /** A circuit breaker that guards calls to one dependency. */
@@ -229,7 +227,7 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
       return result;
     } catch (error) {
       if (state === stateAtStart) {
-        const outcome = (executeOptions.classify ?? classify)(error);
+        const outcome = classify(error);
         if (outcome === 'failure') onFailure();
         else if (outcome === 'success') onSuccess();
         else onIgnored();

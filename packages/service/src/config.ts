@@ -145,9 +145,9 @@ export const SETTINGS = {
     schema: integer(1024, 2 ** 40),
   },
   MLFLOW_PROXY_MAX_ENTRY_BYTES: {
-    default: '262144',
+    default: '16384',
     description:
-      'Most bytes (UTF-8) of tags and aliases, keys and values, that one registered model, model version or logged model may hold after a write through the pass-through; a write beyond is 400 MLFLOW_ENTRY_TOO_LARGE and never reaches MLflow (a write that does not grow its entry always passes). Keep it well below MLFLOW_API_MAX_BYTES: a listing returns whole pages of models with their latest versions.',
+      'Most bytes (UTF-8) of tags and aliases, keys and values, that one registered model, model version or logged model may hold after a write through the pass-through; a write beyond is 400 MLFLOW_ENTRY_TOO_LARGE and never reaches MLflow (a write that does not grow its entry always passes). A listing of up to 100 models asks MLflow for at most MLFLOW_API_MAX_BYTES / (5 x this) a page (a model and its four latest versions each at the budget): raising it shortens those pages (256 KiB: 6 models).',
     schema: integer(1024, 2 ** 40),
   },
   MLFLOW_ALLOWED_SOURCES: {

@@ -1,19 +1,14 @@
 import { finished, type Readable } from 'node:stream';
 import { type BulkheadPolicy, bulkhead, isBulkheadRejectedError } from 'cockatiel';
 import { LRUCache } from 'lru-cache';
-import { type CallOutcome, type CircuitBreaker, isBreakerOpenError } from './circuit-breaker.js';
+import { type CircuitBreaker, isBreakerOpenError } from './circuit-breaker.js';
 import { ServiceError } from './errors.js';
-import { classifyMlflowOutcome, isMlflowError, isMlflowOutage, type MlflowClient } from './mlflow-client.js';
+import { isMlflowError, isMlflowOutage, type MlflowClient } from './mlflow-client.js';
 
 /** How `MlflowCalls.read` counts a read. */
 export interface ReadOptions {
   /** A filter, page token or page size a client chose: the outcome is not counted at all (as for `relay`). */
   readonly clientShaped?: boolean;
-  /**
-   * The answer's cost is set by what clients stored (a listing: a page of models with their latest versions
-   * and all their tags): a timeout is not counted, since it may be that page, not MLflow; any other outcome is.
-   */
-  readonly costShaped?: boolean;
   /** Kept in the searches' share of the cache (SEARCH_CACHE_SHARE). */
   readonly search?: boolean;
 }
@@ -47,9 +42,8 @@ export interface MlflowCalls {
   /**
    * Like `call`, but remembers the answer under `key` and serves it as stale while MLflow is unavailable.
    * With `clientShaped` (a search filter, page token or page size a client chose) the outcome is not counted, as for
-   * `relay`, and an MLflow 500 is the request's: 400 MLFLOW_REJECTED; with `costShaped` only a timeout is not
-   * counted. With `search`, the answer is kept in the searches' share of the cache (SEARCH_CACHE_SHARE), so
-   * that searches never evict single models and versions.
+   * `relay`, and an MLflow 500 is the request's: 400 MLFLOW_REJECTED. With `search`, the answer is kept in
+   * the searches' share of the cache (SEARCH_CACHE_SHARE), so that searches never evict single models and versions.
    */
   read<T>(key: string, operation: (client: MlflowClient) => Promise<T>, options?: ReadOptions): Promise<ReadResult<T>>;
 }
@@ -267,12 +261,6 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
   const { client, breaker, now } = options;
   const userCall = { mayTrial: !options.trialsByProbe };
   const relayCall = { record: false };
-  // What clients stored sets the cost of the answer: its timeout is not MLflow's, every other outcome is.
-  const costShapedCall = {
-    ...userCall,
-    classify: (error: unknown): CallOutcome =>
-      isMlflowError(error) && error.kind === 'timeout' ? 'ignored' : classifyMlflowOutcome(error),
-  };
   const caches = createCaches(options.cache);
   // The breaker is asked first, so an open breaker answers MLFLOW_CIRCUIT_OPEN (and stale reads) rather
   // than a full bulkhead; a bulkhead rejection never reached MLflow and so says nothing to the breaker.
@@ -323,9 +311,8 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     readOptions: ReadOptions = {},
   ): Promise<ReadResult<T>> {
     const cache = readOptions.search ? caches.searches : caches.resources;
-    const counted = readOptions.costShaped ? costShapedCall : userCall;
     try {
-      const value = await breaker.execute(limited(operation), readOptions.clientShaped ? relayCall : counted);
+      const value = await breaker.execute(limited(operation), readOptions.clientShaped ? relayCall : userCall);
       cache?.set(key, { value, storedAt: now() });
       return { value, stale: false, ageSeconds: 0 };
     } catch (error) {

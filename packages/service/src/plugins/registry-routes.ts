@@ -33,6 +33,19 @@ export function searchFilter(text: string): { filter: string; exact: boolean } {
 /** Models in a listing page when the client does not say: MLflow's own default. */
 const DEFAULT_PAGE_SIZE = 100;
 
+/** Registry entries a listed model brings: itself and its latest version in each of MLflow's four stages. */
+const ENTRIES_PER_LISTED_MODEL = 5;
+
+/**
+ * The most models a listing of up to 100 asks MLflow for: as many as keep a page of models whose entries all hold the
+ * pass-through's budget (MLFLOW_PROXY_MAX_ENTRY_BYTES) within MLFLOW_API_MAX_BYTES, at least one. MLflow
+ * builds a whole page before the service sees its size, so this bounds what one listing costs it, whatever
+ * clients stored through the service (102 models with the defaults).
+ */
+function listingPageCap(maxApiBytes: number, maxEntryBytes: number): number {
+  return Math.max(1, Math.floor(maxApiBytes / (ENTRIES_PER_LISTED_MODEL * maxEntryBytes)));
+}
+
 /** `details` of MLFLOW_RESPONSE_TOO_LARGE when MLflow declared its answer's length. */
 const tooLargeDetailsSchema = z.object({ answer_bytes: z.number().positive(), max_bytes: z.number().positive() });
 
@@ -75,6 +88,7 @@ async function readFittingPage<T>(
 export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { gateway, config } = app.registry;
+  const pageCap = listingPageCap(config.mlflow.maxApiResponseBytes, config.mlflow.maxEntryBytes);
   app.addHook('onRequest', createApiKeyHook(config.auth.apiKeys));
   app.addHook('onRequest', app.registry.bodySlots.onRequest);
   app.addHook('onRequest', requireValidQueryEncoding);
@@ -87,6 +101,9 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
     const search = query.filter === undefined && query.search ? searchFilter(query.search) : undefined;
     const filter = query.filter ?? search?.filter;
     const asked = query.max_results ?? DEFAULT_PAGE_SIZE;
+    // A page the breaker counts (100 models or fewer) is held to the cap, so that what clients stored cannot
+    // make it time out; a larger page is the client's choice, never counted, and bounded by its share.
+    const capped = asked > DEFAULT_PAGE_SIZE ? asked : Math.min(asked, pageCap);
     const readPage = (maxResults: number) => {
       const page = { filter, maxResults, pageToken: query.page_token };
       // What a client wrote into the search, or a page larger than the default, may make MLflow fail or
@@ -96,14 +113,11 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
         .forClient(request.registryClient)
         .read(`search:${JSON.stringify(page)}`, (mlflow) => mlflow.searchRegisteredModels(page), {
           clientShaped: query.filter !== undefined || query.page_token !== undefined || asked > DEFAULT_PAGE_SIZE,
-          // Any listing's cost is what clients stored on the models of its page (up to
-          // MLFLOW_PROXY_MAX_ENTRY_BYTES on each and on each latest version): its timeout is not counted.
-          costShaped: true,
           search: true,
         });
     };
-    const { result, maxResults } = await readFittingPage(asked, readPage);
-    if (maxResults < asked) {
+    const { result, maxResults } = await readFittingPage(capped, readPage);
+    if (maxResults < capped) {
       request.log.warn(
         { max_results: asked, answered_max_results: maxResults },
         'a listing page was over MLFLOW_API_MAX_BYTES: answered a smaller one (models with large tags or descriptions)',
