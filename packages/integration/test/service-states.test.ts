@@ -333,7 +333,7 @@ describe('MLflow pass-through under /mlflow', () => {
     expect(response.body.registered_model.name).toBe('fraud');
   });
 
-  it("relays MLflow's own error answers", async () => {
+  it("relays MLflow's own error answers, a 5xx as its status and error_code with MLflow's text kept to the log", async () => {
     await using service = await startService();
     const missing = await service.request
       .get('/mlflow/api/2.0/mlflow/registered-models/get')
@@ -345,7 +345,12 @@ describe('MLflow pass-through under /mlflow', () => {
       .get('/mlflow/api/2.0/mlflow/registered-models/get')
       .query({ name: 'fraud' })
       .expect(500);
-    expect(failed.text).toContain('502 Bad Gateway');
+    // The fault's body is a proxy's HTML page: no error_code of MLflow's, and none of its text relayed.
+    expect(failed.body).toEqual({
+      error_code: 'INTERNAL_ERROR',
+      message: `MLflow failed on this request (HTTP 500); its answer is in the service's log under request id ${failed.headers['x-request-id']}.`,
+    });
+    expect(failed.text).not.toContain('502 Bad Gateway');
   });
 
   it('answers 503 with Retry-After while the breaker is open', async () => {
