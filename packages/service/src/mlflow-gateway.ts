@@ -2,6 +2,7 @@ import { finished, type Readable } from 'node:stream';
 import { type BulkheadPolicy, bulkhead, isBulkheadRejectedError } from 'cockatiel';
 import { LRUCache } from 'lru-cache';
 import { type CircuitBreaker, isBreakerOpenError } from './circuit-breaker.js';
+import { createClientShares } from './client-shares.js';
 import { ServiceError } from './errors.js';
 import { isMlflowError, isMlflowOutage, type MlflowClient } from './mlflow-client.js';
 
@@ -337,25 +338,14 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     }
   }
 
-  // The per-client share: calls each client holds now. A client has an entry only while it holds a call,
-  // so the map never holds more entries than there are calls in flight, waiting or streaming.
-  const held = new Map<string, number>();
+  // The per-client share: calls each client holds now, in flight, waiting or streaming.
+  const shares = createClientShares(options.bulkhead.clientMaxConcurrency);
   let clientLimitedTotal = 0;
   function take(owner: string): () => void {
-    const holding = held.get(owner) ?? 0;
-    if (holding >= options.bulkhead.clientMaxConcurrency) {
-      clientLimitedTotal += 1;
-      throw clientLimited(options.bulkhead.clientMaxConcurrency);
-    }
-    held.set(owner, holding + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (held.get(owner) ?? 1) - 1;
-      if (left === 0) held.delete(owner);
-      else held.set(owner, left);
-    };
+    const release = shares.take(owner);
+    if (release) return release;
+    clientLimitedTotal += 1;
+    throw clientLimited(options.bulkhead.clientMaxConcurrency);
   }
   async function charged<T>(owner: string, run: () => Promise<T>): Promise<T> {
     const release = take(owner);
@@ -391,7 +381,7 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
       streaming,
       rejectedTotal,
       clientLimitedTotal,
-      clients: held.size,
+      clients: shares.holders(),
     }),
     async probe(operation) {
       try {

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createClientShares } from './client-shares.js';
 import { clientLimited, saturated } from './mlflow-gateway.js';
 
 /** How many requests with a body may be in progress at once: per client, and for all clients together. */
@@ -33,33 +34,30 @@ function declaresBody(request: FastifyRequest): boolean {
  * trickles its body holds only its own slots, for REQUEST_TIMEOUT at most.
  */
 export function createBodySlots(limits: BodySlotLimits): BodySlots {
-  const byClient = new Map<string, number>();
+  const shares = createClientShares(limits.perClient);
   let total = 0;
   return {
     inProgress: () => total,
     async onRequest(request, reply) {
       if (!declaresBody(request)) return;
-      const client = request.registryClient;
-      const held = byClient.get(client) ?? 0;
-      if (held >= limits.perClient) {
+      const release = shares.take(request.registryClient);
+      if (!release) {
         throw clientLimited(
           limits.perClient,
           `This client already has ${limits.perClient} requests with a body in progress (MLFLOW_CLIENT_MAX_CONCURRENCY); retry after the Retry-After delay.`,
         );
       }
       if (total >= limits.total) {
+        release();
         throw saturated(
           undefined,
           `The service already holds ${limits.total} requests with a body (MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE); retry after the Retry-After delay.`,
         );
       }
-      byClient.set(client, held + 1);
       total += 1;
       reply.raw.once('close', () => {
         total -= 1;
-        const left = (byClient.get(client) ?? 1) - 1;
-        if (left === 0) byClient.delete(client);
-        else byClient.set(client, left);
+        release();
       });
     },
   };
