@@ -713,6 +713,9 @@ for (const local of localProviders()) {
           body,
         });
         expect(response.status).toBe(200);
+        // Read the answer whole: an unread one (a search page grows with every model the file created)
+        // can stall the service's socket, and closing the service would wait for it.
+        await response.arrayBuffer();
         const seen = upstream.requests();
         expect(seen.length).toBeGreaterThan(0);
         for (const request of seen) expect(request.headers.authorization).toBe(`Bearer ${SERVICE_TOKEN}`);
