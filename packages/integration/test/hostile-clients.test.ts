@@ -30,6 +30,8 @@ import { startRecordingProxy } from './support/recording-proxy.js';
 import { realMlflowEnv, startListeningService, startService } from './support/service.js';
 
 const API_KEY = 'hostile-clients-api-key';
+/** A key of API_READ_ONLY_KEYS beside API_KEY. */
+const READ_ONLY_KEY = 'hostile-clients-reader-key';
 const SERVICE_TOKEN = 'service-token-for-mlflow';
 /** Enough of each hostile request to open the breaker many times over, were it counted (threshold 2). */
 const HOSTILE_REQUESTS = 10;
@@ -73,6 +75,22 @@ except Exception as error:
     print(json.dumps({"refused": type(error).__name__, "code": body.get("code"), "error_code": body.get("error_code"), "status": status, "text": str(error)}))
 else:
     print(json.dumps({"refused": None}))
+`;
+
+/** Reads a model, then tries to tag it as a prompt (which would hide it from the registry API's listings). */
+const READ_THEN_TAG_SCRIPT = `
+import json, sys
+from mlflow import MlflowClient
+name = sys.argv[1]
+client = MlflowClient()
+read = client.get_registered_model(name).name
+try:
+    client.set_registered_model_tag(name, "mlflow.prompt.is_prompt", "true")
+except Exception as error:
+    body = getattr(error, "json", None) or {}
+    print(json.dumps({"read": read, "refused": type(error).__name__, "code": body.get("code"), "error_code": body.get("error_code")}))
+else:
+    print(json.dumps({"read": read, "refused": None}))
 `;
 
 /** The JSON line a Python script printed last. */
@@ -230,6 +248,30 @@ for (const local of localProviders()) {
         },
       );
 
+      it.skipIf(skipClient)(
+        'reads with a read-only key as its token and is refused a tag, which MLflow never gets',
+        async () => {
+          const model = 'python-read-only-model';
+          await createModelInMlflow(mlflow.url, model);
+          await using service = await startListeningService({ ...serviceEnv(), API_READ_ONLY_KEYS: READ_ONLY_KEY });
+          const run = await runPython(client(), READ_THEN_TAG_SCRIPT, {
+            args: [model],
+            mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: READ_ONLY_KEY },
+          });
+          expect(lastJsonLine(run.stdout), run.stderr).toMatchObject({
+            read: model,
+            refused: 'RestException',
+            code: 'API_KEY_READ_ONLY',
+            error_code: 'PERMISSION_DENIED',
+          });
+          const direct = await mlflowJson<{ registered_model: { tags?: unknown[] } }>(
+            mlflow.url,
+            `/api/2.0/mlflow/registered-models/get?name=${model}`,
+          );
+          expect(direct.registered_model.tags ?? []).toEqual([]);
+        },
+      );
+
       it.skipIf(skipClient).each([
         { token: undefined, why: 'without a token' },
         { token: 'not-an-api-key', why: 'with a token that is no API key' },
@@ -302,6 +344,62 @@ for (const local of localProviders()) {
         expect((versions.model_versions ?? []).map((version) => version.source)).toEqual([
           's3://registry-test/allowed/model',
         ]);
+        await expectBreakerUntouched(service);
+      });
+    });
+
+    describe('Read-only keys (API_READ_ONLY_KEYS)', () => {
+      const MODEL = 'read-only-keys-model';
+      const serviceEnv = () => ({
+        ...realMlflowEnv(mlflow.url),
+        ...BREAKER_ENV,
+        API_KEYS: API_KEY,
+        API_READ_ONLY_KEYS: READ_ONLY_KEY,
+      });
+
+      it('lets a read-only key read what a key of API_KEYS registered, and change none of it on either route', async () => {
+        await using service = await startService(serviceEnv());
+        const writer = { 'x-api-key': API_KEY };
+        const reader = { 'x-api-key': READ_ONLY_KEY };
+        await service.request
+          .post(`/api/v1/models/${MODEL}/versions`)
+          .set(writer)
+          .send({ source: 's3://registry-test/read-only/model' })
+          .expect(201);
+        const read = await service.request.get(`/api/v1/models/${MODEL}`).set(reader).expect(200);
+        expect(read.body.model).toMatchObject({ name: MODEL });
+        const relayed = await service.request
+          .get(`/mlflow/api/2.0/mlflow/registered-models/get?name=${MODEL}`)
+          .set(reader)
+          .expect(200);
+        expect(relayed.body.registered_model).toMatchObject({ name: MODEL });
+        const attempts = [
+          service.request.post(`/api/v1/models/${MODEL}/versions`).set(reader).send({ source: 's3://registry-test/x' }),
+          service.request.post(`/api/v1/models/${MODEL}/versions/1/stage`).set(reader).send({ stage: 'Archived' }),
+          service.request
+            .post('/mlflow/api/2.0/mlflow/registered-models/set-tag')
+            .set(reader)
+            .send({ name: MODEL, key: 'mlflow.prompt.is_prompt', value: 'true' }),
+          service.request
+            .post('/mlflow/api/2.0/mlflow/registered-models/alias')
+            .set(reader)
+            .send({ name: MODEL, alias: 'champion', version: '1' }),
+          service.request
+            .post('/mlflow/api/2.0/mlflow/model-versions/transition-stage')
+            .set(reader)
+            .send({ name: MODEL, version: '1', stage: 'Archived' }),
+        ];
+        for (const attempt of await Promise.all(attempts)) {
+          expect(attempt.status).toBe(403);
+          expect(attempt.body).toMatchObject({ code: 'API_KEY_READ_ONLY' });
+        }
+        // MLflow holds what the writer registered, and nothing the reader tried.
+        const model = await mlflowJson<{
+          registered_model: { tags?: unknown[]; aliases?: unknown[]; latest_versions: { current_stage: string }[] };
+        }>(mlflow.url, `/api/2.0/mlflow/registered-models/get?name=${MODEL}`);
+        expect(model.registered_model.tags ?? []).toEqual([]);
+        expect(model.registered_model.aliases ?? []).toEqual([]);
+        expect(model.registered_model.latest_versions.map((version) => version.current_stage)).toEqual(['None']);
         await expectBreakerUntouched(service);
       });
     });

@@ -177,8 +177,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   };
   app.decorate('registry', context);
-  // Set by the API key hook on the routes that reach MLflow (see auth.ts).
+  // Set by the API key hook on the routes that reach MLflow (see auth.ts); until then, the least access.
   app.decorateRequest('registryClient', '');
+  app.decorateRequest('registryAccess', 'read');
 
   breaker.onTransition((transition) => {
     app.log.warn(

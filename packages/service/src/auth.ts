@@ -51,33 +51,56 @@ export function clientAddress(ip: string): string {
   return `${network.join(':')}::/64`;
 }
 
+/** What a client's key lets it do: `write` (API_KEYS, or no keys configured) or `read` (API_READ_ONLY_KEYS). */
+export type ClientAccess = 'read' | 'write';
+
 declare module 'fastify' {
   interface FastifyRequest {
     /**
      * Who sent the request, for the per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY):
-     * `key:<index>` for the API key presented (never the key itself), or `address:<clientAddress>` without
-     * API_KEYS.
+     * `key:<index>` for the API key presented, `read-key:<index>` for a read-only key (never the key itself),
+     * or `address:<clientAddress>` without keys.
      */
     registryClient: string;
+    /** What the request's key lets it do (`write` without keys). */
+    registryAccess: ClientAccess;
   }
 }
 
+/** The methods a read-only key may use on the registry API. */
+const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
 /**
- * onRequest hook for routes behind API_KEYS: with keys configured, a request needs one, in `X-API-Key` or
- * as `Authorization: Bearer <key>` (what the official MLflow client sends when MLFLOW_TRACKING_TOKEN is set).
- * It also names the request's client (`request.registryClient`): its key, or its address without keys.
+ * onRequest hook for routes behind API_KEYS and API_READ_ONLY_KEYS: with keys configured, a request needs
+ * one, in `X-API-Key` or as `Authorization: Bearer <key>` (what the official MLflow client sends when
+ * MLFLOW_TRACKING_TOKEN is set). It also names the request's client (`request.registryClient`: its key, or
+ * its address without keys) and what it may do (`request.registryAccess`).
  */
-export function createApiKeyHook(keys: readonly string[]) {
-  const digests = keys.map(digest);
+export function createApiKeyHook(keys: { readonly write: readonly string[]; readonly readOnly: readonly string[] }) {
+  const digests = [...keys.write, ...keys.readOnly].map(digest);
   return async (request: FastifyRequest) => {
-    if (keys.length === 0) {
+    if (digests.length === 0) {
       request.registryClient = `address:${clientAddress(request.ip)}`;
+      request.registryAccess = 'write';
       return;
     }
     const header = request.headers['x-api-key'];
     const given = typeof header === 'string' ? header : bearerToken(request.headers.authorization);
     const index = matchingKeyIndex(given, digests);
     if (index === -1) throw new ServiceError('UNAUTHORIZED', { headers: { 'www-authenticate': 'Bearer' } });
-    request.registryClient = `key:${index}`;
+    const readOnly = index >= keys.write.length;
+    request.registryClient = readOnly ? `read-key:${index - keys.write.length}` : `key:${index}`;
+    request.registryAccess = readOnly ? 'read' : 'write';
   };
+}
+
+/**
+ * onRequest hook of the registry API, after the key hook: a read-only key may use GET and HEAD only; any
+ * other method is 403 API_KEY_READ_ONLY before its body is read. (The pass-through decides by endpoint,
+ * since its searches are POSTs: `decideProxyRequest`.)
+ */
+export async function refuseWritesOfReadOnlyKeys(request: FastifyRequest): Promise<void> {
+  if (request.registryAccess === 'read' && !READ_METHODS.has(request.method)) {
+    throw new ServiceError('API_KEY_READ_ONLY');
+  }
 }

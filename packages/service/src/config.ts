@@ -67,6 +67,16 @@ function trustedProxies() {
     .transform((value) => value.split(',').map((part) => part.trim()));
 }
 
+/** Comma-separated client keys (API_KEYS, API_READ_ONLY_KEYS). */
+function keyList() {
+  return z
+    .string()
+    .transform((value) => value.split(',').map((key) => key.trim()))
+    .refine((keys) => keys.every((key) => key.length >= 8), {
+      error: 'expected comma-separated keys of at least 8 characters each',
+    });
+}
+
 function url(protocols: readonly string[]) {
   const expected = `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
   return z.string().refine(
@@ -239,12 +249,14 @@ export const SETTINGS = {
     description:
       'Comma-separated keys; when set, registry and /mlflow routes require one (X-API-Key or Authorization: Bearer).',
     secret: true,
-    schema: z
-      .string()
-      .transform((value) => value.split(',').map((key) => key.trim()))
-      .refine((keys) => keys.every((key) => key.length >= 8), {
-        error: 'expected comma-separated keys of at least 8 characters each',
-      }),
+    schema: keyList(),
+  },
+  API_READ_ONLY_KEYS: {
+    default: undefined,
+    description:
+      'Comma-separated keys that may only read: with one, the registry API answers GET and the pass-through its read endpoints and searches, and every write is 403 API_KEY_READ_ONLY before MLflow is called. Set (alone or beside API_KEYS), registry and /mlflow routes require a key. A key may not be in both lists.',
+    secret: true,
+    schema: keyList(),
   },
   DATABASE_URL: {
     default: undefined,
@@ -393,6 +405,8 @@ export interface Config {
   readonly auth: {
     readonly adminToken: string | undefined;
     readonly apiKeys: readonly string[];
+    /** Keys that may only read (API_READ_ONLY_KEYS); never also in `apiKeys`. */
+    readonly readOnlyApiKeys: readonly string[];
     readonly allowAnonymous: boolean;
     /** Failed admin authentications per client address and window before 429. */
     readonly adminMaxFailures: number;
@@ -476,10 +490,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     problems.push('MLFLOW_TRACKING_TOKEN: expected either a token or a user name and password, not both');
   }
   const apiKeys = get('API_KEYS') ?? [];
-  if (get('ENVIRONMENT') === 'production' && apiKeys.length === 0 && get('ALLOW_ANONYMOUS') !== true) {
+  const readOnlyApiKeys = get('API_READ_ONLY_KEYS') ?? [];
+  const noKeys = apiKeys.length === 0 && readOnlyApiKeys.length === 0;
+  if (get('ENVIRONMENT') === 'production' && noKeys && get('ALLOW_ANONYMOUS') !== true) {
     problems.push(
       'API_KEYS: required when ENVIRONMENT=production (set ALLOW_ANONYMOUS=true to run without keys on purpose)',
     );
+  }
+  if (readOnlyApiKeys.some((key) => apiKeys.includes(key))) {
+    problems.push('API_READ_ONLY_KEYS: expected keys that are not also in API_KEYS');
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -521,6 +540,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     auth: {
       adminToken: get('ADMIN_TOKEN'),
       apiKeys,
+      readOnlyApiKeys,
       allowAnonymous: get('ALLOW_ANONYMOUS'),
       adminMaxFailures: get('ADMIN_AUTH_MAX_FAILURES'),
       adminFailureWindowMs: get('ADMIN_AUTH_WINDOW'),

@@ -10,6 +10,10 @@ export const ERRORS = {
   },
   ADMIN_UNAUTHORIZED: { status: 401, message: 'A valid admin bearer token is required.' },
   ADMIN_DISABLED: { status: 401, message: 'Manual breaker control is disabled: ADMIN_TOKEN is not set.' },
+  API_KEY_READ_ONLY: {
+    status: 403,
+    message: 'This API key may only read (API_READ_ONLY_KEYS); a write needs one of API_KEYS.',
+  },
   MLFLOW_PROXY_FORBIDDEN: {
     status: 403,
     message: 'The MLflow pass-through does not allow this request (MLFLOW_PROXY setting).',

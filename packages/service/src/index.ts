@@ -71,6 +71,7 @@ export {
 } from './mlflow-gateway.js';
 export {
   decideProxyRequest,
+  MAX_ORDER_BY_CLAUSES,
   PROXY_ENDPOINTS,
   PROXY_METHODS,
   type ProxyDecision,

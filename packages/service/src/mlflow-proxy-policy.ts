@@ -1,3 +1,4 @@
+import type { ClientAccess } from './auth.js';
 import type { ProxyMode } from './config.js';
 import { MAX_FILTER_LENGTH } from './contract/registry.js';
 import type { ErrorCode } from './errors.js';
@@ -57,6 +58,15 @@ export const FILTER_FIELDS = [
   'baseFilter',
   'filters',
 ];
+
+/** The request fields MLflow 3.17 reads as sort clauses (a list), by their JSON name too. */
+export const ORDER_FIELDS = ['order_by', 'orderBy'];
+
+/**
+ * The sort clauses one relayed request may carry: MLflow builds a join for each clause on a metric, param
+ * or tag (70 on metrics made SQLite give up on the statement). MLflow's own UI sends one.
+ */
+export const MAX_ORDER_BY_CLAUSES = 10;
 
 const API = '/api/2.0/mlflow';
 const API_3 = '/api/3.0/mlflow';
@@ -146,7 +156,7 @@ export interface ProxyRefusal {
   readonly ok: false;
   readonly code: Extract<
     ErrorCode,
-    'BAD_REQUEST' | 'METHOD_NOT_ALLOWED' | 'MLFLOW_PROXY_FORBIDDEN' | 'MODEL_SOURCE_NOT_ALLOWED'
+    'BAD_REQUEST' | 'METHOD_NOT_ALLOWED' | 'MLFLOW_PROXY_FORBIDDEN' | 'API_KEY_READ_ONLY' | 'MODEL_SOURCE_NOT_ALLOWED'
   >;
   readonly message: string;
 }
@@ -167,18 +177,19 @@ function matches(endpoint: ProxyEndpoint, method: string, path: string): boolean
   );
 }
 
-/** The filters in a request's fields: strings, or lists of strings (`filters`). */
-function filtersIn(fields: (name: string) => unknown[]): string[] {
-  return FILTER_FIELDS.flatMap((name) =>
+/** The strings in a request's fields `names`: strings, or lists of strings (`filters`, `order_by`). */
+function stringsIn(names: readonly string[], fields: (name: string) => unknown[]): string[] {
+  return names.flatMap((name) =>
     fields(name)
       .flat()
       .filter((value) => typeof value === 'string'),
   );
 }
 
-/** What the pass-through reads of a request: its filters, and its JSON body when it read one. */
+/** What the pass-through reads of a request: its filters and sort clauses, and its JSON body when it read one. */
 interface ReadRequest {
   readonly filters: string[];
+  readonly orders: string[];
   readonly body?: Record<string, unknown>;
 }
 
@@ -197,10 +208,13 @@ function readRequest(
 ): ReadRequest | ProxyRefusal {
   const { method, path, body } = request;
   const params = new URLSearchParams(request.query);
-  const inQuery = filtersIn((name) => params.getAll(name));
-  if (method === 'GET' || !body || body.byteLength === 0) return { filters: inQuery };
+  const inQuery = {
+    filters: stringsIn(FILTER_FIELDS, (name) => params.getAll(name)),
+    orders: stringsIn(ORDER_FIELDS, (name) => params.getAll(name)),
+  };
+  if (method === 'GET' || !body || body.byteLength === 0) return inQuery;
   const declaredJson = request.contentType.split(';')[0]?.trim().toLowerCase() === 'application/json';
-  if (method === 'POST' && !strict && !declaredJson) return { filters: inQuery };
+  if (method === 'POST' && !strict && !declaredJson) return inQuery;
   const unreadable = refuse('BAD_REQUEST', `The body of ${method} ${path} must be a JSON object in UTF-8.`);
   let parsed: unknown;
   try {
@@ -211,7 +225,11 @@ function readRequest(
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return unreadable;
   const object = parsed as Record<string, unknown>;
-  return { filters: [...inQuery, ...filtersIn((name) => [object[name]])], body: object };
+  return {
+    filters: [...inQuery.filters, ...stringsIn(FILTER_FIELDS, (name) => [object[name]])],
+    orders: [...inQuery.orders, ...stringsIn(ORDER_FIELDS, (name) => [object[name]])],
+    body: object,
+  };
 }
 
 /** MLflow serves every REST endpoint under `/ajax-api/` as well as `/api/`: the same endpoint either way. */
@@ -267,6 +285,8 @@ export function decideProxyRequest(input: {
   readonly contentType?: string;
   /** MLFLOW_ALLOWED_SOURCES: prefixes a registered version's source must start with (undefined: any). */
   readonly allowedSources?: readonly string[];
+  /** What the client's key lets it do: a read-only key gets the read endpoints and searches only. */
+  readonly access?: ClientAccess;
 }): ProxyDecision {
   const { mode, method, rawUrl, routePrefix, trackingUri } = input;
   if (!rawUrl.startsWith(`${routePrefix}/`)) {
@@ -306,6 +326,15 @@ export function decideProxyRequest(input: {
     }
   }
 
+  // A read-only key reads: the endpoints that change nothing, and the searches `full` relays (POSTs).
+  const reads = endpoint !== undefined && (endpoint.access === 'read' || endpoint.search === true);
+  if (input.access === 'read' && !reads) {
+    return refuse(
+      'API_KEY_READ_ONLY',
+      `This API key may only read (API_READ_ONLY_KEYS); ${method} ${checked.path} is not a read.`,
+    );
+  }
+
   const read = readRequest(
     { method, path: checked.path, query, body: input.body, contentType: input.contentType ?? '' },
     endpoint?.search === true || endpoint?.stores !== undefined,
@@ -316,6 +345,13 @@ export function decideProxyRequest(input: {
     return refuse(
       'BAD_REQUEST',
       `The filter of ${method} ${checked.path} has ${tooLong.length} characters; the pass-through accepts at most ${MAX_FILTER_LENGTH} (a longer one can cost MLflow seconds of CPU and a gigabyte of memory).`,
+    );
+  }
+  const longOrder = read.orders.find((order) => order.length > MAX_FILTER_LENGTH);
+  if (read.orders.length > MAX_ORDER_BY_CLAUSES || longOrder !== undefined) {
+    return refuse(
+      'BAD_REQUEST',
+      `The order_by of ${method} ${checked.path} has ${read.orders.length} clauses, the longest ${Math.max(...read.orders.map((order) => order.length))} characters; the pass-through accepts at most ${MAX_ORDER_BY_CLAUSES} clauses of at most ${MAX_FILTER_LENGTH} characters (each clause can be a join for MLflow).`,
     );
   }
 

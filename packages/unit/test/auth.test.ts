@@ -55,6 +55,110 @@ describe('API keys', () => {
   });
 });
 
+describe('Read-only keys (API_READ_ONLY_KEYS)', () => {
+  const ENV = { API_KEYS: 'writer-key-1', API_READ_ONLY_KEYS: 'reader-key-1,reader-key-2' };
+  const READER = { 'x-api-key': 'reader-key-2' };
+  const API = '/mlflow/api/2.0/mlflow';
+
+  it("reads the registry API and the pass-through's reads and searches", async () => {
+    const { app, mlflow } = buildTestApp({ env: ENV });
+    expect((await app.inject({ url: '/api/v1/models', headers: READER })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/api/v1/models/fraud/versions/1', headers: READER })).statusCode).toBe(200);
+    expect((await app.inject({ url: `${API}/registered-models/get?name=fraud`, headers: READER })).statusCode).toBe(
+      200,
+    );
+    const search = await app.inject({ method: 'POST', url: `${API}/runs/search`, headers: READER, payload: {} });
+    expect(search.statusCode).toBe(200);
+    expect(mlflow.forwarded().map((request) => request.pathAndQuery)).toEqual([
+      '/api/2.0/mlflow/registered-models/get?name=fraud',
+      '/api/2.0/mlflow/runs/search',
+    ]);
+  });
+
+  it('refuses a registration through the registry API with 403 API_KEY_READ_ONLY, before its body and MLflow', async () => {
+    const { app, mlflow } = buildTestApp({ env: ENV });
+    // A body the schema would refuse (400) shows the key is judged first.
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      headers: { ...READER, 'content-type': 'application/json' },
+      payload: '{"source":',
+    });
+    expect(response.statusCode).toBe(403);
+    expect(response.json()).toMatchObject({ code: 'API_KEY_READ_ONLY', requestId: response.headers['x-request-id'] });
+    const transition = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions/1/stage',
+      headers: READER,
+      payload: { stage: 'Archived' },
+    });
+    expect(transition.json()).toMatchObject({ code: 'API_KEY_READ_ONLY' });
+    expect(mlflow.calls()).toBe(0);
+  });
+
+  it.each([
+    ['a new model', 'POST', `${API}/registered-models/create`, { name: 'other' }],
+    [
+      'a tag',
+      'POST',
+      `${API}/registered-models/set-tag`,
+      { name: 'fraud', key: 'mlflow.prompt.is_prompt', value: 'true' },
+    ],
+    ['an alias', 'POST', `${API}/registered-models/alias`, { name: 'fraud', alias: 'champion', version: '1' }],
+    ['a stage', 'POST', `${API}/model-versions/transition-stage`, { name: 'fraud', version: '1', stage: 'Archived' }],
+    ['a description', 'PATCH', `${API}/registered-models/update`, { name: 'fraud', description: 'x' }],
+  ] as const)(
+    'refuses %s through the pass-through with 403 and PERMISSION_DENIED, without calling MLflow',
+    async (_what, method, url, payload) => {
+      const { app, mlflow } = buildTestApp({ env: ENV });
+      const response = await app.inject({ method, url, headers: READER, payload });
+      expect(response.statusCode).toBe(403);
+      expect(response.json()).toMatchObject({ code: 'API_KEY_READ_ONLY', error_code: 'PERMISSION_DENIED' });
+      expect(mlflow.forwarded()).toEqual([]);
+    },
+  );
+
+  it("in full mode, relays a read-only key's searches and refuses what is not a listed read", async () => {
+    const { app, mlflow } = buildTestApp({ env: { ...ENV, MLFLOW_PROXY: 'full' } });
+    const traces = await app.inject({
+      method: 'POST',
+      url: '/mlflow/api/3.0/mlflow/traces/search',
+      headers: READER,
+      payload: {},
+    });
+    expect(traces.statusCode).toBe(200);
+    const deleted = await app.inject({
+      method: 'DELETE',
+      url: `${API}/registered-models/delete`,
+      headers: READER,
+      payload: { name: 'fraud' },
+    });
+    expect(deleted.json()).toMatchObject({ code: 'API_KEY_READ_ONLY' });
+    const unlisted = await app.inject({ url: `${API}/experiments/get-something-new`, headers: READER });
+    expect(unlisted.statusCode).toBe(403);
+    expect(mlflow.forwarded().map((request) => request.pathAndQuery)).toEqual(['/api/3.0/mlflow/traces/search']);
+  });
+
+  it('lets a key of API_KEYS write beside read-only keys', async () => {
+    const { app } = buildTestApp({ env: ENV });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/fraud/versions',
+      headers: { 'x-api-key': 'writer-key-1' },
+      payload: { source: 's3://m/2' },
+    });
+    expect(response.statusCode).toBe(201);
+  });
+
+  it('needs a key when only API_READ_ONLY_KEYS is set', async () => {
+    const { app } = buildTestApp({ env: { API_READ_ONLY_KEYS: 'reader-key-1' } });
+    expect((await app.inject('/api/v1/models/fraud')).statusCode).toBe(401);
+    expect(
+      (await app.inject({ url: '/api/v1/models/fraud', headers: { authorization: 'Bearer reader-key-1' } })).statusCode,
+    ).toBe(200);
+  });
+});
+
 describe('bearerToken', () => {
   it('reads the token of a bearer header, whatever the scheme case', () => {
     expect(bearerToken('bearer abc.def')).toBe('abc.def');

@@ -66,6 +66,17 @@ describe('Per-client share of the MLflow bulkhead (MLFLOW_CLIENT_MAX_CONCURRENCY
     await Promise.all(hanging);
   });
 
+  it('gives the first read-only key a share of its own, apart from the first key of API_KEYS', async () => {
+    const reader = 'reader-0123456789';
+    const { app, mlflow, release, hanging } = await holdShare(2, KEY_A, { ...SHARED, API_READ_ONLY_KEYS: reader });
+    const other = [readAs(app, reader), readAs(app, reader)];
+    await mlflow.whenCalled(4);
+    expect((await readAs(app, reader)).json().code).toBe('CLIENT_CONCURRENCY_LIMIT');
+    release();
+    expect((await Promise.all(other)).map((r) => r.statusCode)).toEqual([200, 200]);
+    await Promise.all(hanging);
+  });
+
   it('charges a key to the same client whether it comes as X-API-Key or as a bearer token', async () => {
     const { app, release, hanging } = await holdShare(2);
     const bearer = await app.inject({ url: '/api/v1/models/fraud', headers: { authorization: `Bearer ${KEY_A}` } });

@@ -26,7 +26,7 @@ describe('loadConfig', () => {
         maxRecoveryTimeoutMs: 300_000,
         halfOpenSuccesses: 2,
       },
-      auth: { adminToken: undefined, apiKeys: [] },
+      auth: { adminToken: undefined, apiKeys: [], readOnlyApiKeys: [] },
       databaseUrl: undefined,
       redisUrl: undefined,
     });
@@ -91,6 +91,15 @@ describe('loadConfig', () => {
 
   it('splits API_KEYS on commas', () => {
     expect(loadConfig({ API_KEYS: 'key-one-123, key-two-456' }).auth.apiKeys).toEqual(['key-one-123', 'key-two-456']);
+  });
+
+  it('splits API_READ_ONLY_KEYS on commas and refuses a key that is in API_KEYS too', () => {
+    const config = loadConfig({ API_KEYS: 'writer-key-1', API_READ_ONLY_KEYS: 'reader-key-1, reader-key-2' });
+    expect(config.auth).toMatchObject({ apiKeys: ['writer-key-1'], readOnlyApiKeys: ['reader-key-1', 'reader-key-2'] });
+    // Both lists at once would leave the key's access to the order they are compared in.
+    expect(configError({ API_KEYS: 'shared-key-1', API_READ_ONLY_KEYS: 'reader-key-1,shared-key-1' }).problems).toEqual(
+      ['API_READ_ONLY_KEYS: expected keys that are not also in API_KEYS'],
+    );
   });
 
   it('reads MLFLOW_ALLOWED_SOURCES as prefixes and refuses one that does not end in /', () => {
@@ -182,6 +191,7 @@ describe('loadConfig', () => {
       ['MLFLOW_TRACKING_TOKEN', 'tok 7f3a9'],
       ['MLFLOW_TRACKING_PASSWORD', 'bell\u0007inside'],
       ['API_KEYS', 'k7f3a'],
+      ['API_READ_ONLY_KEYS', 'r7f3a'],
       ['ADMIN_TOKEN', 'adm-7f3a'],
       ['DATABASE_URL', 'mysql://u:db-secret@h/x'],
       ['REDIS_URL', 'http://u:redis-secret@h'],
@@ -301,6 +311,11 @@ describe('loadConfig', () => {
 
     it('starts in production with API_KEYS', () => {
       expect(loadConfig({ ENVIRONMENT: 'production', API_KEYS: 'key-prod-123' }).environment).toBe('production');
+    });
+
+    it('starts in production with read-only keys alone, since every request then needs a key', () => {
+      const config = loadConfig({ ENVIRONMENT: 'production', API_READ_ONLY_KEYS: 'reader-prod-1' });
+      expect(config.auth).toMatchObject({ apiKeys: [], readOnlyApiKeys: ['reader-prod-1'], allowAnonymous: false });
     });
 
     it('rejects an ALLOW_ANONYMOUS that is not true or false', () => {

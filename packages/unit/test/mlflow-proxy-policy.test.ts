@@ -1,6 +1,7 @@
 import {
   decideProxyRequest,
   MAX_FILTER_LENGTH,
+  MAX_ORDER_BY_CLAUSES,
   MLFLOW_PROXY_PREFIX,
   type ProxyDecision,
   type ProxyMode,
@@ -386,6 +387,34 @@ describe('decideProxyRequest', () => {
         'registry',
       );
       expect(refusalMessage(decision)).toContain(`at most ${MAX_FILTER_LENGTH}`);
+    });
+  });
+
+  describe('sort clauses (order_by)', () => {
+    const clauses = (count: number) => Array.from({ length: count }, (_, i) => `metrics.m${i} DESC`);
+
+    it('relays a run search of MAX_ORDER_BY_CLAUSES sort clauses, in the body or the query', () => {
+      const inBody = decideRequest('POST', `${API}/runs/search`, json({ order_by: clauses(MAX_ORDER_BY_CLAUSES) }));
+      expect(inBody).toMatchObject({ ok: true });
+      const query = clauses(MAX_ORDER_BY_CLAUSES).map((clause) => `order_by=${encodeURIComponent(clause)}`);
+      expect(decide('GET', `${API}/registered-models/search?${query.join('&')}`)).toMatchObject({ ok: true });
+    });
+
+    // An audit's run search with 70 clauses on metrics made MLflow give up on its SQL statement.
+    it.each([
+      ['order_by in the body', (n: number) => json({ order_by: clauses(n) })],
+      ['orderBy, its JSON name, in the body', (n: number) => json({ orderBy: clauses(n) })],
+    ])('refuses a run search with one clause more than MAX_ORDER_BY_CLAUSES: %s', (_where, body) => {
+      const decision = decideRequest('POST', `${API}/runs/search`, body(MAX_ORDER_BY_CLAUSES + 1));
+      expect(refusalMessage(decision)).toContain(`at most ${MAX_ORDER_BY_CLAUSES} clauses`);
+    });
+
+    it('counts the clauses of the query and the body together, and holds each to MAX_FILTER_LENGTH', () => {
+      const query = clauses(6).map((clause) => `order_by=${encodeURIComponent(clause)}`);
+      const both = decideRequest('POST', `${API}/runs/search?${query.join('&')}`, json({ order_by: clauses(5) }));
+      expect(refusalMessage(both)).toContain('has 11 clauses');
+      const long = decide('GET', `${API}/model-versions/search?order_by=${'a'.repeat(MAX_FILTER_LENGTH + 1)}`);
+      expect(refusalMessage(long)).toContain(`of at most ${MAX_FILTER_LENGTH} characters`);
     });
   });
 

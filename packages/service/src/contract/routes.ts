@@ -62,6 +62,7 @@ const READ_ERRORS = errorResponses(
 const WRITE_ERRORS = errorResponses(
   'BAD_REQUEST',
   'UNAUTHORIZED',
+  'API_KEY_READ_ONLY',
   'MODEL_NOT_FOUND',
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',

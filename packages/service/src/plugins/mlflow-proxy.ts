@@ -77,7 +77,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, config } = app.registry;
   // Errors here are read by the official MLflow client too: they also carry MLflow's `error_code`.
   app.setErrorHandler(createErrorHandler({ mlflowErrorCode: true }));
-  app.addHook('onRequest', createApiKeyHook(config.auth.apiKeys));
+  app.addHook('onRequest', createApiKeyHook({ write: config.auth.apiKeys, readOnly: config.auth.readOnlyApiKeys }));
   app.addHook('onRequest', app.registry.bodySlots.onRequest);
   // Bodies are relayed as bytes, whatever their type; this applies only inside this plugin.
   app.removeAllContentTypeParsers();
@@ -94,6 +94,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       body,
       contentType: request.headers['content-type'],
       allowedSources: config.mlflow.allowedSources,
+      access: request.registryAccess,
     });
     if (!decision.ok) {
       const headers: Record<string, string> =
@@ -146,6 +147,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
         'BAD_REQUEST',
         'UNAUTHORIZED',
         'MLFLOW_PROXY_FORBIDDEN',
+        'API_KEY_READ_ONLY',
         'METHOD_NOT_ALLOWED',
         'MODEL_NOT_FOUND',
         'PAYLOAD_TOO_LARGE',

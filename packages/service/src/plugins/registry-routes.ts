@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { createApiKeyHook } from '../auth.js';
+import { createApiKeyHook, refuseWritesOfReadOnlyKeys } from '../auth.js';
 import { CACHE_STATUS_HEADER } from '../contract/metrics.js';
 import { pathBelow, REGISTRY_PREFIX, ROUTES, type RouteContract } from '../contract/routes.js';
 import { isServiceError, type ServiceError } from '../errors.js';
@@ -89,7 +89,8 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { gateway, config } = app.registry;
   const pageCap = listingPageCap(config.mlflow.maxApiResponseBytes, config.mlflow.maxEntryBytes);
-  app.addHook('onRequest', createApiKeyHook(config.auth.apiKeys));
+  app.addHook('onRequest', createApiKeyHook({ write: config.auth.apiKeys, readOnly: config.auth.readOnlyApiKeys }));
+  app.addHook('onRequest', refuseWritesOfReadOnlyKeys);
   app.addHook('onRequest', app.registry.bodySlots.onRequest);
   app.addHook('onRequest', requireValidQueryEncoding);
   // Bodies here are JSON only: any other content type is 415, not a string handed to the schema.
