@@ -115,7 +115,8 @@ export interface MlflowGatewayOptions {
 export const SATURATED_RETRY_AFTER_SECONDS = 1;
 
 /** 503 MLFLOW_SATURATED: every slot for MLflow-bound work is taken; come back in a moment. */
-export function saturated(cause?: unknown, message?: string): ServiceError {
+export function saturated(options: { readonly cause?: unknown; readonly message?: string } = {}): ServiceError {
+  const { cause, message } = options;
   return new ServiceError('MLFLOW_SATURATED', {
     message,
     headers: { 'retry-after': String(SATURATED_RETRY_AFTER_SECONDS) },
@@ -169,7 +170,7 @@ export function toServiceError(error: unknown): ServiceError {
       cause: error,
     });
   }
-  if (isBulkheadRejectedError(error)) return saturated(error);
+  if (isBulkheadRejectedError(error)) return saturated({ cause: error });
   if (isMlflowError(error)) {
     switch (error.kind) {
       case 'invalid_request':

@@ -49,10 +49,9 @@ export function createBodySlots(limits: BodySlotLimits): BodySlots {
       }
       if (total >= limits.total) {
         release();
-        throw saturated(
-          undefined,
-          `The service already holds ${limits.total} requests with a body (MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE); retry after the Retry-After delay.`,
-        );
+        throw saturated({
+          message: `The service already holds ${limits.total} requests with a body (MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE); retry after the Retry-After delay.`,
+        });
       }
       total += 1;
       reply.raw.once('close', () => {

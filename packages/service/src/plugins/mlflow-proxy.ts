@@ -16,10 +16,8 @@ export { MLFLOW_PROXY_PREFIX };
 const SERVER_ERROR_READ_BYTES = 16 * 1024;
 /** Most characters of it the log line keeps. */
 const SERVER_ERROR_LOGGED_CHARACTERS = 2_048;
-/** An `error_code` as MLflow writes them; anything else is not passed on. */
-const MLFLOW_ERROR_CODE = /^[A-Z][A-Z_]{0,63}$/;
-/** The `error_code` field at the top of MLflow's JSON error. */
-const ERROR_CODE_FIELD = /^\s*\{\s*"error_code"\s*:\s*"([^"]*)"/;
+/** The `error_code` field at the top of MLflow's JSON error, holding a code as MLflow writes them (nothing else is passed on). */
+const ERROR_CODE_FIELD = /^\s*\{\s*"error_code"\s*:\s*"([A-Z][A-Z_]{0,63})"/;
 
 /** The first `max` bytes of a body, as text; the rest is never read (the stream is destroyed). */
 async function readPrefix(body: Readable | null, max: number): Promise<string> {
@@ -49,8 +47,7 @@ async function withoutServerDetails(request: FastifyRequest, response: Forwarded
   const text = await readPrefix(response.body, SERVER_ERROR_READ_BYTES);
   // MLflow writes `error_code` first, so it is found even in a body cut at the read limit; a body without
   // one (a proxy's HTML page) gets the generic code.
-  const given = ERROR_CODE_FIELD.exec(text)?.[1];
-  const errorCode = given !== undefined && MLFLOW_ERROR_CODE.test(given) ? given : 'INTERNAL_ERROR';
+  const errorCode = ERROR_CODE_FIELD.exec(text)?.[1] ?? 'INTERNAL_ERROR';
   request.log.warn(
     { mlflow_status: response.status, mlflow_body: text.slice(0, SERVER_ERROR_LOGGED_CHARACTERS) },
     'MLflow answered a relayed request with a server error: logged here, not relayed',
