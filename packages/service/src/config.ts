@@ -163,7 +163,7 @@ export const SETTINGS = {
   MLFLOW_ALLOWED_SOURCES: {
     default: undefined,
     description:
-      "Comma-separated prefixes, each ending in `/`, one of which a model version's source must start with when it is registered through the service (the registry API, and model-versions/create on the pass-through), e.g. `s3://ml-artifacts/,models:/,runs:/,mlflow-artifacts:/`; another source is 400 MODEL_SOURCE_NOT_ALLOWED and never reaches MLflow. MLflow reads a version's source with its own credentials (get-artifact). Unset: any source MLflow takes.",
+      "Comma-separated prefixes, each ending in `/`, one of which a model version's source must start with when it is registered through the service (the registry API, and model-versions/create on the pass-through), e.g. `s3://ml-artifacts/,models:/,runs:/,mlflow-artifacts:/`; another source, or one holding a dot segment or a backslash, is 400 MODEL_SOURCE_NOT_ALLOWED and never reaches MLflow. MLflow reads a version's source with its own credentials (get-artifact). Unset: any source MLflow takes.",
     schema: z
       .string()
       .transform((value) => value.split(',').map((prefix) => prefix.trim()))

@@ -42,7 +42,8 @@ export const ERRORS = {
   MLFLOW_REJECTED: { status: 400, message: 'MLflow rejected the request.' },
   MODEL_SOURCE_NOT_ALLOWED: {
     status: 400,
-    message: "The model version's source does not start with one of MLFLOW_ALLOWED_SOURCES.",
+    message:
+      "The model version's source does not start with one of MLFLOW_ALLOWED_SOURCES, or holds a dot segment or a backslash.",
   },
   MLFLOW_ENTRY_TOO_LARGE: {
     status: 400,

@@ -441,6 +441,26 @@ describe('decideProxyRequest', () => {
       expect(unset.ok).toBe(true);
     });
 
+    it.each([
+      ['a dot-dot segment', 's3://models/../other-bucket/x'],
+      ['a dot-dot segment at the end', 's3://models/a/..'],
+      ['a dot segment', 's3://models/./x'],
+      ['an encoded dot-dot segment', 's3://models/%2E%2e/other/x'],
+      ['a half-encoded dot-dot segment behind an encoded slash', 's3://models/a%2f.%2e%2Fx'],
+      ['a backslash', 's3://models/a\\..\\x'],
+      ['an encoded backslash', 's3://models/a%5Cx'],
+    ])('refuses a source within a prefix that holds %s, which could lead out of it', (_what, source) => {
+      const decision = decideRequest('POST', CREATE, json({ name: 'm', source }), { allowedSources });
+      expect(decision).toMatchObject({ ok: false, code: 'MODEL_SOURCE_NOT_ALLOWED' });
+      expect(refusalMessage(decision)).toContain('dot segment or a backslash');
+    });
+
+    it('relays dots that are no segment of their own', () => {
+      for (const source of ['s3://models/a..b/c', 's3://models/.hidden/x', 's3://models/v1.0/...x']) {
+        expect(decideRequest('POST', CREATE, json({ name: 'm', source }), { allowedSources }).ok).toBe(true);
+      }
+    });
+
     it("leaves a source that is not a string to MLflow, which refuses it, and checks no other write's fields", () => {
       expect(decideRequest('POST', CREATE, json({ name: 'm', source: 7 }), { allowedSources }).ok).toBe(true);
       const model = decideRequest(
