@@ -951,4 +951,34 @@ describe('Request bodies on a listening service', () => {
     expect(second.json).toMatchObject({ code: 'CLIENT_CONCURRENCY_LIMIT', details: { client_max_concurrency: 1 } });
     expect(await bodiesInProgress()).toBe(1);
   });
+
+  it("answers a read-only key's writes and a path the mode forbids before the megabyte each declares, holding no body slot", async () => {
+    const writer = `${API_KEY}-writer`;
+    const config = loadConfig({
+      LOG_LEVEL: 'silent',
+      MLFLOW_HEALTH_PROBE_INTERVAL: '0',
+      API_KEYS: writer,
+      API_READ_ONLY_KEYS: READ_ONLY_KEY,
+    });
+    const app = buildApp({ config, mlflowClient: {} as MlflowClient });
+    await using _app = { [Symbol.asyncDispose]: () => app.close() };
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const declared = { 'content-type': 'application/json', 'content-length': String(1024 * 1024) };
+    const send = (method: string, target: string, key: string) =>
+      sendRaw(baseUrl, { method, target, headers: { ...declared, 'x-api-key': key }, timeoutMs: 5_000 });
+
+    const registered = await send('POST', `${REGISTRY_PREFIX}/models/bodies/versions`, READ_ONLY_KEY);
+    expect(registered.status).toBe(403);
+    expect(registered.json).toMatchObject({ code: 'API_KEY_READ_ONLY' });
+    const tagged = await send('POST', '/mlflow/api/2.0/mlflow/registered-models/set-tag', READ_ONLY_KEY);
+    expect(tagged.status).toBe(403);
+    expect(tagged.json).toMatchObject({ code: 'API_KEY_READ_ONLY', error_code: 'PERMISSION_DENIED' });
+    const deleted = await send('DELETE', '/mlflow/api/2.0/mlflow/registered-models/delete', writer);
+    expect(deleted.status).toBe(403);
+    expect(deleted.json).toMatchObject({ code: 'MLFLOW_PROXY_FORBIDDEN' });
+    const metrics = readMetrics((await app.inject('/metrics')).body);
+    expect(metrics.value(METRICS.bodiesInProgress)).toBe(0);
+  });
 });

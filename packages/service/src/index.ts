@@ -72,6 +72,7 @@ export {
 export {
   decideProxyRequest,
   MAX_ORDER_BY_CLAUSES,
+  MAX_ORDER_BY_LENGTH,
   PROXY_ENDPOINTS,
   PROXY_METHODS,
   type ProxyDecision,

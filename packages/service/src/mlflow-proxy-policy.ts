@@ -9,11 +9,8 @@ import { STRICT_UTF8 } from './validation.js';
 /** The only methods the pass-through relays. */
 export const PROXY_METHODS = ['GET', 'POST', 'PATCH', 'DELETE'] as const;
 
-/**
- * What an endpoint does: `read` changes nothing; `write` creates or updates registry entries (never
- * deletes); `full` is relayed in `full` mode only, and is listed for the filters it takes.
- */
-export type EndpointAccess = 'read' | 'write' | 'full';
+/** What an endpoint does: `read` changes nothing; `write` creates or updates registry entries (never deletes). */
+export type EndpointAccess = 'read' | 'write';
 
 /** One MLflow endpoint the pass-through knows: what the restricted modes allow, and the searches `full` relays. */
 export interface ProxyEndpoint {
@@ -24,6 +21,8 @@ export interface ProxyEndpoint {
    */
   readonly path: string;
   readonly access: EndpointAccess;
+  /** Relayed in `full` mode only (MLflow's other searches, listed for the filters they take). */
+  readonly fullOnly?: boolean;
   readonly prefix?: boolean;
   /** An artifact download: its body may stream for longer than MLFLOW_REQUEST_TIMEOUT (the size cap holds). */
   readonly artifact?: boolean;
@@ -59,7 +58,10 @@ export const FILTER_FIELDS = [
   'filters',
 ];
 
-/** The request fields MLflow 3.17 reads as sort clauses (a list), by their JSON name too. */
+/**
+ * The request fields MLflow 3.17 reads as sort clauses, by their JSON name too: a list of strings, or of
+ * objects (`{field_name, ascending, ...}` in `logged-models/search`).
+ */
 export const ORDER_FIELDS = ['order_by', 'orderBy'];
 
 /**
@@ -67,6 +69,9 @@ export const ORDER_FIELDS = ['order_by', 'orderBy'];
  * or tag (70 on metrics made SQLite give up on the statement). MLflow's own UI sends one.
  */
 export const MAX_ORDER_BY_CLAUSES = 10;
+
+/** The longest sort clause relayed, in characters (an object clause: its JSON text). */
+export const MAX_ORDER_BY_LENGTH = 1024;
 
 const API = '/api/2.0/mlflow';
 const API_3 = '/api/3.0/mlflow';
@@ -87,8 +92,9 @@ const write = (method: ProxyEndpoint['method'], path: string, extra: Partial<Pro
 const fullSearch = (method: ProxyEndpoint['method'], path: string): ProxyEndpoint => ({
   method,
   path,
-  access: 'full',
+  access: 'read',
   search: true,
+  fullOnly: true,
 });
 
 /**
@@ -164,6 +170,16 @@ export interface ProxyRefusal {
 /** What the pass-through does with a request. */
 export type ProxyDecision = ProxyTarget | ProxyRefusal;
 
+/**
+ * The refusals `decideProxyRequest` makes before it reads a body (the method, the mode, a read-only key):
+ * the pass-through answers them before the body is received.
+ */
+export const REFUSED_BEFORE_THE_BODY: ReadonlySet<ProxyRefusal['code']> = new Set([
+  'METHOD_NOT_ALLOWED',
+  'MLFLOW_PROXY_FORBIDDEN',
+  'API_KEY_READ_ONLY',
+]);
+
 const refuse = (code: ProxyRefusal['code'], message: string): ProxyRefusal => ({ ok: false, code, message });
 
 function matches(endpoint: ProxyEndpoint, method: string, path: string): boolean {
@@ -177,13 +193,36 @@ function matches(endpoint: ProxyEndpoint, method: string, path: string): boolean
   );
 }
 
-/** The strings in a request's fields `names`: strings, or lists of strings (`filters`, `order_by`). */
+/** The strings in a request's fields `names`: strings, or lists of strings (`filters`). */
 function stringsIn(names: readonly string[], fields: (name: string) => unknown[]): string[] {
   return names.flatMap((name) =>
     fields(name)
       .flat()
       .filter((value) => typeof value === 'string'),
   );
+}
+
+/** The sort clauses in a request's ORDER_FIELDS, whatever their type, each as text (an object as its JSON). */
+function ordersIn(fields: (name: string) => unknown[]): string[] {
+  return ORDER_FIELDS.flatMap((name) =>
+    fields(name)
+      .flat()
+      .filter((value) => value !== undefined && value !== null)
+      .map((value) => (typeof value === 'string' ? value : JSON.stringify(value))),
+  );
+}
+
+/**
+ * The values of a query's parameters by name, as MLflow's query-string parser reads them: `order_by[0]`
+ * (also percent-encoded, `order_by%5B0%5D`) is a value of `order_by`, as a plain `order_by` is.
+ */
+function queryFields(query: string): (name: string) => string[] {
+  const byName = new Map<string, string[]>();
+  for (const [given, value] of new URLSearchParams(query)) {
+    const name = given.replace(/\[.*$/s, '');
+    byName.set(name, [...(byName.get(name) ?? []), value]);
+  }
+  return (name) => byName.get(name) ?? [];
 }
 
 /** What the pass-through reads of a request: its filters and sort clauses, and its JSON body when it read one. */
@@ -207,11 +246,8 @@ function readRequest(
   strict: boolean,
 ): ReadRequest | ProxyRefusal {
   const { method, path, body } = request;
-  const params = new URLSearchParams(request.query);
-  const inQuery = {
-    filters: stringsIn(FILTER_FIELDS, (name) => params.getAll(name)),
-    orders: stringsIn(ORDER_FIELDS, (name) => params.getAll(name)),
-  };
+  const params = queryFields(request.query);
+  const inQuery = { filters: stringsIn(FILTER_FIELDS, params), orders: ordersIn(params) };
   if (method === 'GET' || !body || body.byteLength === 0) return inQuery;
   const declaredJson = request.contentType.split(';')[0]?.trim().toLowerCase() === 'application/json';
   if (method === 'POST' && !strict && !declaredJson) return inQuery;
@@ -227,7 +263,7 @@ function readRequest(
   const object = parsed as Record<string, unknown>;
   return {
     filters: [...inQuery.filters, ...stringsIn(FILTER_FIELDS, (name) => [object[name]])],
-    orders: [...inQuery.orders, ...stringsIn(ORDER_FIELDS, (name) => [object[name]])],
+    orders: [...inQuery.orders, ...ordersIn((name) => [object[name]])],
     body: object,
   };
 }
@@ -285,8 +321,8 @@ export function decideProxyRequest(input: {
   readonly contentType?: string;
   /** MLFLOW_ALLOWED_SOURCES: prefixes a registered version's source must start with (undefined: any). */
   readonly allowedSources?: readonly string[];
-  /** What the client's key lets it do: a read-only key gets the read endpoints and searches only. */
-  readonly access?: ClientAccess;
+  /** What the client's key lets it do: a read-only key gets the listed reads (and searches) only. */
+  readonly access: ClientAccess;
 }): ProxyDecision {
   const { mode, method, rawUrl, routePrefix, trackingUri } = input;
   if (!rawUrl.startsWith(`${routePrefix}/`)) {
@@ -317,7 +353,9 @@ export function decideProxyRequest(input: {
   const endpoint = PROXY_ENDPOINTS.find((candidate) => matches(candidate, method, lookupPath));
   if (mode !== 'full') {
     const allowed =
-      endpoint !== undefined && (endpoint.access === 'read' || (endpoint.access === 'write' && mode === 'registry'));
+      endpoint !== undefined &&
+      !endpoint.fullOnly &&
+      (endpoint.access === 'read' || (endpoint.access === 'write' && mode === 'registry'));
     if (!allowed) {
       return refuse(
         'MLFLOW_PROXY_FORBIDDEN',
@@ -326,12 +364,11 @@ export function decideProxyRequest(input: {
     }
   }
 
-  // A read-only key reads: the endpoints that change nothing, and the searches `full` relays (POSTs).
-  const reads = endpoint !== undefined && (endpoint.access === 'read' || endpoint.search === true);
-  if (input.access === 'read' && !reads) {
+  // A read-only key gets the listed reads (searches that are POSTs among them), in every mode.
+  if (input.access === 'read' && endpoint?.access !== 'read') {
     return refuse(
       'API_KEY_READ_ONLY',
-      `This API key may only read (API_READ_ONLY_KEYS); ${method} ${checked.path} is not a read.`,
+      `This API key may only read (API_READ_ONLY_KEYS); ${method} ${checked.path} is not one of the pass-through's listed reads.`,
     );
   }
 
@@ -347,11 +384,17 @@ export function decideProxyRequest(input: {
       `The filter of ${method} ${checked.path} has ${tooLong.length} characters; the pass-through accepts at most ${MAX_FILTER_LENGTH} (a longer one can cost MLflow seconds of CPU and a gigabyte of memory).`,
     );
   }
-  const longOrder = read.orders.find((order) => order.length > MAX_FILTER_LENGTH);
-  if (read.orders.length > MAX_ORDER_BY_CLAUSES || longOrder !== undefined) {
+  if (read.orders.length > MAX_ORDER_BY_CLAUSES) {
     return refuse(
       'BAD_REQUEST',
-      `The order_by of ${method} ${checked.path} has ${read.orders.length} clauses, the longest ${Math.max(...read.orders.map((order) => order.length))} characters; the pass-through accepts at most ${MAX_ORDER_BY_CLAUSES} clauses of at most ${MAX_FILTER_LENGTH} characters (each clause can be a join for MLflow).`,
+      `The order_by of ${method} ${checked.path} has ${read.orders.length} clauses; the pass-through accepts at most ${MAX_ORDER_BY_CLAUSES} (each clause can be a join for MLflow).`,
+    );
+  }
+  const longOrder = read.orders.find((order) => order.length > MAX_ORDER_BY_LENGTH);
+  if (longOrder !== undefined) {
+    return refuse(
+      'BAD_REQUEST',
+      `A sort clause (order_by) of ${method} ${checked.path} has ${longOrder.length} characters; the pass-through accepts at most ${MAX_ORDER_BY_LENGTH}.`,
     );
   }
 

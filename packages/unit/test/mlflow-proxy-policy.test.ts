@@ -2,6 +2,7 @@ import {
   decideProxyRequest,
   MAX_FILTER_LENGTH,
   MAX_ORDER_BY_CLAUSES,
+  MAX_ORDER_BY_LENGTH,
   MLFLOW_PROXY_PREFIX,
   type ProxyDecision,
   type ProxyMode,
@@ -12,7 +13,7 @@ const API = '/mlflow/api/2.0/mlflow';
 const TRACKING_URI = 'http://mlflow5:5000';
 
 function decide(method: string, rawUrl: string, mode: ProxyMode = 'registry', trackingUri = TRACKING_URI) {
-  return decideProxyRequest({ mode, method, rawUrl, routePrefix: MLFLOW_PROXY_PREFIX, trackingUri });
+  return decideProxyRequest({ mode, method, rawUrl, routePrefix: MLFLOW_PROXY_PREFIX, trackingUri, access: 'write' });
 }
 
 /** `decide` for a request with a body (JSON unless `contentType` says otherwise). */
@@ -20,9 +21,14 @@ function decideRequest(
   method: string,
   rawUrl: string,
   body: Uint8Array | undefined,
-  options: { mode?: ProxyMode; contentType?: string; allowedSources?: readonly string[] } = {},
+  options: {
+    mode?: ProxyMode;
+    contentType?: string;
+    allowedSources?: readonly string[];
+    access?: 'read' | 'write';
+  } = {},
 ) {
-  const { mode = 'registry', contentType = 'application/json', allowedSources } = options;
+  const { mode = 'registry', contentType = 'application/json', allowedSources, access = 'write' } = options;
   return decideProxyRequest({
     mode,
     method,
@@ -32,6 +38,7 @@ function decideRequest(
     body,
     contentType,
     allowedSources,
+    access,
   });
 }
 
@@ -203,6 +210,7 @@ describe('decideProxyRequest', () => {
         routePrefix: MLFLOW_PROXY_PREFIX,
         trackingUri: TRACKING_URI,
         body: new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)),
+        access: 'write',
       });
     }
 
@@ -237,6 +245,7 @@ describe('decideProxyRequest', () => {
         routePrefix: MLFLOW_PROXY_PREFIX,
         trackingUri: TRACKING_URI,
         body: bytes,
+        access: 'write',
       });
     }
 
@@ -390,8 +399,40 @@ describe('decideProxyRequest', () => {
     });
   });
 
+  describe('read-only keys', () => {
+    const asReader = (method: string, rawUrl: string, mode: ProxyMode, body?: unknown) =>
+      decideRequest(method, rawUrl, body === undefined ? undefined : json(body), { mode, access: 'read' });
+
+    it.each([
+      ['a write through /ajax-api/', 'POST', '/mlflow/ajax-api/2.0/mlflow/registered-models/set-tag'],
+      ['a run it creates', 'POST', `${API}/runs/create`],
+      ['a GET the pass-through does not list', 'GET', `${API}/metrics/get-history-bulk-interval`],
+      ['a deletion', 'DELETE', `${API}/registered-models/delete`],
+    ])('refuses %s in full mode, before reading the body', (_what, method, rawUrl) => {
+      expect(asReader(method, rawUrl, 'full')).toMatchObject({ ok: false, code: 'API_KEY_READ_ONLY' });
+    });
+
+    it('relays the listed reads in every mode that has them, and the other searches in full mode', () => {
+      for (const mode of ['read-only', 'registry', 'full'] as const) {
+        expect(asReader('GET', `${API}/registered-models/get?name=m`, mode)).toMatchObject({ ok: true });
+        expect(asReader('POST', `${API}/runs/search`, mode, {})).toMatchObject({ ok: true });
+      }
+      expect(asReader('POST', '/mlflow/ajax-api/3.0/mlflow/traces/search', 'full', {})).toMatchObject({ ok: true });
+    });
+
+    it("names the mode's refusal first where the mode allows nothing of the kind", () => {
+      expect(asReader('POST', `${API}/registered-models/create`, 'read-only', {})).toMatchObject({
+        code: 'MLFLOW_PROXY_FORBIDDEN',
+      });
+    });
+  });
+
   describe('sort clauses (order_by)', () => {
     const clauses = (count: number) => Array.from({ length: count }, (_, i) => `metrics.m${i} DESC`);
+    const refusal = (decision: ProxyDecision) => {
+      expect(decision).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+      return refusalMessage(decision);
+    };
 
     it('relays a run search of MAX_ORDER_BY_CLAUSES sort clauses, in the body or the query', () => {
       const inBody = decideRequest('POST', `${API}/runs/search`, json({ order_by: clauses(MAX_ORDER_BY_CLAUSES) }));
@@ -406,15 +447,43 @@ describe('decideProxyRequest', () => {
       ['orderBy, its JSON name, in the body', (n: number) => json({ orderBy: clauses(n) })],
     ])('refuses a run search with one clause more than MAX_ORDER_BY_CLAUSES: %s', (_where, body) => {
       const decision = decideRequest('POST', `${API}/runs/search`, body(MAX_ORDER_BY_CLAUSES + 1));
-      expect(refusalMessage(decision)).toContain(`at most ${MAX_ORDER_BY_CLAUSES} clauses`);
+      expect(refusal(decision)).toContain(`at most ${MAX_ORDER_BY_CLAUSES}`);
     });
 
-    it('counts the clauses of the query and the body together, and holds each to MAX_FILTER_LENGTH', () => {
-      const query = clauses(6).map((clause) => `order_by=${encodeURIComponent(clause)}`);
-      const both = decideRequest('POST', `${API}/runs/search?${query.join('&')}`, json({ order_by: clauses(5) }));
-      expect(refusalMessage(both)).toContain('has 11 clauses');
-      const long = decide('GET', `${API}/model-versions/search?order_by=${'a'.repeat(MAX_FILTER_LENGTH + 1)}`);
-      expect(refusalMessage(long)).toContain(`of at most ${MAX_FILTER_LENGTH} characters`);
+    // MLflow's query-string parser reads `order_by[0]=...` as a list too.
+    it.each([
+      ['order_by[i]', (i: number) => `order_by[${i}]`],
+      ['order_by%5Bi%5D', (i: number) => `order_by%5B${i}%5D`],
+      ['orderBy[i]', (i: number) => `orderBy[${i}]`],
+    ])('counts clauses given in the query as %s', (_spelling, name) => {
+      const query = clauses(MAX_ORDER_BY_CLAUSES + 1).map((clause, i) => `${name(i)}=${encodeURIComponent(clause)}`);
+      expect(refusal(decide('GET', `${API}/model-versions/search?${query.join('&')}`))).toContain(
+        `has ${MAX_ORDER_BY_CLAUSES + 1} clauses`,
+      );
+    });
+
+    it('counts the sort objects of a logged-model search and holds each, as JSON, to MAX_ORDER_BY_LENGTH', () => {
+      const objects = (count: number, name = 'metrics.m') =>
+        Array.from({ length: count }, (_, i) => ({ field_name: `${name}${i}`, ascending: false }));
+      const path = `${API}/logged-models/search`;
+      expect(decideRequest('POST', path, json({ order_by: objects(MAX_ORDER_BY_CLAUSES) }))).toMatchObject({
+        ok: true,
+      });
+      expect(refusal(decideRequest('POST', path, json({ order_by: objects(MAX_ORDER_BY_CLAUSES + 1) })))).toContain(
+        `has ${MAX_ORDER_BY_CLAUSES + 1} clauses`,
+      );
+      const long = decideRequest('POST', path, json({ order_by: objects(1, 'x'.repeat(MAX_ORDER_BY_LENGTH)) }));
+      expect(refusal(long)).toContain(`at most ${MAX_ORDER_BY_LENGTH}`);
+    });
+
+    it('holds a sort clause to MAX_ORDER_BY_LENGTH characters', () => {
+      const long = decide('GET', `${API}/model-versions/search?order_by=${'a'.repeat(MAX_ORDER_BY_LENGTH + 1)}`);
+      expect(refusal(long)).toContain(`has ${MAX_ORDER_BY_LENGTH + 1} characters`);
+    });
+
+    it('answers a list of 200,000 empty clauses with the refusal, not an error', () => {
+      const decision = decideRequest('POST', `${API}/runs/search`, json({ order_by: Array(200_000).fill('') }));
+      expect(refusal(decision)).toContain('has 200000 clauses');
     });
   });
 
@@ -449,10 +518,15 @@ describe('decideProxyRequest', () => {
       ['a half-encoded dot-dot segment behind an encoded slash', 's3://models/a%2f.%2e%2Fx'],
       ['a backslash', 's3://models/a\\..\\x'],
       ['an encoded backslash', 's3://models/a%5Cx'],
+      ['a dot-dot segment split by a tab, which URL parsers delete', 's3://models/.\t./other/x'],
+      ['a line feed', 's3://models/a\nb'],
+      ['a doubly encoded dot-dot segment', 's3://models/%252e%252e/other/x'],
+      ['a dot-dot segment before an encoded question mark', 's3://models/..%3fx'],
+      ['an encoded dot-dot segment after an escape that is none', 's3://models/100%/..%2fx'],
     ])('refuses a source within a prefix that holds %s, which could lead out of it', (_what, source) => {
       const decision = decideRequest('POST', CREATE, json({ name: 'm', source }), { allowedSources });
       expect(decision).toMatchObject({ ok: false, code: 'MODEL_SOURCE_NOT_ALLOWED' });
-      expect(refusalMessage(decision)).toContain('dot segment or a backslash');
+      expect(refusalMessage(decision)).toContain('could lead out of its prefix');
     });
 
     it('relays dots that are no segment of their own', () => {

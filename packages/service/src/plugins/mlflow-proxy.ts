@@ -8,7 +8,12 @@ import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
 import { FORWARDED_REQUEST_HEADERS, type ForwardedResponse, type MlflowClient } from '../mlflow-client.js';
 import { enforceEntryBudget } from '../mlflow-entry-budget.js';
-import { decideProxyRequest, PROXY_METHODS } from '../mlflow-proxy-policy.js';
+import {
+  decideProxyRequest,
+  PROXY_METHODS,
+  type ProxyRefusal,
+  REFUSED_BEFORE_THE_BODY,
+} from '../mlflow-proxy-policy.js';
 
 export { MLFLOW_PROXY_PREFIX };
 
@@ -62,6 +67,13 @@ async function withoutServerDetails(request: FastifyRequest, response: Forwarded
   };
 }
 
+/** The catalogue error for a refusal of `decideProxyRequest` (a 405 names the methods allowed). */
+function refusalError(decision: ProxyRefusal): ServiceError {
+  const headers: Record<string, string> =
+    decision.code === 'METHOD_NOT_ALLOWED' ? { allow: PROXY_METHODS.join(', ') } : {};
+  return new ServiceError(decision.code, { message: decision.message, headers });
+}
+
 /**
  * Pass-through of the MLflow REST API under `/mlflow/`, so the official MLflow client can use the service
  * as its tracking URI (`MLFLOW_TRACKING_URI=http://<service>/mlflow`). What it relays is decided by
@@ -74,15 +86,8 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, config } = app.registry;
   // Errors here are read by the official MLflow client too: they also carry MLflow's `error_code`.
   app.setErrorHandler(createErrorHandler({ mlflowErrorCode: true }));
-  app.addHook('onRequest', createApiKeyHook({ write: config.auth.apiKeys, readOnly: config.auth.readOnlyApiKeys }));
-  app.addHook('onRequest', app.registry.bodySlots.onRequest);
-  // Bodies are relayed as bytes, whatever their type; this applies only inside this plugin.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-
-  const relay = async (request: FastifyRequest, reply: FastifyReply) => {
-    const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : undefined;
-    const decision = decideProxyRequest({
+  const decide = (request: FastifyRequest, body: Uint8Array | undefined) =>
+    decideProxyRequest({
       mode: config.mlflow.proxyMode,
       method: request.method,
       rawUrl: request.raw.url ?? '',
@@ -93,11 +98,22 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       allowedSources: config.mlflow.allowedSources,
       access: request.registryAccess,
     });
-    if (!decision.ok) {
-      const headers: Record<string, string> =
-        decision.code === 'METHOD_NOT_ALLOWED' ? { allow: PROXY_METHODS.join(', ') } : {};
-      throw new ServiceError(decision.code, { message: decision.message, headers });
-    }
+  app.addHook('onRequest', createApiKeyHook({ write: config.auth.apiKeys, readOnly: config.auth.readOnlyApiKeys }));
+  // What is refused whatever the body says (the method, the mode, a read-only key's write) is answered
+  // before the body is received, and takes no body slot.
+  app.addHook('onRequest', async (request) => {
+    const decision = decide(request, undefined);
+    if (!decision.ok && REFUSED_BEFORE_THE_BODY.has(decision.code)) throw refusalError(decision);
+  });
+  app.addHook('onRequest', app.registry.bodySlots.onRequest);
+  // Bodies are relayed as bytes, whatever their type; this applies only inside this plugin.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  const relay = async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : undefined;
+    const decision = decide(request, body);
+    if (!decision.ok) throw refusalError(decision);
     // Only the headers MLflow needs to read the body; never the client's credentials or cookies.
     const headers: Record<string, string> = {};
     for (const name of FORWARDED_REQUEST_HEADERS) {
