@@ -26,6 +26,13 @@ locals {
     DATABASE_URL = var.database_url_secret_arn
   }
 
+  # Secrets the task gets only when their variable names one (null: the setting stays unset).
+  registry_optional_secrets = {
+    API_READ_ONLY_KEYS = var.read_only_api_keys_secret_arn
+  }
+
+  registry_task_secrets = merge(local.registry_secrets, { for name, arn in local.registry_optional_secrets : name => arn if arn != null })
+
   container_health_check = {
     path         = "/health/live"
     interval     = 30
@@ -52,7 +59,7 @@ resource "aws_ecs_task_definition" "registry" {
       essential    = true
       portMappings = [{ containerPort = local.registry_container_port, protocol = "tcp" }]
       environment  = [for key, value in local.registry_environment : { name = key, value = value }]
-      secrets      = [for key, arn in local.registry_secrets : { name = key, valueFrom = arn }]
+      secrets      = [for key, arn in local.registry_task_secrets : { name = key, valueFrom = arn }]
       healthCheck = {
         command     = ["CMD-SHELL", "node -e \"fetch('http://127.0.0.1:${local.registry_container_port}${local.container_health_check.path}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))\""]
         interval    = local.container_health_check.interval

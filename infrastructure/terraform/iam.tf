@@ -1,5 +1,5 @@
 # The role ECS uses to start the task: pull the image, write its logs, and read exactly the settings in
-# local.registry_secrets from Secrets Manager. ECS refuses a task definition with secrets but no such role.
+# local.registry_task_secrets from Secrets Manager. ECS refuses a task definition with secrets but no such role.
 data "aws_iam_policy_document" "registry_execution_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -23,7 +23,7 @@ resource "aws_iam_role_policy_attachment" "registry_execution" {
 data "aws_iam_policy_document" "registry_secrets" {
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = values(local.registry_secrets)
+    resources = values(local.registry_task_secrets)
   }
 }
 

@@ -59,6 +59,12 @@ variable "api_keys_secret_arn" {
   description = "Secrets Manager ARN holding API_KEYS (comma-separated client keys): with ENVIRONMENT=production the service refuses to start without them."
 }
 
+variable "read_only_api_keys_secret_arn" {
+  type        = string
+  default     = null
+  description = "Secrets Manager ARN holding API_READ_ONLY_KEYS (comma-separated keys that may only read); null: no read-only keys."
+}
+
 variable "database_url_secret_arn" {
   type        = string
   description = "Secrets Manager ARN holding DATABASE_URL."

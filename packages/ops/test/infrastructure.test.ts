@@ -31,6 +31,8 @@ interface Hcl {
     registry_container_port: number;
     registry_environment: Record<string, string>;
     registry_secrets: Record<string, string>;
+    registry_optional_secrets: Record<string, string>;
+    registry_task_secrets: string;
     container_health_check: { path: string; start_period: number };
   };
   resource: Record<string, Record<string, Record<string, unknown>[]>>;
@@ -44,12 +46,18 @@ let hcl: Hcl;
 const SECRET_SAMPLES: Readonly<Record<string, string>> = {
   ADMIN_TOKEN: 'admin-token-of-32-characters-xxx',
   API_KEYS: 'client-key-0001,client-key-0002',
+  API_READ_ONLY_KEYS: 'reader-key-0001',
   DATABASE_URL: 'postgres://registry@db.internal:5432/registry',
 };
 
-/** The settings the task starts with: plain environment plus a sample for each secret. */
+/** The settings the task starts with: plain environment plus a sample for each secret (optional ones too). */
 function taskEnvironment(options: { without?: string } = {}): Record<string, string> {
-  const secrets = Object.keys(hcl.locals.registry_secrets).filter((name) => name !== options.without);
+  const secrets = [...Object.keys(hcl.locals.registry_secrets), ...Object.keys(hcl.locals.registry_optional_secrets)];
+  return taskEnvironmentWith(secrets.filter((name) => name !== options.without));
+}
+
+/** The settings the task starts with when it gets the secrets `secrets` (by name). */
+function taskEnvironmentWith(secrets: readonly string[]): Record<string, string> {
   return {
     ...hcl.locals.registry_environment,
     MLFLOW_TRACKING_URI: 'http://mlflow.internal:5000',
@@ -156,7 +164,11 @@ describe('Terraform contract', () => {
   });
 
   it('sets only environment variables that the service reads', () => {
-    const names = [...Object.keys(hcl.locals.registry_environment), ...Object.keys(hcl.locals.registry_secrets)];
+    const names = [
+      ...Object.keys(hcl.locals.registry_environment),
+      ...Object.keys(hcl.locals.registry_secrets),
+      ...Object.keys(hcl.locals.registry_optional_secrets),
+    ];
     expect(names.filter((name) => !(name in SETTINGS))).toEqual([]);
   });
 
@@ -183,7 +195,10 @@ describe('Terraform contract', () => {
   });
 
   it('declares a variable for every secret ARN it passes', () => {
-    for (const arn of Object.values(hcl.locals.registry_secrets)) {
+    for (const arn of [
+      ...Object.values(hcl.locals.registry_secrets),
+      ...Object.values(hcl.locals.registry_optional_secrets),
+    ]) {
       const variable = /^\$\{var\.(\w+)\}$/.exec(arn)?.[1];
       expect(variable, arn).toBeDefined();
       expect(hcl.variable).toHaveProperty(variable as string);
@@ -197,7 +212,29 @@ describe('Terraform contract', () => {
   });
 
   it('would not start in production if the API_KEYS secret were dropped', () => {
-    expect(configProblems(taskEnvironment({ without: 'API_KEYS' })).some((p) => p.startsWith('API_KEYS'))).toBe(true);
+    const secrets = Object.keys(hcl.locals.registry_secrets).filter((name) => name !== 'API_KEYS');
+    expect(configProblems(taskEnvironmentWith(secrets)).some((p) => p.startsWith('API_KEYS'))).toBe(true);
+  });
+
+  it('gives the task API_READ_ONLY_KEYS from Secrets Manager only when its variable names a secret', () => {
+    expect(hcl.locals.registry_optional_secrets).toEqual({
+      API_READ_ONLY_KEYS: ref('var.read_only_api_keys_secret_arn'),
+    });
+    expect(hcl.variable.read_only_api_keys_secret_arn).toEqual([expect.objectContaining({ default: null })]);
+    expect(hcl.locals.registry_task_secrets).toBe(
+      ref(
+        'merge(local.registry_secrets, { for name, arn in local.registry_optional_secrets : name => arn if arn != null })',
+      ),
+    );
+    expect(String(resource('aws_ecs_task_definition', 'registry').container_definitions)).toContain(
+      'secrets      = [for key, arn in local.registry_task_secrets : { name = key, valueFrom = arn }]',
+    );
+    const secretSettings = Object.entries(SETTINGS).filter(([, spec]) => 'secret' in spec && spec.secret);
+    for (const name of Object.keys(hcl.locals.registry_optional_secrets)) {
+      expect(secretSettings.map(([setting]) => setting)).toContain(name);
+    }
+    // Without the optional secrets the task still starts.
+    expect(configProblems(taskEnvironmentWith(Object.keys(hcl.locals.registry_secrets)))).toEqual([]);
   });
 
   it('lets the task execution role read exactly the secrets the task names', () => {
@@ -215,7 +252,7 @@ describe('Terraform contract', () => {
       policy: ref('data.aws_iam_policy_document.registry_secrets.json'),
     });
     expect(policyStatements('registry_secrets')).toEqual([
-      { actions: ['secretsmanager:GetSecretValue'], resources: ref('values(local.registry_secrets)') },
+      { actions: ['secretsmanager:GetSecretValue'], resources: ref('values(local.registry_task_secrets)') },
     ]);
   });
 

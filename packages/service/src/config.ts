@@ -191,7 +191,7 @@ export const SETTINGS = {
   MLFLOW_CLIENT_MAX_CONCURRENCY: {
     default: '8',
     description:
-      'MLflow calls one client may have in flight or waiting at once, artifact bodies streaming included (its share of the bulkhead); one more gets 429 CLIENT_CONCURRENCY_LIMIT at once. A client is its API key, or its address when API_KEYS is unset (an IPv6 address: its /64). MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE or more: no share.',
+      'MLflow calls one client may have in flight or waiting at once, artifact bodies streaming included (its share of the bulkhead); one more gets 429 CLIENT_CONCURRENCY_LIMIT at once. A client is its API key, or its address when neither API_KEYS nor API_READ_ONLY_KEYS is set (an IPv6 address: its /64). MLFLOW_MAX_CONCURRENCY + MLFLOW_QUEUE_SIZE or more: no share.',
     schema: integer(1, 10_000),
   },
   MLFLOW_REQUEST_TIMEOUT: {
@@ -317,12 +317,13 @@ export const SETTINGS = {
   TRUST_PROXY: {
     default: undefined,
     description:
-      "Addresses (or CIDR ranges) of the proxies in front of the service, e.g. the ALB's subnets: from a connection of one of them, the client X-Forwarded-For names is the address the admin lockout counts, the audit log records and, without API_KEYS, the client share (MLFLOW_CLIENT_MAX_CONCURRENCY) counts. Unset, the connection's peer, X-Forwarded-For ignored.",
+      "Addresses (or CIDR ranges) of the proxies in front of the service, e.g. the ALB's subnets: from a connection of one of them, the client X-Forwarded-For names is the address the admin lockout counts, the audit log records and, without keys (API_KEYS, API_READ_ONLY_KEYS), the client share (MLFLOW_CLIENT_MAX_CONCURRENCY) counts. Unset, the connection's peer, X-Forwarded-For ignored.",
     schema: trustedProxies(),
   },
   ALLOW_ANONYMOUS: {
     default: 'false',
-    description: 'With ENVIRONMENT=production the service refuses to start without API_KEYS unless this is true.',
+    description:
+      'With ENVIRONMENT=production the service refuses to start without keys (API_KEYS or API_READ_ONLY_KEYS) unless this is true.',
     schema: bool(),
   },
   BODY_LIMIT: {
@@ -364,7 +365,8 @@ export const SETTINGS = {
   },
   ENVIRONMENT: {
     default: 'development',
-    description: 'Deployment environment name reported by /health/status and /version (production requires API_KEYS).',
+    description:
+      'Deployment environment name reported by /health/status and /version (production requires API_KEYS or API_READ_ONLY_KEYS).',
     schema: z.string().min(1),
   },
 } as const satisfies Record<string, SettingSpec>;
@@ -494,7 +496,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   const noKeys = apiKeys.length === 0 && readOnlyApiKeys.length === 0;
   if (get('ENVIRONMENT') === 'production' && noKeys && get('ALLOW_ANONYMOUS') !== true) {
     problems.push(
-      'API_KEYS: required when ENVIRONMENT=production (set ALLOW_ANONYMOUS=true to run without keys on purpose)',
+      'API_KEYS: required when ENVIRONMENT=production, or API_READ_ONLY_KEYS (set ALLOW_ANONYMOUS=true to run without keys on purpose)',
     );
   }
   if (readOnlyApiKeys.some((key) => apiKeys.includes(key))) {

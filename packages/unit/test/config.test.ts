@@ -298,7 +298,7 @@ describe('loadConfig', () => {
   describe('production safety', () => {
     it('refuses ENVIRONMENT=production without API_KEYS', () => {
       expect(configError({ ENVIRONMENT: 'production' }).problems).toEqual([
-        'API_KEYS: required when ENVIRONMENT=production (set ALLOW_ANONYMOUS=true to run without keys on purpose)',
+        'API_KEYS: required when ENVIRONMENT=production, or API_READ_ONLY_KEYS (set ALLOW_ANONYMOUS=true to run without keys on purpose)',
       ]);
     });
 

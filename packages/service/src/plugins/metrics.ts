@@ -110,7 +110,7 @@ async function metrics(app: FastifyInstance): Promise<void> {
   });
   new Gauge({
     name: METRICS.clientsHoldingCalls,
-    help: 'Clients (API keys, or addresses without API_KEYS) holding at least one MLflow call or artifact stream now.',
+    help: 'Clients (API keys, or addresses without keys) holding at least one MLflow call or artifact stream now.',
     registers: [register],
     collect() {
       this.set(gateway.load().clients);

@@ -68,14 +68,30 @@ async function openapi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'health', description: 'Liveness, readiness, status and MLflow connectivity' },
         { name: 'admin', description: 'Manual circuit-breaker control (ADMIN_TOKEN)' },
-        { name: 'registry', description: 'The registry API over the MLflow Model Registry (API_KEYS)' },
-        { name: 'mlflow', description: 'The MLflow REST API, relayed within MLFLOW_PROXY (API_KEYS)' },
+        {
+          name: 'registry',
+          description: 'The registry API over the MLflow Model Registry (API_KEYS; GET with API_READ_ONLY_KEYS too)',
+        },
+        {
+          name: 'mlflow',
+          description:
+            'The MLflow REST API, relayed within MLFLOW_PROXY (API_KEYS; its listed reads with API_READ_ONLY_KEYS too)',
+        },
         { name: 'metrics', description: 'Prometheus metrics' },
       ],
       components: {
         securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'One of API_KEYS' },
-          apiKeyBearer: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS, as a bearer token' },
+          apiKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-API-Key',
+            description: 'One of API_KEYS or API_READ_ONLY_KEYS',
+          },
+          apiKeyBearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'One of API_KEYS or API_READ_ONLY_KEYS, as a bearer token',
+          },
           adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
         },
       },
