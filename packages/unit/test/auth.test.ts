@@ -86,12 +86,18 @@ describe('Read-only keys (API_READ_ONLY_KEYS)', () => {
     });
     expect(response.statusCode).toBe(403);
     expect(response.json()).toMatchObject({ code: 'API_KEY_READ_ONLY', requestId: response.headers['x-request-id'] });
+    expect(mlflow.calls()).toBe(0);
+  });
+
+  it('refuses a stage transition through the registry API with 403 API_KEY_READ_ONLY, without calling MLflow', async () => {
+    const { app, mlflow } = buildTestApp({ env: ENV });
     const transition = await app.inject({
       method: 'POST',
       url: '/api/v1/models/fraud/versions/1/stage',
       headers: READER,
       payload: { stage: 'Archived' },
     });
+    expect(transition.statusCode).toBe(403);
     expect(transition.json()).toMatchObject({ code: 'API_KEY_READ_ONLY' });
     expect(mlflow.calls()).toBe(0);
   });
