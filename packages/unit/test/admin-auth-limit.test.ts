@@ -36,6 +36,14 @@ describe('Failed admin authentication limit', () => {
     });
   });
 
+  it('counts an IPv6 client by its /64, so moving to another address in it does not start it afresh', async () => {
+    const { app } = buildTestApp({ env: LIMIT });
+    expect((await attempt(app, WRONG, '2001:db8:1:2::1')).statusCode).toBe(401);
+    expect((await attempt(app, WRONG, '2001:db8:1:2::ffff')).statusCode).toBe(401);
+    expect((await attempt(app, WRONG, '2001:db8:1:2:aaaa::3')).statusCode).toBe(429);
+    expect((await attempt(app, WRONG, '2001:db8:1:3::1')).statusCode).toBe(401);
+  });
+
   it('counts Retry-After down to the end of the window', async () => {
     const { app } = buildTestApp({ env: LIMIT });
     for (let i = 0; i < 2; i += 1) await attempt(app, WRONG);

@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { LRUCache } from 'lru-cache';
-import { bearerToken, secretsEqual } from '../auth.js';
+import { bearerToken, clientAddress, secretsEqual } from '../auth.js';
 import type { BreakerSnapshot } from '../circuit-breaker.js';
 import type { BreakerSettings, Config } from '../config.js';
 import { ROUTES } from '../contract/routes.js';
@@ -177,6 +177,8 @@ export async function healthRoutes(fastify: FastifyInstance): Promise<void> {
     max: adminMaxFailures,
     timeWindow: adminFailureWindowMs,
     allowList: (request) => isAdmin(request),
+    // As the client shares count clients: an IPv6 client is its /64, where it may pick any address.
+    keyGenerator: (request) => clientAddress(request.ip),
     onExceeded: (request, key) => {
       if (warned.has(key)) return;
       warned.set(key, true);
