@@ -557,6 +557,35 @@ for (const local of localProviders()) {
         await service.request.get('/api/v1/models').expect(200);
       });
 
+      // An audit opened the breaker for everyone with three of these at once while MLflow was up.
+      it('answers registrations whose source MLflow cannot resolve (models:/<new>/latest) and keeps the breaker closed', async () => {
+        await using service = await startService(serviceEnv());
+        const answers = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            service.request
+              .post(`/api/v1/models/unresolvable-source-${i}/versions`)
+              .send({ source: `models:/unresolvable-source-${i}/latest` }),
+          ),
+        );
+        expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(502));
+        await expectBreakerUntouched(service);
+        await service.request.get('/api/v1/models').expect(200);
+      });
+
+      it("refuses a path on MLflow's own host as a source by default, so MLflow never resolves it", async () => {
+        await using service = await startService(serviceEnv());
+        for (const source of ['/proc/1/cwd', 'file:///proc/self/fd']) {
+          const typed = await service.request.post('/api/v1/models/local-source/versions').send({ source });
+          expect(typed.body).toMatchObject({ code: 'MODEL_SOURCE_NOT_ALLOWED' });
+          const relayed = await service.request
+            .post('/mlflow/api/2.0/mlflow/model-versions/create')
+            .send({ name: 'local-source', source, run_id: 'a'.repeat(32) });
+          expect(relayed.body).toMatchObject({ code: 'MODEL_SOURCE_NOT_ALLOWED' });
+        }
+        const model = await fetch(`${mlflow.url}/api/2.0/mlflow/registered-models/get?name=local-source`);
+        expect(model.status).toBe(404);
+      });
+
       it.each([
         ['a filter', { filter: 'name IS NULL' }],
         // Found by Schemathesis: MLflow answers the page token W10= (base64 of `[]`) with a 500.

@@ -328,7 +328,8 @@ export const SETTINGS = {
   },
   BODY_LIMIT: {
     default: '1048576',
-    description: 'Largest accepted request body, in bytes; larger bodies get 413.',
+    description:
+      'Largest accepted request body, in bytes; larger bodies get 413. The registry API reads at most 65536 (64 KiB) whatever this says: its largest valid body is about 36 KB.',
     schema: integer(1, 1024 * 1024 * 1024),
   },
   SHUTDOWN_DRAIN_DELAY: {

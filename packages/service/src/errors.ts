@@ -25,7 +25,10 @@ export const ERRORS = {
     status: 408,
     message: 'The request was not received in time (HEADERS_TIMEOUT for the headers, REQUEST_TIMEOUT in all).',
   },
-  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than BODY_LIMIT.' },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    message: 'The request body is larger than BODY_LIMIT (on the registry API, than 64 KiB if BODY_LIMIT is larger).',
+  },
   URI_TOO_LONG: { status: 414, message: 'A path parameter of the request is too long.' },
   HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are larger than the server accepts.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be JSON (Content-Type: application/json).' },

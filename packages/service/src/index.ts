@@ -82,6 +82,7 @@ export { buildOpenApiDocument, formatOpenApiDocument } from './openapi-document.
 export { MLFLOW_HEALTH_REUSE_MS } from './plugins/health-routes.js';
 export { MLFLOW_PROXY_PREFIX } from './plugins/mlflow-proxy.js';
 export { DOCS_PATH, OPENAPI_PATH } from './plugins/openapi.js';
-export { searchFilter } from './plugins/registry-routes.js';
+export { REGISTRY_BODY_LIMIT_BYTES, searchFilter } from './plugins/registry-routes.js';
 export { describeAcceptedValues, formatSettingsTable } from './settings-doc.js';
+export { MAX_JSON_DEPTH } from './validation.js';
 export { SERVICE_VERSION } from './version.js';

@@ -1,10 +1,10 @@
 import type { ClientAccess } from './auth.js';
 import type { ProxyMode } from './config.js';
-import { MAX_FILTER_LENGTH } from './contract/registry.js';
+import { MAX_FILTER_LENGTH, MLFLOW_COLUMN_LENGTHS } from './contract/registry.js';
 import type { ErrorCode } from './errors.js';
 import { type EntryStore, type EntryWrite, measureEntryWrite } from './mlflow-entry-write.js';
 import { checkModelSource } from './model-sources.js';
-import { STRICT_UTF8 } from './validation.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan, STRICT_UTF8, TOO_DEEP_MESSAGE } from './validation.js';
 
 /** The only methods the pass-through relays. */
 export const PROXY_METHODS = ['GET', 'POST', 'PATCH', 'DELETE'] as const;
@@ -254,8 +254,13 @@ function readRequest(
   const unreadable = refuse('BAD_REQUEST', `The body of ${method} ${path} must be a JSON object in UTF-8.`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(STRICT_UTF8.decode(body));
-    if (typeof parsed === 'string') parsed = JSON.parse(parsed);
+    const text = STRICT_UTF8.decode(body);
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) return refuse('BAD_REQUEST', TOO_DEEP_MESSAGE);
+    parsed = JSON.parse(text);
+    if (typeof parsed === 'string') {
+      if (nestsDeeperThan(parsed, MAX_JSON_DEPTH)) return refuse('BAD_REQUEST', TOO_DEEP_MESSAGE);
+      parsed = JSON.parse(parsed);
+    }
   } catch {
     return unreadable;
   }
@@ -404,6 +409,18 @@ export function decideProxyRequest(input: {
   const target = new URL(`${trackingUri.replace(/\/+$/, '')}${below}`);
   if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/`)) {
     return refuse('BAD_REQUEST', 'The MLflow path must stay below the tracking URI.');
+  }
+  if (read.body !== undefined && endpoint?.search !== true) {
+    // SQLite does not hold MLflow's column lengths: a megabyte description would ride along in every listing.
+    for (const [field, max] of Object.entries(MLFLOW_COLUMN_LENGTHS)) {
+      const value = read.body[field];
+      if (typeof value === 'string' && value.length > max) {
+        return refuse(
+          'BAD_REQUEST',
+          `The ${field} of ${method} ${checked.path} has ${value.length} characters; MLflow's column holds at most ${max}.`,
+        );
+      }
+    }
   }
   let entryWrite: EntryWrite | undefined;
   if (endpoint?.stores !== undefined) {

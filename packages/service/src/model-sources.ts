@@ -27,15 +27,31 @@ function decodings(source: string): string[] {
 }
 
 /**
- * Holds a model version's `source` to MLFLOW_ALLOWED_SOURCES (undefined: any source): MLflow reads a source
+ * A source on MLflow's own host: a `file:` URI, or a path without a scheme (a one-letter scheme is a Windows
+ * drive). MLflow resolves it on its own filesystem, following links, and names what it found in its errors.
+ */
+function isLocalPath(source: string): boolean {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source)?.[1];
+  return scheme === undefined || scheme.length === 1 || scheme.toLowerCase() === 'file';
+}
+
+/**
+ * Holds a model version's `source` to MLFLOW_ALLOWED_SOURCES (undefined: any source but a path on MLflow's own
+ * host, which only a listed `file:` prefix admits): MLflow reads a source
  * with its own credentials, so a client could otherwise point a version at any bucket MLflow may read.
  * Each prefix ends in `/` (the config checks it), so `s3://models/` never admits `s3://models-other/`, and a
  * source must not hold a dot segment, a backslash or a control character (raw or percent-encoded), so
  * `s3://models/../other/` does not either.
  */
 export function checkModelSource(source: string, allowed: readonly string[] | undefined): ServiceError | undefined {
-  if (allowed === undefined) return undefined;
   const shown = JSON.stringify(source.slice(0, 200));
+  if (allowed === undefined) {
+    if (!isLocalPath(source)) return undefined;
+    return new ServiceError('MODEL_SOURCE_NOT_ALLOWED', {
+      message: `The source ${shown} is a path on MLflow's own host (file: or no scheme); MLFLOW_ALLOWED_SOURCES must list a file: prefix to allow one.`,
+      details: { allowed_sources: null },
+    });
+  }
   const refused = (why: string) =>
     new ServiceError('MODEL_SOURCE_NOT_ALLOWED', {
       message: `The source ${shown} ${why} (MLFLOW_ALLOWED_SOURCES: ${allowed.join(', ')}).`,

@@ -27,6 +27,40 @@ const FORBIDDEN_KEYS_MESSAGE =
 /** Decodes UTF-8 and throws on bytes that are not (one decoder for every body: it keeps no state between calls). */
 export const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * The deepest nesting of arrays and objects a JSON body may have. MLflow's requests nest a few levels; a
+ * megabyte of `[[[[...` cost 107 ms to parse and 120 ms to scan, the event loop held all along.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Whether JSON `text` nests arrays and objects deeper than `max`, found in one pass over its characters
+ * (brackets inside strings do not count) before anything parses it.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c)
+        i += 1; // a backslash escapes the next character
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) {
+      inString = true;
+    } else if (code === 0x5b || code === 0x7b) {
+      depth += 1;
+      if (depth > max) return true;
+    } else if (code === 0x5d || code === 0x7d) {
+      depth -= 1;
+    }
+  }
+  return false;
+}
+
+/** The refusal of a JSON body nested deeper than MAX_JSON_DEPTH. */
+export const TOO_DEEP_MESSAGE = `The body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`;
+
 /** The charset a JSON body may declare (RFC 8259: JSON exchanged between systems is UTF-8). */
 const UTF8_CHARSET = /^utf-?8$/i;
 
@@ -62,6 +96,10 @@ export function parseJsonBody(
     text = STRICT_UTF8.decode(body);
   } catch (error) {
     bad('The body is not valid UTF-8.', 'not valid UTF-8', error);
+    return;
+  }
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    bad(TOO_DEEP_MESSAGE, `nested more than ${MAX_JSON_DEPTH} levels deep`, undefined);
     return;
   }
   let value: unknown;

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { ERRORS, REQUEST_ID_HEADER } from '@registry/service';
+import { ERRORS, MAX_JSON_DEPTH, REGISTRY_BODY_LIMIT_BYTES, REQUEST_ID_HEADER } from '@registry/service';
 import { describe, expect, it, vi } from 'vitest';
 import { buildTestApp } from './support/fakes.js';
 import { createCapturingLogger } from './support/logs.js';
@@ -233,6 +233,45 @@ describe('Framework errors', () => {
     expect(response.statusCode).toBe(413);
     expect(response.json().code).toBe('PAYLOAD_TOO_LARGE');
     expect(mlflow.calls()).toBe(0);
+  });
+
+  it('names at most 300 characters of a problem, however many unknown keys the body has', async () => {
+    const keys = Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`unknown_key_${i}`, 1]));
+    const { response } = await register('application/json', JSON.stringify({ source: 's3://m/1', ...keys }));
+    expect(response.statusCode).toBe(400);
+    expect(response.json().message).toContain('more characters');
+    expect(response.body.length).toBeLessThan(2_000);
+  });
+
+  it('holds a registration to REGISTRY_BODY_LIMIT_BYTES (413) when BODY_LIMIT is larger', async () => {
+    const { app, mlflow } = buildTestApp({ env: { BODY_LIMIT: String(1024 * 1024) } });
+    const payload = JSON.stringify({ source: 's3://m/1', description: 'd'.repeat(REGISTRY_BODY_LIMIT_BYTES) });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/v1/models/x/versions',
+      headers: { 'content-type': 'application/json' },
+      payload,
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json().code).toBe('PAYLOAD_TOO_LARGE');
+    expect(mlflow.calls()).toBe(0);
+  });
+
+  it('refuses a body nested more than MAX_JSON_DEPTH levels with a 400 that says so, before parsing it', async () => {
+    const deep = `${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`;
+    const { response, mlflow } = await register('application/json', `{"source":"s3://m/1","description":${deep}}`);
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: `The body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep.`,
+    });
+    expect(mlflow.calls()).toBe(0);
+  });
+
+  it('counts no bracket inside a string (escaped quotes included) towards the depth', async () => {
+    const description = `say \\"${'['.repeat(MAX_JSON_DEPTH + 5)}\\" twice`;
+    const { response } = await register('application/json', `{"source":"s3://m/1","description":"${description}"}`);
+    expect(response.statusCode).toBe(201);
   });
 
   it('answers a failure of the MLflow client that is not an MLflow error with a catalogue 500 and logs it', async () => {

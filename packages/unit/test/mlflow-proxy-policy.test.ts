@@ -1,6 +1,7 @@
 import {
   decideProxyRequest,
   MAX_FILTER_LENGTH,
+  MAX_JSON_DEPTH,
   MAX_ORDER_BY_CLAUSES,
   MAX_ORDER_BY_LENGTH,
   MLFLOW_PROXY_PREFIX,
@@ -399,6 +400,44 @@ describe('decideProxyRequest', () => {
     });
   });
 
+  describe('nesting of JSON bodies', () => {
+    const deep = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+    const bytes = (text: string) => new TextEncoder().encode(text);
+
+    it('refuses a search body nested more than MAX_JSON_DEPTH levels, also inside a JSON string', () => {
+      const body = `{"experiment_ids":["0"],"x":${deep(MAX_JSON_DEPTH + 1)}}`;
+      const direct = decideRequest('POST', `${API}/runs/search`, bytes(body));
+      expect(direct).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+      expect(refusalMessage(direct)).toContain(`more than ${MAX_JSON_DEPTH} levels deep`);
+      const wrapped = decideRequest('POST', `${API}/runs/search`, bytes(JSON.stringify(body)));
+      expect(refusalMessage(wrapped)).toContain(`more than ${MAX_JSON_DEPTH} levels deep`);
+    });
+
+    it('relays a search body nested MAX_JSON_DEPTH levels', () => {
+      const body = `{"x":${deep(MAX_JSON_DEPTH - 1)}}`;
+      expect(decideRequest('POST', `${API}/runs/search`, bytes(body))).toMatchObject({ ok: true });
+    });
+  });
+
+  describe("MLflow's column lengths", () => {
+    it.each([
+      ['description', 'registered-models/create', 5000],
+      ['description', 'model-versions/update', 5000],
+      ['source', 'model-versions/create', 500],
+      ['run_link', 'model-versions/create', 500],
+      ['name', 'registered-models/create', 256],
+    ] as const)('refuses a %s longer than MLflow stores on %s, which SQLite would keep whole', (field, path, max) => {
+      const method = path.endsWith('update') ? 'PATCH' : 'POST';
+      // A source of `length` characters that is no local path (those are refused anyway).
+      const value = (length: number) => `s3://m/${'d'.repeat(length - 7)}`;
+      const body = { name: 'm', version: '1', source: 's3://m/1', [field]: value(max + 1) };
+      const decision = decideRequest(method, `${API}/${path}`, json(body));
+      expect(decision).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+      expect(refusalMessage(decision)).toContain(`has ${max + 1} characters`);
+      expect(decideRequest(method, `${API}/${path}`, json({ ...body, [field]: value(max) })).ok).toBe(true);
+    });
+  });
+
   describe('read-only keys', () => {
     const asReader = (method: string, rawUrl: string, mode: ProxyMode, body?: unknown) =>
       decideRequest(method, rawUrl, body === undefined ? undefined : json(body), { mode, access: 'read' });
@@ -596,7 +635,9 @@ describe('decideProxyRequest', () => {
         { name: 'm', version: '99999999999', key: 'k', value: 'v' },
       ],
     ])('refuses a write naming %s before the service reads anything', (_what, path, body) => {
-      expect(refusalMessage(decideWrite('POST', path, json(body)))).toContain('is not valid');
+      const decision = decideWrite('POST', path, json(body));
+      expect(decision).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+      expect(refusalMessage(decision)).toMatch(/is not valid|at most 256/);
     });
 
     it('refuses tags on a logged model id MLflow never gives', () => {

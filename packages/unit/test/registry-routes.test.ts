@@ -217,6 +217,61 @@ describe('Registry routes', () => {
     expect((await register('runs:/abc123/model')).statusCode).toBe(201);
   });
 
+  describe('a source MLflow cannot resolve', () => {
+    /** The fake MLflow, answering every registration 500 as MLflow does for `models:/<new>/latest`. */
+    function failingRegistrations(deps: { now?: () => number } = {}) {
+      const built = buildTestApp(deps);
+      const pings = { count: 0, fail: false };
+      built.mlflow.createModelVersion = async () => {
+        throw new MlflowError('upstream', 'No versions of model with name found', { status: 500 });
+      };
+      const ping = built.mlflow.ping.bind(built.mlflow);
+      built.mlflow.ping = async () => {
+        pings.count += 1;
+        if (pings.fail) throw new MlflowError('unreachable', 'connection refused');
+        await ping();
+      };
+      return { ...built, pings };
+    }
+    type App = ReturnType<typeof buildTestApp>['app'];
+    const register = (app: App) =>
+      app.inject({ method: 'POST', url: '/api/v1/models/fresh/versions', payload: { source: 'models:/fresh/latest' } });
+    const failures = async (app: App) => (await app.inject('/health/status')).json().circuit_breaker.failure_count;
+
+    it('answers 502 and counts no failure, however many arrive at once, so the breaker stays closed', async () => {
+      const { app } = failingRegistrations();
+      const answers = await Promise.all(Array.from({ length: 8 }, () => register(app)));
+      expect(answers.map((answer) => answer.json().code)).toEqual(Array(8).fill('MLFLOW_UPSTREAM_ERROR'));
+      expect((await app.inject('/health/status')).json().circuit_breaker).toMatchObject({
+        state: 'closed',
+        failure_count: 0,
+      });
+    });
+
+    it('asks the probe to judge MLflow, which counts a failure only when MLflow fails the probe too', async () => {
+      let clock = 1_000_000;
+      const { app, pings } = failingRegistrations({ now: () => clock });
+      await register(app);
+      await expect.poll(() => pings.count, { interval: 5, timeout: 2_000 }).toBe(1);
+      expect(await failures(app)).toBe(0);
+      // MLflow now fails the probe as well; the last probe's result is older than a failure takes.
+      pings.fail = true;
+      clock += 2_000;
+      await register(app);
+      await expect.poll(() => failures(app), { interval: 5, timeout: 2_000 }).toBe(1);
+      expect(pings.count).toBe(2);
+    });
+  });
+
+  it("refuses a path on MLflow's own host as a source by default, before calling MLflow", async () => {
+    const { app, mlflow } = buildTestApp();
+    for (const source of ['/proc/1/cwd', 'file:///etc', 'FILE:/x', 'relative/model', 'C:\\models\\m']) {
+      const refused = await app.inject({ method: 'POST', url: '/api/v1/models/churn/versions', payload: { source } });
+      expect(refused.json(), source).toMatchObject({ code: 'MODEL_SOURCE_NOT_ALLOWED' });
+    }
+    expect(mlflow.calls()).toBe(0);
+  });
+
   it('registers a further version of an existing model', async () => {
     const { app } = buildTestApp();
     const response = await app.inject({

@@ -65,12 +65,21 @@ function withoutNul(schema: z.ZodString): z.ZodString {
 
 /** Longest MLflow filter expression accepted, on the typed routes and on the pass-through's searches. */
 export const MAX_FILTER_LENGTH = 1024;
+/**
+ * The lengths, in characters, of MLflow's own columns for the text fields a registry write carries: a
+ * longer value fails in PostgreSQL, and SQLite stores it whole (every listing then carries it).
+ */
+export const MLFLOW_COLUMN_LENGTHS = { name: 256, source: 500, run_link: 500, description: 5000 } as const;
+
 /** Largest model version: MLflow stores versions in a 32-bit integer column. */
 export const MAX_MODEL_VERSION = 2_147_483_647;
 
 const modelName = validUnicode(
   withoutControlCharacters(
-    z.string().min(1, { error: 'expected a model name' }).max(256, { error: 'expected at most 256 characters' }),
+    z
+      .string()
+      .min(1, { error: 'expected a model name' })
+      .max(MLFLOW_COLUMN_LENGTHS.name, { error: `expected at most ${MLFLOW_COLUMN_LENGTHS.name} characters` }),
   ),
 ).meta({ examples: ['churn-classifier'] });
 const versionNumber = z
@@ -116,13 +125,13 @@ export const registerBodySchema = z.strictObject({
       z
         .string()
         .min(1, { error: 'expected the artifact URI of the model' })
-        .max(500, { error: 'expected at most 500 characters' }),
+        .max(MLFLOW_COLUMN_LENGTHS.source, { error: `expected at most ${MLFLOW_COLUMN_LENGTHS.source} characters` }),
     ),
   ).meta({ examples: ['s3://models/churn-classifier/1'] }),
   run_id: validUnicode(
     withoutControlCharacters(z.string().min(1).max(32, { error: 'expected at most 32 characters' })),
   ).optional(),
-  description: validUnicode(withoutNul(z.string().max(5000)))
+  description: validUnicode(withoutNul(z.string().max(MLFLOW_COLUMN_LENGTHS.description)))
     .optional()
     .meta({ examples: ['gradient-boosted trees, trained on the November data'] }),
 });

@@ -33,6 +33,27 @@ export function searchFilter(text: string): { filter: string; exact: boolean } {
 /** Models in a listing page when the client does not say: MLflow's own default. */
 const DEFAULT_PAGE_SIZE = 100;
 
+/**
+ * MLflow failures after which a registration asks the probe to judge MLflow at once: the registration's
+ * own outcome is not counted (its source is the client's).
+ */
+const FAILURES_FOR_THE_PROBE: ReadonlySet<string> = new Set([
+  'MLFLOW_UPSTREAM_ERROR',
+  'MLFLOW_UNREACHABLE',
+  'MLFLOW_TIMEOUT',
+  'MLFLOW_BAD_RESPONSE',
+]);
+
+/**
+ * The largest body the registry API reads (or BODY_LIMIT, if smaller): its largest valid body, a
+ * registration with a 5,000-character description, is about 36 KB, and every body is parsed and scanned
+ * whole on the event loop.
+ */
+export const REGISTRY_BODY_LIMIT_BYTES = 64 * 1024;
+
+/** How old the probe's last result may be for a failed registration to take it instead of probing again. */
+const PROBE_AFTER_FAILURE_MAX_AGE_MS = 1_000;
+
 /** Registry entries a listed model brings: itself and its latest version in each of MLflow's four stages. */
 const ENTRIES_PER_LISTED_MODEL = 5;
 
@@ -87,7 +108,8 @@ async function readFittingPage<T>(
 /** Registry API over the MLflow Model Registry: search, read, register, transition (behind API_KEYS). */
 export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const { gateway, config } = app.registry;
+  const { gateway, config, prober } = app.registry;
+  const bodyLimit = Math.min(config.bodyLimitBytes, REGISTRY_BODY_LIMIT_BYTES);
   const pageCap = listingPageCap(config.mlflow.maxApiResponseBytes, config.mlflow.maxEntryBytes);
   app.addHook('onRequest', createApiKeyHook({ write: config.auth.apiKeys, readOnly: config.auth.readOnlyApiKeys }));
   app.addHook('onRequest', refuseWritesOfReadOnlyKeys);
@@ -151,7 +173,7 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
 
   app.post(
     route(ROUTES.registerModelVersion),
-    { schema: ROUTES.registerModelVersion.schema },
+    { schema: ROUTES.registerModelVersion.schema, bodyLimit },
     async (request, reply) => {
       const { name } = request.params;
       const body = request.body;
@@ -166,26 +188,39 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
           if (isMlflowError(cause) && cause.errorCode === 'RESOURCE_ALREADY_EXISTS') return;
           throw error;
         });
+      // MLflow resolves the client's source (`models:/m/latest`, `runs:/...`, a path) and answers 500 for some
+      // it cannot: so this call's outcome is not counted, or one client could open the breaker for everyone
+      // with three registrations at once. After a failure that could be MLflow's, the probe judges MLflow.
       const model_version = await gateway
         .forClient(request.registryClient)
-        .call((mlflow) =>
+        .relay((mlflow) =>
           mlflow.createModelVersion({ name, source: body.source, runId: body.run_id, description: body.description }),
-        );
+        )
+        .catch((error: unknown) => {
+          if (isServiceError(error) && FAILURES_FOR_THE_PROBE.has(error.code)) {
+            void prober.probe({ maxAgeMs: PROBE_AFTER_FAILURE_MAX_AGE_MS });
+          }
+          throw error;
+        });
       return reply.status(201).send({ model_version });
     },
   );
 
-  app.post(route(ROUTES.transitionModelVersion), { schema: ROUTES.transitionModelVersion.schema }, async (request) => {
-    const { name, version } = request.params;
-    const body = request.body;
-    const model_version = await gateway.forClient(request.registryClient).call((mlflow) =>
-      mlflow.transitionModelVersionStage({
-        name,
-        version,
-        stage: body.stage,
-        archiveExistingVersions: body.archive_existing_versions,
-      }),
-    );
-    return { model_version };
-  });
+  app.post(
+    route(ROUTES.transitionModelVersion),
+    { schema: ROUTES.transitionModelVersion.schema, bodyLimit },
+    async (request) => {
+      const { name, version } = request.params;
+      const body = request.body;
+      const model_version = await gateway.forClient(request.registryClient).call((mlflow) =>
+        mlflow.transitionModelVersionStage({
+          name,
+          version,
+          stage: body.stage,
+          archiveExistingVersions: body.archive_existing_versions,
+        }),
+      );
+      return { model_version };
+    },
+  );
 }
