@@ -8,6 +8,7 @@ import {
   MAX_FILTER_LENGTH,
   METRICS,
   type MlflowClient,
+  REGISTRY_BODY_LIMIT_BYTES,
   REGISTRY_PREFIX,
 } from '@registry/service';
 import { readMetrics } from '@registry/service/client';
@@ -944,14 +945,15 @@ describe('Request bodies on a listening service', () => {
     const { port } = app.server.address() as AddressInfo;
     const baseUrl = `http://127.0.0.1:${port}`;
     const declared = { 'content-type': 'application/json', 'content-length': String(1024 * 1024) };
-    const register = `${REGISTRY_PREFIX}/models/bodies/versions`;
+    // The pass-through reads bodies up to BODY_LIMIT (1 MiB); the registry API up to 64 KiB.
+    const create = '/mlflow/api/2.0/mlflow/registered-models/create';
 
     // The key's one slot: headers and the first bytes of a megabyte, the rest never sent.
     const holder = connect(port, '127.0.0.1');
     await using _holder = { [Symbol.asyncDispose]: async () => void holder.destroy() };
     holder.on('error', () => {});
     holder.write(
-      `POST ${register} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${key}\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"source":`,
+      `POST ${create} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: ${key}\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{"name":`,
     );
     const bodiesInProgress = async () =>
       readMetrics((await app.inject('/metrics')).body).value(METRICS.bodiesInProgress);
@@ -972,13 +974,29 @@ describe('Request bodies on a listening service', () => {
     expect(admin.status).toBe(401);
     const second = await sendRaw(baseUrl, {
       method: 'POST',
-      target: register,
+      target: create,
       headers: { ...declared, 'x-api-key': key },
       timeoutMs: 5_000,
     });
     expect(second.status).toBe(429);
     expect(second.json).toMatchObject({ code: 'CLIENT_CONCURRENCY_LIMIT', details: { client_max_concurrency: 1 } });
     expect(await bodiesInProgress()).toBe(1);
+  });
+
+  it('answers a registration that declares more than the registry API reads with 413 before its body arrives', async () => {
+    const config = loadConfig({ LOG_LEVEL: 'silent', MLFLOW_HEALTH_PROBE_INTERVAL: '0' });
+    const app = buildApp({ config, mlflowClient: {} as MlflowClient });
+    await using _app = { [Symbol.asyncDispose]: () => app.close() };
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const tooLarge = await sendRaw(`http://127.0.0.1:${port}`, {
+      method: 'POST',
+      target: `${REGISTRY_PREFIX}/models/bodies/versions`,
+      headers: { 'content-type': 'application/json', 'content-length': String(REGISTRY_BODY_LIMIT_BYTES + 1) },
+      timeoutMs: 5_000,
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.json).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
   });
 
   it("answers a read-only key's writes and a path the mode forbids before the megabyte each declares, holding no body slot", async () => {
