@@ -94,6 +94,16 @@ else:
     print(json.dumps({"read": read, "refused": None}))
 `;
 
+/** Registers a prompt (its versions carry MLflow's placeholder source) and loads it back. */
+const PROMPT_SCRIPT = `
+import json, sys
+import mlflow
+name = sys.argv[1]
+prompt = mlflow.genai.register_prompt(name=name, template="Answer {{question}}")
+loaded = mlflow.genai.load_prompt(f"prompts:/{name}/{prompt.version}")
+print(json.dumps({"version": prompt.version, "template": loaded.template}))
+`;
+
 /** The JSON line a Python script printed last. */
 function lastJsonLine(stdout: string): Record<string, unknown> {
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
@@ -246,6 +256,22 @@ for (const local of localProviders()) {
           });
           const direct = await fetch(`${mlflow.url}/api/2.0/mlflow/registered-models/get?name=undeletable-model`);
           expect(direct.status).toBe(200);
+        },
+      );
+
+      it.skipIf(skipClient)(
+        'registers and loads a prompt, whose versions carry MLflow’s placeholder source',
+        async () => {
+          await using service = await startListeningService({
+            ...serviceEnv(),
+            MLFLOW_ALLOWED_SOURCES: 's3://registry-test/allowed/',
+          });
+          const run = await runPython(client(), PROMPT_SCRIPT, {
+            args: ['python-client-prompt'],
+            mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: API_KEY },
+          });
+          expect(run.exitCode, run.stderr).toBe(0);
+          expect(lastJsonLine(run.stdout)).toEqual({ version: 1, template: 'Answer {{question}}' });
         },
       );
 
@@ -568,7 +594,8 @@ for (const local of localProviders()) {
               .send({ source: `models:/unresolvable-source-${i}/latest` }),
           ),
         );
-        expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(502));
+        expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(400));
+        expect(answers[0]?.body).toMatchObject({ code: 'MLFLOW_REJECTED', details: { mlflow_status: 500 } });
         await expectBreakerUntouched(service);
         await service.request.get('/api/v1/models').expect(200);
       });

@@ -163,12 +163,13 @@ export const SETTINGS = {
   MLFLOW_ALLOWED_SOURCES: {
     default: undefined,
     description:
-      "Comma-separated prefixes, each ending in `/`, one of which a model version's source must start with when it is registered through the service (the registry API, and model-versions/create on the pass-through), e.g. `s3://ml-artifacts/,models:/,runs:/,mlflow-artifacts:/`; another source, or one holding a dot segment or a backslash, is 400 MODEL_SOURCE_NOT_ALLOWED and never reaches MLflow. MLflow reads a version's source with its own credentials (get-artifact). Unset: any source MLflow takes.",
+      "Comma-separated prefixes, each ending in `/`, one of which a model version's source must start with when it is registered through the service (the registry API, and model-versions/create on the pass-through), e.g. `s3://ml-artifacts/,models:/,runs:/,mlflow-artifacts:/`; another source is 400 MODEL_SOURCE_NOT_ALLOWED and never reaches MLflow. MLflow reads a version's source with its own credentials (get-artifact). A source holding a dot segment, a backslash or a control character (raw or percent-encoded) is refused either way. Unset: any source but a path on MLflow's own host (file: or no scheme); list its prefix (e.g. /data/mlruns/ or file:///data/mlruns/) to allow one. A prompt version's placeholder source (dummy-source) is always taken.",
     schema: z
       .string()
       .transform((value) => value.split(',').map((prefix) => prefix.trim()))
-      .refine((prefixes) => prefixes.every((prefix) => /^[a-z][a-z0-9+.-]*:\S*\/$/i.test(prefix)), {
-        error: 'expected comma-separated URI prefixes such as s3://bucket/ or runs:/, each ending in /',
+      .refine((prefixes) => prefixes.every((prefix) => /^([a-z][a-z0-9+.-]*:|\/)\S*\/$/i.test(prefix)), {
+        error:
+          'expected comma-separated URI prefixes such as s3://bucket/ or runs:/ (or absolute paths), each ending in /',
       }),
   },
   MLFLOW_API_MAX_BYTES: {

@@ -108,28 +108,28 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
 /** Where a schema found the problem, as the error message names it. */
 const INPUT_PART: Readonly<Record<string, string>> = { querystring: 'query', params: 'path', body: 'body' };
 
-/** The most problems an answer lists, and the most characters of each it keeps (input is echoed in them). */
-const MAX_PROBLEMS_LISTED = 20;
+/** The most characters of a problem an answer keeps: a problem may echo the input (unknown keys, say). */
 const MAX_PROBLEM_CHARACTERS = 300;
 
-/** `text` cut to `max` characters, saying so. */
+/** `text` cut to at most `max` characters (never inside a surrogate pair), saying so. */
 function cut(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length - max} more characters)`;
+  if (text.length <= max) return text;
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(max - 1)) ? max - 1 : max;
+  return `${text.slice(0, end)}... (${text.length - end} more characters)`;
 }
 
 /**
- * Input that failed its route schema: BAD_REQUEST listing the problems by field, at most
- * MAX_PROBLEMS_LISTED of MAX_PROBLEM_CHARACTERS each (a body of 60,000 unknown keys was answered with 1.4 MB).
+ * Input that failed its route schema: BAD_REQUEST listing every problem by field, each cut to
+ * MAX_PROBLEM_CHARACTERS (a body of 60,000 unknown keys was answered with 1.4 MB).
  */
 function invalidInput(error: Pick<FastifyError, 'validationContext'> & { validation: FastifySchemaProblem[] }) {
   const where = INPUT_PART[error.validationContext ?? ''] ?? error.validationContext ?? 'request';
-  const problems = error.validation.slice(0, MAX_PROBLEMS_LISTED).map((issue) => ({
+  const problems = error.validation.map((issue) => ({
     field: cut(issue.instancePath.slice(1).replaceAll('/', '.') || where, MAX_PROBLEM_CHARACTERS),
     problem: cut(issue.message ?? 'invalid', MAX_PROBLEM_CHARACTERS),
   }));
-  const more = error.validation.length - problems.length;
   const summary = problems.map((p) => `${p.field}: ${p.problem}`).join('; ');
-  return { message: `Invalid ${where}: ${summary}${more > 0 ? `; and ${more} more` : ''}`, details: problems };
+  return { message: `Invalid ${where}: ${summary}`, details: problems };
 }
 
 type FastifySchemaProblem = { instancePath: string; message?: string };

@@ -273,6 +273,31 @@ function readRequest(
   };
 }
 
+/** The registry's own endpoints, whose text fields go into MLflow's registry columns. */
+const REGISTRY_WRITE_PATH = /^\/api\/2\.0\/mlflow\/(registered-models|model-versions)\//;
+
+/** The top-level text fields of a registry write, by every name MLflow's JSON parser takes, and their columns. */
+const REGISTRY_TEXT_FIELDS: readonly (readonly [string, number])[] = [
+  ['name', MLFLOW_COLUMN_LENGTHS.name],
+  ['new_name', MLFLOW_COLUMN_LENGTHS.name],
+  ['newName', MLFLOW_COLUMN_LENGTHS.name],
+  ['source', MLFLOW_COLUMN_LENGTHS.source],
+  ['run_link', MLFLOW_COLUMN_LENGTHS.run_link],
+  ['runLink', MLFLOW_COLUMN_LENGTHS.run_link],
+  ['description', MLFLOW_COLUMN_LENGTHS.description],
+];
+
+/** The tag MLflow marks a prompt's model and versions with (any value: MLflow checks the key only). */
+const PROMPT_TAG_KEY = 'mlflow.prompt.is_prompt';
+
+/** Whether a request's `tags` (`[{key, value}]`) mark a prompt, as MLflow's `has_prompt_tag` reads them. */
+function tagsMarkAPrompt(tags: unknown): boolean {
+  return (
+    Array.isArray(tags) &&
+    tags.some((tag) => typeof tag === 'object' && tag !== null && (tag as { key?: unknown }).key === PROMPT_TAG_KEY)
+  );
+}
+
 /** MLflow serves every REST endpoint under `/ajax-api/` as well as `/api/`: the same endpoint either way. */
 function canonicalPath(path: string): string {
   return path.replace(/^\/ajax-api\//, '/api/');
@@ -410,9 +435,9 @@ export function decideProxyRequest(input: {
   if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/`)) {
     return refuse('BAD_REQUEST', 'The MLflow path must stay below the tracking URI.');
   }
-  if (read.body !== undefined && endpoint?.search !== true) {
+  if (read.body !== undefined && REGISTRY_WRITE_PATH.test(canonicalPath(checked.path))) {
     // SQLite does not hold MLflow's column lengths: a megabyte description would ride along in every listing.
-    for (const [field, max] of Object.entries(MLFLOW_COLUMN_LENGTHS)) {
+    for (const [field, max] of REGISTRY_TEXT_FIELDS) {
       const value = read.body[field];
       if (typeof value === 'string' && value.length > max) {
         return refuse(
@@ -433,7 +458,10 @@ export function decideProxyRequest(input: {
   if (endpoint?.registersSource && read.body !== undefined) {
     // A source that is not a string is MLflow's to refuse; one it would take must be allowed.
     const source = read.body.source;
-    const refused = typeof source === 'string' ? checkModelSource(source, input.allowedSources) : undefined;
+    const refused =
+      typeof source === 'string'
+        ? checkModelSource(source, input.allowedSources, { prompt: tagsMarkAPrompt(read.body.tags) })
+        : undefined;
     if (refused) return refuse('MODEL_SOURCE_NOT_ALLOWED', refused.message);
   }
   return {

@@ -36,32 +36,42 @@ function isLocalPath(source: string): boolean {
 }
 
 /**
- * Holds a model version's `source` to MLFLOW_ALLOWED_SOURCES (undefined: any source but a path on MLflow's own
- * host, which only a listed `file:` prefix admits): MLflow reads a source
- * with its own credentials, so a client could otherwise point a version at any bucket MLflow may read.
- * Each prefix ends in `/` (the config checks it), so `s3://models/` never admits `s3://models-other/`, and a
- * source must not hold a dot segment, a backslash or a control character (raw or percent-encoded), so
- * `s3://models/../other/` does not either.
+ * The source MLflow's own clients give every prompt version (`_CLIENT_PROMPT_SOURCE_PLACEHOLDER` in MLflow
+ * 3.17): it names nothing, and MLflow checks no source of a version tagged as a prompt.
  */
-export function checkModelSource(source: string, allowed: readonly string[] | undefined): ServiceError | undefined {
-  const shown = JSON.stringify(source.slice(0, 200));
-  if (allowed === undefined) {
-    if (!isLocalPath(source)) return undefined;
-    return new ServiceError('MODEL_SOURCE_NOT_ALLOWED', {
-      message: `The source ${shown} is a path on MLflow's own host (file: or no scheme); MLFLOW_ALLOWED_SOURCES must list a file: prefix to allow one.`,
-      details: { allowed_sources: null },
-    });
-  }
+export const PROMPT_SOURCE_PLACEHOLDER = 'dummy-source';
+
+/**
+ * Holds a model version's `source` (MLFLOW_ALLOWED_SOURCES: `allowed`). In every case a source must hold no
+ * dot segment, backslash or control character, raw or percent-encoded, so `s3://models/../other/` never
+ * leaves `s3://models/`. With prefixes, it must start with one (each ends in `/`, the config checks it, so
+ * `s3://models/` never admits `s3://models-other/`): MLflow reads a source with its own credentials, so a
+ * client could otherwise point a version at any bucket MLflow may read. Without, any source but a path on
+ * MLflow's own host, which only a listed prefix (`/data/mlruns/`, `file:///data/mlruns/`) admits. A prompt
+ * version (`prompt`) may give MLflow's placeholder source.
+ */
+export function checkModelSource(
+  source: string,
+  allowed: readonly string[] | undefined,
+  options: { readonly prompt?: boolean } = {},
+): ServiceError | undefined {
+  if (options.prompt && source === PROMPT_SOURCE_PLACEHOLDER) return undefined;
   const refused = (why: string) =>
     new ServiceError('MODEL_SOURCE_NOT_ALLOWED', {
-      message: `The source ${shown} ${why} (MLFLOW_ALLOWED_SOURCES: ${allowed.join(', ')}).`,
-      details: { allowed_sources: allowed },
+      message: `The source ${JSON.stringify(source.slice(0, 200))} ${why} (MLFLOW_ALLOWED_SOURCES: ${allowed?.join(', ') ?? 'unset'}).`,
+      details: { allowed_sources: allowed ?? null },
     });
-  if (!allowed.some((prefix) => source.startsWith(prefix))) return refused('does not start with an allowed prefix');
   if (decodings(source).some((text) => LEAVES_ITS_PREFIX.test(text))) {
     return refused(
       'holds a dot segment, a backslash or a control character, raw or percent-encoded, which could lead out of its prefix',
     );
   }
+  if (allowed === undefined) {
+    if (!isLocalPath(source)) return undefined;
+    return refused(
+      "is a path on MLflow's own host (file: or no scheme): only a prefix listed in MLFLOW_ALLOWED_SOURCES admits one",
+    );
+  }
+  if (!allowed.some((prefix) => source.startsWith(prefix))) return refused('does not start with an allowed prefix');
   return undefined;
 }

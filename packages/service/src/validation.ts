@@ -53,6 +53,8 @@ export function nestsDeeperThan(text: string, max: number): boolean {
       if (depth > max) return true;
     } else if (code === 0x5d || code === 0x7d) {
       depth -= 1;
+      // A bracket closed before it opened: not JSON, which the parser then says; nothing deeper to find.
+      if (depth < 0) return false;
     }
   }
   return false;

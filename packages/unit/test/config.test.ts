@@ -110,7 +110,10 @@ describe('loadConfig', () => {
     expect(loadConfig({}).mlflow.allowedSources).toBeUndefined();
     // Without the final slash, s3://models would admit s3://models-of-someone-else/.
     expect(() => loadConfig({ MLFLOW_ALLOWED_SOURCES: 's3://models' })).toThrow(/MLFLOW_ALLOWED_SOURCES/);
-    expect(() => loadConfig({ MLFLOW_ALLOWED_SOURCES: '/local/path/' })).toThrow(/MLFLOW_ALLOWED_SOURCES/);
+    expect(() => loadConfig({ MLFLOW_ALLOWED_SOURCES: 'relative/path/' })).toThrow(/MLFLOW_ALLOWED_SOURCES/);
+    // An absolute path prefix admits the local paths MLflow's clients send for a local artifact root.
+    expect(loadConfig({ MLFLOW_ALLOWED_SOURCES: '/data/mlruns/' }).mlflow.allowedSources).toEqual(['/data/mlruns/']);
+    expect(() => loadConfig({ MLFLOW_ALLOWED_SOURCES: '/data/mlruns' })).toThrow(/MLFLOW_ALLOWED_SOURCES/);
   });
 
   it('returns a frozen object', () => {

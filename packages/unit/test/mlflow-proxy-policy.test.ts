@@ -420,6 +420,35 @@ describe('decideProxyRequest', () => {
   });
 
   describe("MLflow's column lengths", () => {
+    it('holds every spelling MLflow reads (runLink, new_name) and only on registry endpoints', () => {
+      const long = `s3://m/${'d'.repeat(600)}`;
+      const runLink = decideRequest(
+        'POST',
+        `${API}/model-versions/create`,
+        json({ name: 'm', source: 's3://m/1', runLink: long }),
+      );
+      expect(runLink).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+      const rename = decideRequest(
+        'POST',
+        `${API}/registered-models/rename`,
+        json({ name: 'm', new_name: 'n'.repeat(257) }),
+        {
+          mode: 'full',
+        },
+      );
+      expect(rename).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+      // A dataset's `source` is a serialized source of another column: not held.
+      const dataset = decideRequest(
+        'POST',
+        '/mlflow/api/3.0/mlflow/datasets/create',
+        json({ name: 'd', source: long }),
+        {
+          mode: 'full',
+        },
+      );
+      expect(dataset.ok).toBe(true);
+    });
+
     it.each([
       ['description', 'registered-models/create', 5000],
       ['description', 'model-versions/update', 5000],
@@ -572,6 +601,30 @@ describe('decideProxyRequest', () => {
       for (const source of ['s3://models/a..b/c', 's3://models/.hidden/x', 's3://models/v1.0/...x']) {
         expect(decideRequest('POST', CREATE, json({ name: 'm', source }), { allowedSources }).ok).toBe(true);
       }
+    });
+
+    const promptTags = [{ key: 'mlflow.prompt.is_prompt', value: 'true' }];
+
+    it("takes MLflow's placeholder source for a prompt version, with or without prefixes, and only for one", () => {
+      const prompt = { name: 'p', source: 'dummy-source', tags: promptTags };
+      expect(decideRequest('POST', CREATE, json(prompt)).ok).toBe(true);
+      expect(decideRequest('POST', CREATE, json(prompt), { allowedSources }).ok).toBe(true);
+      const notAPrompt = decideRequest('POST', CREATE, json({ name: 'p', source: 'dummy-source' }));
+      expect(notAPrompt).toMatchObject({ ok: false, code: 'MODEL_SOURCE_NOT_ALLOWED' });
+    });
+
+    it("refuses a path on MLflow's host without prefixes, prompts included, and one that leaves its prefix", () => {
+      for (const source of ['/proc/1/cwd', 'file:///etc/', 'mlflow-artifacts:/../../../etc']) {
+        const decision = decideRequest('POST', CREATE, json({ name: 'p', source, tags: promptTags }));
+        expect(decision, source).toMatchObject({ ok: false, code: 'MODEL_SOURCE_NOT_ALLOWED' });
+      }
+      expect(decideRequest('POST', CREATE, json({ name: 'p', source: 's3://anywhere/x' })).ok).toBe(true);
+    });
+
+    it('holds a local path to an absolute path prefix', () => {
+      const local = { allowedSources: ['/data/mlruns/'] };
+      expect(decideRequest('POST', CREATE, json({ name: 'm', source: '/data/mlruns/1/a/model' }), local).ok).toBe(true);
+      expect(decideRequest('POST', CREATE, json({ name: 'm', source: '/data/other/model' }), local).ok).toBe(false);
     });
 
     it("leaves a source that is not a string to MLflow, which refuses it, and checks no other write's fields", () => {

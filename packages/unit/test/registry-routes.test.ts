@@ -238,14 +238,26 @@ describe('Registry routes', () => {
       app.inject({ method: 'POST', url: '/api/v1/models/fresh/versions', payload: { source: 'models:/fresh/latest' } });
     const failures = async (app: App) => (await app.inject('/health/status')).json().circuit_breaker.failure_count;
 
-    it('answers 502 and counts no failure, however many arrive at once, so the breaker stays closed', async () => {
+    it("answers MLflow's 500 as the request's 400 and counts no failure, however many arrive at once", async () => {
       const { app } = failingRegistrations();
       const answers = await Promise.all(Array.from({ length: 8 }, () => register(app)));
-      expect(answers.map((answer) => answer.json().code)).toEqual(Array(8).fill('MLFLOW_UPSTREAM_ERROR'));
+      expect(answers.map((answer) => answer.statusCode)).toEqual(Array(8).fill(400));
+      expect(answers[0]?.json()).toMatchObject({ code: 'MLFLOW_REJECTED', details: { mlflow_status: 500 } });
       expect((await app.inject('/health/status')).json().circuit_breaker).toMatchObject({
         state: 'closed',
         failure_count: 0,
       });
+    });
+
+    it('answers a 502 from what stands in front of MLflow as an outage, still uncounted', async () => {
+      const { app, mlflow } = failingRegistrations();
+      mlflow.createModelVersion = async () => {
+        throw new MlflowError('upstream', 'bad gateway', { status: 502 });
+      };
+      const answer = await register(app);
+      expect(answer.statusCode).toBe(502);
+      expect(answer.json()).toMatchObject({ code: 'MLFLOW_UPSTREAM_ERROR' });
+      expect(await failures(app)).toBe(0);
     });
 
     it('asks the probe to judge MLflow, which counts a failure only when MLflow fails the probe too', async () => {
@@ -265,7 +277,7 @@ describe('Registry routes', () => {
 
   it("refuses a path on MLflow's own host as a source by default, before calling MLflow", async () => {
     const { app, mlflow } = buildTestApp();
-    for (const source of ['/proc/1/cwd', 'file:///etc', 'FILE:/x', 'relative/model', 'C:\\models\\m']) {
+    for (const source of ['/proc/1/cwd', 'file:///etc', 'FILE:/x', 'relative/model', 'C:\\models\\m', 'dummy-source']) {
       const refused = await app.inject({ method: 'POST', url: '/api/v1/models/churn/versions', payload: { source } });
       expect(refused.json(), source).toMatchObject({ code: 'MODEL_SOURCE_NOT_ALLOWED' });
     }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { createApiKeyHook, refuseWritesOfReadOnlyKeys } from '../auth.js';
 import { CACHE_STATUS_HEADER } from '../contract/metrics.js';
 import { pathBelow, REGISTRY_PREFIX, ROUTES, type RouteContract } from '../contract/routes.js';
-import { isServiceError, type ServiceError } from '../errors.js';
+import { isServiceError, ServiceError } from '../errors.js';
 import { isMlflowError } from '../mlflow-client.js';
 import type { ReadResult } from '../mlflow-gateway.js';
 import { checkModelSource } from '../model-sources.js';
@@ -190,17 +190,26 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
         });
       // MLflow resolves the client's source (`models:/m/latest`, `runs:/...`, a path) and answers 500 for some
       // it cannot: so this call's outcome is not counted, or one client could open the breaker for everyone
-      // with three registrations at once. After a failure that could be MLflow's, the probe judges MLflow.
+      // with three registrations at once; its 500 is the client's 400. After a failure that could be
+      // MLflow's, the probe judges MLflow.
       const model_version = await gateway
         .forClient(request.registryClient)
         .relay((mlflow) =>
           mlflow.createModelVersion({ name, source: body.source, runId: body.run_id, description: body.description }),
         )
         .catch((error: unknown) => {
-          if (isServiceError(error) && FAILURES_FOR_THE_PROBE.has(error.code)) {
-            void prober.probe({ maxAgeMs: PROBE_AFTER_FAILURE_MAX_AGE_MS });
-          }
-          throw error;
+          if (!isServiceError(error) || !FAILURES_FOR_THE_PROBE.has(error.code)) throw error;
+          void prober.probe({ maxAgeMs: PROBE_AFTER_FAILURE_MAX_AGE_MS });
+          // MLflow had just created (or found) the model: its 500 here is the source's, not an outage (a
+          // 502, 503 or 504 from what stands in front of MLflow still is).
+          const status = (error.details as { mlflow_status?: unknown } | undefined)?.mlflow_status;
+          if (error.code !== 'MLFLOW_UPSTREAM_ERROR' || status !== 500) throw error;
+          throw new ServiceError('MLFLOW_REJECTED', {
+            message:
+              'MLflow failed on the source of this registration (it answered 500); check that it names a model MLflow can resolve.',
+            details: { mlflow_status: status },
+            cause: error,
+          });
         });
       return reply.status(201).send({ model_version });
     },
