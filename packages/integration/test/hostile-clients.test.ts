@@ -955,22 +955,25 @@ describe('Artifact downloads after MLflow has sent everything', () => {
   });
 });
 
+/** The service listening on a free port with `env` (quiet, no probe) and an MLflow client it must never use. */
+async function startBodiesApp(env: Record<string, string>) {
+  const config = loadConfig({ LOG_LEVEL: 'silent', MLFLOW_HEALTH_PROBE_INTERVAL: '0', ...env });
+  const app = buildApp({ config, mlflowClient: {} as MlflowClient });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  return { app, port, baseUrl: `http://127.0.0.1:${port}`, [Symbol.asyncDispose]: () => app.close() };
+}
+
 // No MLflow here either: every request below is answered before any body is read, or holds its slot.
 describe('Request bodies on a listening service', () => {
   it('answers an unknown route, a bad admin token and a client past its share of bodies before the megabyte each declares arrives', async () => {
     const key = `${API_KEY}-bodies`;
-    const config = loadConfig({
-      LOG_LEVEL: 'silent',
-      MLFLOW_HEALTH_PROBE_INTERVAL: '0',
+    await using listening = await startBodiesApp({
       API_KEYS: key,
       ADMIN_TOKEN: 'admin-token-for-the-body-test-0123456789',
       MLFLOW_CLIENT_MAX_CONCURRENCY: '1',
     });
-    const app = buildApp({ config, mlflowClient: {} as MlflowClient });
-    await using _app = { [Symbol.asyncDispose]: () => app.close() };
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
-    const baseUrl = `http://127.0.0.1:${port}`;
+    const { app, port, baseUrl } = listening;
     const declared = { 'content-type': 'application/json', 'content-length': String(1024 * 1024) };
     // The pass-through reads bodies up to BODY_LIMIT (1 MiB); the registry API up to 64 KiB.
     const create = '/mlflow/api/2.0/mlflow/registered-models/create';
@@ -1011,12 +1014,8 @@ describe('Request bodies on a listening service', () => {
   });
 
   it('answers a registration that declares more than the registry API reads with 413 before its body arrives', async () => {
-    const config = loadConfig({ LOG_LEVEL: 'silent', MLFLOW_HEALTH_PROBE_INTERVAL: '0' });
-    const app = buildApp({ config, mlflowClient: {} as MlflowClient });
-    await using _app = { [Symbol.asyncDispose]: () => app.close() };
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
-    const tooLarge = await sendRaw(`http://127.0.0.1:${port}`, {
+    await using listening = await startBodiesApp({});
+    const tooLarge = await sendRaw(listening.baseUrl, {
       method: 'POST',
       target: `${REGISTRY_PREFIX}/models/bodies/versions`,
       headers: { 'content-type': 'application/json', 'content-length': String(REGISTRY_BODY_LIMIT_BYTES + 1) },
@@ -1028,17 +1027,8 @@ describe('Request bodies on a listening service', () => {
 
   it("answers a read-only key's writes and a path the mode forbids before the megabyte each declares, holding no body slot", async () => {
     const writer = `${API_KEY}-writer`;
-    const config = loadConfig({
-      LOG_LEVEL: 'silent',
-      MLFLOW_HEALTH_PROBE_INTERVAL: '0',
-      API_KEYS: writer,
-      API_READ_ONLY_KEYS: READ_ONLY_KEY,
-    });
-    const app = buildApp({ config, mlflowClient: {} as MlflowClient });
-    await using _app = { [Symbol.asyncDispose]: () => app.close() };
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
-    const baseUrl = `http://127.0.0.1:${port}`;
+    await using listening = await startBodiesApp({ API_KEYS: writer, API_READ_ONLY_KEYS: READ_ONLY_KEY });
+    const { app, baseUrl } = listening;
     const declared = { 'content-type': 'application/json', 'content-length': String(1024 * 1024) };
     const send = (method: string, target: string, key: string) =>
       sendRaw(baseUrl, { method, target, headers: { ...declared, 'x-api-key': key }, timeoutMs: 5_000 });
