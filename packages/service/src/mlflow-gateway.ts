@@ -14,6 +14,12 @@ export interface ReadOptions {
   readonly search?: boolean;
 }
 
+/** How `MlflowCalls.relay` answers MLflow's failures. */
+export interface RelayOptions {
+  /** The message of the 400 MLFLOW_REJECTED that MLflow's 500 becomes: the client's input made MLflow fail. */
+  readonly rejected?: string;
+}
+
 /** A registry read, fresh from MLflow or served from the last-known-good cache while MLflow is unavailable. */
 export interface ReadResult<T> {
   readonly value: T;
@@ -27,10 +33,11 @@ export interface MlflowCalls {
   /** Runs a call through the breaker and the bulkhead; throws `ServiceError` (503 + Retry-After while open or saturated, 502/504/...). */
   call<T>(operation: (client: MlflowClient) => Promise<T>): Promise<T>;
   /**
-   * Like `call` for a request whose shape a client chose (the pass-through): refused while the breaker is
-   * not closed, but its outcome is never counted, so no client can open (or hold closed) the breaker for others.
+   * Like `call` for a request whose shape a client chose (the pass-through, a registration's source): refused
+   * while the breaker is not closed, but its outcome is never counted, so no client can open (or hold closed)
+   * the breaker for others. With `rejected`, MLflow's 500 is the request's: 400 MLFLOW_REJECTED with that message.
    */
-  relay<T>(operation: (client: MlflowClient) => Promise<T>): Promise<T>;
+  relay<T>(operation: (client: MlflowClient) => Promise<T>, options?: RelayOptions): Promise<T>;
   /**
    * Like `relay`, for an answer whose body streams on after the call returns (artifact downloads). The
    * bulkhead's slot is freed when the headers arrive, so long downloads never hold up registry calls; but
@@ -160,6 +167,15 @@ export function toClientFacingMessage(message: string): string {
     : kept;
 }
 
+/**
+ * MLflow's 500 to a call whose shape a client chose, as the request's failure: 400 MLFLOW_REJECTED with
+ * `message`; undefined for any other failure (a 502, 503 or 504 from what stands in front of MLflow is an outage).
+ */
+function rejectedBy(error: unknown, message: string): ServiceError | undefined {
+  if (!isMlflowError(error) || error.kind !== 'upstream' || error.status !== 500) return undefined;
+  return new ServiceError('MLFLOW_REJECTED', { message, details: { mlflow_status: error.status }, cause: error });
+}
+
 /** Maps an MLflow or breaker failure to the catalogue error a client sees. */
 export function toServiceError(error: unknown): ServiceError {
   if (isBreakerOpenError(error)) {
@@ -284,11 +300,14 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     }
   }
 
-  async function relay<T>(operation: (mlflow: MlflowClient) => Promise<T>): Promise<T> {
+  async function relay<T>(
+    operation: (mlflow: MlflowClient) => Promise<T>,
+    relayOptions: RelayOptions = {},
+  ): Promise<T> {
     try {
       return await breaker.execute(limited(operation), relayCall);
     } catch (error) {
-      throw toServiceError(error);
+      throw (relayOptions.rejected !== undefined && rejectedBy(error, relayOptions.rejected)) || toServiceError(error);
     }
   }
 
@@ -322,13 +341,13 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
       // failure is the request's, so the client gets a 400 and no stale answer stands in for it. Any other
       // 5xx (a 502, 503 or 504 from what stands in front of an MLflow that is down) is an outage like any
       // other: stale or 502, still not counted, since the request's shape was the client's.
-      if (readOptions.clientShaped && isMlflowError(error) && error.kind === 'upstream' && error.status === 500) {
-        throw new ServiceError('MLFLOW_REJECTED', {
-          message: `MLflow failed on the filter, page token or page size of this request (it answered ${error.status}); check them.`,
-          details: { mlflow_status: error.status },
-          cause: error,
-        });
-      }
+      const rejected =
+        readOptions.clientShaped &&
+        rejectedBy(
+          error,
+          'MLflow failed on the filter, page token or page size of this request (it answered 500); check them.',
+        );
+      if (rejected) throw rejected;
       const unavailable = isBreakerOpenError(error) || isBulkheadRejectedError(error) || isMlflowOutage(error);
       const cached = unavailable ? cache?.get(key) : undefined;
       if (cached) {
@@ -365,7 +384,7 @@ export function createMlflowGateway(options: MlflowGatewayOptions): MlflowGatewa
     if (!hasShare) return { call, relay, relayStream, read };
     return {
       call: (operation) => charged(owner, () => call(operation)),
-      relay: (operation) => charged(owner, () => relay(operation)),
+      relay: (operation, relayOptions) => charged(owner, () => relay(operation, relayOptions)),
       read: (key, operation, readOptions) => charged(owner, () => read(key, operation, readOptions)),
       // An artifact body holds its client's share until it ends, as it holds a stream slot.
       relayStream: async (operation) => holdUntilBodyEnds(() => relayStream(operation), take(owner)),

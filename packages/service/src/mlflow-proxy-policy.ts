@@ -170,16 +170,6 @@ export interface ProxyRefusal {
 /** What the pass-through does with a request. */
 export type ProxyDecision = ProxyTarget | ProxyRefusal;
 
-/**
- * The refusals `decideProxyRequest` makes before it reads a body (the method, the mode, a read-only key):
- * the pass-through answers them before the body is received.
- */
-export const REFUSED_BEFORE_THE_BODY: ReadonlySet<ProxyRefusal['code']> = new Set([
-  'METHOD_NOT_ALLOWED',
-  'MLFLOW_PROXY_FORBIDDEN',
-  'API_KEY_READ_ONLY',
-]);
-
 const refuse = (code: ProxyRefusal['code'], message: string): ProxyRefusal => ({ ok: false, code, message });
 
 function matches(endpoint: ProxyEndpoint, method: string, path: string): boolean {
@@ -332,29 +322,36 @@ function checkPath(rawPath: string): { path: string } | ProxyRefusal {
   return { path: `/${decoded.join('/')}` };
 }
 
-/**
- * Decides what the pass-through does with a request: the upstream path comes from the part of the raw
- * request target below `routePrefix` and the query only, must stay below the tracking URI (no absolute-form
- * targets, no dot segments raw or encoded, no encoded separators), and must be allowed by `mode`.
- */
-export function decideProxyRequest(input: {
+/** What `routeProxyRequest` reads: a request's method and target, the mode and the client's access. */
+export interface ProxyRouteInput {
   readonly mode: ProxyMode;
   readonly method: string;
   /** The request target exactly as the client sent it. */
   readonly rawUrl: string;
   /** Where the pass-through is mounted, e.g. `/mlflow`. */
   readonly routePrefix: string;
-  readonly trackingUri: string;
-  /** The request body, for the filters it may carry. */
-  readonly body?: Uint8Array;
-  /** The request's Content-Type, which decides whether MLflow reads a POST body as JSON. */
-  readonly contentType?: string;
-  /** MLFLOW_ALLOWED_SOURCES: prefixes a registered version's source must start with (undefined: any). */
-  readonly allowedSources?: readonly string[];
   /** What the client's key lets it do: a read-only key gets the listed reads (and searches) only. */
   readonly access: ClientAccess;
-}): ProxyDecision {
-  const { mode, method, rawUrl, routePrefix, trackingUri } = input;
+}
+
+/** Where a request goes, decided from its method and target alone. */
+export interface ProxyRoute {
+  readonly ok: true;
+  /** The decoded path below the route prefix. */
+  readonly path: string;
+  /** Path and query below the route prefix, exactly as the client encoded them. */
+  readonly below: string;
+  readonly query: string;
+  /** The endpoint the pass-through knows it as (undefined: one `full` mode relays unlisted). */
+  readonly endpoint: ProxyEndpoint | undefined;
+}
+
+/**
+ * The part of `decideProxyRequest` that needs no body: the target's confinement, the method, the mode and a
+ * read-only key's access. The pass-through answers its refusals before the body arrives.
+ */
+export function routeProxyRequest(input: ProxyRouteInput): ProxyRoute | ProxyRefusal {
+  const { mode, method, rawUrl, routePrefix } = input;
   if (!rawUrl.startsWith(`${routePrefix}/`)) {
     return refuse('BAD_REQUEST', 'The request target must be a path starting with /mlflow/ (no absolute-form URLs).');
   }
@@ -402,8 +399,32 @@ export function decideProxyRequest(input: {
     );
   }
 
+  return { ok: true, path: checked.path, below, query, endpoint };
+}
+
+/**
+ * Decides what the pass-through does with a request: the upstream path comes from the part of the raw
+ * request target below `routePrefix` and the query only, must stay below the tracking URI (no absolute-form
+ * targets, no dot segments raw or encoded, no encoded separators), and must be allowed by `mode`.
+ */
+export function decideProxyRequest(
+  input: ProxyRouteInput & {
+    readonly trackingUri: string;
+    /** The request body, for the filters it may carry. */
+    readonly body?: Uint8Array;
+    /** The request's Content-Type, which decides whether MLflow reads a POST body as JSON. */
+    readonly contentType?: string;
+    /** MLFLOW_ALLOWED_SOURCES: prefixes a registered version's source must start with (undefined: any). */
+    readonly allowedSources?: readonly string[];
+  },
+): ProxyDecision {
+  const route = routeProxyRequest(input);
+  if (!route.ok) return route;
+  const { method, trackingUri } = input;
+  const { path, below, query, endpoint } = route;
+
   const read = readRequest(
-    { method, path: checked.path, query, body: input.body, contentType: input.contentType ?? '' },
+    { method, path, query, body: input.body, contentType: input.contentType ?? '' },
     endpoint?.search === true || endpoint?.stores !== undefined,
   );
   if ('ok' in read) return read;
@@ -411,20 +432,20 @@ export function decideProxyRequest(input: {
   if (tooLong !== undefined) {
     return refuse(
       'BAD_REQUEST',
-      `The filter of ${method} ${checked.path} has ${tooLong.length} characters; the pass-through accepts at most ${MAX_FILTER_LENGTH} (a longer one can cost MLflow seconds of CPU and a gigabyte of memory).`,
+      `The filter of ${method} ${path} has ${tooLong.length} characters; the pass-through accepts at most ${MAX_FILTER_LENGTH} (a longer one can cost MLflow seconds of CPU and a gigabyte of memory).`,
     );
   }
   if (read.orders.length > MAX_ORDER_BY_CLAUSES) {
     return refuse(
       'BAD_REQUEST',
-      `The order_by of ${method} ${checked.path} has ${read.orders.length} clauses; the pass-through accepts at most ${MAX_ORDER_BY_CLAUSES} (each clause can be a join for MLflow).`,
+      `The order_by of ${method} ${path} has ${read.orders.length} clauses; the pass-through accepts at most ${MAX_ORDER_BY_CLAUSES} (each clause can be a join for MLflow).`,
     );
   }
   const longOrder = read.orders.find((order) => order.length > MAX_ORDER_BY_LENGTH);
   if (longOrder !== undefined) {
     return refuse(
       'BAD_REQUEST',
-      `A sort clause (order_by) of ${method} ${checked.path} has ${longOrder.length} characters; the pass-through accepts at most ${MAX_ORDER_BY_LENGTH}.`,
+      `A sort clause (order_by) of ${method} ${path} has ${longOrder.length} characters; the pass-through accepts at most ${MAX_ORDER_BY_LENGTH}.`,
     );
   }
 
@@ -435,24 +456,23 @@ export function decideProxyRequest(input: {
   if (target.origin !== base.origin || !target.pathname.startsWith(`${basePath}/`)) {
     return refuse('BAD_REQUEST', 'The MLflow path must stay below the tracking URI.');
   }
-  if (read.body !== undefined && REGISTRY_WRITE_PATH.test(canonicalPath(checked.path))) {
+  if (read.body !== undefined && REGISTRY_WRITE_PATH.test(canonicalPath(path))) {
     // SQLite does not hold MLflow's column lengths: a megabyte description would ride along in every listing.
     for (const [field, max] of REGISTRY_TEXT_FIELDS) {
       const value = read.body[field];
       if (typeof value === 'string' && value.length > max) {
         return refuse(
           'BAD_REQUEST',
-          `The ${field} of ${method} ${checked.path} has ${value.length} characters; MLflow's column holds at most ${max}.`,
+          `The ${field} of ${method} ${path} has ${value.length} characters; MLflow's column holds at most ${max}.`,
         );
       }
     }
   }
   let entryWrite: EntryWrite | undefined;
   if (endpoint?.stores !== undefined) {
-    if (read.body === undefined) return refuse('BAD_REQUEST', `${method} ${checked.path} needs a JSON body.`);
-    const measured = measureEntryWrite(endpoint.stores, read.body, checked.path);
-    if ('refused' in measured)
-      return refuse('BAD_REQUEST', `The body of ${method} ${checked.path}: ${measured.refused}.`);
+    if (read.body === undefined) return refuse('BAD_REQUEST', `${method} ${path} needs a JSON body.`);
+    const measured = measureEntryWrite(endpoint.stores, read.body, path);
+    if ('refused' in measured) return refuse('BAD_REQUEST', `The body of ${method} ${path}: ${measured.refused}.`);
     entryWrite = measured;
   }
   if (endpoint?.registersSource && read.body !== undefined) {

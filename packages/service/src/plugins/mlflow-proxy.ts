@@ -8,12 +8,7 @@ import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
 import { FORWARDED_REQUEST_HEADERS, type ForwardedResponse, type MlflowClient } from '../mlflow-client.js';
 import { enforceEntryBudget } from '../mlflow-entry-budget.js';
-import {
-  decideProxyRequest,
-  PROXY_METHODS,
-  type ProxyRefusal,
-  REFUSED_BEFORE_THE_BODY,
-} from '../mlflow-proxy-policy.js';
+import { decideProxyRequest, PROXY_METHODS, type ProxyRefusal, routeProxyRequest } from '../mlflow-proxy-policy.js';
 
 export { MLFLOW_PROXY_PREFIX };
 
@@ -86,8 +81,27 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, config } = app.registry;
   // Errors here are read by the official MLflow client too: they also carry MLflow's `error_code`.
   app.setErrorHandler(createErrorHandler({ mlflowErrorCode: true }));
-  const decide = (request: FastifyRequest, body: Uint8Array | undefined) =>
-    decideProxyRequest({
+  app.addHook('onRequest', createApiKeyHook({ write: config.auth.apiKeys, readOnly: config.auth.readOnlyApiKeys }));
+  // What is refused whatever the body says (the target, the method, the mode, a read-only key's write) is
+  // answered before the body is received, and takes no body slot.
+  app.addHook('onRequest', async (request) => {
+    const route = routeProxyRequest({
+      mode: config.mlflow.proxyMode,
+      method: request.method,
+      rawUrl: request.raw.url ?? '',
+      routePrefix: MLFLOW_PROXY_PREFIX,
+      access: request.registryAccess,
+    });
+    if (!route.ok) throw refusalError(route);
+  });
+  app.addHook('onRequest', app.registry.bodySlots.onRequest);
+  // Bodies are relayed as bytes, whatever their type; this applies only inside this plugin.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  const relay = async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : undefined;
+    const decision = decideProxyRequest({
       mode: config.mlflow.proxyMode,
       method: request.method,
       rawUrl: request.raw.url ?? '',
@@ -98,21 +112,6 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       allowedSources: config.mlflow.allowedSources,
       access: request.registryAccess,
     });
-  app.addHook('onRequest', createApiKeyHook({ write: config.auth.apiKeys, readOnly: config.auth.readOnlyApiKeys }));
-  // What is refused whatever the body says (the method, the mode, a read-only key's write) is answered
-  // before the body is received, and takes no body slot.
-  app.addHook('onRequest', async (request) => {
-    const decision = decide(request, undefined);
-    if (!decision.ok && REFUSED_BEFORE_THE_BODY.has(decision.code)) throw refusalError(decision);
-  });
-  app.addHook('onRequest', app.registry.bodySlots.onRequest);
-  // Bodies are relayed as bytes, whatever their type; this applies only inside this plugin.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-
-  const relay = async (request: FastifyRequest, reply: FastifyReply) => {
-    const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : undefined;
-    const decision = decide(request, body);
     if (!decision.ok) throw refusalError(decision);
     // Only the headers MLflow needs to read the body; never the client's credentials or cookies.
     const headers: Record<string, string> = {};

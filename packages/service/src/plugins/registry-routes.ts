@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { createApiKeyHook, refuseWritesOfReadOnlyKeys } from '../auth.js';
 import { CACHE_STATUS_HEADER } from '../contract/metrics.js';
 import { pathBelow, REGISTRY_PREFIX, ROUTES, type RouteContract } from '../contract/routes.js';
-import { isServiceError, ServiceError } from '../errors.js';
-import { isMlflowError } from '../mlflow-client.js';
+import { isServiceError, type ServiceError } from '../errors.js';
+import { isMlflowError, isMlflowOutage } from '../mlflow-client.js';
 import type { ReadResult } from '../mlflow-gateway.js';
 import { checkModelSource } from '../model-sources.js';
 import { requireValidQueryEncoding } from '../validation.js';
@@ -32,17 +32,6 @@ export function searchFilter(text: string): { filter: string; exact: boolean } {
 
 /** Models in a listing page when the client does not say: MLflow's own default. */
 const DEFAULT_PAGE_SIZE = 100;
-
-/**
- * MLflow failures after which a registration asks the probe to judge MLflow at once: the registration's
- * own outcome is not counted (its source is the client's).
- */
-const FAILURES_FOR_THE_PROBE: ReadonlySet<string> = new Set([
-  'MLFLOW_UPSTREAM_ERROR',
-  'MLFLOW_UNREACHABLE',
-  'MLFLOW_TIMEOUT',
-  'MLFLOW_BAD_RESPONSE',
-]);
 
 /**
  * The largest body the registry API reads (or BODY_LIMIT, if smaller): its largest valid body, a
@@ -194,22 +183,20 @@ export async function registryRoutes(fastify: FastifyInstance): Promise<void> {
       // MLflow's, the probe judges MLflow.
       const model_version = await gateway
         .forClient(request.registryClient)
-        .relay((mlflow) =>
-          mlflow.createModelVersion({ name, source: body.source, runId: body.run_id, description: body.description }),
+        .relay(
+          (mlflow) =>
+            mlflow.createModelVersion({ name, source: body.source, runId: body.run_id, description: body.description }),
+          // MLflow had just created (or found) the model: its 500 here is the source's, not an outage.
+          {
+            rejected:
+              'MLflow failed on the source of this registration (it answered 500); check that it names a model MLflow can resolve.',
+          },
         )
         .catch((error: unknown) => {
-          if (!isServiceError(error) || !FAILURES_FOR_THE_PROBE.has(error.code)) throw error;
-          void prober.probe({ maxAgeMs: PROBE_AFTER_FAILURE_MAX_AGE_MS });
-          // MLflow had just created (or found) the model: its 500 here is the source's, not an outage (a
-          // 502, 503 or 504 from what stands in front of MLflow still is).
-          const status = (error.details as { mlflow_status?: unknown } | undefined)?.mlflow_status;
-          if (error.code !== 'MLFLOW_UPSTREAM_ERROR' || status !== 500) throw error;
-          throw new ServiceError('MLFLOW_REJECTED', {
-            message:
-              'MLflow failed on the source of this registration (it answered 500); check that it names a model MLflow can resolve.',
-            details: { mlflow_status: status },
-            cause: error,
-          });
+          if (isServiceError(error) && isMlflowOutage(error.cause)) {
+            void prober.probe({ maxAgeMs: PROBE_AFTER_FAILURE_MAX_AGE_MS });
+          }
+          throw error;
         });
       return reply.status(201).send({ model_version });
     },
