@@ -272,6 +272,8 @@ const REGISTRY_TEXT_FIELDS: readonly (readonly [string, number])[] = [
   ['new_name', MLFLOW_COLUMN_LENGTHS.name],
   ['newName', MLFLOW_COLUMN_LENGTHS.name],
   ['source', MLFLOW_COLUMN_LENGTHS.source],
+  ['run_id', MLFLOW_COLUMN_LENGTHS.run_id],
+  ['runId', MLFLOW_COLUMN_LENGTHS.run_id],
   ['run_link', MLFLOW_COLUMN_LENGTHS.run_link],
   ['runLink', MLFLOW_COLUMN_LENGTHS.run_link],
   ['description', MLFLOW_COLUMN_LENGTHS.description],

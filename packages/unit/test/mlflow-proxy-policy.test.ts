@@ -454,6 +454,8 @@ describe('decideProxyRequest', () => {
       ['description', 'model-versions/update', 5000],
       ['source', 'model-versions/create', 500],
       ['run_link', 'model-versions/create', 500],
+      ['run_id', 'model-versions/create', 32],
+      ['runId', 'model-versions/create', 32],
       ['name', 'registered-models/create', 256],
     ] as const)('refuses a %s longer than MLflow stores on %s, which SQLite would keep whole', (field, path, max) => {
       const method = path.endsWith('update') ? 'PATCH' : 'POST';

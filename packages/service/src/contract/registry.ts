@@ -69,7 +69,13 @@ export const MAX_FILTER_LENGTH = 1024;
  * The lengths, in characters, of MLflow's own columns for the text fields a registry write carries: a
  * longer value fails in PostgreSQL, and SQLite stores it whole (every listing then carries it).
  */
-export const MLFLOW_COLUMN_LENGTHS = { name: 256, source: 500, run_link: 500, description: 5000 } as const;
+export const MLFLOW_COLUMN_LENGTHS = {
+  name: 256,
+  source: 500,
+  run_id: 32,
+  run_link: 500,
+  description: 5000,
+} as const;
 
 /** Largest model version: MLflow stores versions in a 32-bit integer column. */
 export const MAX_MODEL_VERSION = 2_147_483_647;
@@ -129,7 +135,12 @@ export const registerBodySchema = z.strictObject({
     ),
   ).meta({ examples: ['s3://models/churn-classifier/1'] }),
   run_id: validUnicode(
-    withoutControlCharacters(z.string().min(1).max(32, { error: 'expected at most 32 characters' })),
+    withoutControlCharacters(
+      z
+        .string()
+        .min(1)
+        .max(MLFLOW_COLUMN_LENGTHS.run_id, { error: `expected at most ${MLFLOW_COLUMN_LENGTHS.run_id} characters` }),
+    ),
   ).optional(),
   description: validUnicode(withoutNul(z.string().max(MLFLOW_COLUMN_LENGTHS.description)))
     .optional()
