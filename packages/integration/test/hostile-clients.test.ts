@@ -501,6 +501,54 @@ for (const local of localProviders()) {
         await expectBreakerUntouched(service);
       });
 
+      it('stores only what fits of eight tags written to one version at once, and refuses the rest', async () => {
+        const name = 'entry-budget-race';
+        await createModelInMlflow(mlflow.url, name);
+        await mlflowJson(mlflow.url, '/api/2.0/mlflow/model-versions/create', {
+          method: 'POST',
+          body: { name, source: 's3://registry-test/entry-budget-race/1' },
+          what: `MLflow creates version 1 of ${name}`,
+        });
+        await using service = await startService(serviceEnv());
+        const keys = Array.from({ length: 8 }, (_, i) => `race-${i}`);
+        const responses = await Promise.all(
+          keys.map((key) =>
+            service.request
+              .post('/mlflow/api/2.0/mlflow/model-versions/set-tag')
+              .send({ name, version: '1', ...tag(key) }),
+          ),
+        );
+        const statuses = responses.map((response) => response.status).sort();
+        expect(statuses, 'four 1,000-byte tags fit the 4,096-byte budget').toEqual([
+          200, 200, 200, 200, 400, 400, 400, 400,
+        ]);
+        const { model_version } = await readFromMlflow(`/api/2.0/mlflow/model-versions/get?name=${name}&version=1`);
+        expect((model_version as { tags: unknown[] }).tags, 'what MLflow holds').toHaveLength(4);
+        await expectBreakerUntouched(service);
+      });
+
+      it("refuses a run_id longer than MLflow's column, which SQLite would store whole in every listing", async () => {
+        const name = 'long-run-id';
+        await using service = await startService(serviceEnv());
+        const created = await service.request
+          .post('/mlflow/api/2.0/mlflow/registered-models/create')
+          .send({ name })
+          .expect(200);
+        expect(created.body.registered_model.name).toBe(name);
+        for (const field of ['run_id', 'runId']) {
+          const refused = await service.request
+            .post('/mlflow/api/2.0/mlflow/model-versions/create')
+            .send({ name, source: 's3://registry-test/long-run-id/1', [field]: 'r'.repeat(33) });
+          expect(refused.status, field).toBe(400);
+          expect(refused.body).toMatchObject({ code: 'BAD_REQUEST', error_code: 'BAD_REQUEST' });
+        }
+        const versions = await readFromMlflow(
+          `/api/2.0/mlflow/model-versions/search?filter=${encodeURIComponent(`name='${name}'`)}`,
+        );
+        expect(versions.model_versions ?? [], 'MLflow holds no version of the model').toEqual([]);
+        await expectBreakerUntouched(service);
+      });
+
       it('answers a listing too large to read in smaller pages whose tokens still reach every model', async () => {
         const names = Array.from({ length: 10 }, (_, i) => `page-shrink-${String(i).padStart(2, '0')}`);
         for (const name of names) {

@@ -60,6 +60,7 @@ export {
   type ModelVersion,
   type RegisteredModel,
 } from './mlflow-client.js';
+export { createEntryWriteQueue, type EntryWriteQueue } from './mlflow-entry-budget.js';
 export {
   type BulkheadLimits,
   type CacheLimits,

@@ -81,3 +81,41 @@ export async function enforceEntryBudget(calls: MlflowCalls, write: EntryWrite, 
     details: { held_bytes: held.total, request_bytes: write.bytes, max_bytes: maxBytes },
   });
 }
+
+/** Runs budgeted writes one entry at a time; see `createEntryWriteQueue`. */
+export interface EntryWriteQueue {
+  /** Runs `write` once every earlier write to `entry` has ended (at once for a write that names none). */
+  run<T>(entry: EntryRef | undefined, write: () => Promise<T>): Promise<T>;
+  /** Entries with a write in progress or waiting now. */
+  size(): number;
+}
+
+/**
+ * The budget is read, then the write relayed: two writes to one entry at once would both read the entry
+ * before either is stored, and both pass (eight 15,000-byte tags at once left a model holding 120,016 bytes
+ * against a 16,384-byte budget). Budgeted writes to one entry therefore run one after another in this
+ * process, from the read to MLflow's answer. An entry is queued only while it has a write in progress, and
+ * each waiting write holds a body slot, so the queue is bounded as the body slots are. Several service
+ * processes each keep their own queue: with N tasks, an entry can end up to N times its budget.
+ */
+export function createEntryWriteQueue(): EntryWriteQueue {
+  const tails = new Map<string, Promise<void>>();
+  return {
+    size: () => tails.size,
+    async run(entry, write) {
+      if (entry === undefined) return write();
+      const key = JSON.stringify(entry);
+      const previous = tails.get(key) ?? Promise.resolve();
+      const { promise: done, resolve: finish } = Promise.withResolvers<void>();
+      const tail = previous.then(() => done);
+      tails.set(key, tail);
+      try {
+        await previous;
+        return await write();
+      } finally {
+        finish();
+        if (tails.get(key) === tail) tails.delete(key);
+      }
+    },
+  };
+}

@@ -394,6 +394,29 @@ describe('MLflow pass-through', () => {
       expect(mlflow.forwarded()).toEqual([]);
     });
 
+    it('lets through only what fits of several tags written to one version at once, the others answered 400', async () => {
+      const { app, mlflow } = buildTestApp({ env: BUDGET });
+      const stored: { key: string; value: string }[] = [];
+      mlflow.addVersion({ name: 'fraud', version: '2', tags: stored });
+      // MLflow stores each relayed tag on the version, as it would, after the other requests had the turns of
+      // the event loop in which, without the queue, each would read the version before any tag is stored.
+      const relay = mlflow.forward;
+      mlflow.forward = async (request) => {
+        const answer = await relay(request);
+        for (let turn = 0; turn < 20; turn += 1) await new Promise(setImmediate);
+        const { key, value } = JSON.parse(Buffer.from(request.body ?? new Uint8Array()).toString('utf8'));
+        stored.push({ key, value });
+        return answer;
+      };
+      const keys = ['a', 'b', 'c', 'd'];
+      const responses = await Promise.all(
+        keys.map((key) => write(app, 'model-versions/set-tag', { name: 'fraud', version: '2', ...tag(key, 600) })),
+      );
+      expect(responses.map((response) => response.statusCode).sort()).toEqual([200, 400, 400, 400]);
+      expect(stored).toHaveLength(1);
+      expect(mlflow.forwarded()).toHaveLength(1);
+    });
+
     it('counts the aliases a version lists, which MLflow gives as names', async () => {
       const { app, mlflow } = buildTestApp({ env: BUDGET });
       mlflow.addVersion({ name: 'fraud', version: '2', tags: [tag('a', 1000)], aliases: ['champion-of-the-month'] });

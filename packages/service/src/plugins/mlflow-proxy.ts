@@ -7,7 +7,7 @@ import { API_KEY_SECURITY, MLFLOW_PROXY_PREFIX } from '../contract/routes.js';
 import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
 import { FORWARDED_REQUEST_HEADERS, type ForwardedResponse, type MlflowClient } from '../mlflow-client.js';
-import { enforceEntryBudget } from '../mlflow-entry-budget.js';
+import { createEntryWriteQueue, enforceEntryBudget } from '../mlflow-entry-budget.js';
 import { decideProxyRequest, PROXY_METHODS, type ProxyRefusal, routeProxyRequest } from '../mlflow-proxy-policy.js';
 
 export { MLFLOW_PROXY_PREFIX };
@@ -75,7 +75,8 @@ function refusalError(decision: ProxyRefusal): ServiceError {
  * `decideProxyRequest` (path confinement, methods, MLFLOW_PROXY); MLflow gets the service's credentials,
  * never the client's; answers stream back with MLflow's status and headers, capped at MLFLOW_PROXY_MAX_BYTES.
  * Calls are refused while the breaker is open but never counted by it. A write that stores tags or an
- * alias is held to MLFLOW_PROXY_MAX_ENTRY_BYTES for its entry (`enforceEntryBudget`).
+ * alias is held to MLFLOW_PROXY_MAX_ENTRY_BYTES for its entry (`enforceEntryBudget`), one write per entry at a
+ * time (`createEntryWriteQueue`).
  */
 export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   const { gateway, config } = app.registry;
@@ -98,6 +99,7 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
   // Bodies are relayed as bytes, whatever their type; this applies only inside this plugin.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  const entryWrites = createEntryWriteQueue();
 
   const relay = async (request: FastifyRequest, reply: FastifyReply) => {
     const body = Buffer.isBuffer(request.body) ? new Uint8Array(request.body) : undefined;
@@ -134,8 +136,11 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
       reply.raw.setTimeout(config.mlflow.requestTimeoutMs, () => reply.raw.destroy());
     }
     const calls = gateway.forClient(request.registryClient);
-    if (decision.entryWrite) await enforceEntryBudget(calls, decision.entryWrite, config.mlflow.maxEntryBytes);
-    const response = await (decision.artifact ? calls.relayStream(forward) : calls.relay(forward));
+    const { entryWrite } = decision;
+    const response = await entryWrites.run(entryWrite?.entry, async () => {
+      if (entryWrite) await enforceEntryBudget(calls, entryWrite, config.mlflow.maxEntryBytes);
+      return decision.artifact ? calls.relayStream(forward) : calls.relay(forward);
+    });
     if (response.status >= 500) {
       const masked = await withoutServerDetails(request, response);
       return reply.status(response.status).headers(masked.headers).send(masked.body);
