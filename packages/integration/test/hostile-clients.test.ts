@@ -510,9 +510,9 @@ for (const local of localProviders()) {
           what: `MLflow creates version 1 of ${name}`,
         });
         await using service = await startService(serviceEnv());
-        const keys = Array.from({ length: 8 }, (_, i) => `race-${i}`);
+        const tagKeys = Array.from({ length: 8 }, (_, i) => `race-${i}`);
         const responses = await Promise.all(
-          keys.map((key) =>
+          tagKeys.map((key) =>
             service.request
               .post('/mlflow/api/2.0/mlflow/model-versions/set-tag')
               .send({ name, version: '1', ...tag(key) }),

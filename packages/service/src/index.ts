@@ -32,6 +32,7 @@ export {
   type DependencyCheck,
 } from './dependency-checks.js';
 export { EMF_METRICS, emfLine, startEmfPublisher } from './emf-publisher.js';
+export { createEntryWriteQueue, type EntryWriteOptions, type EntryWriteQueue } from './entry-write-queue.js';
 export { MLFLOW_ERROR_CODE_BY_CODE, MLFLOW_ERROR_CODE_BY_STATUS } from './error-handling.js';
 export { ERRORS, type ErrorBody, type ErrorCode, isServiceError, ServiceError } from './errors.js';
 export {
@@ -60,7 +61,6 @@ export {
   type ModelVersion,
   type RegisteredModel,
 } from './mlflow-client.js';
-export { createEntryWriteQueue, type EntryWriteQueue } from './mlflow-entry-budget.js';
 export {
   type BulkheadLimits,
   type CacheLimits,

@@ -1,49 +1,139 @@
 import { createEntryWriteQueue } from '@registry/service';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+const model = (name: string) => ({ kind: 'model', name }) as const;
+const WAIT_MS = 10_000;
+
+/** Options of a write whose client stays (or goes, through `client.abort()`). */
+function aClient() {
+  const client = new AbortController();
+  return { client, options: { signal: client.signal, maxWaitMs: WAIT_MS } };
+}
+
+/** A write that records when it starts and ends, and ends when the test says so. */
+function heldWrite(name: string, order: string[]) {
+  const release = Promise.withResolvers<void>();
+  return {
+    release: () => release.resolve(),
+    write: async () => {
+      order.push(`${name} starts`);
+      await release.promise;
+      order.push(`${name} ends`);
+      return name;
+    },
+  };
+}
+
+/** Lets every promise that can settle now settle (one turn of the event loop, no time passing). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('createEntryWriteQueue', () => {
-  const model = (name: string) => ({ kind: 'model', name }) as const;
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
-  it('runs writes to one entry one after another, writes to another entry at once, and forgets an entry once its writes end', async () => {
+  it('runs writes to one entry one after another, in the order they came', async () => {
     const queue = createEntryWriteQueue();
     const order: string[] = [];
-    const first = Promise.withResolvers<void>();
-    const a1 = queue.run(model('churn'), async () => {
-      order.push('churn 1 starts');
-      await first.promise;
-      order.push('churn 1 ends');
-    });
-    const a2 = queue.run(model('churn'), async () => {
-      order.push('churn 2 runs');
-    });
-    await queue.run(model('fraud'), async () => {
-      order.push('fraud runs');
-    });
-    expect(order).toEqual(['churn 1 starts', 'fraud runs']);
-    expect(queue.size()).toBe(1);
-    first.resolve();
-    await Promise.all([a1, a2]);
-    expect(order).toEqual(['churn 1 starts', 'fraud runs', 'churn 1 ends', 'churn 2 runs']);
-    expect(queue.size()).toBe(0);
+    const first = heldWrite('first', order);
+    const second = heldWrite('second', order);
+    const third = heldWrite('third', order);
+    const runs = [first, second, third].map((held) => queue.run(model('churn'), held.write, aClient().options));
+    await settle();
+    expect(order).toEqual(['first starts']);
+    first.release();
+    await settle();
+    expect(order).toEqual(['first starts', 'first ends', 'second starts']);
+    second.release();
+    third.release();
+    await expect(Promise.all(runs)).resolves.toEqual(['first', 'second', 'third']);
+    expect(order).toEqual(['first starts', 'first ends', 'second starts', 'second ends', 'third starts', 'third ends']);
   });
 
-  it('runs the next write to an entry after one that failed, and gives each its own outcome', async () => {
+  it('runs a write to another entry while one entry is busy', async () => {
     const queue = createEntryWriteQueue();
-    const failed = queue.run(model('churn'), async () => {
-      throw new Error('MLflow refused it');
-    });
-    const next = queue.run(model('churn'), async () => 'stored');
+    const order: string[] = [];
+    const busy = heldWrite('churn', order);
+    const running = queue.run(model('churn'), busy.write, aClient().options);
+    await expect(queue.run(model('fraud'), async () => 'fraud stored', aClient().options)).resolves.toBe(
+      'fraud stored',
+    );
+    expect(order).toEqual(['churn starts']);
+    busy.release();
+    await running;
+  });
+
+  it('runs the next write to an entry after one that failed, each with its own outcome', async () => {
+    const queue = createEntryWriteQueue();
+    const failed = queue.run(
+      model('churn'),
+      async () => {
+        throw new Error('MLflow refused it');
+      },
+      aClient().options,
+    );
+    const next = queue.run(model('churn'), async () => 'stored', aClient().options);
     await expect(failed).rejects.toThrow('MLflow refused it');
     await expect(next).resolves.toBe('stored');
-    expect(queue.size()).toBe(0);
   });
 
-  it('runs a write that names no entry (a create) without waiting for anything', async () => {
+  it('drops a waiting write whose client went away: it never runs, and the writes after it keep their order', async () => {
     const queue = createEntryWriteQueue();
-    const held = Promise.withResolvers<void>();
-    const blocking = queue.run(model('churn'), () => held.promise);
-    await expect(queue.run(undefined, async () => 'created')).resolves.toBe('created');
-    held.resolve();
-    await blocking;
+    const order: string[] = [];
+    const first = heldWrite('first', order);
+    const abandoned = heldWrite('abandoned', order);
+    const last = heldWrite('last', order);
+    const leaving = aClient();
+    const running = queue.run(model('churn'), first.write, aClient().options);
+    const dropped = queue.run(model('churn'), abandoned.write, leaving.options);
+    const after = queue.run(model('churn'), last.write, aClient().options);
+    leaving.client.abort();
+    await expect(dropped).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(order).toEqual(['first starts']);
+    first.release();
+    last.release();
+    await Promise.all([running, after]);
+    expect(order).toEqual(['first starts', 'first ends', 'last starts', 'last ends']);
+  });
+
+  it('refuses a write whose client had gone before it queued, without running it', async () => {
+    const queue = createEntryWriteQueue();
+    const order: string[] = [];
+    const first = heldWrite('first', order);
+    const running = queue.run(model('churn'), first.write, aClient().options);
+    const gone = aClient();
+    gone.client.abort();
+    await expect(queue.run(model('churn'), async () => order.push('ran'), gone.options)).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+    });
+    first.release();
+    await running;
+    expect(order).toEqual(['first starts', 'first ends']);
+  });
+
+  it('refuses a write that waited MLFLOW_REQUEST_TIMEOUT for its entry with 503 MLFLOW_SATURATED, without running it', async () => {
+    vi.useFakeTimers();
+    const queue = createEntryWriteQueue();
+    const order: string[] = [];
+    const first = heldWrite('first', order);
+    const running = queue.run(model('churn'), first.write, aClient().options);
+    const waiting = queue.run(model('churn'), async () => order.push('ran'), aClient().options);
+    const refused = expect(waiting).rejects.toMatchObject({ code: 'MLFLOW_SATURATED', status: 503 });
+    await vi.advanceTimersByTimeAsync(WAIT_MS - 1);
+    expect(order).toEqual(['first starts']);
+    await vi.advanceTimersByTimeAsync(1);
+    await refused;
+    first.release();
+    await running;
+    expect(order).toEqual(['first starts', 'first ends']);
+  });
+
+  it('runs a write that names no entry (a create) at once, whatever is busy', async () => {
+    const queue = createEntryWriteQueue();
+    const busy = heldWrite('churn', []);
+    const running = queue.run(model('churn'), busy.write, aClient().options);
+    await expect(queue.run(undefined, async () => 'created', aClient().options)).resolves.toBe('created');
+    busy.release();
+    await running;
   });
 });

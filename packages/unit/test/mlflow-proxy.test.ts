@@ -394,6 +394,9 @@ describe('MLflow pass-through', () => {
       expect(mlflow.forwarded()).toEqual([]);
     });
 
+    /** Turns of the event loop MLflow takes to store a tag: enough for the other writes to read the entry first. */
+    const EVENT_LOOP_TURNS_BEFORE_STORING = 20;
+
     it('lets through only what fits of several tags written to one version at once, the others answered 400', async () => {
       const { app, mlflow } = buildTestApp({ env: BUDGET });
       const stored: { key: string; value: string }[] = [];
@@ -403,7 +406,7 @@ describe('MLflow pass-through', () => {
       const relay = mlflow.forward;
       mlflow.forward = async (request) => {
         const answer = await relay(request);
-        for (let turn = 0; turn < 20; turn += 1) await new Promise(setImmediate);
+        for (let turn = 0; turn < EVENT_LOOP_TURNS_BEFORE_STORING; turn += 1) await new Promise(setImmediate);
         const { key, value } = JSON.parse(Buffer.from(request.body ?? new Uint8Array()).toString('utf8'));
         stored.push({ key, value });
         return answer;

@@ -4,10 +4,11 @@ import { z } from 'zod';
 import { createApiKeyHook } from '../auth.js';
 import { relayedErrorResponses } from '../contract/common.js';
 import { API_KEY_SECURITY, MLFLOW_PROXY_PREFIX } from '../contract/routes.js';
+import { createEntryWriteQueue } from '../entry-write-queue.js';
 import { createErrorHandler } from '../error-handling.js';
 import { ServiceError } from '../errors.js';
 import { FORWARDED_REQUEST_HEADERS, type ForwardedResponse, type MlflowClient } from '../mlflow-client.js';
-import { createEntryWriteQueue, enforceEntryBudget } from '../mlflow-entry-budget.js';
+import { enforceEntryBudget } from '../mlflow-entry-budget.js';
 import { decideProxyRequest, PROXY_METHODS, type ProxyRefusal, routeProxyRequest } from '../mlflow-proxy-policy.js';
 
 export { MLFLOW_PROXY_PREFIX };
@@ -137,10 +138,17 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
     }
     const calls = gateway.forClient(request.registryClient);
     const { entryWrite } = decision;
-    const response = await entryWrites.run(entryWrite?.entry, async () => {
-      if (entryWrite) await enforceEntryBudget(calls, entryWrite, config.mlflow.maxEntryBytes);
-      return decision.artifact ? calls.relayStream(forward) : calls.relay(forward);
-    });
+    // A write waiting for its entry leaves the queue when its client goes (its body slot is freed then).
+    const clientGone = new AbortController();
+    reply.raw.once('close', () => clientGone.abort());
+    const response = await entryWrites.run(
+      entryWrite?.entry,
+      async () => {
+        if (entryWrite) await enforceEntryBudget(calls, entryWrite, config.mlflow.maxEntryBytes);
+        return decision.artifact ? calls.relayStream(forward) : calls.relay(forward);
+      },
+      { signal: clientGone.signal, maxWaitMs: config.mlflow.requestTimeoutMs },
+    );
     if (response.status >= 500) {
       const masked = await withoutServerDetails(request, response);
       return reply.status(response.status).headers(masked.headers).send(masked.body);
