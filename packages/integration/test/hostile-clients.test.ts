@@ -17,10 +17,12 @@ import {
   freePort,
   localProviders,
   type MlflowHandle,
+  proxyOnLoopback,
   type RecordingListener,
   requiredProviders,
   startMlflowWith,
   startRecordingListener,
+  startToxiproxy,
   waitFor,
 } from '@registry/testkit';
 import { describeOnProvider } from '@registry/testkit/suites';
@@ -524,6 +526,51 @@ for (const local of localProviders()) {
         ]);
         const { model_version } = await readFromMlflow(`/api/2.0/mlflow/model-versions/get?name=${name}&version=1`);
         expect((model_version as { tags: unknown[] }).tags, 'what MLflow holds').toHaveLength(4);
+        await expectBreakerUntouched(service);
+      });
+
+      it('drops a write that waits for its entry once its client goes, and runs the writes after it', async () => {
+        const name = 'entry-queue-gone';
+        await createModelInMlflow(mlflow.url, name);
+        // MLflow answers 500 ms late through a real Toxiproxy, so the first write holds the entry for a second.
+        await using toxiproxy = await startToxiproxy();
+        const { proxy, address } = await proxyOnLoopback(toxiproxy, 'slow-mlflow', new URL(mlflow.url).host);
+        await proxy.addToxic({
+          name: 'slow',
+          type: 'latency',
+          stream: 'downstream',
+          toxicity: 1,
+          attributes: { latency: 500, jitter: 0 },
+        });
+        await using service = await startListeningService({
+          ...serviceEnv(),
+          ...realMlflowEnv(`http://${address}`),
+        });
+        const setTag = '/mlflow/api/2.0/mlflow/registered-models/set-tag';
+        const bodiesInProgress = async () =>
+          readMetrics((await service.request.get('/metrics')).text).value(METRICS.bodiesInProgress);
+        const untilBodies = (count: number, what: string) =>
+          waitFor(async () => (await bodiesInProgress()) === count, { timeoutMs: 10_000, intervalMs: 20, what });
+
+        const first = service.request.post(setTag).send({ name, ...tag('first') });
+        const firstDone = first.then((response) => response.status);
+        await untilBodies(1, 'the first write to hold the entry');
+        // The second write, sent whole over a socket that its client then closes while it waits.
+        const body = JSON.stringify({ name, ...tag('abandoned') });
+        const abandoned = connect(Number(new URL(service.url).port), '127.0.0.1');
+        abandoned.on('error', () => {});
+        abandoned.write(
+          `POST ${setTag} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        await untilBodies(2, 'the second write to wait for the entry');
+        abandoned.destroy();
+        const last = await service.request.post(setTag).send({ name, ...tag('last') });
+        expect(last.status, 'the write after the abandoned one').toBe(200);
+        expect(await firstDone, 'the first write').toBe(200);
+
+        const { registered_model } = await readFromMlflow(`/api/2.0/mlflow/registered-models/get?name=${name}`);
+        const stored = (registered_model as { tags?: { key: string }[] }).tags?.map((held) => held.key).sort();
+        expect(stored, 'the abandoned write never reached MLflow').toEqual(['first', 'last']);
         await expectBreakerUntouched(service);
       });
 
