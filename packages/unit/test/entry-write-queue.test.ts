@@ -88,7 +88,10 @@ describe('createEntryWriteQueue', () => {
     const dropped = queue.run(model('churn'), abandoned.write, leaving.options);
     const after = queue.run(model('churn'), last.write, aClient().options);
     leaving.client.abort();
-    await expect(dropped).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(dropped).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringContaining('closed its connection while its write waited'),
+    });
     expect(order).toEqual(['first starts']);
     first.release();
     last.release();
@@ -118,7 +121,11 @@ describe('createEntryWriteQueue', () => {
     const first = heldWrite('first', order);
     const running = queue.run(model('churn'), first.write, aClient().options);
     const waiting = queue.run(model('churn'), async () => order.push('ran'), aClient().options);
-    const refused = expect(waiting).rejects.toMatchObject({ code: 'MLFLOW_SATURATED', status: 503 });
+    const refused = expect(waiting).rejects.toMatchObject({
+      code: 'MLFLOW_SATURATED',
+      status: 503,
+      message: expect.stringContaining(`busy for ${WAIT_MS} ms (MLFLOW_REQUEST_TIMEOUT)`),
+    });
     await vi.advanceTimersByTimeAsync(WAIT_MS - 1);
     expect(order).toEqual(['first starts']);
     await vi.advanceTimersByTimeAsync(1);
@@ -126,6 +133,63 @@ describe('createEntryWriteQueue', () => {
     first.release();
     await running;
     expect(order).toEqual(['first starts', 'first ends']);
+  });
+
+  it("keeps the places of the writes after one that left or got its turn, when that write's client or wait bound ends later", async () => {
+    vi.useFakeTimers();
+    const queue = createEntryWriteQueue();
+    const order: string[] = [];
+    const first = heldWrite('first', order);
+    const second = heldWrite('second', order);
+    const last = heldWrite('last', order);
+    const leaving = aClient();
+    const running = aClient();
+    const runs = [
+      queue.run(model('churn'), first.write, aClient().options),
+      queue.run(model('churn'), async () => order.push('left, yet ran'), leaving.options).catch(() => 'left'),
+      queue.run(model('churn'), second.write, running.options),
+    ];
+    leaving.client.abort();
+    await vi.advanceTimersByTimeAsync(100);
+    first.release();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(order).toEqual(['first starts', 'first ends', 'second starts']);
+    // The second write has its turn; the last one queues behind it, and the second's client goes.
+    const lastRun = queue.run(model('churn'), last.write, aClient().options);
+    running.client.abort();
+    // The wait bounds of the two writes that no longer wait (queued at 0) pass; the last one's (200) does not.
+    await vi.advanceTimersByTimeAsync(WAIT_MS - 150);
+    second.release();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(order).toEqual(['first starts', 'first ends', 'second starts', 'second ends', 'last starts']);
+    last.release();
+    await expect(Promise.all([...runs, lastRun])).resolves.toEqual(['first', 'left', 'second', 'last']);
+  });
+
+  it('keeps the places of the writes after one refused at its wait bound, when its client goes after the refusal', async () => {
+    vi.useFakeTimers();
+    const queue = createEntryWriteQueue();
+    const order: string[] = [];
+    const first = heldWrite('first', order);
+    const last = heldWrite('last', order);
+    const refusedClient = aClient();
+    const running = queue.run(model('churn'), first.write, aClient().options);
+    const refused = expect(
+      queue.run(model('churn'), async () => order.push('ran'), refusedClient.options),
+    ).rejects.toMatchObject({
+      code: 'MLFLOW_SATURATED',
+    });
+    await vi.advanceTimersByTimeAsync(100);
+    const lastRun = queue.run(model('churn'), last.write, aClient().options);
+    await vi.advanceTimersByTimeAsync(WAIT_MS - 100);
+    await refused;
+    // The refused client reads its 503 and closes its connection.
+    refusedClient.client.abort();
+    first.release();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(order).toEqual(['first starts', 'first ends', 'last starts']);
+    last.release();
+    await expect(Promise.all([running, lastRun])).resolves.toEqual(['first', 'last']);
   });
 
   it('runs a write that names no entry (a create) at once, whatever is busy', async () => {
