@@ -37,10 +37,13 @@ export function createEntryWriteQueue(): EntryWriteQueue {
 
   const waitTurn = (waiting: (() => void)[], options: EntryWriteOptions) =>
     new Promise<void>((resolve, reject) => {
-      const leave = (error: ServiceError) => {
-        waiting.splice(waiting.indexOf(turn), 1);
+      const stopWaiting = () => {
         clearTimeout(timer);
         options.signal.removeEventListener('abort', gone);
+      };
+      const leave = (error: ServiceError) => {
+        waiting.splice(waiting.indexOf(turn), 1);
+        stopWaiting();
         reject(error);
       };
       const gone = () =>
@@ -50,8 +53,7 @@ export function createEntryWriteQueue(): EntryWriteQueue {
           }),
         );
       const turn = () => {
-        clearTimeout(timer);
-        options.signal.removeEventListener('abort', gone);
+        stopWaiting();
         resolve();
       };
       const timer = setTimeout(

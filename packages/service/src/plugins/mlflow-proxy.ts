@@ -63,6 +63,13 @@ async function withoutServerDetails(request: FastifyRequest, response: Forwarded
   };
 }
 
+/** A signal that aborts when the client's connection closes (or once the answer has been sent). */
+function closedSignal(reply: FastifyReply): AbortSignal {
+  const closed = new AbortController();
+  reply.raw.once('close', () => closed.abort());
+  return closed.signal;
+}
+
 /** The catalogue error for a refusal of `decideProxyRequest` (a 405 names the methods allowed). */
 function refusalError(decision: ProxyRefusal): ServiceError {
   const headers: Record<string, string> =
@@ -138,17 +145,19 @@ export async function mlflowProxyRoutes(app: FastifyInstance): Promise<void> {
     }
     const calls = gateway.forClient(request.registryClient);
     const { entryWrite } = decision;
-    // A write waiting for its entry leaves the queue when its client goes (its body slot is freed then).
-    const clientGone = new AbortController();
-    reply.raw.once('close', () => clientGone.abort());
-    const response = await entryWrites.run(
-      entryWrite?.entry,
-      async () => {
-        if (entryWrite) await enforceEntryBudget(calls, entryWrite, config.mlflow.maxEntryBytes);
-        return decision.artifact ? calls.relayStream(forward) : calls.relay(forward);
-      },
-      { signal: clientGone.signal, maxWaitMs: config.mlflow.requestTimeoutMs },
-    );
+    const relayed = () => (decision.artifact ? calls.relayStream(forward) : calls.relay(forward));
+    const response =
+      entryWrite === undefined
+        ? await relayed()
+        : await entryWrites.run(
+            entryWrite.entry,
+            async () => {
+              await enforceEntryBudget(calls, entryWrite, config.mlflow.maxEntryBytes);
+              return relayed();
+            },
+            // A write waiting for its entry leaves the queue when its client goes (its body slot is freed then).
+            { signal: closedSignal(reply), maxWaitMs: config.mlflow.requestTimeoutMs },
+          );
     if (response.status >= 500) {
       const masked = await withoutServerDetails(request, response);
       return reply.status(response.status).headers(masked.headers).send(masked.body);
