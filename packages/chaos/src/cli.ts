@@ -70,11 +70,7 @@ const USAGE = `usage: npm run chaos -- [--provider process|containers|external] 
   --time-scale  load-balancer time compression (default ${DEFAULT_TIME_SCALE}: 30 s intervals become 1.5 s)
   --replicas    service replicas behind HAProxy, 1 to ${MAX_REPLICAS} (default ${DEFAULT_REPLICAS}; process and containers)
   --control     a negative control, whose hypotheses must FAIL (exit 0 when they all do, 1 otherwise):
-                no-breaker: the breaker-dependent experiments against a service whose breaker cannot open
-                (MLFLOW_CB_FAILURE_THRESHOLD=1000000); lb-dependency-check: MLflow down, and a rolling
-                deployment while MLflow is down, with HAProxy checking /health/mlflow, which must mark the
-                backends DOWN; lb-no-retries: a replica killed with HAProxy neither retrying nor
-                redispatching, which must fail reads`;
+${CONTROLS.map((name) => `                ${name}: ${controlPlan(name).description}; must fail "${controlPlan(name).mustFail}"`).join('\n')}`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);

@@ -1,4 +1,5 @@
 import { ROUTES } from '@registry/service/client';
+import { ABUSE_EXPERIMENTS, type AbuseExperiment } from './abuse/experiments.js';
 import { EXPERIMENTS, type Experiment } from './experiments.js';
 import { FLEET_EXPERIMENTS, type FleetExperiment } from './fleet-experiments.js';
 import { FIXED_HEALTH_CHECK, type HealthCheckSettings } from './health-checks.js';
@@ -9,7 +10,14 @@ import { CHAOS_SERVICE_ENV, type ReportedBreakerSettings } from './settings.js';
  * Negative controls: runs against a deliberately broken set-up whose hypotheses must FAIL. A suite whose
  * controls fail is evidence that its passing runs mean something.
  */
-export const CONTROLS = ['no-breaker', 'lb-dependency-check', 'lb-no-retries', 'no-cache', 'no-probe'] as const;
+export const CONTROLS = [
+  'no-breaker',
+  'lb-dependency-check',
+  'lb-no-retries',
+  'no-cache',
+  'no-probe',
+  'unbounded-cache',
+] as const;
 export type Control = (typeof CONTROLS)[number];
 
 /** How a control breaks the set-up, what it runs, and which hypothesis must fail in every experiment. */
@@ -26,7 +34,12 @@ export interface ControlPlan {
   readonly loadBalancerRetries?: boolean;
   readonly experiments: readonly Experiment[];
   readonly fleetExperiments: readonly FleetExperiment[];
-  /** The check (by name prefix) that must fail in every experiment of the control, of either class. */
+  /**
+   * Abuse experiments of the control (default none). Their bounds come from the ordinary settings
+   * (`CHAOS_SERVICE_ENV`), not from the control's `serviceEnv`.
+   */
+  readonly abuseExperiments?: readonly AbuseExperiment[];
+  /** The check (by name prefix) that must fail in every experiment of the control, of any class. */
   readonly mustFail: string;
 }
 
@@ -58,6 +71,22 @@ export function controlPlan(control: Control): ControlPlan {
       experiments: faults('mlflow-down'),
       fleetExperiments: [],
       mustFail: 'cached reads served stale while open',
+    };
+  }
+  if (control === 'unbounded-cache') {
+    return {
+      control,
+      description:
+        'hostile searches against a service whose last-known-good cache keeps every answer, as before issue 10 (CACHE_MAX_BYTES 4 GiB, CACHE_MAX_ENTRIES 1,000,000, CACHE_MAX_ENTRY_BYTES 16 MiB)',
+      serviceEnv: {
+        CACHE_MAX_BYTES: String(2 ** 32),
+        CACHE_MAX_ENTRIES: '1000000',
+        CACHE_MAX_ENTRY_BYTES: String(2 ** 24),
+      },
+      experiments: [],
+      fleetExperiments: [],
+      abuseExperiments: ABUSE_EXPERIMENTS.filter((experiment) => experiment.id === 'abuse-cache-memory'),
+      mustFail: 'resident memory stays under the stated bound',
     };
   }
   if (control === 'no-probe') {
@@ -107,7 +136,7 @@ export interface ControlVerdict {
   readonly summary: string;
 }
 
-/** Judges a control run from its results (fault and fleet experiments alike). */
+/** Judges a control run from its results (fault, fleet and abuse experiments alike). */
 export function judgeControl(
   plan: ControlPlan,
   results: readonly Pick<ExperimentResult, 'id' | 'passed' | 'checks'>[],

@@ -228,7 +228,7 @@ export interface SuiteOptions {
   readonly onAbuseResult?: (result: AbuseResult) => void;
   readonly onFleetResult?: (result: FleetResult) => void;
   /**
-   * A negative control: its experiments (and no abuse class) against a service started with its settings;
+   * A negative control: its experiments (of any class) against a service started with its settings;
    * the report's verdict is whether the control held.
    */
   readonly control?: ControlPlan;
@@ -251,7 +251,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const skipped: SkippedExperiment[] = [];
   const control = options.control;
   const experiments = control?.experiments ?? options.experiments ?? EXPERIMENTS;
-  const abuseExperiments = control ? [] : (options.abuseExperiments ?? ABUSE_EXPERIMENTS);
+  const abuseExperiments = control ? (control.abuseExperiments ?? []) : (options.abuseExperiments ?? ABUSE_EXPERIMENTS);
   const fleetExperiments = control ? control.fleetExperiments : (options.fleetExperiments ?? FLEET_EXPERIMENTS);
   const fleet: FleetResult[] = [];
   const placements: Placement[] = [];
@@ -342,8 +342,11 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     ),
   ];
   // Read only when abuse experiments run: a fault-only run needs none of their settings.
+  // A control judges its service by the ordinary settings' bounds, not by those it broke.
   const abuseLimits =
-    abuseExperiments.length > 0 ? readAbuseLimits(options.serviceEnv ?? CHAOS_SERVICE_ENV) : undefined;
+    abuseExperiments.length > 0
+      ? readAbuseLimits(control ? CHAOS_SERVICE_ENV : (options.serviceEnv ?? CHAOS_SERVICE_ENV))
+      : undefined;
   /**
    * Abuse experiments (those that run `alone`, or the others), one after the other, on the stack (its
    * MLflow proxy's neighbours are watched).
@@ -451,7 +454,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const ran = results.filter((result): result is ExperimentResult => result !== undefined);
   const fleetRan = fleet.filter((result): result is FleetResult => result !== undefined);
   const abuseRan = abuse.filter((result): result is AbuseResult => result !== undefined);
-  const verdict = control ? judgeControl(control, [...ran, ...fleetRan]) : undefined;
+  const verdict = control ? judgeControl(control, [...ran, ...fleetRan, ...abuseRan]) : undefined;
   return {
     provider: stack.provider,
     versions,

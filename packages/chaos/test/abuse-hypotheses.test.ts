@@ -7,7 +7,9 @@ import {
   type AttackSample,
   admissionCap,
   CHAOS_SERVICE_ENV,
+  controlPlan,
   deriveBounds,
+  judgeControl,
   LIVE_P99_MS,
   neighbourPorts,
   readAbuseLimits,
@@ -181,5 +183,31 @@ describe('startRecordingListener', () => {
     socket.destroy();
     expect(listener.bound).toEqual([`127.0.0.1:${port}`]);
     expect(connection).toMatchObject({ port, firstBytes: expect.stringContaining('GET /stolen HTTP/1.1') });
+  });
+});
+
+describe('the unbounded-cache control', () => {
+  const plan = controlPlan('unbounded-cache');
+  const result = (memoryHeld: boolean) => ({
+    id: 'abuse-cache-memory',
+    passed: memoryHeld,
+    checks: [
+      { name: 'the breaker stays closed: no client can open it', passed: true, detail: '' },
+      { name: `${plan.mustFail} (before + 384 MB)`, passed: memoryHeld, detail: '' },
+    ],
+  });
+
+  it('runs the cache fill, alone, on a service whose cache bounds are far above the bounded limits', () => {
+    expect(plan.abuseExperiments?.map((experiment) => experiment.id)).toEqual(['abuse-cache-memory']);
+    expect([...plan.experiments, ...plan.fleetExperiments]).toEqual([]);
+    const ordinary = readAbuseLimits(CHAOS_SERVICE_ENV);
+    const broken = readAbuseLimits({ ...CHAOS_SERVICE_ENV, ...plan.serviceEnv });
+    expect(broken.cacheMaxBytes).toBeGreaterThan(480 * 1024 * 1024);
+    expect(broken.cacheMaxBytes).toBeGreaterThan(ordinary.cacheMaxBytes * 100);
+  });
+
+  it('holds when the cache fill fails its memory bound, and not when the bound held', () => {
+    expect(judgeControl(plan, [result(false)])).toMatchObject({ held: true, escaped: [] });
+    expect(judgeControl(plan, [result(true)])).toMatchObject({ held: false, escaped: ['abuse-cache-memory'] });
   });
 });

@@ -213,8 +213,8 @@ if (controlProvider) {
           });
           writeReports(report, `${workspaceRoot()}/reports/chaos-test-control-${control}`);
           process.stdout.write(`${report.control?.summary}\n`);
-          expect([...report.results, ...report.fleet].map((result) => result.id)).toEqual(
-            [...plan.experiments, ...plan.fleetExperiments].map((e) => e.id),
+          expect([...report.results, ...report.fleet, ...report.abuse].map((result) => result.id)).toEqual(
+            [...plan.experiments, ...plan.fleetExperiments, ...(plan.abuseExperiments ?? [])].map((e) => e.id),
           );
           expect(report.control).toMatchObject({ held: true, escaped: [] });
         } finally {

@@ -332,8 +332,8 @@ const cacheMemory = defineAbuse<void>({
   attack: 'cache fill (0.8 MB answers)',
   breaker: 'stays-closed',
   requires: ['localMlflowAddress'],
-  // The cache's share and the churn of large answers: bounded, however many searches; the pre-fix service
-  // kept every answer (0.8 MB per distinct search, 384 MB for 480) and passes this bound.
+  // The cache's share and the churn of large answers: bounded, however many searches; a cache that keeps
+  // every answer (0.8 MB per distinct search, 384 MB for 480) passes this bound (control unbounded-cache).
   rssAllowanceMb: (limits) => cacheRssAllowanceMb(limits) + LARGE_ANSWER_CHURN_MB,
   prepare: (context) => seedLargeModel(context.mlflowUrl),
   async run(context) {

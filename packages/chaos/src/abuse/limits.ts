@@ -46,8 +46,8 @@ export const CUT_SLACK_MS = 2_000;
  * cache-fill experiment with one 1 MB description per answer (SQLite) grew RSS by 190-212 MB in four runs.
  * On PostgreSQL, which holds MLflow's descriptions to 5,000 characters, each 0.8 MB answer is 160 models:
  * more objects to parse and validate, and RSS grew by 274-300 MB in five runs (2026-11-29), cache included.
- * The service before issue 10 kept every answer (480 x 0.8 MB, before any parsing overhead) and passes
- * this bound plus the cache's share.
+ * A cache that keeps every answer, as before issue 10, grows past this bound plus the cache's share: the
+ * negative control `unbounded-cache` grew RSS by 493-537 MB against 384 MB (2026-11-30).
  */
 export const LARGE_ANSWER_CHURN_MB = 256;
 
