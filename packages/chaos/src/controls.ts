@@ -35,10 +35,15 @@ export interface ControlPlan {
   readonly experiments: readonly Experiment[];
   readonly fleetExperiments: readonly FleetExperiment[];
   /**
-   * Abuse experiments of the control (default none). Their bounds come from the ordinary settings
-   * (`CHAOS_SERVICE_ENV`), not from the control's `serviceEnv`.
+   * Abuse experiments of the control. Their limits come from the ordinary settings (`CHAOS_SERVICE_ENV`),
+   * never from the control's `serviceEnv`.
    */
-  readonly abuseExperiments?: readonly AbuseExperiment[];
+  readonly abuseExperiments: readonly AbuseExperiment[];
+  /**
+   * Checks (by name prefix) that must still pass in every experiment that has them: the run itself worked,
+   * so the targeted failure is the broken set-up's and not, say, a service that stopped answering.
+   */
+  readonly mustHold?: readonly string[];
   /** The check (by name prefix) that must fail in every experiment of the control, of any class. */
   readonly mustFail: string;
 }
@@ -60,6 +65,7 @@ export function controlPlan(control: Control): ControlPlan {
       boundsSettings: { failure_threshold: Number(CHAOS_SERVICE_ENV.MLFLOW_CB_FAILURE_THRESHOLD) },
       experiments: EXPERIMENTS.filter((experiment) => experiment.expectation === 'trips'),
       fleetExperiments: [],
+      abuseExperiments: [],
       mustFail: 'every replica breaker opens within the bound',
     };
   }
@@ -70,23 +76,31 @@ export function controlPlan(control: Control): ControlPlan {
       serviceEnv: { CACHE_MAX_ENTRIES: '0' },
       experiments: faults('mlflow-down'),
       fleetExperiments: [],
+      abuseExperiments: [],
       mustFail: 'cached reads served stale while open',
     };
   }
   if (control === 'unbounded-cache') {
+    const serviceEnv = {
+      CACHE_MAX_BYTES: String(2 ** 32),
+      CACHE_MAX_ENTRIES: '1000000',
+      CACHE_MAX_ENTRY_BYTES: String(2 ** 24),
+    };
     return {
       control,
-      description:
-        'hostile searches against a service whose last-known-good cache keeps every answer, as before issue 10 (CACHE_MAX_BYTES 4 GiB, CACHE_MAX_ENTRIES 1,000,000, CACHE_MAX_ENTRY_BYTES 16 MiB)',
-      serviceEnv: {
-        CACHE_MAX_BYTES: String(2 ** 32),
-        CACHE_MAX_ENTRIES: '1000000',
-        CACHE_MAX_ENTRY_BYTES: String(2 ** 24),
-      },
+      description: `hostile searches against a service whose last-known-good cache keeps every answer, as before issue 10 (${Object.entries(
+        serviceEnv,
+      )
+        .map(([name, value]) => `${name}=${value}`)
+        .join(', ')})`,
+      serviceEnv,
       experiments: [],
       fleetExperiments: [],
       abuseExperiments: ABUSE_EXPERIMENTS.filter((experiment) => experiment.id === 'abuse-cache-memory'),
       mustFail: 'resident memory stays under the stated bound',
+      // Memory readings come from the replica's own liveness answers: a replica that crashed or stopped
+      // answering would fail the bound for another reason.
+      mustHold: ['no crash and no unhandled rejection', 'every hostile request gets the answer the contract gives it'],
     };
   }
   if (control === 'no-probe') {
@@ -102,6 +116,7 @@ export function controlPlan(control: Control): ControlPlan {
       // that closes the breaker with no user traffic and no probe.
       experiments: faults('reset-peer'),
       fleetExperiments: [],
+      abuseExperiments: [],
       mustFail: 'every replica breaker closes by itself with no user traffic',
     };
   }
@@ -113,6 +128,7 @@ export function controlPlan(control: Control): ControlPlan {
       loadBalancerRetries: false,
       experiments: [],
       fleetExperiments: fleet('replica-loss'),
+      abuseExperiments: [],
       mustFail: 'no MLflow-bound read failed',
     };
   }
@@ -123,11 +139,15 @@ export function controlPlan(control: Control): ControlPlan {
     loadBalancerCheck: { ...FIXED_HEALTH_CHECK, name: 'dependency-path', path: ROUTES.mlflowHealth.url },
     experiments: faults('mlflow-down'),
     fleetExperiments: fleet('rolling-deployment-mlflow-down'),
+    abuseExperiments: [],
     mustFail: 'HAProxy never marks a backend DOWN',
   };
 }
 
-/** The verdict of a control run: it holds when every experiment failed, on the hypothesis it targets. */
+/**
+ * The verdict of a control run: it holds when every experiment failed, on the hypothesis it targets, and
+ * passed the checks it must still pass.
+ */
 export interface ControlVerdict {
   readonly control: Control;
   readonly held: boolean;
@@ -144,7 +164,11 @@ export function judgeControl(
   const escaped = results
     .filter(
       (result) =>
-        result.passed || !result.checks.some((check) => check.name.startsWith(plan.mustFail) && !check.passed),
+        result.passed ||
+        !result.checks.some((check) => check.name.startsWith(plan.mustFail) && !check.passed) ||
+        result.checks.some(
+          (check) => (plan.mustHold ?? []).some((name) => check.name.startsWith(name)) && !check.passed,
+        ),
     )
     .map((result) => result.id);
   const held = results.length > 0 && escaped.length === 0;

@@ -50,7 +50,10 @@ export interface SuiteReport {
   readonly settings: ReportedBreakerSettings;
   readonly bounds: Bounds;
   readonly results: readonly ExperimentResult[];
-  /** The abuse class's limits (from the service's settings) and results. */
+  /**
+   * The abuse class's limits and results. The limits are those the hypotheses were judged by: the service's
+   * settings, or on a control run the ordinary ones (`CHAOS_SERVICE_ENV`), whatever the control started it with.
+   */
   readonly abuseLimits?: AbuseLimits;
   readonly abuse: readonly AbuseResult[];
   /** The fleet class: replicas killed and replaced, rolling deployments. */
@@ -207,7 +210,10 @@ export interface SuiteOptions {
   readonly abuseExperiments?: readonly AbuseExperiment[];
   /** Fleet experiments (default: all of `FLEET_EXPERIMENTS`). */
   readonly fleetExperiments?: readonly FleetExperiment[];
-  /** The environment the service was started with, for the abuse limits (default `CHAOS_SERVICE_ENV`). */
+  /**
+   * The environment the service was started with, for the abuse limits (default `CHAOS_SERVICE_ENV`); not
+   * read on a control run, whose limits are always the ordinary ones.
+   */
   readonly serviceEnv?: Readonly<Record<string, string | undefined>>;
   readonly timeScale?: number;
   /**
@@ -251,7 +257,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   const skipped: SkippedExperiment[] = [];
   const control = options.control;
   const experiments = control?.experiments ?? options.experiments ?? EXPERIMENTS;
-  const abuseExperiments = control ? (control.abuseExperiments ?? []) : (options.abuseExperiments ?? ABUSE_EXPERIMENTS);
+  const abuseExperiments = control ? control.abuseExperiments : (options.abuseExperiments ?? ABUSE_EXPERIMENTS);
   const fleetExperiments = control ? control.fleetExperiments : (options.fleetExperiments ?? FLEET_EXPERIMENTS);
   const fleet: FleetResult[] = [];
   const placements: Placement[] = [];

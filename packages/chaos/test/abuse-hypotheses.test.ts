@@ -1,75 +1,17 @@
 import { connect } from 'node:net';
-import { ERRORS } from '@registry/service';
 import { freePort, startRecordingListener, waitFor } from '@registry/testkit';
 import { describe, expect, it } from 'vitest';
 import {
-  type AbuseObservation,
   type AttackSample,
   admissionCap,
   CHAOS_SERVICE_ENV,
-  controlPlan,
-  deriveBounds,
-  judgeControl,
   LIVE_P99_MS,
   neighbourPorts,
   readAbuseLimits,
   SHARED_HYPOTHESES,
 } from '../src/index.js';
 
-// A catalogue code that every version of the service has, and its status.
-const KNOWN_CODE = 'NOT_FOUND';
-const KNOWN_STATUS = ERRORS[KNOWN_CODE].status;
-
-function observation(overrides: Partial<AbuseObservation> = {}): AbuseObservation {
-  const settings = {
-    failure_threshold: 3,
-    recovery_timeout_seconds: 2,
-    max_recovery_attempts: 2,
-    backoff_multiplier: 2,
-    max_recovery_timeout_seconds: 4,
-    half_open_successes: 2,
-    request_timeout_seconds: 2,
-    health_probe_interval_seconds: 0.5,
-  };
-  return {
-    breakerExpectation: 'stays-closed',
-    rssAllowanceMb: 96,
-    limits: readAbuseLimits(CHAOS_SERVICE_ENV),
-    bounds: deriveBounds(settings),
-    settings,
-    samples: [
-      {
-        label: 'GET /mlflow/x',
-        expect: { kind: 'refusal', codes: [KNOWN_CODE] },
-        at: 0,
-        latencyMs: 3,
-        status: KNOWN_STATUS,
-        code: KNOWN_CODE,
-        requestId: 'r-1',
-        bodyBytes: 80,
-        truncated: false,
-        gaveUp: false,
-      },
-    ],
-    facts: undefined,
-    live: [{ routeClass: 'live', at: 0, status: 200, latencyMs: 2, rssMb: 100 }],
-    breaker: [{ at: 0, state: 'closed', secondsUntilRetry: 0, tripsTotal: 0 }],
-    before: { state: 'closed', tripsTotal: 0 },
-    after: { state: 'closed', tripsTotal: 0 },
-    baselineRssMb: 100,
-    neighbours: { bound: ['127.0.0.1:5001'], connections: [] },
-    faultRemovedAt: null,
-    recoveredAt: null,
-    crash: { name: 'no crash', passed: true, detail: '0 lines' },
-    ...overrides,
-  };
-}
-
-function judge(column: string, observed: AbuseObservation) {
-  const hypothesis = SHARED_HYPOTHESES.find((h) => h.column === column);
-  if (!hypothesis) throw new Error(`no shared hypothesis in column ${column}`);
-  return hypothesis.judge(observed);
-}
+import { judge, observation } from './support/abuse-observation.js';
 
 describe('SHARED_HYPOTHESES', () => {
   it('all hold for a refusal from the catalogue with a quiet breaker, memory and neighbourhood', () => {
@@ -183,31 +125,5 @@ describe('startRecordingListener', () => {
     socket.destroy();
     expect(listener.bound).toEqual([`127.0.0.1:${port}`]);
     expect(connection).toMatchObject({ port, firstBytes: expect.stringContaining('GET /stolen HTTP/1.1') });
-  });
-});
-
-describe('the unbounded-cache control', () => {
-  const plan = controlPlan('unbounded-cache');
-  const result = (memoryHeld: boolean) => ({
-    id: 'abuse-cache-memory',
-    passed: memoryHeld,
-    checks: [
-      { name: 'the breaker stays closed: no client can open it', passed: true, detail: '' },
-      { name: `${plan.mustFail} (before + 384 MB)`, passed: memoryHeld, detail: '' },
-    ],
-  });
-
-  it('runs the cache fill, alone, on a service whose cache bounds are far above the bounded limits', () => {
-    expect(plan.abuseExperiments?.map((experiment) => experiment.id)).toEqual(['abuse-cache-memory']);
-    expect([...plan.experiments, ...plan.fleetExperiments]).toEqual([]);
-    const ordinary = readAbuseLimits(CHAOS_SERVICE_ENV);
-    const broken = readAbuseLimits({ ...CHAOS_SERVICE_ENV, ...plan.serviceEnv });
-    expect(broken.cacheMaxBytes).toBeGreaterThan(480 * 1024 * 1024);
-    expect(broken.cacheMaxBytes).toBeGreaterThan(ordinary.cacheMaxBytes * 100);
-  });
-
-  it('holds when the cache fill fails its memory bound, and not when the bound held', () => {
-    expect(judgeControl(plan, [result(false)])).toMatchObject({ held: true, escaped: [] });
-    expect(judgeControl(plan, [result(true)])).toMatchObject({ held: false, escaped: ['abuse-cache-memory'] });
   });
 });

@@ -333,7 +333,7 @@ const cacheMemory = defineAbuse<void>({
   breaker: 'stays-closed',
   requires: ['localMlflowAddress'],
   // The cache's share and the churn of large answers: bounded, however many searches; a cache that keeps
-  // every answer (0.8 MB per distinct search, 384 MB for 480) passes this bound (control unbounded-cache).
+  // every answer grows past this bound: 493-537 MB against 384 MB (control unbounded-cache, 2026-11-30).
   rssAllowanceMb: (limits) => cacheRssAllowanceMb(limits) + LARGE_ANSWER_CHURN_MB,
   prepare: (context) => seedLargeModel(context.mlflowUrl),
   async run(context) {
