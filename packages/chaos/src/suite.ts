@@ -310,7 +310,17 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   // experiment uses; the others sit in a proxy of their own and run side by side on lanes.
   const shared = runnable.filter(([, experiment]) => (experiment.requires ?? []).length > 0);
   const laned = runnable.filter(([, experiment]) => (experiment.requires ?? []).length === 0);
+  // Fleet experiments run one at a time, even on lanes: each starts replacement replicas, and two at once
+  // (containers on a created network) starved the shared MLflow for about 2 s, so that MLflow calls timed
+  // out under the fleet's traffic (2 CI runs of 2 on 2026-11-30; 504s and a breaker opened).
+  let fleetTurn: Promise<void> = Promise.resolve();
   const runFleet = async (index: number, experiment: FleetExperiment, on: Stack, label: string) => {
+    const turn = fleetTurn;
+    let done = () => {};
+    fleetTurn = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    await turn;
     const result = await runOn(
       experiments.length + index + 1,
       experiment,
@@ -318,7 +328,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
       label,
       (runOptions) => runFleetExperiment(experiment, runOptions),
       (error) => abortedFleetResult(experiment, error),
-    );
+    ).finally(done);
     fleet[index] = result;
     options.onFleetResult?.(result);
   };
