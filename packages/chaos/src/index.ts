@@ -17,6 +17,7 @@ export {
   RSS_HEADROOM_MB,
   readAbuseLimits,
 } from './abuse/limits.js';
+export { type LiveProbes, startLiveProbes } from './abuse/live-probes.js';
 export { neighbourPorts, watchableMlflowPort } from './abuse/neighbours.js';
 export { formatAbuseChecks, formatAbuseMatrix, renderAbuseHtml } from './abuse/report.js';
 export { type AbuseCheck, type AbuseResult, runAbuseExperiment } from './abuse/runner.js';
@@ -105,5 +106,13 @@ export {
   type SuiteReport,
   seedRegistry,
 } from './suite.js';
-export { type BreakerSample, ROUTE_CLASSES, type RouteClass, type Sample, SEEDED_MODEL } from './traffic.js';
+export {
+  type BreakerSample,
+  DEFAULT_TRAFFIC_LIMITS,
+  ROUTE_CLASSES,
+  type RouteClass,
+  type Sample,
+  SEEDED_MODEL,
+  type TrafficLimits,
+} from './traffic.js';
 export { formatVersions, type RanVersions, readVersions, UNREPORTED } from './versions.js';

@@ -169,7 +169,8 @@ async function send(baseUrl: string, routeClass: RouteClass, timeoutMs: number, 
 /**
  * Sends a request of every route class each tick (health routes only in `health-only` mode) and, unless
  * `pollBreaker` is false (behind a load balancer, where each replica is read directly instead), reads the
- * breaker state from `/health/status`. `apiKeys` go in `X-API-Key`, one request after another in turn (a
+ * breaker state from `/health/status`. `routeClasses` narrows the classes sent (an empty list: the breaker
+ * alone). `apiKeys` go in `X-API-Key`, one request after another in turn (a
  * deployed service with API_KEYS gives each key its own share of the bulkhead). Bounded in time and count;
  * stops by itself at the limits.
  */
@@ -177,7 +178,7 @@ export function startTraffic(
   baseUrl: string,
   limits: TrafficLimits = DEFAULT_TRAFFIC_LIMITS,
   initialMode: TrafficMode = 'full',
-  options: { pollBreaker?: boolean; apiKeys?: readonly string[] } = {},
+  options: { pollBreaker?: boolean; apiKeys?: readonly string[]; routeClasses?: readonly RouteClass[] } = {},
 ): Traffic {
   const samples: Sample[] = [];
   const breakerSamples: BreakerSample[] = [];
@@ -215,7 +216,8 @@ export function startTraffic(
     while (running && Date.now() < deadline && ticks < limits.maxTicks) {
       const started = Date.now();
       ticks += 1;
-      const classes = (mode === 'full' ? ROUTE_CLASSES : ROUTE_CLASSES.filter((c) => !MLFLOW_BOUND.has(c))).filter(
+      const sent = options.routeClasses ?? ROUTE_CLASSES;
+      const classes = (mode === 'full' ? sent : sent.filter((c) => !MLFLOW_BOUND.has(c))).filter(
         (c) => !MLFLOW_BOUND.has(c) || ticks % (c === 'write' ? WRITE_EVERY_TICKS : READ_EVERY_TICKS) === 0,
       );
       for (const routeClass of classes) {

@@ -14,6 +14,7 @@ import type { AttackSample } from './clients.js';
 import type { AbuseExperiment, AttackContext } from './experiments.js';
 import { type AbuseObservation, type BreakerReading, outcomeLabel, SHARED_HYPOTHESES } from './hypotheses.js';
 import type { AbuseLimits } from './limits.js';
+import { startLiveProbes } from './live-probes.js';
 import { neighbourPorts } from './neighbours.js';
 
 /** One hypothesis' verdict in a result: the shared ones carry their matrix column. */
@@ -127,13 +128,17 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
   const baselineRssMb = (await waitForSteadyState(stack, bounds))[0] ?? 0;
   const before = await readBreaker(stack.service.url);
   const neighbours = await startRecordingListener({ ports: context.neighbourPorts, hosts: ['127.0.0.1', '::1'] });
-  const health = startTraffic(stack.service.url, DEFAULT_TRAFFIC_LIMITS, 'health-only');
+  // Liveness is probed from a thread of its own, as a load balancer would from a machine of its own; the
+  // breaker is read from here (its samples' timing is not judged).
+  const probes = startLiveProbes(stack.service.url, DEFAULT_TRAFFIC_LIMITS);
+  const health = startTraffic(stack.service.url, DEFAULT_TRAFFIC_LIMITS, 'health-only', { routeClasses: [] });
 
   const attackStartedAt = Date.now();
   let attackEndedAt = attackStartedAt;
   let faultRemovedAt: number | null = null;
   let recoveredAt: number | null = null;
   let outcome: Awaited<ReturnType<AbuseExperiment['run']>>;
+  let probing: PromiseSettledResult<void> | undefined;
   try {
     try {
       if (experiment.fault) {
@@ -167,20 +172,22 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
     }
     // However short the attack, judge at least one liveness probe (with its RSS reading) taken after it.
     const ended = attackEndedAt;
-    await waitFor(() => health.samples().some((s) => s.routeClass === 'live' && s.at >= ended), {
+    await waitFor(() => probes.samples().some((s) => s.at >= ended), {
       timeoutMs: POST_ATTACK_PROBE_TIMEOUT_MS,
       intervalMs: 20,
       what: 'a liveness probe after the attack',
     }).catch(() => log(`no liveness probe answered within ${POST_ATTACK_PROBE_TIMEOUT_MS} ms of the attack's end`));
   } finally {
     // Every loop and listener stops before an error leaves the experiment.
-    await Promise.allSettled([health.stop(), neighbours.close()]);
+    [probing] = await Promise.allSettled([probes.stop(), health.stop(), neighbours.close()]);
     if (experiment.restore) await experiment.restore(context);
   }
+  // A probe thread that failed leaves liveness unjudged: a fault of the harness, not a verdict.
+  if (probing?.status === 'rejected') throw probing.reason;
 
   const after = await readBreaker(stack.service.url);
   const endedAt = Date.now();
-  const live = health.samples().filter((s) => s.routeClass === 'live' && s.at >= attackStartedAt);
+  const live = probes.samples().filter((s) => s.at >= attackStartedAt);
   const breaker = health.breakerSamples().filter((s) => s.at >= attackStartedAt);
   const rssAllowanceMb = experiment.rssAllowanceMb(options.limits);
   const observation: AbuseObservation = {
