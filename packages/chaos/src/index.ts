@@ -12,8 +12,6 @@ export {
   CACHE_RSS_FACTOR,
   CUT_SLACK_MS,
   cacheRssAllowanceMb,
-  LIVE_MAX_MS,
-  LIVE_P99_MS,
   RSS_HEADROOM_MB,
   readAbuseLimits,
 } from './abuse/limits.js';
@@ -87,6 +85,14 @@ export {
   MAX_REPLICAS,
   SHUTDOWN_DRAIN_DELAY_SECONDS,
 } from './health-checks.js';
+export {
+  judgeLiveness,
+  LIVE_MAX_MS,
+  LIVE_P99_MS,
+  type LivenessVerdict,
+  livenessHypothesis,
+  slowProbesAllowed,
+} from './liveness.js';
 export { formatChecks, formatFleetTable, formatMatrix, renderHtml, writeReports } from './report.js';
 export {
   type CheckResult,

@@ -5,6 +5,7 @@ import {
   type AttackSample,
   admissionCap,
   CHAOS_SERVICE_ENV,
+  LIVE_MAX_MS,
   LIVE_P99_MS,
   neighbourPorts,
   readAbuseLimits,
@@ -51,15 +52,26 @@ describe('SHARED_HYPOTHESES', () => {
     expect(judge('RSS', observation({ live })).passed).toBe(false);
   });
 
-  it('fails the liveness hypothesis on one probe that is not 200, on a p99 above its bound and with no probe at all', () => {
+  it('fails the liveness hypothesis on one probe that is not 200, on more slow probes than 1 % allows and with no probe at all', () => {
     const probe = { routeClass: 'live' as const, at: 0, status: 200, latencyMs: 2, rssMb: 100 };
     expect(judge('liveness', observation({ live: [probe, { ...probe, status: 503 }] })).passed).toBe(false);
-    const slow = Array.from({ length: 10 }, () => ({ ...probe, latencyMs: LIVE_P99_MS + 1 }));
-    expect(judge('liveness', observation({ live: slow }))).toMatchObject({
+    const twoSlow = [
+      ...Array.from({ length: 33 }, () => probe),
+      ...[1, 2].map(() => ({ ...probe, latencyMs: LIVE_P99_MS + 1 })),
+    ];
+    expect(judge('liveness', observation({ live: twoSlow }))).toMatchObject({
       passed: false,
       figure: `p99 ${LIVE_P99_MS + 1} ms`,
     });
     expect(judge('liveness', observation({ live: [] })).passed).toBe(false);
+  });
+
+  it('passes the liveness hypothesis with one slow probe in a short attack, and fails it on one over the hard maximum', () => {
+    const probe = { routeClass: 'live' as const, at: 0, status: 200, latencyMs: 31, rssMb: 100 };
+    const oneStall = [...Array.from({ length: 34 }, () => probe), { ...probe, latencyMs: 528 }];
+    expect(judge('liveness', observation({ live: oneStall })).passed).toBe(true);
+    const oneOverMax = [...Array.from({ length: 34 }, () => probe), { ...probe, latencyMs: LIVE_MAX_MS + 1 }];
+    expect(judge('liveness', observation({ live: oneOverMax })).passed).toBe(false);
   });
 
   it('fails the answers hypothesis when a request gets another answer than its contract gives, or none was sent', () => {

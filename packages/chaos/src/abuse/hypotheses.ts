@@ -1,10 +1,11 @@
 import { ERRORS } from '@registry/service';
 import { percentile, type RecordedConnection } from '@registry/testkit';
+import { judgeLiveness, livenessHypothesis } from '../liveness.js';
 import type { CheckResult } from '../runner.js';
 import type { Bounds, ReportedBreakerSettings } from '../settings.js';
 import type { BreakerSample, Sample } from '../traffic.js';
 import type { AttackSample } from './clients.js';
-import { type AbuseLimits, LIVE_MAX_MS, LIVE_P99_MS } from './limits.js';
+import type { AbuseLimits } from './limits.js';
 
 /** What the breaker must do during an attack. */
 export type BreakerExpectation =
@@ -225,18 +226,11 @@ export const SHARED_HYPOTHESES: readonly SharedHypothesis[] = [
     },
   },
   {
-    name: `liveness stays 200 and fast (p99 <= ${LIVE_P99_MS} ms, max <= ${LIVE_MAX_MS} ms)`,
+    name: livenessHypothesis(),
     column: 'liveness',
     judge(o) {
-      const latencies = o.live.map((s) => s.latencyMs);
-      const failed = o.live.filter((s) => s.status !== 200);
-      const p99 = percentile(latencies, 99);
-      const max = Math.max(0, ...latencies);
-      return verdict(
-        o.live.length > 0 && failed.length === 0 && p99 <= LIVE_P99_MS && max <= LIVE_MAX_MS,
-        `${o.live.length} probes, ${failed.length} not 200; p50 ${percentile(latencies, 50)} ms, p99 ${p99} ms, max ${max} ms`,
-        `p99 ${p99} ms`,
-      );
+      const liveness = judgeLiveness(o.live);
+      return verdict(liveness.passed, liveness.detail, `p99 ${liveness.p99Ms} ms`);
     },
   },
   {
