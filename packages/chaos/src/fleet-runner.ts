@@ -1,5 +1,5 @@
 import type { Stack } from '@registry/testkit';
-import { percentile, waitFor } from '@registry/testkit';
+import { waitFor } from '@registry/testkit';
 import { setProxyEnabled } from './experiments.js';
 import { isOutOfService, startFleetWatch, watchedReplicas } from './fleet.js';
 import type { FleetEvent, FleetExperiment, Replacement } from './fleet-experiments.js';

@@ -1,5 +1,5 @@
 import { ERRORS } from '@registry/service';
-import { percentile, type RecordedConnection } from '@registry/testkit';
+import type { RecordedConnection } from '@registry/testkit';
 import { judgeLiveness, livenessHypothesis } from '../liveness.js';
 import type { CheckResult } from '../runner.js';
 import type { Bounds, ReportedBreakerSettings } from '../settings.js';
