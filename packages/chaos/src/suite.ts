@@ -315,20 +315,19 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   // out under the fleet's traffic (2 CI runs of 2 on 2026-11-30; 504s and a breaker opened).
   let fleetTurn: Promise<void> = Promise.resolve();
   const runFleet = async (index: number, experiment: FleetExperiment, on: Stack, label: string) => {
-    const turn = fleetTurn;
-    let done = () => {};
-    fleetTurn = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    await turn;
-    const result = await runOn(
-      experiments.length + index + 1,
-      experiment,
-      on,
-      label,
-      (runOptions) => runFleetExperiment(experiment, runOptions),
-      (error) => abortedFleetResult(experiment, error),
-    ).finally(done);
+    // runOn never rejects (an error becomes an aborted result), so the chain only ever moves on.
+    const turn = fleetTurn.then(() =>
+      runOn(
+        experiments.length + index + 1,
+        experiment,
+        on,
+        label,
+        (runOptions) => runFleetExperiment(experiment, runOptions),
+        (error) => abortedFleetResult(experiment, error),
+      ),
+    );
+    fleetTurn = turn.then(() => {});
+    const result = await turn;
     fleet[index] = result;
     options.onFleetResult?.(result);
   };
