@@ -16,13 +16,11 @@ import {
   fetchJson,
   freePort,
   localProviders,
-  type MlflowHandle,
-  proxyOnLoopback,
+  type ProviderMlflow,
   type RecordingListener,
   requiredProviders,
   startMlflowWith,
   startRecordingListener,
-  startToxiproxy,
   waitFor,
 } from '@registry/testkit';
 import { describeOnProvider } from '@registry/testkit/suites';
@@ -193,7 +191,7 @@ function sha256(bytes: Uint8Array): string {
 for (const local of localProviders()) {
   const { provider, networking } = local;
   describeOnProvider('Hostile clients against the real MLflow', local, () => {
-    let mlflow: MlflowHandle;
+    let mlflow: ProviderMlflow;
 
     beforeAll(async () => {
       mlflow = await startMlflowWith(provider, { networking });
@@ -532,9 +530,9 @@ for (const local of localProviders()) {
       it('drops a write that waits for its entry once its client goes, and runs the writes after it', async () => {
         const name = 'entry-queue-gone';
         await createModelInMlflow(mlflow.url, name);
-        // MLflow answers 500 ms late through a real Toxiproxy, so the first write holds the entry for a second.
-        await using toxiproxy = await startToxiproxy();
-        const { proxy, address } = await proxyOnLoopback(toxiproxy, 'slow-mlflow', new URL(mlflow.url).host);
+        // MLflow answers 500 ms late through a real Toxiproxy (the provider's), so the first write holds the
+        // entry for a second.
+        const { proxy, address } = await mlflow.proxyMlflow('slow-mlflow');
         await proxy.addToxic({
           name: 'slow',
           type: 'latency',

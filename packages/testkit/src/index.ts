@@ -69,6 +69,7 @@ export {
   type LocalProviderName,
   localProviders,
   PROVIDERS,
+  type ProviderMlflow,
   type ProviderName,
   providerFromEnv,
   requiredProviders,

@@ -494,12 +494,42 @@ export function localProviders(env: NodeJS.ProcessEnv = process.env): LocalProvi
   return found.map((local) => ({ ...local, required: required.has(local.name) }));
 }
 
+/** An MLflow from a provider, with that provider's own way of putting a Toxiproxy proxy in front of it. */
+export interface ProviderMlflow extends MlflowHandle {
+  /**
+   * Creates a Toxiproxy proxy in front of this MLflow; `address` is where the host reaches it. The process
+   * provider starts a Toxiproxy process on first use; the containers provider uses the Toxiproxy container
+   * beside MLflow (so Docker is all it needs, not Go). Stopped with the MLflow.
+   */
+  proxyMlflow(name: string): Promise<{ proxy: ToxiproxyProxy; address: string }>;
+}
+
 /** A real MLflow from the given provider (a process, or a container with its Toxiproxy beside it). */
 export async function startMlflowWith(
   provider: 'process' | 'containers',
   options: { networking?: ContainerNetworking } = {},
-): Promise<MlflowHandle> {
-  if (provider === 'process') return startMlflow();
-  const dependencies = await startContainerDependencies(options);
-  return { ...dependencies.mlflow, stop: dependencies.stop, [Symbol.asyncDispose]: dependencies.stop };
+): Promise<ProviderMlflow> {
+  if (provider === 'containers') {
+    const dependencies = await startContainerDependencies(options);
+    return {
+      ...dependencies.mlflow,
+      proxyMlflow: (name) => dependencies.proxyMlflow(name),
+      stop: dependencies.stop,
+      [Symbol.asyncDispose]: dependencies.stop,
+    };
+  }
+  const mlflow = await startMlflow();
+  let toxiproxy: Promise<ToxiproxyHandle> | undefined;
+  const stop = async () => {
+    await Promise.allSettled([mlflow.stop(), toxiproxy?.then((started) => started.stop())]);
+  };
+  return {
+    ...mlflow,
+    proxyMlflow: async (name) => {
+      toxiproxy ??= startToxiproxy();
+      return proxyOnLoopback(await toxiproxy, name, `${mlflow.address.host}:${mlflow.address.port}`);
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
 }
