@@ -18,6 +18,7 @@ import { mlflowProxyRoutes } from './plugins/mlflow-proxy.js';
 import { openapiPlugin } from './plugins/openapi.js';
 import { registryRoutes } from './plugins/registry-routes.js';
 import { versionRoutes } from './plugins/version-routes.js';
+import { createRefusalLog, type RefusalLog } from './refusal-log.js';
 import { type BodySlots, createBodySlots } from './request-bodies.js';
 import { parseJsonBody } from './validation.js';
 
@@ -49,6 +50,8 @@ export interface RegistryContext {
   readonly lifecycle: { isShuttingDown: boolean };
   /** The bound on request bodies in progress (onRequest hook of the routes that read one, after the API key hook). */
   readonly bodySlots: BodySlots;
+  /** The log's summary of the fast refusals (503 MLFLOW_CIRCUIT_OPEN, MLFLOW_SATURATED): one line per code per interval. */
+  readonly refusals: RefusalLog;
   /** Runs every component check (dependency checks with HEALTH_CHECK_TIMEOUT; MLflow from the breaker). */
   collectChecks(): Promise<Check[]>;
 }
@@ -155,6 +158,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       perClient: config.mlflow.clientMaxConcurrency,
       total: config.mlflow.maxConcurrency + config.mlflow.queueSize,
     }),
+    refusals: createRefusalLog(now),
     async collectChecks() {
       const results = await Promise.all(
         dependencies.map(async (dependency): Promise<Check> => {

@@ -1,11 +1,20 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { buildTestApp } from './support/fakes.js';
+import { buildTestApp, tripBreaker } from './support/fakes.js';
+
+interface LogLine {
+  level: number;
+  msg?: string;
+  req?: { url?: string };
+  code?: string;
+  refused?: number;
+  err?: unknown;
+}
 
 /** A real pino logger at `level` whose JSON lines land in `lines` (route log levels are pino children). */
 function jsonLogger(level: string) {
-  const lines: { level: number; msg?: string; req?: { url?: string } }[] = [];
+  const lines: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
@@ -36,5 +45,34 @@ describe('Request logs', () => {
     const { app } = buildTestApp({ logger, env: { LOG_LEVEL: 'debug' } });
     await app.inject({ url: '/health/live' });
     expect(requestLogsOf(lines, '/health/live')).toHaveLength(1);
+  });
+
+  it('logs an MLflow failure once per request, with its cause, since the breaker bounds how many there are', async () => {
+    const { logger, lines } = jsonLogger('warn');
+    const { app, mlflow } = buildTestApp({ logger, env: { LOG_LEVEL: 'warn' } });
+    await tripBreaker(app, mlflow);
+    const failures = lines.filter((line) => line.code === 'MLFLOW_UNREACHABLE');
+    expect(failures).toHaveLength(3);
+    expect(failures[0]?.err).toMatchObject({ type: 'ServiceError' });
+  });
+
+  it('logs the first fast refusal at once and the ones after it as one line per interval with their count', async () => {
+    const { logger, lines } = jsonLogger('warn');
+    let clock = 1_000_000;
+    const { app, mlflow } = buildTestApp({ logger, env: { LOG_LEVEL: 'warn' }, now: () => clock });
+    await tripBreaker(app, mlflow);
+    const refusalLines = () => lines.filter((line) => line.code === 'MLFLOW_CIRCUIT_OPEN');
+    for (let i = 0; i < 5; i += 1) {
+      expect((await app.inject('/api/v1/models/fraud-refused')).json().code).toBe('MLFLOW_CIRCUIT_OPEN');
+    }
+    expect(refusalLines()).toEqual([expect.objectContaining({ refused: 1 })]);
+    expect(refusalLines()[0]).not.toHaveProperty('err');
+    clock += 10_000; // REFUSAL_LOG_INTERVAL_MS; the breaker stays open for 30 s
+    expect((await app.inject('/api/v1/models/fraud-refused')).json().code).toBe('MLFLOW_CIRCUIT_OPEN');
+    expect(refusalLines()).toHaveLength(2);
+    expect(refusalLines()[1]).toMatchObject({
+      refused: 5,
+      msg: expect.stringContaining('5 refused with MLFLOW_CIRCUIT_OPEN in the last 10 s'),
+    });
   });
 });
