@@ -74,6 +74,19 @@ describe('SHARED_HYPOTHESES', () => {
     expect(judge('liveness', observation({ live: oneOverMax })).passed).toBe(false);
   });
 
+  it('tells beside the liveness verdict how long the service and the probing thread each held up their own loop', () => {
+    const probe = { routeClass: 'live' as const, at: 0, status: 200, latencyMs: 1_137, rssMb: 100 };
+    const verdict = judge(
+      'liveness',
+      observation({ live: [probe], serviceLoad: { loopMaxMs: 1_090, cpuShare: 0.42 }, probeLoopMaxMs: 12 }),
+    );
+    expect(verdict.passed).toBe(false);
+    expect(verdict.detail).toContain(
+      'the service during the attack: event loop delayed at most 1090 ms, CPU 42 % of a core',
+    );
+    expect(verdict.detail).toContain("the probing thread's own loop delayed at most 12 ms");
+  });
+
   it('fails the answers hypothesis when a request gets another answer than its contract gives, or none was sent', () => {
     const sample = observation().samples[0] as AttackSample;
     const passedThrough = { ...sample, status: 200, code: undefined };

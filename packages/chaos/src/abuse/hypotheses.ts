@@ -33,6 +33,14 @@ export interface AbuseObservation<F = unknown> {
   readonly facts: F;
   /** Liveness probes from the start of the attack to the end of the experiment. */
   readonly live: readonly Sample[];
+  /**
+   * The service's own view of the attack (from its `/metrics`, as an operator would see it): its longest
+   * event-loop delay and the CPU it used, as a share of one core. Told beside liveness, so that a slow probe
+   * says whether the service's loop was held up (its own work, or a machine that gave it no core) or not.
+   */
+  readonly serviceLoad?: { readonly loopMaxMs: number; readonly cpuShare: number };
+  /** The probing thread's own longest event-loop delay, in ms (a probe's latency includes it). */
+  readonly probeLoopMaxMs?: number;
   readonly breaker: readonly BreakerSample[];
   readonly before: BreakerReading;
   readonly after: BreakerReading;
@@ -230,7 +238,12 @@ export const SHARED_HYPOTHESES: readonly SharedHypothesis[] = [
     column: 'liveness',
     judge(o) {
       const liveness = judgeLiveness(o.live);
-      return verdict(liveness.passed, liveness.detail, `p99 ${liveness.p99Ms} ms`);
+      const load = o.serviceLoad
+        ? `; the service during the attack: event loop delayed at most ${o.serviceLoad.loopMaxMs} ms, CPU ${Math.round(o.serviceLoad.cpuShare * 100)} % of a core`
+        : '';
+      const prober =
+        o.probeLoopMaxMs === undefined ? '' : `; the probing thread's own loop delayed at most ${o.probeLoopMaxMs} ms`;
+      return verdict(liveness.passed, `${liveness.detail}${load}${prober}`, `p99 ${liveness.p99Ms} ms`);
     },
   },
   {

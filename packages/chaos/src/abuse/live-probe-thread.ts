@@ -7,6 +7,7 @@
  * Only `node:` modules here: the thread runs this file as it is (compiled, or as TypeScript with Node's type
  * stripping under vitest), so it cannot import the package's other modules by their `.js` names.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 
 /** What the thread is started with (`workerData`). */
@@ -32,6 +33,11 @@ export interface ProbeMessage {
 /** Posted once the loop has stopped and every probe in flight has been posted. */
 export interface StoppedMessage {
   readonly kind: 'stopped';
+  /**
+   * The thread's own longest event-loop delay while it probed, in ms: a probe's latency includes it, so a
+   * long one says the machine (not the service) held the probe up.
+   */
+  readonly loopMaxMs: number;
 }
 
 async function probe(data: ProbeThreadData): Promise<ProbeMessage> {
@@ -61,6 +67,8 @@ async function run(port: NonNullable<typeof parentPort>, data: ProbeThreadData):
     wake?.();
   });
   const inFlight = new Set<Promise<void>>();
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
   const deadline = Date.now() + data.maxDurationMs;
   for (let ticks = 0; running && ticks < data.maxTicks && Date.now() < deadline; ticks += 1) {
     const started = Date.now();
@@ -73,7 +81,8 @@ async function run(port: NonNullable<typeof parentPort>, data: ProbeThreadData):
     });
   }
   await Promise.allSettled([...inFlight]);
-  port.postMessage({ kind: 'stopped' } satisfies StoppedMessage);
+  delay.disable();
+  port.postMessage({ kind: 'stopped', loopMaxMs: Math.round(delay.max / 1e6) } satisfies StoppedMessage);
   port.close();
 }
 

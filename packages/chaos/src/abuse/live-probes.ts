@@ -7,6 +7,8 @@ import type { ProbeMessage, ProbeThreadData, StoppedMessage } from './live-probe
 export interface LiveProbes {
   /** The probes answered (or failed) so far, as traffic samples of route class `live`. */
   samples(): readonly Sample[];
+  /** The probing thread's own longest event-loop delay, in ms, once it has stopped (undefined before). */
+  loopMaxMs(): number | undefined;
   /** Stops the loop and waits for the probes in flight; rejects if the thread failed. */
   stop(): Promise<void>;
 }
@@ -35,9 +37,13 @@ export function startLiveProbes(baseUrl: string, limits: TrafficLimits): LivePro
   const worker = new Worker(new URL(`./live-probe-thread${extension}`, import.meta.url), { workerData: data });
   const samples: Sample[] = [];
   let failure: Error | undefined;
+  let loopMaxMs: number | undefined;
   const stopped = new Promise<void>((resolve) => {
     worker.on('message', (message: ProbeMessage | StoppedMessage) => {
-      if (message.kind === 'stopped') return resolve();
+      if (message.kind === 'stopped') {
+        loopMaxMs = message.loopMaxMs;
+        return resolve();
+      }
       const { kind: _, ...sample } = message;
       samples.push({ routeClass: 'live', ...sample });
     });
@@ -49,6 +55,7 @@ export function startLiveProbes(baseUrl: string, limits: TrafficLimits): LivePro
   });
   return {
     samples: () => samples,
+    loopMaxMs: () => loopMaxMs,
     async stop() {
       worker.postMessage('stop');
       let timer: NodeJS.Timeout | undefined;

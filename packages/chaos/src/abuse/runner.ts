@@ -1,4 +1,4 @@
-import { createRegistryClient } from '@registry/service/client';
+import { createRegistryClient, METRICS } from '@registry/service/client';
 import {
   percentile,
   type RecordedConnection,
@@ -76,6 +76,17 @@ async function readBreaker(serviceUrl: string): Promise<BreakerReading> {
   return { state: answer.body.circuit_breaker.state, tripsTotal: answer.body.circuit_breaker.trips_total };
 }
 
+/** The service's CPU time so far, and its longest event-loop delay since the last scrape (which this one ends). */
+async function readServiceLoad(
+  serviceUrl: string,
+): Promise<{ readonly cpuSeconds: number; readonly loopMaxMs: number }> {
+  const metrics = await createRegistryClient({ baseUrl: serviceUrl }).metrics();
+  return {
+    cpuSeconds: metrics.value(METRICS.processCpuSeconds),
+    loopMaxMs: Math.round(metrics.value(METRICS.eventLoopLagMaxSeconds) * 1000),
+  };
+}
+
 /** The context an attack runs in; throws when the stack does not say which MLflow address the service uses. */
 export function attackContext(options: AbuseRunOptions): AttackContext {
   const { stack } = options;
@@ -133,12 +144,15 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
   const probes = startLiveProbes(stack.service.url, DEFAULT_TRAFFIC_LIMITS);
   const health = startTraffic(stack.service.url, DEFAULT_TRAFFIC_LIMITS, 'health-only', { routeClasses: [] });
 
+  // Starts the service's own measure of its event-loop delay, read again when the attack is over.
+  const loadBefore = await readServiceLoad(stack.service.url);
   const attackStartedAt = Date.now();
   let attackEndedAt = attackStartedAt;
   let faultRemovedAt: number | null = null;
   let recoveredAt: number | null = null;
   let outcome: Awaited<ReturnType<AbuseExperiment['run']>>;
   let probing: PromiseSettledResult<void> | undefined;
+  let serviceLoad: AbuseObservation['serviceLoad'];
   try {
     try {
       if (experiment.fault) {
@@ -148,6 +162,12 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
       log(`attack: ${experiment.attack}`);
       outcome = await experiment.run(context);
       attackEndedAt = Date.now();
+      const loadAfter = await readServiceLoad(stack.service.url);
+      serviceLoad = {
+        loopMaxMs: loadAfter.loopMaxMs,
+        cpuShare:
+          (loadAfter.cpuSeconds - loadBefore.cpuSeconds) / (Math.max(1, attackEndedAt - attackStartedAt) / 1000),
+      };
       log(`attack over in ${attackEndedAt - attackStartedAt} ms: ${outcome.samples.length} requests`);
     } finally {
       if (experiment.fault) {
@@ -199,6 +219,8 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
     samples: outcome.samples,
     facts: outcome.facts,
     live,
+    serviceLoad,
+    probeLoopMaxMs: probes.loopMaxMs(),
     // While MLflow is at fault the breaker may move; the shared hypothesis then judges the recovery.
     breaker: breaker.filter((s) => s.at <= attackEndedAt),
     before,

@@ -19,6 +19,9 @@ export const METRICS = {
   healthScore: 'registry_health_score',
   residentMemoryBytes: 'registry_process_resident_memory_bytes',
   eventLoopLagP99Seconds: 'registry_nodejs_eventloop_lag_p99_seconds',
+  /** The longest event-loop delay since the last scrape (each scrape starts a new measurement). */
+  eventLoopLagMaxSeconds: 'registry_nodejs_eventloop_lag_max_seconds',
+  processCpuSeconds: 'registry_process_cpu_seconds_total',
 } as const;
 
 /** Numeric value of each breaker state in `registry_mlflow_circuit_breaker_state`. */
