@@ -19,6 +19,7 @@ export { type LiveProbes, startLiveProbes } from './abuse/live-probes.js';
 export { neighbourPorts, watchableMlflowPort } from './abuse/neighbours.js';
 export { formatAbuseChecks, formatAbuseMatrix, renderAbuseHtml } from './abuse/report.js';
 export { type AbuseCheck, type AbuseResult, runAbuseExperiment } from './abuse/runner.js';
+export { STALL_THRESHOLD_MS, type StallWitness, startStallWitness } from './abuse/stall-witness.js';
 export {
   CONTROLS,
   type Control,
@@ -91,6 +92,7 @@ export {
   LIVE_P99_MS,
   type LivenessVerdict,
   livenessHypothesis,
+  type Stall,
   slowProbesAllowed,
 } from './liveness.js';
 export { formatChecks, formatFleetTable, formatMatrix, renderHtml, writeReports } from './report.js';

@@ -21,6 +21,20 @@ export function slowProbesAllowed(count: number): number {
   return Math.ceil(count / 100);
 }
 
+/** A span during which the whole machine stalled, as a process that only watches the clock saw it (epoch ms). */
+export interface Stall {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** How much of `sample`'s wait (from its start to its answer) falls inside `stalls`, in ms. */
+function heldUpMs(sample: Sample, stalls: readonly Stall[]): number {
+  const end = sample.at + sample.latencyMs;
+  let held = 0;
+  for (const stall of stalls) held += Math.max(0, Math.min(end, stall.to) - Math.max(sample.at, stall.from));
+  return Math.min(held, sample.latencyMs);
+}
+
 /** A liveness verdict: whether it held, what was seen, and the p99 for the reports. */
 export interface LivenessVerdict {
   readonly passed: boolean;
@@ -36,19 +50,31 @@ export function livenessHypothesis(answeredBy = ''): string {
 /**
  * Judges liveness probes: each must be `answered` (200, by default), at most `slowProbesAllowed` of them
  * slower than `LIVE_P99_MS` and none slower than `LIVE_MAX_MS`. No probe at all fails.
+ *
+ * With `stalls` (from a stall witness), a probe is judged on its latency less the part of it during which
+ * the whole machine stalled: a process that only watches the clock stopped as long, so that part is not the
+ * service's. The service's own stall does not show there (it takes one core of two at most), so it still fails.
  */
 export function judgeLiveness(
   live: readonly Sample[],
   answered: (sample: Sample) => boolean = (sample) => sample.status === 200,
+  stalls: readonly Stall[] = [],
 ): LivenessVerdict {
   const latencies = live.map((s) => s.latencyMs);
+  const own = live.map((s) => s.latencyMs - heldUpMs(s, stalls));
   const failed = live.filter((s) => !answered(s)).length;
-  const slow = latencies.filter((ms) => ms > LIVE_P99_MS).length;
+  const slow = own.filter((ms) => ms > LIVE_P99_MS).length;
   const p99Ms = percentile(latencies, 99);
   const maxMs = Math.max(0, ...latencies);
+  const maxOwnMs = Math.max(0, ...own);
+  const excused = latencies.filter((ms, i) => ms > LIVE_P99_MS && (own[i] as number) <= LIVE_P99_MS).length;
+  const machine =
+    maxOwnMs < maxMs
+      ? `; without the whole machine's stalls (a process that only watches the clock stopped as long) max ${maxOwnMs} ms${excused > 0 ? `, and ${excused} more over ${LIVE_P99_MS} ms by those stalls alone` : ''}`
+      : '';
   return {
-    passed: live.length > 0 && failed === 0 && slow <= slowProbesAllowed(live.length) && maxMs <= LIVE_MAX_MS,
-    detail: `${live.length} probes, ${failed} failed, ${slow} over ${LIVE_P99_MS} ms (${slowProbesAllowed(live.length)} allowed); p50 ${percentile(latencies, 50)} ms, p99 ${p99Ms} ms, max ${maxMs} ms`,
+    passed: live.length > 0 && failed === 0 && slow <= slowProbesAllowed(live.length) && maxOwnMs <= LIVE_MAX_MS,
+    detail: `${live.length} probes, ${failed} failed, ${slow} over ${LIVE_P99_MS} ms (${slowProbesAllowed(live.length)} allowed); p50 ${percentile(latencies, 50)} ms, p99 ${p99Ms} ms, max ${maxMs} ms${machine}`,
     p99Ms,
   };
 }

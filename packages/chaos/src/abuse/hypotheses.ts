@@ -1,11 +1,12 @@
 import { ERRORS } from '@registry/service';
 import type { RecordedConnection } from '@registry/testkit';
-import { judgeLiveness, livenessHypothesis } from '../liveness.js';
+import { judgeLiveness, livenessHypothesis, type Stall } from '../liveness.js';
 import type { CheckResult } from '../runner.js';
 import type { Bounds, ReportedBreakerSettings } from '../settings.js';
 import type { BreakerSample, Sample } from '../traffic.js';
 import type { AttackSample } from './clients.js';
 import type { AbuseLimits } from './limits.js';
+import { STALL_THRESHOLD_MS } from './stall-witness.js';
 
 /** What the breaker must do during an attack. */
 export type BreakerExpectation =
@@ -41,6 +42,8 @@ export interface AbuseObservation<F = unknown> {
   readonly serviceLoad?: { readonly loopMaxMs: number; readonly cpuShare: number };
   /** The probing thread's own longest event-loop delay, in ms (a probe's latency includes it). */
   readonly probeLoopMaxMs?: number;
+  /** When the whole machine stalled during the experiment, as a process that only watches the clock saw it. */
+  readonly machineStalls?: readonly Stall[];
   readonly breaker: readonly BreakerSample[];
   readonly before: BreakerReading;
   readonly after: BreakerReading;
@@ -237,13 +240,18 @@ export const SHARED_HYPOTHESES: readonly SharedHypothesis[] = [
     name: livenessHypothesis(),
     column: 'liveness',
     judge(o) {
-      const liveness = judgeLiveness(o.live);
+      const stalls = o.machineStalls ?? [];
+      const liveness = judgeLiveness(o.live, undefined, stalls);
       const load = o.serviceLoad
         ? `; the service during the attack: event loop delayed at most ${o.serviceLoad.loopMaxMs} ms, CPU ${Math.round(o.serviceLoad.cpuShare * 100)} % of a core`
         : '';
       const prober =
         o.probeLoopMaxMs === undefined ? '' : `; the probing thread's own loop delayed at most ${o.probeLoopMaxMs} ms`;
-      return verdict(liveness.passed, `${liveness.detail}${load}${prober}`, `p99 ${liveness.p99Ms} ms`);
+      const machine =
+        o.machineStalls === undefined
+          ? ''
+          : `; the whole machine's longest stall ${Math.max(0, ...stalls.map((stall) => stall.to - stall.from))} ms (from ${STALL_THRESHOLD_MS} ms counted)`;
+      return verdict(liveness.passed, `${liveness.detail}${load}${prober}${machine}`, `p99 ${liveness.p99Ms} ms`);
     },
   },
   {

@@ -16,6 +16,7 @@ import { type AbuseObservation, type BreakerReading, outcomeLabel, SHARED_HYPOTH
 import type { AbuseLimits } from './limits.js';
 import { startLiveProbes } from './live-probes.js';
 import { neighbourPorts } from './neighbours.js';
+import { startStallWitness } from './stall-witness.js';
 
 /** One hypothesis' verdict in a result: the shared ones carry their matrix column. */
 export interface AbuseCheck extends CheckResult {
@@ -141,6 +142,9 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
   const neighbours = await startRecordingListener({ ports: context.neighbourPorts, hosts: ['127.0.0.1', '::1'] });
   // Liveness is probed from a thread of its own, as a load balancer would from a machine of its own; the
   // breaker is read from here (its samples' timing is not judged).
+  // A slow probe is judged without the time the whole machine stood still, which a process that only
+  // watches the clock measures (see judgeLiveness).
+  const witness = await startStallWitness(DEFAULT_TRAFFIC_LIMITS.maxDurationMs);
   const probes = startLiveProbes(stack.service.url, DEFAULT_TRAFFIC_LIMITS);
   const health = startTraffic(stack.service.url, DEFAULT_TRAFFIC_LIMITS, 'health-only', { routeClasses: [] });
 
@@ -199,7 +203,7 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
     }).catch(() => log(`no liveness probe answered within ${POST_ATTACK_PROBE_TIMEOUT_MS} ms of the attack's end`));
   } finally {
     // Every loop and listener stops before an error leaves the experiment.
-    [probing] = await Promise.allSettled([probes.stop(), health.stop(), neighbours.close()]);
+    [probing] = await Promise.allSettled([probes.stop(), health.stop(), neighbours.close(), witness.stop()]);
     if (experiment.restore) await experiment.restore(context);
   }
   // A probe thread that failed leaves liveness unjudged: a fault of the harness, not a verdict.
@@ -221,6 +225,7 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
     live,
     serviceLoad,
     probeLoopMaxMs: probes.loopMaxMs(),
+    machineStalls: witness.stalls().filter((stall) => stall.to >= attackStartedAt),
     // While MLflow is at fault the breaker may move; the shared hypothesis then judges the recovery.
     breaker: breaker.filter((s) => s.at <= attackEndedAt),
     before,

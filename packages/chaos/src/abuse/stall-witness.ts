@@ -1,0 +1,68 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { Stall } from '../liveness.js';
+
+/** A process that only watches the clock, recording when the whole machine stalled. */
+export interface StallWitness {
+  /** The witness's process id. */
+  readonly pid: number;
+  /** The stalls seen so far, oldest first. */
+  stalls(): readonly Stall[];
+  /** Ends the process and waits for its last lines. */
+  stop(): Promise<readonly Stall[]>;
+}
+
+/** Shortest timer delay the witness records: shorter ones are an ordinary busy machine's. */
+export const STALL_THRESHOLD_MS = 50;
+/** Longest `start` and `stop` wait for the process. */
+const WITNESS_WAIT_MS = 10_000;
+
+/**
+ * Starts the witness (`stall-witness-process.ts`) and resolves once it watches. It stops by itself after
+ * `maxDurationMs`, or when this process goes.
+ */
+export async function startStallWitness(maxDurationMs: number): Promise<StallWitness> {
+  // Compiled, this module is a .js file beside the process's .js; under vitest both are the .ts sources.
+  const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const script = new URL(`./stall-witness-process${extension}`, import.meta.url);
+  const child = spawn(process.execPath, [script.pathname, String(STALL_THRESHOLD_MS), String(maxDurationMs)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const stalls: Stall[] = [];
+  const exited = once(child, 'close');
+  let resolveReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    resolveReady = resolve;
+  });
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (line === 'ready') return resolveReady();
+    const [from, to] = line.split(' ').map(Number);
+    if (Number.isFinite(from) && Number.isFinite(to)) stalls.push({ from: from as number, to: to as number });
+  });
+  const gone = exited.then(([code]) => {
+    throw new Error(`the stall witness exited (code ${code}) before it was ready`);
+  });
+  gone.catch(() => {});
+  try {
+    await Promise.race([ready, gone, timeout(WITNESS_WAIT_MS, 'the stall witness did not start')]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    pid: child.pid as number,
+    stalls: () => stalls,
+    async stop() {
+      child.stdin.end();
+      await Promise.race([exited, timeout(WITNESS_WAIT_MS, 'the stall witness did not stop')]).catch(() => {
+        child.kill('SIGKILL');
+      });
+      return stalls;
+    },
+  };
+}
+
+function timeout(ms: number, message: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
+}
