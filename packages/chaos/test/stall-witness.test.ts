@@ -1,10 +1,22 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { waitFor } from '@registry/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { STALL_THRESHOLD_MS, type StallWitness, startStallWitness } from '../src/index.js';
+import {
+  DEFAULT_TRAFFIC_LIMITS,
+  judgeLiveness,
+  LIVE_MAX_MS,
+  STALL_THRESHOLD_MS,
+  type StallWitness,
+  startLiveProbes,
+  startStallWitness,
+} from '../src/index.js';
 
 const started: StallWitness[] = [];
+const children: ChildProcess[] = [];
 afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
   for (const witness of started.splice(0)) {
     if (running(witness.pid)) process.kill(witness.pid, 'SIGCONT');
     await witness.stop();
@@ -52,5 +64,33 @@ describe('startStallWitness', () => {
     const limited = await startStallWitness(200);
     started.push(limited);
     await waitFor(() => !running(limited.pid), { timeoutMs: 5_000, intervalMs: 20, what: 'the witness to end itself' });
+  });
+
+  it('leaves a service that blocks its own event loop failing the liveness judgement (negative control)', async () => {
+    // A liveness server in a process of its own that holds its loop for 2.5 s when asked to.
+    const script = `require('node:http').createServer((q, s) => {
+        if (q.url === '/block') { const from = Date.now(); while (Date.now() - from < 2500) {} }
+        s.end('{"alive":true}');
+      }).listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    const [line] = (await once(child.stdout as NonNullable<ChildProcess['stdout']>, 'data')) as [Buffer];
+    const url = `http://127.0.0.1:${Number(line.toString().trim())}`;
+    const witness = await startStallWitness(30_000);
+    started.push(witness);
+    const probes = startLiveProbes(url, { ...DEFAULT_TRAFFIC_LIMITS, tickMs: 50, requestTimeoutMs: 5_000 });
+    await waitFor(() => probes.samples().length >= 2, { timeoutMs: 10_000, intervalMs: 10, what: 'two probes' });
+    await (await fetch(`${url}/block`)).text();
+    const unblocked = Date.now();
+    await waitFor(() => probes.samples().some((s) => s.at > unblocked), {
+      timeoutMs: 10_000,
+      intervalMs: 10,
+      what: 'a probe after the block',
+    });
+    await probes.stop();
+
+    const verdict = judgeLiveness(probes.samples(), undefined, await witness.stop());
+    expect(verdict.passed).toBe(false);
+    expect(Math.max(...probes.samples().map((s) => s.latencyMs))).toBeGreaterThan(LIVE_MAX_MS);
   });
 });
