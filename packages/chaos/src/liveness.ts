@@ -27,12 +27,23 @@ export interface Stall {
   readonly to: number;
 }
 
-/** How much of `sample`'s wait (from its start to its answer) falls inside `stalls`, in ms. */
+/** `stalls` as disjoint spans, oldest first (two witnesses may see one stall). */
+function mergeStalls(stalls: readonly Stall[]): Stall[] {
+  const merged: { from: number; to: number }[] = [];
+  for (const stall of [...stalls].sort((a, b) => a.from - b.from)) {
+    const last = merged.at(-1);
+    if (last && stall.from <= last.to) last.to = Math.max(last.to, stall.to);
+    else merged.push({ ...stall });
+  }
+  return merged;
+}
+
+/** How much of `sample`'s wait (from its start to its answer) falls inside the disjoint `stalls`, in ms. */
 function heldUpMs(sample: Sample, stalls: readonly Stall[]): number {
   const end = sample.at + sample.latencyMs;
   let held = 0;
   for (const stall of stalls) held += Math.max(0, Math.min(end, stall.to) - Math.max(sample.at, stall.from));
-  return Math.min(held, sample.latencyMs);
+  return held;
 }
 
 /** A liveness verdict: whether it held, what was seen, and the p99 for the reports. */
@@ -51,9 +62,9 @@ export function livenessHypothesis(answeredBy = ''): string {
  * Judges liveness probes: each must be `answered` (200, by default), at most `slowProbesAllowed` of them
  * slower than `LIVE_P99_MS` and none slower than `LIVE_MAX_MS`. No probe at all fails.
  *
- * With `stalls` (from a stall witness), a probe is judged on its latency less the part of it during which
- * the whole machine stalled: a process that only watches the clock stopped as long, so that part is not the
- * service's. The service's own stall does not show there (it takes one core of two at most), so it still fails.
+ * With `stalls`, a probe is judged on its latency less the part of it during which the prober could not run
+ * (its own thread's timer, or an idle process's, ran that late): that part is the machine's, not the
+ * service's. The service's own stall does not show there (it holds one core of two at most), so it still fails.
  */
 export function judgeLiveness(
   live: readonly Sample[],
@@ -61,7 +72,8 @@ export function judgeLiveness(
   stalls: readonly Stall[] = [],
 ): LivenessVerdict {
   const latencies = live.map((s) => s.latencyMs);
-  const own = live.map((s) => s.latencyMs - heldUpMs(s, stalls));
+  const disjoint = mergeStalls(stalls);
+  const own = live.map((s) => s.latencyMs - heldUpMs(s, disjoint));
   const failed = live.filter((s) => !answered(s)).length;
   const slow = own.filter((ms) => ms > LIVE_P99_MS).length;
   const p99Ms = percentile(latencies, 99);
@@ -70,7 +82,7 @@ export function judgeLiveness(
   const excused = latencies.filter((ms, i) => ms > LIVE_P99_MS && (own[i] as number) <= LIVE_P99_MS).length;
   const machine =
     maxOwnMs < maxMs
-      ? `; without the whole machine's stalls (a process that only watches the clock stopped as long) max ${maxOwnMs} ms${excused > 0 ? `, and ${excused} more over ${LIVE_P99_MS} ms by those stalls alone` : ''}`
+      ? `; without the time the prober could not run, max ${maxOwnMs} ms${excused > 0 ? ` (${excused} more over ${LIVE_P99_MS} ms by that time alone)` : ''}`
       : '';
   return {
     passed: live.length > 0 && failed === 0 && slow <= slowProbesAllowed(live.length) && maxOwnMs <= LIVE_MAX_MS,

@@ -87,20 +87,24 @@ describe('SHARED_HYPOTHESES', () => {
     expect(verdict.detail).toContain("the probing thread's own loop delayed at most 12 ms");
   });
 
-  it('judges a slow probe without the part of it during which the whole machine stalled, and no more', () => {
+  it('judges a slow probe without the part of it during which the prober could not run, and no more', () => {
     const probe = { routeClass: 'live' as const, at: 10_000, status: 200, latencyMs: 5, rssMb: 100 };
     const stalled = { ...probe, at: 20_000, latencyMs: 1_137 };
     const live = [...Array.from({ length: 37 }, () => probe), stalled];
     const wholeStall = [{ from: 20_030, to: 21_100 }];
-    const verdict = judge('liveness', observation({ live, machineStalls: wholeStall }));
+    const verdict = judge('liveness', observation({ live, stalls: { prober: [], machine: wholeStall } }));
     expect(verdict.passed).toBe(true);
-    expect(verdict.detail).toContain("without the whole machine's stalls");
+    expect(verdict.detail).toContain('without the time the prober could not run');
     expect(verdict.detail).toContain('max 67 ms');
 
-    const shortStall = [{ from: 20_000, to: 20_300 }];
-    expect(judge('liveness', observation({ live: [...live, stalled], machineStalls: shortStall })).passed).toBe(false);
+    // Seen by both the probing thread and the idle process: counted once (twice, the probes would pass).
+    const shortStall = [{ from: 20_000, to: 20_400 }];
+    expect(
+      judge('liveness', observation({ live: [...live, stalled], stalls: { prober: shortStall, machine: shortStall } }))
+        .passed,
+    ).toBe(false);
     const elsewhere = [{ from: 30_000, to: 31_100 }];
-    expect(judge('liveness', observation({ live, machineStalls: elsewhere })).passed).toBe(false);
+    expect(judge('liveness', observation({ live, stalls: { prober: elsewhere, machine: [] } })).passed).toBe(false);
   });
 
   it('fails the answers hypothesis when a request gets another answer than its contract gives, or none was sent', () => {

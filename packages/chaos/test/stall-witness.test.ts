@@ -89,7 +89,7 @@ describe('startStallWitness', () => {
     });
     await probes.stop();
 
-    const verdict = judgeLiveness(probes.samples(), undefined, await witness.stop());
+    const verdict = judgeLiveness(probes.samples(), undefined, [...probes.stalls(), ...(await witness.stop())]);
     expect(verdict.passed).toBe(false);
     expect(Math.max(...probes.samples().map((s) => s.latencyMs))).toBeGreaterThan(LIVE_MAX_MS);
   });

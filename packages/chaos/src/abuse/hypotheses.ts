@@ -42,8 +42,11 @@ export interface AbuseObservation<F = unknown> {
   readonly serviceLoad?: { readonly loopMaxMs: number; readonly cpuShare: number };
   /** The probing thread's own longest event-loop delay, in ms (a probe's latency includes it). */
   readonly probeLoopMaxMs?: number;
-  /** When the whole machine stalled during the experiment, as a process that only watches the clock saw it. */
-  readonly machineStalls?: readonly Stall[];
+  /**
+   * Spans during which the prober could not run: its thread's own (`prober`), and an idle process's that only
+   * watches the clock (`machine`: the whole machine stood still).
+   */
+  readonly stalls?: { readonly prober: readonly Stall[]; readonly machine: readonly Stall[] };
   readonly breaker: readonly BreakerSample[];
   readonly before: BreakerReading;
   readonly after: BreakerReading;
@@ -240,17 +243,17 @@ export const SHARED_HYPOTHESES: readonly SharedHypothesis[] = [
     name: livenessHypothesis(),
     column: 'liveness',
     judge(o) {
-      const stalls = o.machineStalls ?? [];
-      const liveness = judgeLiveness(o.live, undefined, stalls);
+      const liveness = judgeLiveness(o.live, undefined, [...(o.stalls?.prober ?? []), ...(o.stalls?.machine ?? [])]);
       const load = o.serviceLoad
         ? `; the service during the attack: event loop delayed at most ${o.serviceLoad.loopMaxMs} ms, CPU ${Math.round(o.serviceLoad.cpuShare * 100)} % of a core`
         : '';
       const prober =
         o.probeLoopMaxMs === undefined ? '' : `; the probing thread's own loop delayed at most ${o.probeLoopMaxMs} ms`;
+      const longest = (stalls: readonly Stall[]) => Math.max(0, ...stalls.map((stall) => stall.to - stall.from));
       const machine =
-        o.machineStalls === undefined
+        o.stalls === undefined
           ? ''
-          : `; the whole machine's longest stall ${Math.max(0, ...stalls.map((stall) => stall.to - stall.from))} ms (from ${STALL_THRESHOLD_MS} ms counted)`;
+          : `; longest stall (from ${STALL_THRESHOLD_MS} ms) of the probing thread ${longest(o.stalls.prober)} ms, of an idle process ${longest(o.stalls.machine)} ms`;
       return verdict(liveness.passed, `${liveness.detail}${load}${prober}${machine}`, `p99 ${liveness.p99Ms} ms`);
     },
   },

@@ -7,7 +7,6 @@
  * Only `node:` modules here: the thread runs this file as it is (compiled, or as TypeScript with Node's type
  * stripping under vitest), so it cannot import the package's other modules by their `.js` names.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 
 /** What the thread is started with (`workerData`). */
@@ -19,6 +18,8 @@ export interface ProbeThreadData {
   readonly maxDurationMs: number;
   readonly maxTicks: number;
   readonly requestTimeoutMs: number;
+  /** Shortest delay of the thread's own timer it reports as a stall. */
+  readonly stallThresholdMs: number;
 }
 
 /** One probe, as the thread posts it. */
@@ -30,15 +31,25 @@ export interface ProbeMessage {
   readonly rssMb?: number;
 }
 
+/**
+ * A span during which this thread could not run (its 10 ms timer ran that late): a probe's latency
+ * includes it, and it is not the service's.
+ */
+export interface StallMessage {
+  readonly kind: 'stall';
+  readonly from: number;
+  readonly to: number;
+}
+
 /** Posted once the loop has stopped and every probe in flight has been posted. */
 export interface StoppedMessage {
   readonly kind: 'stopped';
-  /**
-   * The thread's own longest event-loop delay while it probed, in ms: a probe's latency includes it, so a
-   * long one says the machine (not the service) held the probe up.
-   */
+  /** The thread's own longest timer delay while it probed, in ms (the longest stall, or a shorter delay). */
   readonly loopMaxMs: number;
 }
+
+/** How often the thread checks its own clock. */
+const WATCH_TICK_MS = 10;
 
 async function probe(data: ProbeThreadData): Promise<ProbeMessage> {
   const at = Date.now();
@@ -67,8 +78,17 @@ async function run(port: NonNullable<typeof parentPort>, data: ProbeThreadData):
     wake?.();
   });
   const inFlight = new Set<Promise<void>>();
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
+  // The same clock watch as the stall witness's process (this file can import only node: modules).
+  let loopMaxMs = 0;
+  let last = Date.now();
+  const watch = setInterval(() => {
+    const now = Date.now();
+    const late = Math.max(0, now - last - WATCH_TICK_MS);
+    last = now;
+    loopMaxMs = Math.max(loopMaxMs, late);
+    if (late >= data.stallThresholdMs)
+      port.postMessage({ kind: 'stall', from: now - late, to: now } satisfies StallMessage);
+  }, WATCH_TICK_MS);
   const deadline = Date.now() + data.maxDurationMs;
   for (let ticks = 0; running && ticks < data.maxTicks && Date.now() < deadline; ticks += 1) {
     const started = Date.now();
@@ -81,8 +101,8 @@ async function run(port: NonNullable<typeof parentPort>, data: ProbeThreadData):
     });
   }
   await Promise.allSettled([...inFlight]);
-  delay.disable();
-  port.postMessage({ kind: 'stopped', loopMaxMs: Math.round(delay.max / 1e6) } satisfies StoppedMessage);
+  clearInterval(watch);
+  port.postMessage({ kind: 'stopped', loopMaxMs } satisfies StoppedMessage);
   port.close();
 }
 

@@ -1,14 +1,18 @@
 import { Worker } from 'node:worker_threads';
 import { type Answer, ROUTES } from '@registry/service/client';
+import type { Stall } from '../liveness.js';
 import type { Sample, TrafficLimits } from '../traffic.js';
-import type { ProbeMessage, ProbeThreadData, StoppedMessage } from './live-probe-thread.js';
+import type { ProbeMessage, ProbeThreadData, StallMessage, StoppedMessage } from './live-probe-thread.js';
+import { STALL_THRESHOLD_MS } from './stall-witness.js';
 
 /** Liveness probes running on their own thread. */
 export interface LiveProbes {
   /** The probes answered (or failed) so far, as traffic samples of route class `live`. */
   samples(): readonly Sample[];
-  /** The probing thread's own longest event-loop delay, in ms, once it has stopped (undefined before). */
+  /** The probing thread's own longest timer delay, in ms, once it has stopped (undefined before). */
   loopMaxMs(): number | undefined;
+  /** The spans during which the probing thread could not run (its timer late by `STALL_THRESHOLD_MS` or more). */
+  stalls(): readonly Stall[];
   /** Stops the loop and waits for the probes in flight; rejects if the thread failed. */
   stop(): Promise<void>;
 }
@@ -33,13 +37,19 @@ export function startLiveProbes(baseUrl: string, limits: TrafficLimits): LivePro
     maxDurationMs: limits.maxDurationMs,
     maxTicks: limits.maxTicks,
     requestTimeoutMs: limits.requestTimeoutMs,
+    stallThresholdMs: STALL_THRESHOLD_MS,
   };
   const worker = new Worker(new URL(`./live-probe-thread${extension}`, import.meta.url), { workerData: data });
   const samples: Sample[] = [];
+  const stalls: Stall[] = [];
   let failure: Error | undefined;
   let loopMaxMs: number | undefined;
   const stopped = new Promise<void>((resolve) => {
-    worker.on('message', (message: ProbeMessage | StoppedMessage) => {
+    worker.on('message', (message: ProbeMessage | StallMessage | StoppedMessage) => {
+      if (message.kind === 'stall') {
+        stalls.push({ from: message.from, to: message.to });
+        return;
+      }
       if (message.kind === 'stopped') {
         loopMaxMs = message.loopMaxMs;
         return resolve();
@@ -56,6 +66,7 @@ export function startLiveProbes(baseUrl: string, limits: TrafficLimits): LivePro
   return {
     samples: () => samples,
     loopMaxMs: () => loopMaxMs,
+    stalls: () => stalls,
     async stop() {
       worker.postMessage('stop');
       let timer: NodeJS.Timeout | undefined;

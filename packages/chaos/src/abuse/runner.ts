@@ -142,8 +142,8 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
   const neighbours = await startRecordingListener({ ports: context.neighbourPorts, hosts: ['127.0.0.1', '::1'] });
   // Liveness is probed from a thread of its own, as a load balancer would from a machine of its own; the
   // breaker is read from here (its samples' timing is not judged).
-  // A slow probe is judged without the time the whole machine stood still, which a process that only
-  // watches the clock measures (see judgeLiveness).
+  // A slow probe is judged without the time the prober could not run: its thread's own stalls, and the whole
+  // machine's, which a process that only watches the clock records (see judgeLiveness).
   const witness = await startStallWitness(DEFAULT_TRAFFIC_LIMITS.maxDurationMs);
   const probes = startLiveProbes(stack.service.url, DEFAULT_TRAFFIC_LIMITS);
   const health = startTraffic(stack.service.url, DEFAULT_TRAFFIC_LIMITS, 'health-only', { routeClasses: [] });
@@ -225,7 +225,10 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
     live,
     serviceLoad,
     probeLoopMaxMs: probes.loopMaxMs(),
-    machineStalls: witness.stalls().filter((stall) => stall.to >= attackStartedAt),
+    stalls: {
+      prober: probes.stalls().filter((stall) => stall.to >= attackStartedAt),
+      machine: witness.stalls().filter((stall) => stall.to >= attackStartedAt),
+    },
     // While MLflow is at fault the breaker may move; the shared hypothesis then judges the recovery.
     breaker: breaker.filter((s) => s.at <= attackEndedAt),
     before,
