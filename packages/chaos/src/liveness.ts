@@ -21,13 +21,13 @@ export function slowProbesAllowed(count: number): number {
   return Math.ceil(count / 100);
 }
 
-/** A span during which the whole machine stalled, as a process that only watches the clock saw it (epoch ms). */
+/** A span during which a process that only watches the clock could not run (epoch ms). */
 export interface Stall {
   readonly from: number;
   readonly to: number;
 }
 
-/** `stalls` as disjoint spans, oldest first (two witnesses may see one stall). */
+/** `stalls` as disjoint spans, oldest first (a stall counts once however often it was recorded). */
 function mergeStalls(stalls: readonly Stall[]): Stall[] {
   const merged: { from: number; to: number }[] = [];
   for (const stall of [...stalls].sort((a, b) => a.from - b.from)) {
@@ -39,7 +39,7 @@ function mergeStalls(stalls: readonly Stall[]): Stall[] {
 }
 
 /** How much of `sample`'s wait (from its start to its answer) falls inside the disjoint `stalls`, in ms. */
-function heldUpMs(sample: Sample, stalls: readonly Stall[]): number {
+function measureHeldUpMs(sample: Sample, stalls: readonly Stall[]): number {
   const end = sample.at + sample.latencyMs;
   let held = 0;
   for (const stall of stalls) held += Math.max(0, Math.min(end, stall.to) - Math.max(sample.at, stall.from));
@@ -62,9 +62,10 @@ export function livenessHypothesis(answeredBy = ''): string {
  * Judges liveness probes: each must be `answered` (200, by default), at most `slowProbesAllowed` of them
  * slower than `LIVE_P99_MS` and none slower than `LIVE_MAX_MS`. No probe at all fails.
  *
- * With `stalls`, a probe is judged on its latency less the part of it during which the prober could not run
- * (its own thread's timer, or an idle process's, ran that late): that part is the machine's, not the
- * service's. The service's own stall does not show there (it holds one core of two at most), so it still fails.
+ * With `stalls` (the whole machine's: spans during which an idle process at a raised priority could not run),
+ * a probe is judged on its latency less the part of it inside them: while the machine stood still the
+ * service could not answer, whatever it does. A busy machine does not show there (the raised priority gets a
+ * core at once), nor does the service's own stall, so a slow service still fails.
  */
 export function judgeLiveness(
   live: readonly Sample[],
@@ -73,7 +74,7 @@ export function judgeLiveness(
 ): LivenessVerdict {
   const latencies = live.map((s) => s.latencyMs);
   const disjoint = mergeStalls(stalls);
-  const own = live.map((s) => s.latencyMs - heldUpMs(s, disjoint));
+  const own = live.map((s) => s.latencyMs - measureHeldUpMs(s, disjoint));
   const failed = live.filter((s) => !answered(s)).length;
   const slow = own.filter((ms) => ms > LIVE_P99_MS).length;
   const p99Ms = percentile(latencies, 99);
@@ -82,7 +83,7 @@ export function judgeLiveness(
   const excused = latencies.filter((ms, i) => ms > LIVE_P99_MS && (own[i] as number) <= LIVE_P99_MS).length;
   const machine =
     maxOwnMs < maxMs
-      ? `; without the time the prober could not run, max ${maxOwnMs} ms${excused > 0 ? ` (${excused} more over ${LIVE_P99_MS} ms by that time alone)` : ''}`
+      ? `; without the whole machine's stalls, max ${maxOwnMs} ms${excused > 0 ? ` (${excused} more over ${LIVE_P99_MS} ms by those stalls alone)` : ''}`
       : '';
   return {
     passed: live.length > 0 && failed === 0 && slow <= slowProbesAllowed(live.length) && maxOwnMs <= LIVE_MAX_MS,

@@ -87,24 +87,45 @@ describe('SHARED_HYPOTHESES', () => {
     expect(verdict.detail).toContain("the probing thread's own loop delayed at most 12 ms");
   });
 
-  it('judges a slow probe without the part of it during which the prober could not run, and no more', () => {
+  describe('liveness with stalls', () => {
     const probe = { routeClass: 'live' as const, at: 10_000, status: 200, latencyMs: 5, rssMb: 100 };
     const stalled = { ...probe, at: 20_000, latencyMs: 1_137 };
     const live = [...Array.from({ length: 37 }, () => probe), stalled];
-    const wholeStall = [{ from: 20_030, to: 21_100 }];
-    const verdict = judge('liveness', observation({ live, stalls: { prober: [], machine: wholeStall } }));
-    expect(verdict.passed).toBe(true);
-    expect(verdict.detail).toContain('without the time the prober could not run');
-    expect(verdict.detail).toContain('max 67 ms');
+    const covering = [{ from: 20_030, to: 21_100 }];
+    const stalls = (machine: { from: number; to: number }[], prober: { from: number; to: number }[] = []) => ({
+      machine,
+      prober,
+      raised: true,
+    });
 
-    // Seen by both the probing thread and the idle process: counted once (twice, the probes would pass).
-    const shortStall = [{ from: 20_000, to: 20_400 }];
-    expect(
-      judge('liveness', observation({ live: [...live, stalled], stalls: { prober: shortStall, machine: shortStall } }))
-        .passed,
-    ).toBe(false);
-    const elsewhere = [{ from: 30_000, to: 31_100 }];
-    expect(judge('liveness', observation({ live, stalls: { prober: elsewhere, machine: [] } })).passed).toBe(false);
+    it('judges a slow probe without the part of it during which the whole machine stood still', () => {
+      const verdict = judge('liveness', observation({ live, stalls: stalls(covering) }));
+      expect(verdict.passed).toBe(true);
+      expect(verdict.detail).toContain("without the whole machine's stalls, max 67 ms");
+    });
+
+    it('takes off a stall once however often it was recorded, and only where it overlaps the probe', () => {
+      const twoSlow = [...live, stalled];
+      // 400 ms taken off each leaves two probes of 737 ms: one more than 1 % allows (800 ms would pass).
+      const short = [{ from: 20_000, to: 20_400 }];
+      expect(judge('liveness', observation({ live: twoSlow, stalls: stalls([...short, ...short]) })).passed).toBe(
+        false,
+      );
+      const elsewhere = [{ from: 30_000, to: 31_100 }];
+      expect(judge('liveness', observation({ live, stalls: stalls(elsewhere) })).passed).toBe(false);
+    });
+
+    it("never takes the probing thread's own stalls off a probe", () => {
+      const verdict = judge('liveness', observation({ live, stalls: stalls([], covering) }));
+      expect(verdict.passed).toBe(false);
+      expect(verdict.detail).not.toContain('without the');
+    });
+
+    it('takes no stall off when the prober could not run at a raised priority, and says so', () => {
+      const verdict = judge('liveness', observation({ live, stalls: { ...stalls(covering), raised: false } }));
+      expect(verdict.passed).toBe(false);
+      expect(verdict.detail).toContain('not at a raised priority here: no stall taken off');
+    });
   });
 
   it('fails the answers hypothesis when a request gets another answer than its contract gives, or none was sent', () => {

@@ -50,7 +50,7 @@ export interface RegistryContext {
   readonly lifecycle: { isShuttingDown: boolean };
   /** The bound on request bodies in progress (onRequest hook of the routes that read one, after the API key hook). */
   readonly bodySlots: BodySlots;
-  /** The log's summary of the fast refusals (503 MLFLOW_CIRCUIT_OPEN, MLFLOW_SATURATED): one line per code per interval. */
+  /** The service's own refusals (503 MLFLOW_CIRCUIT_OPEN, MLFLOW_SATURATED): counted, and logged one line per code per interval. */
   readonly refusals: RefusalLog;
   /** Runs every component check (dependency checks with HEALTH_CHECK_TIMEOUT; MLflow from the breaker). */
   collectChecks(): Promise<Check[]>;

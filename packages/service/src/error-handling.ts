@@ -5,7 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { REQUEST_ID_HEADER } from './contract/metrics.js';
 import { ERRORS, type ErrorBody, type ErrorCode, isServiceError } from './errors.js';
-import { isFastRefusal } from './refusal-log.js';
+import { isServiceRefusal } from './refusal-log.js';
 
 /**
  * MLflow's own `error_code` for each status the service answers with: the official MLflow client reads
@@ -152,7 +152,8 @@ export function createErrorHandler(style: ErrorStyle = {}) {
     }
     if (isServiceError(error)) {
       reply.headers(error.headers);
-      if (isFastRefusal(error.code)) request.server.registry.refusals.refused(request.log, error.code, error.message);
+      if (isServiceRefusal(error.code))
+        request.server.registry.refusals.refused(request.log, error.code, error.message);
       else if (error.status >= 500) request.log.warn({ err: error, code: error.code }, error.message);
       return send(reply, request, error.code, error.message, error.details, style);
     }

@@ -2,38 +2,43 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ErrorCode } from './errors.js';
 
 /**
- * The service's own fast refusals of MLflow-bound work: it answers them at once, without calling MLflow,
- * and counts every one in its metrics (`registry_mlflow_saturated_total`,
- * `registry_mlflow_circuit_breaker_rejections_total`).
+ * The service's own refusals of MLflow-bound work, answered without MLflow's answer (at once, or after an
+ * entry's write queue kept a write waiting): every one is counted in `registry_refusals_total{code}`.
  */
-export const FAST_REFUSALS = ['MLFLOW_CIRCUIT_OPEN', 'MLFLOW_SATURATED'] as const satisfies readonly ErrorCode[];
+export const SERVICE_REFUSALS = ['MLFLOW_CIRCUIT_OPEN', 'MLFLOW_SATURATED'] as const satisfies readonly ErrorCode[];
 
-/** A code of `FAST_REFUSALS`. */
-export type FastRefusal = (typeof FAST_REFUSALS)[number];
+/** A code of `SERVICE_REFUSALS`. */
+export type ServiceRefusal = (typeof SERVICE_REFUSALS)[number];
 
-/** Longest the log stays silent about a fast refusal code that keeps being answered. */
+/** Longest the log stays silent about a refusal code that keeps being answered. */
 export const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
-/** Writes the fast refusals to the log as a summary: at most one line per code per interval. */
+/** Counts the service's own refusals, and writes them to the log as a summary: one line per code per interval. */
 export interface RefusalLog {
-  refused(log: FastifyBaseLogger, code: FastRefusal, message: string): void;
+  /** Counts one refusal answered with `code`, and logs it if its code's interval has passed. */
+  refused(log: FastifyBaseLogger, code: ServiceRefusal, message: string): void;
+  /** Refusals answered since start, by code. */
+  totals(): Readonly<Record<ServiceRefusal, number>>;
 }
 
-/** True for a catalogue code the service answers by refusing fast (see `FAST_REFUSALS`). */
-export function isFastRefusal(code: ErrorCode): code is FastRefusal {
-  return (FAST_REFUSALS as readonly ErrorCode[]).includes(code);
+/** True for a catalogue code of the service's own refusals (see `SERVICE_REFUSALS`). */
+export function isServiceRefusal(code: ErrorCode): code is ServiceRefusal {
+  return (SERVICE_REFUSALS as readonly ErrorCode[]).includes(code);
 }
 
 /**
  * The first refusal of a code is logged at once; the ones after it within `intervalMs` are counted, and the
  * next line (the first refusal after the interval) says how many. A line per refusal, with its stack, was
- * 2.3 KB of log for each request of a flood (3.5 MB for 1,500 requests, a quarter of the service's CPU
+ * 2.3 KB of log for each request of a flood (3.5 MB for 1,500 requests, about a quarter of the service's CPU
  * during it): a client could make the log, and whatever ships it, carry 20 times what it sent.
  */
 export function createRefusalLog(now: () => number, intervalMs = REFUSAL_LOG_INTERVAL_MS): RefusalLog {
-  const byCode = new Map<FastRefusal, { loggedAt: number; unlogged: number }>();
+  const byCode = new Map<ServiceRefusal, { loggedAt: number; unlogged: number }>();
+  const totals = Object.fromEntries(SERVICE_REFUSALS.map((code) => [code, 0])) as Record<ServiceRefusal, number>;
   return {
+    totals: () => ({ ...totals }),
     refused(log, code, message) {
+      totals[code] += 1;
       const at = now();
       const last = byCode.get(code);
       if (last && at - last.loggedAt < intervalMs) {

@@ -1,7 +1,7 @@
 import { METRICS, startEmfPublisher } from '@registry/service';
 import { readMetrics } from '@registry/service/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { buildTestApp } from './support/fakes.js';
+import { buildTestApp, tripBreaker } from './support/fakes.js';
 
 describe('Metrics', () => {
   it('exposes breaker state, trips, rejections and the health score', async () => {
@@ -27,6 +27,15 @@ describe('Metrics', () => {
     expect(readMetrics(body).value(METRICS.callsInFlight)).toBe(0);
     expect(readMetrics(body).value(METRICS.callsQueued)).toBe(0);
     expect(readMetrics(body).value(METRICS.saturated)).toBe(0);
+  });
+
+  it('counts every request the service refuses itself, by code, however few of them the log shows', async () => {
+    const { app, mlflow } = buildTestApp();
+    await tripBreaker(app, mlflow);
+    for (let i = 0; i < 5; i += 1) await app.inject('/api/v1/models/fraud-refused');
+    const metrics = readMetrics((await app.inject('/metrics')).body);
+    expect(metrics.value(METRICS.refusals, { code: 'MLFLOW_CIRCUIT_OPEN' })).toBe(5);
+    expect(metrics.value(METRICS.refusals, { code: 'MLFLOW_SATURATED' })).toBe(0);
   });
 
   it('counts a call in flight while MLflow has not answered', async () => {

@@ -56,7 +56,7 @@ describe('Request logs', () => {
     expect(failures[0]?.err).toMatchObject({ type: 'ServiceError' });
   });
 
-  it('logs the first fast refusal at once and the ones after it as one line per interval with their count', async () => {
+  it('logs the first refusal of a code at once and the ones after it as one line per interval with their count', async () => {
     const { logger, lines } = jsonLogger('warn');
     let clock = 1_000_000;
     const { app, mlflow } = buildTestApp({ logger, env: { LOG_LEVEL: 'warn' }, now: () => clock });

@@ -43,10 +43,11 @@ export interface AbuseObservation<F = unknown> {
   /** The probing thread's own longest event-loop delay, in ms (a probe's latency includes it). */
   readonly probeLoopMaxMs?: number;
   /**
-   * Spans during which the prober could not run: its thread's own (`prober`), and an idle process's that only
-   * watches the clock (`machine`: the whole machine stood still).
+   * Spans during which the probing thread (`prober`) and an idle process that only watches the clock
+   * (`machine`) could not run; `raised` when both ran at the raised priority they ask for. Only then are
+   * the machine's stalls the machine's (not a busy core's), and only they are taken off the probes.
    */
-  readonly stalls?: { readonly prober: readonly Stall[]; readonly machine: readonly Stall[] };
+  readonly stalls?: { readonly prober: readonly Stall[]; readonly machine: readonly Stall[]; readonly raised: boolean };
   readonly breaker: readonly BreakerSample[];
   readonly before: BreakerReading;
   readonly after: BreakerReading;
@@ -243,7 +244,7 @@ export const SHARED_HYPOTHESES: readonly SharedHypothesis[] = [
     name: livenessHypothesis(),
     column: 'liveness',
     judge(o) {
-      const liveness = judgeLiveness(o.live, undefined, [...(o.stalls?.prober ?? []), ...(o.stalls?.machine ?? [])]);
+      const liveness = judgeLiveness(o.live, undefined, o.stalls?.raised ? o.stalls.machine : []);
       const load = o.serviceLoad
         ? `; the service during the attack: event loop delayed at most ${o.serviceLoad.loopMaxMs} ms, CPU ${Math.round(o.serviceLoad.cpuShare * 100)} % of a core`
         : '';
@@ -253,7 +254,7 @@ export const SHARED_HYPOTHESES: readonly SharedHypothesis[] = [
       const machine =
         o.stalls === undefined
           ? ''
-          : `; longest stall (from ${STALL_THRESHOLD_MS} ms) of the probing thread ${longest(o.stalls.prober)} ms, of an idle process ${longest(o.stalls.machine)} ms`;
+          : `; longest stall (from ${STALL_THRESHOLD_MS} ms) of the probing thread ${longest(o.stalls.prober)} ms, of an idle process ${longest(o.stalls.machine)} ms${o.stalls.raised ? '' : ' (not at a raised priority here: no stall taken off)'}`;
       return verdict(liveness.passed, `${liveness.detail}${load}${prober}${machine}`, `p99 ${liveness.p99Ms} ms`);
     },
   },

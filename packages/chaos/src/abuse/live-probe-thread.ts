@@ -2,11 +2,15 @@
  * Liveness probes on a thread of their own (a worker thread, started by `startLiveProbes`). The hostile
  * clients run on the runner's event loop; probes sent from that loop wait behind the attack's own callbacks
  * (its event-loop delay reached 218 ms during a flood on the 2-core machine), so their latency would be
- * partly the attacker's. A load balancer probes from a machine of its own: this thread stands for it.
+ * partly the attacker's. A load balancer probes from a machine of its own: this thread stands for it, and
+ * asks for a raised priority (where the system allows it) so that the attacker's processes cannot starve it
+ * as they would never starve a load balancer; the service keeps the ordinary priority.
  *
  * Only `node:` modules here: the thread runs this file as it is (compiled, or as TypeScript with Node's type
  * stripping under vitest), so it cannot import the package's other modules by their `.js` names.
  */
+import { setPriority } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 
 /** What the thread is started with (`workerData`). */
@@ -20,6 +24,8 @@ export interface ProbeThreadData {
   readonly requestTimeoutMs: number;
   /** Shortest delay of the thread's own timer it reports as a stall. */
   readonly stallThresholdMs: number;
+  /** The nice value the thread asks for (a raised priority is below 0). */
+  readonly priority: number;
 }
 
 /** One probe, as the thread posts it. */
@@ -31,10 +37,7 @@ export interface ProbeMessage {
   readonly rssMb?: number;
 }
 
-/**
- * A span during which this thread could not run (its 10 ms timer ran that late): a probe's latency
- * includes it, and it is not the service's.
- */
+/** A span during which this thread could not run (its 10 ms timer ran that late), told for the report. */
 export interface StallMessage {
   readonly kind: 'stall';
   readonly from: number;
@@ -46,10 +49,22 @@ export interface StoppedMessage {
   readonly kind: 'stopped';
   /** The thread's own longest timer delay while it probed, in ms (the longest stall, or a shorter delay). */
   readonly loopMaxMs: number;
+  /** Whether the thread ran at the priority it asked for. */
+  readonly priorityRaised: boolean;
 }
 
 /** How often the thread checks its own clock. */
 const WATCH_TICK_MS = 10;
+
+/** Sets this thread's nice value to `priority` (Linux: per thread); false where the system refuses it. */
+function raisePriority(priority: number): boolean {
+  try {
+    setPriority(priority);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 async function probe(data: ProbeThreadData): Promise<ProbeMessage> {
   const at = Date.now();
@@ -78,13 +93,15 @@ async function run(port: NonNullable<typeof parentPort>, data: ProbeThreadData):
     wake?.();
   });
   const inFlight = new Set<Promise<void>>();
+  const priorityRaised = raisePriority(data.priority);
   // The same clock watch as the stall witness's process (this file can import only node: modules).
   let loopMaxMs = 0;
-  let last = Date.now();
+  let last = performance.now();
   const watch = setInterval(() => {
+    const tick = performance.now();
+    const late = Math.max(0, Math.round(tick - last - WATCH_TICK_MS));
+    last = tick;
     const now = Date.now();
-    const late = Math.max(0, now - last - WATCH_TICK_MS);
-    last = now;
     loopMaxMs = Math.max(loopMaxMs, late);
     if (late >= data.stallThresholdMs)
       port.postMessage({ kind: 'stall', from: now - late, to: now } satisfies StallMessage);
@@ -102,7 +119,7 @@ async function run(port: NonNullable<typeof parentPort>, data: ProbeThreadData):
   }
   await Promise.allSettled([...inFlight]);
   clearInterval(watch);
-  port.postMessage({ kind: 'stopped', loopMaxMs } satisfies StoppedMessage);
+  port.postMessage({ kind: 'stopped', loopMaxMs, priorityRaised } satisfies StoppedMessage);
   port.close();
 }
 

@@ -3,7 +3,7 @@ import { type Answer, ROUTES } from '@registry/service/client';
 import type { Stall } from '../liveness.js';
 import type { Sample, TrafficLimits } from '../traffic.js';
 import type { ProbeMessage, ProbeThreadData, StallMessage, StoppedMessage } from './live-probe-thread.js';
-import { STALL_THRESHOLD_MS } from './stall-witness.js';
+import { PROBER_PRIORITY, STALL_THRESHOLD_MS } from './stall-witness.js';
 
 /** Liveness probes running on their own thread. */
 export interface LiveProbes {
@@ -13,6 +13,8 @@ export interface LiveProbes {
   loopMaxMs(): number | undefined;
   /** The spans during which the probing thread could not run (its timer late by `STALL_THRESHOLD_MS` or more). */
   stalls(): readonly Stall[];
+  /** Whether the thread ran at `PROBER_PRIORITY`, once it has stopped (undefined before). */
+  priorityRaised(): boolean | undefined;
   /** Stops the loop and waits for the probes in flight; rejects if the thread failed. */
   stop(): Promise<void>;
 }
@@ -38,12 +40,14 @@ export function startLiveProbes(baseUrl: string, limits: TrafficLimits): LivePro
     maxTicks: limits.maxTicks,
     requestTimeoutMs: limits.requestTimeoutMs,
     stallThresholdMs: STALL_THRESHOLD_MS,
+    priority: PROBER_PRIORITY,
   };
   const worker = new Worker(new URL(`./live-probe-thread${extension}`, import.meta.url), { workerData: data });
   const samples: Sample[] = [];
   const stalls: Stall[] = [];
   let failure: Error | undefined;
   let loopMaxMs: number | undefined;
+  let priorityRaised: boolean | undefined;
   const stopped = new Promise<void>((resolve) => {
     worker.on('message', (message: ProbeMessage | StallMessage | StoppedMessage) => {
       if (message.kind === 'stall') {
@@ -52,6 +56,7 @@ export function startLiveProbes(baseUrl: string, limits: TrafficLimits): LivePro
       }
       if (message.kind === 'stopped') {
         loopMaxMs = message.loopMaxMs;
+        priorityRaised = message.priorityRaised;
         return resolve();
       }
       const { kind: _, ...sample } = message;
@@ -67,6 +72,7 @@ export function startLiveProbes(baseUrl: string, limits: TrafficLimits): LivePro
     samples: () => samples,
     loopMaxMs: () => loopMaxMs,
     stalls: () => stalls,
+    priorityRaised: () => priorityRaised,
     async stop() {
       worker.postMessage('stop');
       let timer: NodeJS.Timeout | undefined;

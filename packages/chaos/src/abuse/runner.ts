@@ -77,12 +77,17 @@ async function readBreaker(serviceUrl: string): Promise<BreakerReading> {
   return { state: answer.body.circuit_breaker.state, tripsTotal: answer.body.circuit_breaker.trips_total };
 }
 
-/** The service's CPU time so far, and its longest event-loop delay since the last scrape (which this one ends). */
+/**
+ * The service's CPU time so far, and its longest event-loop delay since the last scrape (which this one
+ * ends), read at `at`.
+ */
 async function readServiceLoad(
   serviceUrl: string,
-): Promise<{ readonly cpuSeconds: number; readonly loopMaxMs: number }> {
+): Promise<{ readonly at: number; readonly cpuSeconds: number; readonly loopMaxMs: number }> {
+  const at = Date.now();
   const metrics = await createRegistryClient({ baseUrl: serviceUrl }).metrics();
   return {
+    at,
     cpuSeconds: metrics.value(METRICS.processCpuSeconds),
     loopMaxMs: Math.round(metrics.value(METRICS.eventLoopLagMaxSeconds) * 1000),
   };
@@ -139,18 +144,23 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
   log('steady state');
   const baselineRssMb = (await waitForSteadyState(stack, bounds))[0] ?? 0;
   const before = await readBreaker(stack.service.url);
-  const neighbours = await startRecordingListener({ ports: context.neighbourPorts, hosts: ['127.0.0.1', '::1'] });
+  // A slow probe is judged without the time the whole machine stood still, which a process that only watches
+  // the clock records (see judgeLiveness). Started first: what starts after it is stopped with it in the
+  // `finally` below, if anything in between fails.
+  const witness = await startStallWitness(DEFAULT_TRAFFIC_LIMITS.maxDurationMs);
+  const neighbours = await startRecordingListener({
+    ports: context.neighbourPorts,
+    hosts: ['127.0.0.1', '::1'],
+  }).catch(async (error: unknown) => {
+    await witness.stop();
+    throw error;
+  });
   // Liveness is probed from a thread of its own, as a load balancer would from a machine of its own; the
   // breaker is read from here (its samples' timing is not judged).
-  // A slow probe is judged without the time the prober could not run: its thread's own stalls, and the whole
-  // machine's, which a process that only watches the clock records (see judgeLiveness).
-  const witness = await startStallWitness(DEFAULT_TRAFFIC_LIMITS.maxDurationMs);
   const probes = startLiveProbes(stack.service.url, DEFAULT_TRAFFIC_LIMITS);
   const health = startTraffic(stack.service.url, DEFAULT_TRAFFIC_LIMITS, 'health-only', { routeClasses: [] });
 
-  // Starts the service's own measure of its event-loop delay, read again when the attack is over.
-  const loadBefore = await readServiceLoad(stack.service.url);
-  const attackStartedAt = Date.now();
+  let attackStartedAt = Date.now();
   let attackEndedAt = attackStartedAt;
   let faultRemovedAt: number | null = null;
   let recoveredAt: number | null = null;
@@ -158,6 +168,9 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
   let probing: PromiseSettledResult<void> | undefined;
   let serviceLoad: AbuseObservation['serviceLoad'];
   try {
+    // Starts the service's own measure of its event-loop delay, read again when the attack is over.
+    const loadBefore = await readServiceLoad(stack.service.url);
+    attackStartedAt = loadBefore.at;
     try {
       if (experiment.fault) {
         log('inject the MLflow fault');
@@ -169,8 +182,7 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
       const loadAfter = await readServiceLoad(stack.service.url);
       serviceLoad = {
         loopMaxMs: loadAfter.loopMaxMs,
-        cpuShare:
-          (loadAfter.cpuSeconds - loadBefore.cpuSeconds) / (Math.max(1, attackEndedAt - attackStartedAt) / 1000),
+        cpuShare: (loadAfter.cpuSeconds - loadBefore.cpuSeconds) / (Math.max(1, loadAfter.at - loadBefore.at) / 1000),
       };
       log(`attack over in ${attackEndedAt - attackStartedAt} ms: ${outcome.samples.length} requests`);
     } finally {
@@ -228,6 +240,7 @@ export async function runAbuseExperiment(experiment: AbuseExperiment, options: A
     stalls: {
       prober: probes.stalls().filter((stall) => stall.to >= attackStartedAt),
       machine: witness.stalls().filter((stall) => stall.to >= attackStartedAt),
+      raised: witness.raised && probes.priorityRaised() === true,
     },
     // While MLflow is at fault the breaker may move; the shared hypothesis then judges the recovery.
     breaker: breaker.filter((s) => s.at <= attackEndedAt),

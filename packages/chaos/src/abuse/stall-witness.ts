@@ -1,12 +1,18 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { Stall } from '../liveness.js';
 
 /** A process that only watches the clock, recording when the whole machine stalled. */
 export interface StallWitness {
   /** The witness's process id. */
   readonly pid: number;
+  /**
+   * Whether it runs at `PROBER_PRIORITY`: only then is a delay it records the machine's (at the ordinary
+   * priority it would also record cores kept busy by others).
+   */
+  readonly raised: boolean;
   /** The stalls seen so far, oldest first. */
   stalls(): readonly Stall[];
   /** Ends the process and waits for its last lines. */
@@ -15,6 +21,11 @@ export interface StallWitness {
 
 /** Shortest timer delay the witness records: shorter ones are an ordinary busy machine's. */
 export const STALL_THRESHOLD_MS = 50;
+/**
+ * The nice value the prober (the liveness probe thread, the witness) asks for: it stands for a load balancer
+ * on a machine of its own, which the attacker's processes could not starve. The service keeps 0.
+ */
+export const PROBER_PRIORITY = -10;
 /** Longest `start` and `stop` wait for the process. */
 const WITNESS_WAIT_MS = 10_000;
 
@@ -26,17 +37,25 @@ export async function startStallWitness(maxDurationMs: number): Promise<StallWit
   // Compiled, this module is a .js file beside the process's .js; under vitest both are the .ts sources.
   const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const script = new URL(`./stall-witness-process${extension}`, import.meta.url);
-  const child = spawn(process.execPath, [script.pathname, String(STALL_THRESHOLD_MS), String(maxDurationMs)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(script), String(STALL_THRESHOLD_MS), String(maxDurationMs), String(PROBER_PRIORITY)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  // Its stdin only tells it to end: a witness that ended by itself first must not fail `stop` (EPIPE).
+  child.stdin.on('error', () => {});
   const stalls: Stall[] = [];
   const exited = once(child, 'close');
+  let raised = false;
   let resolveReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => {
     resolveReady = resolve;
   });
   createInterface({ input: child.stdout }).on('line', (line) => {
-    if (line === 'ready') return resolveReady();
+    if (line.startsWith('ready ')) {
+      raised = line === 'ready raised';
+      return resolveReady();
+    }
     const [from, to] = line.split(' ').map(Number);
     if (Number.isFinite(from) && Number.isFinite(to)) stalls.push({ from: from as number, to: to as number });
   });
@@ -45,17 +64,18 @@ export async function startStallWitness(maxDurationMs: number): Promise<StallWit
   });
   gone.catch(() => {});
   try {
-    await Promise.race([ready, gone, timeout(WITNESS_WAIT_MS, 'the stall witness did not start')]);
+    await Promise.race([ready, gone, rejectAfter(WITNESS_WAIT_MS, 'the stall witness did not start')]);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
   }
   return {
     pid: child.pid as number,
+    raised,
     stalls: () => stalls,
     async stop() {
       child.stdin.end();
-      await Promise.race([exited, timeout(WITNESS_WAIT_MS, 'the stall witness did not stop')]).catch(() => {
+      await Promise.race([exited, rejectAfter(WITNESS_WAIT_MS, 'the stall witness did not stop')]).catch(() => {
         child.kill('SIGKILL');
       });
       return stalls;
@@ -63,6 +83,7 @@ export async function startStallWitness(maxDurationMs: number): Promise<StallWit
   };
 }
 
-function timeout(ms: number, message: string): Promise<never> {
+/** A promise that rejects with `message` after `ms` (without holding the process open). */
+function rejectAfter(ms: number, message: string): Promise<never> {
   return new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
 }

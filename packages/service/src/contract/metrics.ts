@@ -14,6 +14,7 @@ export const METRICS = {
   streamsInFlight: 'registry_mlflow_streams_in_flight',
   bodiesInProgress: 'registry_request_bodies_in_progress',
   saturated: 'registry_mlflow_saturated_total',
+  refusals: 'registry_refusals_total',
   clientLimited: 'registry_mlflow_client_limited_total',
   clientsHoldingCalls: 'registry_mlflow_clients_holding_calls',
   healthScore: 'registry_health_score',

@@ -99,6 +99,17 @@ async function metrics(app: FastifyInstance): Promise<void> {
       this.inc(gateway.load().rejectedTotal);
     },
   });
+  const { refusals } = app.registry;
+  new Counter({
+    name: METRICS.refusals,
+    help: 'Requests the service answered itself with 503 MLFLOW_SATURATED (bulkhead, stream or body slots, an entry kept busy) or MLFLOW_CIRCUIT_OPEN, by code; the log has one line per code per 10 s.',
+    labelNames: ['code'] as const,
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const [code, total] of Object.entries(refusals.totals())) this.inc({ code }, total);
+    },
+  });
   new Counter({
     name: METRICS.clientLimited,
     help: 'MLflow calls refused with 429 CLIENT_CONCURRENCY_LIMIT: their client already held MLFLOW_CLIENT_MAX_CONCURRENCY.',
