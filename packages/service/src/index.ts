@@ -30,6 +30,7 @@ export {
   createPostgresCheck,
   createRedisCheck,
   type DependencyCheck,
+  withTimeout,
 } from './dependency-checks.js';
 export { EMF_METRICS, emfLine, startEmfPublisher } from './emf-publisher.js';
 export { createEntryWriteQueue, type EntryWriteOptions, type EntryWriteQueue } from './entry-write-queue.js';

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { withTimeout } from '@registry/service';
 import { type Answer, ROUTES } from '@registry/service/client';
 import type { Stall } from '../liveness.js';
 import type { Sample, TrafficLimits } from '../traffic.js';
@@ -75,14 +76,10 @@ export function startLiveProbes(baseUrl: string, limits: TrafficLimits): LivePro
     priorityRaised: () => priorityRaised,
     async stop() {
       worker.postMessage('stop');
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        stopped,
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, limits.requestTimeoutMs + STOP_GRACE_MS);
-        }),
-      ]);
-      clearTimeout(timer);
+      // A thread that does not end its last probe in time is ended all the same.
+      await withTimeout(stopped, limits.requestTimeoutMs + STOP_GRACE_MS, 'stopping the liveness probes').catch(
+        () => {},
+      );
       await worker.terminate();
       if (failure) throw new Error(`the liveness probe thread failed: ${failure.message}`, { cause: failure });
     },

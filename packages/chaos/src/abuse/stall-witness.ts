@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { withTimeout } from '@registry/service';
 import type { Stall } from '../liveness.js';
 
 /** A process that only watches the clock, recording when the whole machine stalled. */
@@ -64,7 +65,7 @@ export async function startStallWitness(maxDurationMs: number): Promise<StallWit
   });
   gone.catch(() => {});
   try {
-    await Promise.race([ready, gone, rejectAfter(WITNESS_WAIT_MS, 'the stall witness did not start')]);
+    await withTimeout(Promise.race([ready, gone]), WITNESS_WAIT_MS, 'starting the stall witness');
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -75,15 +76,10 @@ export async function startStallWitness(maxDurationMs: number): Promise<StallWit
     stalls: () => stalls,
     async stop() {
       child.stdin.end();
-      await Promise.race([exited, rejectAfter(WITNESS_WAIT_MS, 'the stall witness did not stop')]).catch(() => {
+      await withTimeout(exited, WITNESS_WAIT_MS, 'stopping the stall witness').catch(() => {
         child.kill('SIGKILL');
       });
       return stalls;
     },
   };
-}
-
-/** A promise that rejects with `message` after `ms` (without holding the process open). */
-function rejectAfter(ms: number, message: string): Promise<never> {
-  return new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
 }
