@@ -310,27 +310,6 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   // experiment uses; the others sit in a proxy of their own and run side by side on lanes.
   const shared = runnable.filter(([, experiment]) => (experiment.requires ?? []).length > 0);
   const laned = runnable.filter(([, experiment]) => (experiment.requires ?? []).length === 0);
-  // Fleet experiments run one at a time, even on lanes: each starts replacement replicas, and two at once
-  // (containers on a created network) starved the shared MLflow for about 2 s, so that MLflow calls timed
-  // out under the fleet's traffic (2 CI runs of 2 on 2026-11-30; 504s and a breaker opened).
-  let fleetTurn: Promise<void> = Promise.resolve();
-  const runFleet = async (index: number, experiment: FleetExperiment, on: Stack, label: string) => {
-    // runOn never rejects (an error becomes an aborted result), so the chain only ever moves on.
-    const turn = fleetTurn.then(() =>
-      runOn(
-        experiments.length + index + 1,
-        experiment,
-        on,
-        label,
-        (runOptions) => runFleetExperiment(experiment, runOptions),
-        (error) => abortedFleetResult(experiment, error),
-      ),
-    );
-    fleetTurn = turn.then(() => {});
-    const result = await turn;
-    fleet[index] = result;
-    options.onFleetResult?.(result);
-  };
   const fleetReason = fleetMissingReason(stack);
   if (fleetReason) {
     for (const [index, experiment] of fleetExperiments.entries()) {
@@ -343,19 +322,33 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
       (on, label) =>
         runOne(index, experiment, on, label),
   );
-  // The pool: laned faults, then the fleet class (which replaces the replicas of the lane it runs on).
-  const queue: Task[] = [
-    ...laned.map(
-      ([index, experiment]): Task =>
-        (on, label) =>
-          runOne(index, experiment, on, label),
-    ),
-    ...(fleetReason ? [] : [...fleetExperiments.entries()]).map(
-      ([index, experiment]): Task =>
-        (on, label) =>
-          runFleet(index, experiment, on, label),
-    ),
-  ];
+  // The pool: the faults that sit in a proxy, each on the first lane free.
+  const queue: Task[] = laned.map(
+    ([index, experiment]): Task =>
+      (on, label) =>
+        runOne(index, experiment, on, label),
+  );
+  // The fleet class, one experiment after the other on one lane (each replaces that lane's replicas), from
+  // the start beside the faults. One at a time: each starts replacement replicas, and two at once
+  // (containers on a created network) starved the shared MLflow for about 2 s, so that MLflow calls timed
+  // out under the fleet's traffic (2 CI runs of 2 on 2026-11-30; 504s and a breaker opened).
+  const runFleetClass: Task | undefined =
+    fleetReason || fleetExperiments.length === 0
+      ? undefined
+      : async (on, label) => {
+          for (const [index, experiment] of fleetExperiments.entries()) {
+            const result = await runOn(
+              experiments.length + index + 1,
+              experiment,
+              on,
+              label,
+              (runOptions) => runFleetExperiment(experiment, runOptions),
+              (error) => abortedFleetResult(experiment, error),
+            );
+            fleet[index] = result;
+            options.onFleetResult?.(result);
+          }
+        };
   // Read only when abuse experiments run: a fault-only run needs none of their settings.
   // A control judges its service by the ordinary settings' bounds, not by those it broke.
   const abuseLimits =
@@ -387,7 +380,10 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
       options.onAbuseResult?.(result);
     }
   };
-  const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, queue.length + Math.min(1, shared.length)));
+  const concurrency = Math.max(
+    1,
+    Math.min(options.concurrency ?? 1, queue.length + (runFleetClass ? 1 : 0) + Math.min(1, shared.length)),
+  );
   const alongside = concurrency > 1 && options.abuseAlongside === true && abuseExperiments.length > 0;
   // Every lane started here (a lane with an MLflow of its own stops the lanes it hosts), stopped at the end
   // side by side, not as a stack: a lane of containers takes seconds to stop (12 s one after the other).
@@ -402,6 +398,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
       // The faults that act on MLflow first, then the rest.
       for (const task of ownMlflowTasks) await task(stack, '');
       await drain(stack, '');
+      await runFleetClass?.(stack, '');
       return;
     }
     const addLane = stack.addLane;
@@ -422,7 +419,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     const ownLane = ownMlflowTasks.length > 0;
     const sharing = concurrency - (ownLane ? 1 : 0);
     log(
-      `chaos: ${queue.length + ownMlflowTasks.length} experiments on ${concurrency} lanes side by side` +
+      `chaos: ${queue.length + ownMlflowTasks.length + (runFleetClass ? fleetExperiments.length : 0)} experiments on ${concurrency} lanes side by side` +
         (ownLane
           ? `; the ${ownMlflowTasks.length} that kill or break MLflow on a lane with an MLflow of its own`
           : '') +
@@ -442,7 +439,16 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
       if (!alongside) lanes.push(...others); // otherwise stopped with their host
       const failed = started.find((lane) => lane.status === 'rejected');
       if (failed) throw failed.reason;
-      await Promise.all([host, ...others].map((lane, i) => drain(lane, label(i + 1))));
+      // The fleet class takes a lane of its own from the start (not the stack's, when there is another: the
+      // abuse class runs on the stack's replicas after the pool), then that lane drains the faults left.
+      const pool = [host, ...others];
+      const fleetLane = runFleetClass ? Math.min(1, pool.length - 1) : -1;
+      await Promise.all(
+        pool.map(async (lane, i) => {
+          if (i === fleetLane) await runFleetClass?.(lane, label(i + 1));
+          await drain(lane, label(i + 1));
+        }),
+      );
     };
     await settleAll([
       runSharedLanes(),

@@ -150,6 +150,17 @@ for (const local of localProviders()) {
       );
     });
 
+    it('runs the fleet experiments one at a time (two replacements at once starved the shared MLflow)', () => {
+      const fleet = report.placements.filter((p) => FLEET_EXPERIMENTS.some((e) => e.id === p.id));
+      expect(fleet.length, 'fleet experiments ran').toBeGreaterThan(0);
+      const overlapping = fleet.flatMap((p) =>
+        fleet
+          .filter((o) => o.id < p.id && o.startedAt < p.endedAt && p.startedAt < o.endedAt)
+          .map((o) => `${o.id} + ${p.id}`),
+      );
+      expect(overlapping).toEqual([]);
+    });
+
     // Only the containers provider has a container to look for: the test exists there alone (not a skip).
     if (provider === 'containers') {
       it('runs HAProxy as a container in the containers provider', () => {
