@@ -48,9 +48,10 @@ const USAGE = `usage: npm run chaos -- [--provider process|containers|external] 
                 are built from the Debian packages npm run setup installs);
                 external: use running ones (REGISTRY_SERVICE_URL, REGISTRY_MLFLOW_URL, REGISTRY_TOXIPROXY_URL,
                 REGISTRY_TOXIPROXY_PROXY)
-  --concurrency fault and fleet experiments side by side, each on a lane of its own (a proxy in front of a
-                shared MLflow, its own replicas and HAProxy; those that kill or break MLflow on a lane with
-                an MLflow of its own); then the abuse class, alone (default ${defaultConcurrency()} here:
+  --concurrency fault experiments side by side, each on a lane of its own (a proxy in front of a shared
+                MLflow, its own replicas and HAProxy; those that kill or break MLflow on a lane with an
+                MLflow of its own), the fleet experiments one after the other on one of the lanes from the
+                start; then the abuse class, alone (default ${defaultConcurrency()} here:
                 ${DEFAULT_CONCURRENCY_RULE}; 1: every experiment one after the other)
   --abuse-alongside  with lanes, the abuse class (but its floods) runs on the stack beside them, the lanes
                 around MLflows of their own: faster, but on 2 cores the liveness bound did not hold
