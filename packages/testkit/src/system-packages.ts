@@ -54,6 +54,13 @@ const SYSTEM_PACKAGES: readonly SystemPackage[] = [
     installed: () => succeeds('chrt', ['--version']),
   },
   {
+    // Not in a minimal Debian: StrykerJS ends its test runners' process trees with `ps`, and without it the
+    // mutation task crashed after its report (`spawn ps ENOENT`, a debootstrap minbase root, 2026-12-01).
+    name: 'procps',
+    usedBy: "npm test's mutation task (StrykerJS ends its test runners with ps)",
+    installed: () => succeeds('ps', ['--version']),
+  },
+  {
     name: 'python3-venv',
     usedBy: 'the MLflow virtual environment of the process provider',
     installed: () => succeeds('python3', ['-c', 'import venv, ensurepip']),
@@ -80,7 +87,7 @@ function apt(prefix: string[], args: string[]): void {
 }
 
 /**
- * Installs the Debian packages the suites need (PostgreSQL, Redis, HAProxy, chrt, Python's venv) when any is missing,
+ * Installs the Debian packages the suites need (PostgreSQL, Redis, HAProxy, chrt, ps, Python's venv) when any is missing,
  * with apt-get as root or through passwordless sudo. Where neither is possible it throws one line naming
  * the missing packages, what needs them and the command that installs them: the run stops before any
  * suite starts, instead of a suite crashing on a missing executable.
