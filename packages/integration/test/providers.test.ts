@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import {
   requiredProviders,
   StopWaiting,
   startMlflowWith,
+  startStack,
   waitFor,
 } from '@registry/testkit';
 import { describeOnProvider, providerSummaryLine } from '@registry/testkit/suites';
@@ -47,6 +48,44 @@ function runFixtureWithoutTools(
     rmSync(tools, { recursive: true, force: true });
   }
 }
+
+/** Every process descended from `pid` (from /proc: each process's parent). */
+function descendantsOf(pid: number): Set<number> {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    // The field after the command name, which may hold spaces and parentheses, is the state, then the parent.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+  }
+  const found = new Set<number>();
+  const visit = (of: number) => {
+    for (const child of children.get(of) ?? []) {
+      found.add(child);
+      visit(child);
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+/** A process's command line ('' once it has ended). */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** A health check HAProxy refuses to start with (`rise 0`): the last part of a stack fails to start. */
+const REJECTED_CHECK = { path: '/health/live', intervalMs: 1_000, timeoutMs: 500, rise: 0, fall: 3 };
 
 /** Containers (id and networks) that carry the given owner process id. */
 function containersOwnedBy(pid: number): { id: string; networks: string[] }[] {
@@ -199,6 +238,29 @@ for (const local of localProviders()) {
 
       expect((await read(`survives-broken-store-${name}`)).status).toBe(200);
       expect((await read(`written-while-broken-${name}`)).status).toBe(404);
+    });
+  });
+
+  describeOnProvider('Stack start-up', local, () => {
+    it('stops everything it started when its last part, HAProxy, fails to start', async () => {
+      const processesBefore = descendantsOf(process.pid);
+      const containersBefore = provider === 'containers' ? containersOwnedBy(process.pid).map((c) => c.id) : [];
+
+      await expect(startStack({ provider, networking, replicas: 2, loadBalancer: REJECTED_CHECK })).rejects.toThrow(
+        /HAProxy rejected its configuration/,
+      );
+
+      // MLflow, PostgreSQL, Toxiproxy and both replicas: processes here, containers and processes there.
+      // The container reaper is started once per run and lives until the run ends, by design.
+      const left = [...descendantsOf(process.pid)]
+        .filter((pid) => !processesBefore.has(pid))
+        .map((pid) => ({ pid, command: commandOf(pid) }))
+        .filter(({ command }) => command !== '' && !command.includes('container-reaper'));
+      expect(left).toEqual([]);
+      if (provider === 'containers') {
+        const containers = containersOwnedBy(process.pid).filter((c) => !containersBefore.includes(c.id));
+        expect(containers).toEqual([]);
+      }
     });
   });
 

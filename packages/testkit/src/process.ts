@@ -155,6 +155,19 @@ async function portWasTaken(error: unknown, port: number): Promise<boolean> {
   return PORT_TAKEN.test(messages.join('\n') || String(error)) || (await isPortOpen(port));
 }
 
+/**
+ * Adds `cleanup` to `stack`, ignoring its failure: a part that will not stop must neither hide the error
+ * that is unwinding a start nor keep the parts started before it running.
+ */
+export function deferQuietly(stack: AsyncDisposableStack, cleanup: () => Promise<unknown>): void {
+  stack.defer(() =>
+    cleanup().then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
+}
+
 /** A real process started by testkit; stopping it is idempotent, and `await using` stops it too. */
 export interface ManagedProcess extends AsyncDisposable {
   readonly name: string;

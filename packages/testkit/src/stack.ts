@@ -10,7 +10,7 @@ import {
 import { type HaproxyCheck, type HaproxyHandle, haproxyExecutable, startHaproxy } from './haproxy.js';
 import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 import { startPostgres } from './postgres.js';
-import { fetchJson } from './process.js';
+import { deferQuietly, fetchJson } from './process.js';
 import { mlflowExecutable, toxiproxyExecutable } from './provision.js';
 import { type ServiceHandle, startService } from './service.js';
 import { postgresBinDir } from './system-packages.js';
@@ -165,72 +165,61 @@ async function startFleet(
     'provider' | 'mlflow' | 'toxiproxy' | 'databaseProxy' | 'clientApiKeys' | typeof Symbol.asyncDispose
   >
 > {
-  const cleanups: (() => Promise<void>)[] = [];
-  const stop = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-    cleanups.length = 0;
-  };
-  try {
-    const { proxy, address } = await dependencies.proxyMlflow(proxyName, mlflowProxyPort);
-    cleanups.push(async () => {
-      if (proxyName !== PROXY_NAME) await proxy.remove();
+  // Everything started so far is stopped, last first, if a later part fails to start.
+  await using cleanup = new AsyncDisposableStack();
+  const { proxy, address } = await dependencies.proxyMlflow(proxyName, mlflowProxyPort);
+  if (proxyName !== PROXY_NAME) deferQuietly(cleanup, () => proxy.remove());
+  const mlflowUrl = `http://${address}`;
+  const running = new Set<ServiceHandle>();
+  deferQuietly(cleanup, () => Promise.allSettled([...running].map((handle) => handle.stop())));
+  const startReplica = async (name: string): Promise<StackReplica & { readonly port: number }> => {
+    const handle = await startService({
+      env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: mlflowUrl },
+      echo: options.echo,
     });
-    const mlflowUrl = `http://${address}`;
-    const running = new Set<ServiceHandle>();
-    cleanups.push(async () => {
-      await Promise.allSettled([...running].map((handle) => handle.stop()));
-    });
-    const startReplica = async (name: string): Promise<StackReplica & { readonly port: number }> => {
-      const handle = await startService({
-        env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: mlflowUrl },
-        echo: options.echo,
-      });
-      running.add(handle);
-      void handle.process.exited.then(() => running.delete(handle));
-      return {
-        name,
-        url: handle.url,
-        port: handle.port,
-        mlflowUrl,
-        isRunning: async () => handle.process.isRunning(),
-        output: () => handle.process.output(),
-        kill: () => handle.process.kill(),
-        terminate: () => handle.stop(),
-      };
-    };
-    const count = Math.max(1, options.replicas ?? 1);
-    const replicas = await Promise.all(Array.from({ length: count }, (_, i) => startReplica(`replica-${i + 1}`)));
-    const loadBalancer = options.loadBalancer
-      ? await startHaproxy({
-          servers: replicas.map((replica) => ({ name: replica.name, host: '127.0.0.1', port: replica.port })),
-          check: options.loadBalancer,
-          retries: options.loadBalancerRetries,
-          // The containers provider runs it as a container (on the host's network, beside the replicas).
-          container: provider === 'containers',
-          echo: options.echo,
-        })
-      : undefined;
-    if (loadBalancer) cleanups.push(loadBalancer.stop);
+    running.add(handle);
+    void handle.process.exited.then(() => running.delete(handle));
     return {
-      proxy,
-      get service() {
-        return replicas[0] as StackReplica;
-      },
-      replicas,
-      loadBalancer,
-      replaceReplica: async (name) => {
-        const index = replicas.findIndex((replica) => replica.name === name);
-        if (index < 0) throw new Error(`no replica named ${name} (have ${replicas.map((r) => r.name).join(', ')})`);
-        const replacement = await startReplica(name);
-        replicas[index] = replacement;
-        return replacement;
-      },
-      stop,
+      name,
+      url: handle.url,
+      port: handle.port,
+      mlflowUrl,
+      isRunning: async () => handle.process.isRunning(),
+      output: () => handle.process.output(),
+      kill: () => handle.process.kill(),
+      terminate: () => handle.stop(),
     };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  };
+  const count = Math.max(1, options.replicas ?? 1);
+  const replicas = await Promise.all(Array.from({ length: count }, (_, i) => startReplica(`replica-${i + 1}`)));
+  const loadBalancer = options.loadBalancer
+    ? await startHaproxy({
+        servers: replicas.map((replica) => ({ name: replica.name, host: '127.0.0.1', port: replica.port })),
+        check: options.loadBalancer,
+        retries: options.loadBalancerRetries,
+        // The containers provider runs it as a container (on the host's network, beside the replicas).
+        container: provider === 'containers',
+        echo: options.echo,
+      })
+    : undefined;
+  if (loadBalancer) deferQuietly(cleanup, loadBalancer.stop);
+  const started = cleanup.move();
+  return {
+    proxy,
+    get service() {
+      return replicas[0] as StackReplica;
+    },
+    replicas,
+    loadBalancer,
+    replaceReplica: async (name) => {
+      const index = replicas.findIndex((replica) => replica.name === name);
+      if (index < 0) throw new Error(`no replica named ${name} (have ${replicas.map((r) => r.name).join(', ')})`);
+      const replacement = await startReplica(name);
+      replicas[index] = replacement;
+      return replacement;
+    },
+    stop: () => started.disposeAsync(),
+  };
 }
 
 /**

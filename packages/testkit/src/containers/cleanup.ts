@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { deferQuietly } from '../process.js';
 import { CONTAINER_LABEL, docker, log, type RunningContainer } from './docker.js';
 
 const REAPER = fileURLToPath(new URL('../../bin/container-reaper.sh', import.meta.url));
@@ -56,9 +57,9 @@ export function removeAtExit(kind: 'container' | 'network', name: string): void 
   reaper.stdin?.write(`${kind} ${name}\n`);
 }
 
-/** Registers a started container for removal: by the run's cleanups, and by the reaper if the run dies. */
-export function own<T extends RunningContainer>(cleanups: (() => Promise<unknown>)[], container: T): T {
+/** Registers a started container for removal: by the run's `cleanup` stack, and by the reaper if the run dies. */
+export function own<T extends RunningContainer>(cleanup: AsyncDisposableStack, container: T): T {
   removeAtExit('container', container.getId());
-  cleanups.push(() => container.stop({ timeout: 5_000 }));
+  deferQuietly(cleanup, () => container.stop({ timeout: 5_000 }));
   return container;
 }

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import { MLFLOW_SERVER_ENV, type MlflowHandle, waitForMlflow } from '../mlflow.js';
-import { onFreePort, waitFor } from '../process.js';
+import { deferQuietly, onFreePort, waitFor } from '../process.js';
 import {
   connectToxiproxy,
   DATABASE_PROXY_NAME,
@@ -123,14 +123,14 @@ function containerMlflowHandle(container: RunningContainer, url: string, databas
 /** Every server on the host's network, each on a free loopback port: for engines without a bridge. */
 async function startOnHostNetwork(
   testcontainers: Testcontainers,
-  cleanups: (() => Promise<unknown>)[],
+  cleanup: AsyncDisposableStack,
 ): Promise<Omit<ContainerDependencies, 'stop'>> {
   const { GenericContainer, Wait } = testcontainers;
   // Each on a free port, another if it was taken before the container listened (see onFreePort).
   // PostgreSQL and Toxiproxy first: MLflow reaches its store through Toxiproxy.
   const [postgresPort, toxiproxy] = await Promise.all([
     onFreePort(async (port) => {
-      own(cleanups, await postgresContainer(testcontainers, '127.0.0.1', port).withNetworkMode('host').start());
+      own(cleanup, await postgresContainer(testcontainers, '127.0.0.1', port).withNetworkMode('host').start());
       return port;
     }),
     onFreePort(async (port) => {
@@ -141,7 +141,7 @@ async function startOnHostNetwork(
         .withWaitStrategy(Wait.forLogMessage(/Starting Toxiproxy HTTP server/))
         .withStartupTimeout(60_000)
         .start();
-      own(cleanups, container);
+      own(cleanup, container);
       // It says so just before it listens; a port someone else took answers something else, or nothing.
       try {
         return await waitFor(() => connectToxiproxy(`http://127.0.0.1:${port}`), {
@@ -162,7 +162,7 @@ async function startOnHostNetwork(
   const { mlflowPort, mlflowServer } = await onFreePort(async (mlflowPort) => ({
     mlflowPort,
     mlflowServer: own(
-      cleanups,
+      cleanup,
       await mlflowContainer(testcontainers, databaseListen, '127.0.0.1', mlflowPort).withNetworkMode('host').start(),
     ),
   }));
@@ -183,26 +183,26 @@ async function startOnHostNetwork(
  */
 async function startOnCreatedNetwork(
   testcontainers: Testcontainers,
-  cleanups: (() => Promise<unknown>)[],
+  cleanup: AsyncDisposableStack,
 ): Promise<Omit<ContainerDependencies, 'stop'>> {
   const { ToxiProxyContainer } = await import('@testcontainers/toxiproxy');
   const network = await new testcontainers.Network().start();
   removeAtExit('network', network.getName());
-  cleanups.push(() => network.stop());
+  deferQuietly(cleanup, () => network.stop());
 
   const [, toxiproxyContainer] = await Promise.all([
     postgresContainer(testcontainers, '0.0.0.0', POSTGRES_PORT)
       .withNetwork(network)
       .withNetworkAliases('postgres')
       .start()
-      .then((container) => own(cleanups, container)),
+      .then((container) => own(cleanup, container)),
     new ToxiProxyContainer(TOXIPROXY_IMAGE)
       .withNetwork(network)
       .withNetworkAliases('toxiproxy')
       .withLabels(labels('toxiproxy'))
       .withStartupTimeout(60_000)
       .start()
-      .then((container) => own(cleanups, container)),
+      .then((container) => own(cleanup, container)),
   ]);
   const toxiproxy = await connectToxiproxy(
     `http://${toxiproxyContainer.getHost()}:${toxiproxyContainer.getMappedPort(8474)}`,
@@ -223,7 +223,7 @@ async function startOnCreatedNetwork(
   const { mlflowHostPort, mlflowServer } = await onFreePort(async (mlflowHostPort) => ({
     mlflowHostPort,
     mlflowServer: own(
-      cleanups,
+      cleanup,
       await mlflowContainer(testcontainers, databaseListen, '0.0.0.0', MLFLOW_PORT)
         .withNetwork(network)
         .withNetworkAliases('mlflow')
@@ -265,17 +265,10 @@ export async function startContainerDependencies(
   // Once per process: a stack started later in the run makes no docker call here while others time something.
   if (!staleRemoved) removeStaleContainers();
   staleRemoved = true;
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const stop = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
-    cleanups.length = 0;
-  };
-  try {
-    const start = networking === 'host' ? startOnHostNetwork : startOnCreatedNetwork;
-    const dependencies = await start(testcontainers, cleanups);
-    return { ...dependencies, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  // Everything started so far is stopped, last first, if a later part fails to start.
+  await using cleanup = new AsyncDisposableStack();
+  const start = networking === 'host' ? startOnHostNetwork : startOnCreatedNetwork;
+  const dependencies = await start(testcontainers, cleanup);
+  const started = cleanup.move();
+  return { ...dependencies, stop: () => started.disposeAsync() };
 }
