@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { log } from './log.js';
 
 const WATCHDOG = fileURLToPath(new URL('../bin/watchdog.sh', import.meta.url));
 
@@ -156,14 +157,14 @@ async function portWasTaken(error: unknown, port: number): Promise<boolean> {
 }
 
 /**
- * Adds `cleanup` to `stack`, ignoring its failure: a part that will not stop must neither hide the error
- * that is unwinding a start nor keep the parts started before it running.
+ * Adds `stop` (of `what`) to `stack`. A part that will not stop is reported on stderr rather than thrown:
+ * it must neither hide the error that is unwinding a start nor keep the parts started before it running.
  */
-export function deferQuietly(stack: AsyncDisposableStack, cleanup: () => Promise<unknown>): void {
+export function deferStop(stack: AsyncDisposableStack, what: string, stop: () => Promise<unknown>): void {
   stack.defer(() =>
-    cleanup().then(
+    stop().then(
       () => undefined,
-      () => undefined,
+      (error: unknown) => log(`could not stop ${what}: ${error instanceof Error ? error.message : String(error)}`),
     ),
   );
 }

@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { log } from './log.js';
 import { toolsDir } from './paths.js';
 import { provisionSystemPackages } from './system-packages.js';
 
@@ -17,10 +18,6 @@ export const MLFLOW_PACKAGES = [`mlflow==${MLFLOW_VERSION}`, `psycopg[binary]==$
 export const SCHEMATHESIS_VERSION = '4.32.5';
 /** The Toxiproxy release testkit builds and starts (`go install`, no CGO). */
 export const TOXIPROXY_VERSION = '2.12.0';
-
-function log(message: string): void {
-  process.stderr.write(`[testkit] ${message}\n`);
-}
 
 function isProvisioned(dir: string, stamp: string): boolean {
   const file = join(dir, '.provisioned');

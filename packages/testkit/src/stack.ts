@@ -10,7 +10,7 @@ import {
 import { type HaproxyCheck, type HaproxyHandle, haproxyExecutable, startHaproxy } from './haproxy.js';
 import { type MlflowHandle, startMlflow, waitForMlflow } from './mlflow.js';
 import { startPostgres } from './postgres.js';
-import { deferQuietly, fetchJson } from './process.js';
+import { deferStop, fetchJson } from './process.js';
 import { mlflowExecutable, toxiproxyExecutable } from './provision.js';
 import { type ServiceHandle, startService } from './service.js';
 import { postgresBinDir } from './system-packages.js';
@@ -168,10 +168,10 @@ async function startFleet(
   // Everything started so far is stopped, last first, if a later part fails to start.
   await using cleanup = new AsyncDisposableStack();
   const { proxy, address } = await dependencies.proxyMlflow(proxyName, mlflowProxyPort);
-  if (proxyName !== PROXY_NAME) deferQuietly(cleanup, () => proxy.remove());
+  if (proxyName !== PROXY_NAME) deferStop(cleanup, `the Toxiproxy proxy ${proxyName}`, () => proxy.remove());
   const mlflowUrl = `http://${address}`;
   const running = new Set<ServiceHandle>();
-  deferQuietly(cleanup, () => Promise.allSettled([...running].map((handle) => handle.stop())));
+  deferStop(cleanup, 'the service replicas', () => Promise.all([...running].map((handle) => handle.stop())));
   const startReplica = async (name: string): Promise<StackReplica & { readonly port: number }> => {
     const handle = await startService({
       env: { ...options.serviceEnv, MLFLOW_TRACKING_URI: mlflowUrl },
@@ -202,7 +202,7 @@ async function startFleet(
         echo: options.echo,
       })
     : undefined;
-  if (loadBalancer) deferQuietly(cleanup, loadBalancer.stop);
+  if (loadBalancer) deferStop(cleanup, 'HAProxy', loadBalancer.stop);
   const started = cleanup.move();
   return {
     proxy,

@@ -2,12 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { haproxyExecutable } from './haproxy.js';
+import { log } from './log.js';
 
 const PG_ROOT = '/usr/lib/postgresql';
-
-function log(message: string): void {
-  process.stderr.write(`[testkit] ${message}\n`);
-}
 
 function succeeds(command: string, args: string[]): boolean {
   return spawnSync(command, args, { stdio: 'ignore' }).status === 0;

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { deferQuietly } from '../process.js';
-import { CONTAINER_LABEL, docker, log, type RunningContainer } from './docker.js';
+import { log } from '../log.js';
+import { deferStop } from '../process.js';
+import { CONTAINER_LABEL, docker, type RunningContainer } from './docker.js';
 
 const REAPER = fileURLToPath(new URL('../../bin/container-reaper.sh', import.meta.url));
 
@@ -60,6 +61,6 @@ export function removeAtExit(kind: 'container' | 'network', name: string): void 
 /** Registers a started container for removal: by the run's `cleanup` stack, and by the reaper if the run dies. */
 export function own<T extends RunningContainer>(cleanup: AsyncDisposableStack, container: T): T {
   removeAtExit('container', container.getId());
-  deferQuietly(cleanup, () => container.stop({ timeout: 5_000 }));
+  deferStop(cleanup, `container ${container.getId().slice(0, 12)}`, () => container.stop({ timeout: 5_000 }));
   return container;
 }

@@ -3,10 +3,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 /** Label on every container testkit starts, so that leftovers of a killed run can be removed. */
 export const CONTAINER_LABEL = 'registry-testkit';
 
-export function log(message: string): void {
-  process.stderr.write(`[testkit] ${message}\n`);
-}
-
 /** Runs the `docker` CLI and returns its output; for set-up paths, never while a run is timing something. */
 export function docker(args: string[], options: { input?: string } = {}): string {
   return execFileSync('docker', args, {

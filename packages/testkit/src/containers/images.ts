@@ -15,6 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { haproxyExecutable, installedHaproxyVersion } from '../haproxy.js';
+import { log } from '../log.js';
 import {
   MLFLOW_PACKAGES,
   MLFLOW_VERSION,
@@ -23,7 +24,7 @@ import {
   TOXIPROXY_VERSION,
 } from '../provision.js';
 import { installedPostgresVersion, postgresBinDir } from '../system-packages.js';
-import { CONTAINER_LABEL, docker, log } from './docker.js';
+import { CONTAINER_LABEL, docker } from './docker.js';
 
 /** The official Toxiproxy image (built here under the same name from the pinned binary when it cannot be pulled). */
 export const TOXIPROXY_IMAGE = `ghcr.io/shopify/toxiproxy:${TOXIPROXY_VERSION}`;

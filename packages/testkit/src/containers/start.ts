@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Proxy as ToxiproxyProxy } from 'toxiproxy-node-client';
 import { MLFLOW_SERVER_ENV, type MlflowHandle, waitForMlflow } from '../mlflow.js';
-import { deferQuietly, onFreePort, waitFor } from '../process.js';
+import { deferStop, onFreePort, waitFor } from '../process.js';
 import {
   connectToxiproxy,
   DATABASE_PROXY_NAME,
@@ -188,7 +188,7 @@ async function startOnCreatedNetwork(
   const { ToxiProxyContainer } = await import('@testcontainers/toxiproxy');
   const network = await new testcontainers.Network().start();
   removeAtExit('network', network.getName());
-  deferQuietly(cleanup, () => network.stop());
+  deferStop(cleanup, `network ${network.getName()}`, () => network.stop());
 
   const [, toxiproxyContainer] = await Promise.all([
     postgresContainer(testcontainers, '0.0.0.0', POSTGRES_PORT)
