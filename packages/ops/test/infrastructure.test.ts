@@ -177,6 +177,7 @@ describe('Terraform contract', () => {
   });
 
   it("trusts X-Forwarded-For from the ALB's subnets only, given as a variable", () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Terraform's interpolation, compared as the HCL text
     expect(hcl.locals.registry_environment.TRUST_PROXY).toBe('${join(",", var.alb_subnet_cidrs)}');
     expect(hcl.variable).toHaveProperty('alb_subnet_cidrs');
   });
