@@ -317,17 +317,13 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     }
   }
   type Task = (on: Stack, label: string) => Promise<void>;
-  const ownMlflowTasks: Task[] = shared.map(
-    ([index, experiment]) =>
-      (on, label) =>
-        runOne(index, experiment, on, label),
-  );
+  const faultTask =
+    ([index, experiment]: [number, Experiment]): Task =>
+    (on, label) =>
+      runOne(index, experiment, on, label);
+  const ownMlflowTasks = shared.map(faultTask);
   // The pool: the faults that sit in a proxy, each on the first lane free.
-  const queue: Task[] = laned.map(
-    ([index, experiment]): Task =>
-      (on, label) =>
-        runOne(index, experiment, on, label),
-  );
+  const queue = laned.map(faultTask);
   // The fleet class, one experiment after the other on one lane (each replaces that lane's replicas), from
   // the start beside the faults. One at a time: each starts replacement replicas, and two at once
   // (containers on a created network) starved the shared MLflow for about 2 s, so that MLflow calls timed
