@@ -2,7 +2,6 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { withTimeout } from '@registry/service';
 import { mlflowExecutable } from '@registry/testkit';
 
 /** The Python of the virtual environment testkit installs MLflow into, or undefined when it is not provisioned. */
@@ -88,37 +87,34 @@ export function startPythonClient(python: string): PythonClient {
       started.stderr = (started.stderr + chunk).slice(-MAX_SESSION_STDERR);
     });
     child.stdin.on('error', () => {});
-    // A session ended on purpose (a script overran) no longer answers for the scripts after it.
     createInterface({ input: child.stdout }).on('line', (line) => {
-      if (session !== started) return;
       const answer = JSON.parse(line) as PythonRun;
       current?.finish({ ...answer, stderr: `${answer.stderr}${started.stderr}` });
     });
     child.on('exit', (code, signal) => {
-      if (session !== started) return;
-      session = undefined;
+      if (session === started) session = undefined;
       current?.finish({ exitCode: null, stdout: '', stderr: `Python exited (${signal ?? code})\n${started.stderr}` });
     });
     return started;
   };
 
-  const runOne = async (script: string, args: readonly string[], env: Record<string, string>, timeoutMs: number) => {
-    session ??= start();
-    session.stderr = '';
-    const answer = new Promise<PythonRun>((resolve) => {
-      current = { finish: resolve };
+  const runOne = (script: string, args: readonly string[], env: Record<string, string>, timeoutMs: number) =>
+    new Promise<PythonRun>((resolve) => {
+      session ??= start();
+      session.stderr = '';
+      const timer = setTimeout(() => {
+        const stderr = session?.stderr ?? '';
+        end();
+        finish({ exitCode: null, stdout: '', stderr: `killed after ${timeoutMs} ms\n${stderr}` });
+      }, timeoutMs);
+      const finish = (run: PythonRun) => {
+        clearTimeout(timer);
+        current = undefined;
+        resolve(run);
+      };
+      current = { finish };
+      session.child.stdin.write(`${JSON.stringify({ script, args, env })}\n`);
     });
-    session.child.stdin.write(`${JSON.stringify({ script, args, env })}\n`);
-    try {
-      return await withTimeout(answer, timeoutMs, 'the script');
-    } catch {
-      const stderr = session?.stderr ?? '';
-      end();
-      return { exitCode: null, stdout: '', stderr: `killed after ${timeoutMs} ms\n${stderr}` };
-    } finally {
-      current = undefined;
-    }
-  };
 
   // Started now, so that importing MLflow overlaps whatever the suite starts before its first script.
   session = start();
@@ -134,8 +130,7 @@ export function startPythonClient(python: string): PythonClient {
       if (!child) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.stdin.end();
-      // A session that does not end with its input is killed.
-      await withTimeout(exited, 5_000, 'the Python session to exit').catch(() => {});
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
       end();
     },
   };
