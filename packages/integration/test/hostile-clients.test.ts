@@ -25,7 +25,7 @@ import {
 } from '@registry/testkit';
 import { describeOnProvider } from '@registry/testkit/suites';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mlflowPython, type PythonClient, startPythonClient } from './support/mlflow-python.js';
+import { mlflowPython, runPython } from './support/mlflow-python.js';
 import { sendRaw } from './support/raw-request.js';
 import { startRecordingProxy } from './support/recording-proxy.js';
 import { realMlflowEnv, startListeningService, startService } from './support/service.js';
@@ -205,16 +205,10 @@ for (const local of localProviders()) {
       // a missing client fails these tests instead of skipping them.
       const skipClient = !python && !requiredProviders().has('process');
       if (skipClient) process.stdout.write(`Official MLflow client through /mlflow: not run (${notProvisioned})\n`);
-      // One client session for the suite, as a user's Python process would hold one.
-      let session: PythonClient | undefined;
-      beforeAll(() => {
-        if (python) session = startPythonClient(python);
-      });
-      afterAll(async () => session?.[Symbol.asyncDispose]());
       const client = () => {
-        if (!session)
+        if (!python)
           throw new Error(`${notProvisioned}, and REGISTRY_REQUIRED_PROVIDERS requires the process provider`);
-        return session;
+        return python;
       };
       const serviceEnv = () => ({ ...realMlflowEnv(mlflow.url), API_KEYS: API_KEY });
 
@@ -222,7 +216,7 @@ for (const local of localProviders()) {
         'registers, aliases, searches, transitions and tags a model with an API key as its token',
         async () => {
           await using service = await startListeningService(serviceEnv());
-          const run = await client().run(REGISTER_SCRIPT, {
+          const run = await runPython(client(), REGISTER_SCRIPT, {
             args: ['python-client-model'],
             mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: API_KEY },
           });
@@ -247,7 +241,7 @@ for (const local of localProviders()) {
         async () => {
           await createModelInMlflow(mlflow.url, 'undeletable-model');
           await using service = await startListeningService(serviceEnv());
-          const run = await client().run(ATTEMPT_SCRIPT, {
+          const run = await runPython(client(), ATTEMPT_SCRIPT, {
             args: ['delete_registered_model', 'undeletable-model'],
             mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: API_KEY },
           });
@@ -272,7 +266,7 @@ for (const local of localProviders()) {
             ...serviceEnv(),
             MLFLOW_ALLOWED_SOURCES: 's3://registry-test/allowed/',
           });
-          const run = await client().run(PROMPT_SCRIPT, {
+          const run = await runPython(client(), PROMPT_SCRIPT, {
             args: ['python-client-prompt'],
             mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: API_KEY },
           });
@@ -287,7 +281,7 @@ for (const local of localProviders()) {
           const model = 'python-read-only-model';
           await createModelInMlflow(mlflow.url, model);
           await using service = await startListeningService({ ...serviceEnv(), API_READ_ONLY_KEYS: READ_ONLY_KEY });
-          const run = await client().run(READ_THEN_TAG_SCRIPT, {
+          const run = await runPython(client(), READ_THEN_TAG_SCRIPT, {
             args: [model],
             mlflowEnv: { MLFLOW_TRACKING_URI: `${service.url}/mlflow`, MLFLOW_TRACKING_TOKEN: READ_ONLY_KEY },
           });
@@ -310,7 +304,7 @@ for (const local of localProviders()) {
         { token: 'not-an-api-key', why: 'with a token that is no API key' },
       ])('refuses the client with UNAUTHORIZED $why', async ({ token }) => {
         await using service = await startListeningService(serviceEnv());
-        const run = await client().run(ATTEMPT_SCRIPT, {
+        const run = await runPython(client(), ATTEMPT_SCRIPT, {
           args: ['search_registered_models', ''],
           mlflowEnv: {
             MLFLOW_TRACKING_URI: `${service.url}/mlflow`,
