@@ -370,11 +370,25 @@ export async function runExperiment(experiment: Experiment, options: RunOptions)
         }
         // The incident replay holds the fault until the pre-fix check can have failed `fall` times, twice over.
         const holdMs = preFixLb ? (preFixCheck.fall + 2) * preFixCheck.intervalMs : HOLD_MS;
-        await waitFor(() => Date.now() - (openedAt ?? injectedAt) >= holdMs, {
-          timeoutMs: holdMs + 1_000,
-          intervalMs: 50,
-          what: 'the end of the fault window',
-        });
+        // And on, up to twice as long, until every MLflow-bound class has an answer from a replica open on
+        // both sides of it, which the matrix judges: writes go out once a second, and replicas that open
+        // seconds apart can leave each only a short open spell (slicer on containers-host, CI 2026-12-01:
+        // the 3 writes of the window each fell at an edge of its replica's open spell, and the row failed).
+        const sampledWhileOpen = () => {
+          const samples = traffic.samples();
+          return [...MLFLOW_BOUND].every((routeClass) =>
+            samples.some(
+              (s) => s.routeClass === routeClass && s.at >= injectedAt && openAt(breakerOf(s.servedBy), s.at),
+            ),
+          );
+        };
+        await waitFor(
+          () => {
+            const held = Date.now() - (openedAt ?? injectedAt);
+            return held >= holdMs && (openedAt === null || held >= 2 * holdMs || sampledWhileOpen());
+          },
+          { timeoutMs: 2 * holdMs + 1_000, intervalMs: 50, what: 'the end of the fault window' },
+        );
       } else {
         await waitFor(() => Date.now() - injectedAt >= NO_TRIP_HOLD_MS, {
           timeoutMs: NO_TRIP_HOLD_MS + 1_000,
